@@ -1,0 +1,128 @@
+#include "partition/model_presets.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace trainmem {
+namespace {
+
+ModelSpec gpt(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads,
+              std::int64_t vocab, std::int64_t positions) {
+  ModelSpec m;
+  m.name = std::move(name);
+  m.num_layers = layers;
+  m.hidden_size = hidden;
+  m.num_attention_heads = heads;
+  m.ffn_hidden_size = 4 * hidden;
+  m.vocab_size = vocab;
+  m.max_position_embeddings = positions;
+  return m;  // LayerNorm, GeLU, learned positions, tied embeddings, biases: the ModelSpec defaults
+}
+
+ModelSpec llama(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn,
+                std::int64_t heads, std::int64_t kv_heads, std::int64_t vocab) {
+  ModelSpec m;
+  m.name = std::move(name);
+  m.num_layers = layers;
+  m.hidden_size = hidden;
+  m.ffn_hidden_size = ffn;
+  m.num_attention_heads = heads;
+  m.num_query_groups = kv_heads;
+  m.vocab_size = vocab;
+  m.normalization = Normalization::rms_norm;
+  m.activation = Activation::swiglu;
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = false;
+  m.add_bias_linear = false;
+  return m;
+}
+
+ModelSpec opt(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads) {
+  // OPT's learned position table has max_position_embeddings + 2 rows (HF OPTLearnedPositionalEmbedding offset).
+  ModelSpec m = gpt(std::move(name), layers, hidden, heads, 50272, 2048 + 2);
+  m.activation = Activation::relu;
+  return m;
+}
+
+ModelSpec with(ModelSpec m, void (*edit)(ModelSpec&)) {
+  edit(m);
+  return m;
+}
+
+const std::vector<ModelPreset>& table() {
+  static const std::vector<ModelPreset> presets = {
+      {"gpt2", "HF gpt2 config.json (Radford et al. 2019)", 1024, gpt("gpt2", 12, 768, 12, 50257, 1024)},
+      {"gpt2-large", "HF gpt2-large config.json", 1024, gpt("gpt2-large", 36, 1280, 20, 50257, 1024)},
+      {"gpt3-175b", "Brown et al. 2020, Table 2.1 (96 layers, d_model 12288, 96 heads, context 2048)", 2048,
+       gpt("gpt3-175b", 96, 12288, 96, 50257, 2048)},
+      {"gpt-100b", "trainmem sizing reference: 80 layers, h 10240, 80 heads, ffn 40960, vocab 51200", 4096,
+       gpt("gpt-100b", 80, 10240, 80, 51200, 0)},
+      {"opt-1.3b", "HF facebook/opt-1.3b config.json (Zhang et al. 2022)", 2048, opt("opt-1.3b", 24, 2048, 32)},
+      {"opt-13b", "HF facebook/opt-13b config.json (Zhang et al. 2022)", 2048, opt("opt-13b", 40, 5120, 40)},
+      {"llama2-7b", "HF meta-llama/Llama-2-7b-hf config.json", 4096,
+       llama("llama2-7b", 32, 4096, 11008, 32, 32, 32000)},
+      {"llama2-13b", "HF meta-llama/Llama-2-13b-hf config.json", 4096,
+       llama("llama2-13b", 40, 5120, 13824, 40, 40, 32000)},
+      {"llama2-70b", "HF meta-llama/Llama-2-70b-hf config.json", 4096,
+       llama("llama2-70b", 80, 8192, 28672, 64, 8, 32000)},
+      {"llama3-8b", "HF meta-llama/Meta-Llama-3-8B config.json", 8192,
+       llama("llama3-8b", 32, 4096, 14336, 32, 8, 128256)},
+      {"llama3-70b", "HF meta-llama/Meta-Llama-3-70B config.json", 8192,
+       llama("llama3-70b", 80, 8192, 28672, 64, 8, 128256)},
+      {"llama3-405b", "HF meta-llama/Llama-3.1-405B config.json", 8192,
+       llama("llama3-405b", 126, 16384, 53248, 128, 8, 128256)},
+      {"mixtral-8x7b", "HF mistralai/Mixtral-8x7B-v0.1 config.json", 4096,
+       with(llama("mixtral-8x7b", 32, 4096, 14336, 32, 8, 32000),
+            [](ModelSpec& m) {
+              m.num_experts = 8;
+              m.moe_router_topk = 2;
+            })},
+      {"qwen2-0.5b", "HF Qwen/Qwen2-0.5B config.json", 4096,
+       with(llama("qwen2-0.5b", 24, 896, 4864, 14, 2, 151936),
+            [](ModelSpec& m) {
+              m.tie_embeddings = true;
+              m.add_qkv_bias = true;
+            })},
+  };
+  return presets;
+}
+}  // namespace
+
+std::span<const ModelPreset> model_presets() { return table(); }
+
+const ModelPreset* find_model_preset(std::string_view name) {
+  for (const auto& p : table())
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::optional<std::string> closest_preset_name(std::string_view name) {
+  const ModelPreset* best = nullptr;
+  std::size_t best_d = 0;
+  for (const auto& p : table()) {
+    const std::size_t d = edit_distance(name, p.name);
+    if (best == nullptr || d < best_d) {
+      best = &p;
+      best_d = d;
+    }
+  }
+  if (best == nullptr || best_d > std::max<std::size_t>(3, name.size() / 2)) return std::nullopt;
+  return std::string(best->name);
+}
+
+}  // namespace trainmem

@@ -1,0 +1,163 @@
+#include "partition/model_spec.hpp"
+
+#include <string>
+
+#include "partition/error.hpp"
+
+namespace trainmem {
+
+std::string_view normalization_name(Normalization n) {
+  return n == Normalization::layer_norm ? "LayerNorm" : "RMSNorm";
+}
+std::string_view activation_name(Activation a) {
+  switch (a) {
+    case Activation::gelu: return "gelu";
+    case Activation::relu: return "relu";
+    case Activation::swiglu: return "swiglu";
+  }
+  return "gelu";
+}
+std::string_view position_embedding_name(PositionEmbedding p) {
+  switch (p) {
+    case PositionEmbedding::learned: return "learned_absolute";
+    case PositionEmbedding::rope: return "rope";
+    case PositionEmbedding::none: return "none";
+  }
+  return "none";
+}
+
+namespace {
+// Upper bounds that no real model reaches; they keep products of sizes far from 2^64.
+constexpr std::int64_t kMaxLayers = 100000;
+constexpr std::int64_t kMaxHidden = 1 << 20;       // 1,048,576
+constexpr std::int64_t kMaxFfn = 1 << 24;
+constexpr std::int64_t kMaxHeads = 1 << 16;
+constexpr std::int64_t kMaxVocab = 1 << 26;        // 67M tokens
+constexpr std::int64_t kMaxPositions = 1LL << 32;
+constexpr std::int64_t kMaxExperts = 1 << 16;
+
+void require_range(const char* field, std::int64_t v, std::int64_t lo, std::int64_t hi) {
+  if (v < lo || v > hi)
+    throw ConfigError(field, std::to_string(v),
+                      "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+}
+
+std::uint64_t u(std::int64_t v) { return static_cast<std::uint64_t>(v); }
+
+ElementCount norm_params(const ModelSpec& m) {
+  // LayerNorm has weight and bias; RMSNorm a weight only.
+  return ElementCount(u(m.hidden_size) * (m.normalization == Normalization::layer_norm ? 2 : 1));
+}
+}  // namespace
+
+void validate(const ModelSpec& m) {
+  require_range("num_layers", m.num_layers, 1, kMaxLayers);
+  require_range("hidden_size", m.hidden_size, 1, kMaxHidden);
+  require_range("num_attention_heads", m.num_attention_heads, 1, kMaxHeads);
+  if (m.ffn_hidden_size != 0) require_range("ffn_hidden_size", m.ffn_hidden_size, 1, kMaxFfn);
+  if (m.num_query_groups != 0) require_range("num_query_groups", m.num_query_groups, 1, kMaxHeads);
+  if (m.kv_channels != 0) require_range("kv_channels", m.kv_channels, 1, kMaxHidden);
+  require_range("vocab_size", m.vocab_size, 1, kMaxVocab);
+  if (m.max_position_embeddings != 0)
+    require_range("max_position_embeddings", m.max_position_embeddings, 1, kMaxPositions);
+  if (m.kv_channels == 0 && m.hidden_size % m.num_attention_heads != 0)
+    throw ConfigError("num_attention_heads", std::to_string(m.num_attention_heads),
+                      "does not divide hidden_size " + std::to_string(m.hidden_size) +
+                          " (give kv_channels for a head dim that is not hidden_size/heads)");
+  if (m.num_attention_heads % m.query_groups() != 0)
+    throw ConfigError("num_query_groups", std::to_string(m.query_groups()),
+                      "does not divide num_attention_heads " + std::to_string(m.num_attention_heads));
+  if (m.num_experts != 0) {
+    require_range("num_experts", m.num_experts, 1, kMaxExperts);
+    require_range("moe_router_topk", m.moe_router_topk, 1, m.num_experts);
+    if (m.moe_ffn_hidden_size != 0) require_range("moe_ffn_hidden_size", m.moe_ffn_hidden_size, 1, kMaxFfn);
+  }
+}
+
+std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSplit& s) {
+  const std::uint64_t h = u(m.hidden_size);
+  const std::uint64_t d = u(m.head_dim());
+  const std::uint64_t q_heads = u(m.num_attention_heads / s.tp);
+  const std::uint64_t kv_heads = u(m.query_groups() / s.tp);
+  const std::uint64_t qkv_out = (q_heads + 2 * kv_heads) * d;
+  const std::string H = std::to_string(h), D = std::to_string(d), TP = std::to_string(s.tp);
+  const std::string heads = std::to_string(m.num_attention_heads), kv = std::to_string(m.query_groups());
+
+  std::vector<LayerParamItem> items;
+  auto add = [&items](std::string name, std::string formula, ElementCount n, bool expert = false) {
+    items.push_back({std::move(name), std::move(formula), n, expert});
+  };
+  // Attention: QKV is column-parallel (weight and bias split), out-proj row-parallel (bias replicated).
+  add("attention QKV weight", "h*(heads+2*kv_heads)*head_dim/tp = " + H + "*(" + heads + "+2*" + kv + ")*" + D + "/" + TP,
+      ElementCount(h) * qkv_out);
+  if (m.add_bias_linear || m.add_qkv_bias)
+    add("attention QKV bias", "(heads+2*kv_heads)*head_dim/tp = (" + heads + "+2*" + kv + ")*" + D + "/" + TP,
+        ElementCount(qkv_out));
+  add("attention out-proj weight", "heads*head_dim*h/tp = " + heads + "*" + D + "*" + H + "/" + TP,
+      ElementCount(q_heads * d) * h);
+  if (m.add_bias_linear) add("attention out-proj bias (replicated)", "h = " + H, ElementCount(h));
+  const bool ln = m.normalization == Normalization::layer_norm;
+  add(std::string("2 norms (") + (ln ? "LayerNorm weight+bias" : "RMSNorm weight") + ", replicated)",
+      ln ? "2*2*h = 4*" + H : "2*h = 2*" + H, ElementCount(h * (ln ? 4 : 2)));
+
+  // MLP (dense, or each expert): fc1 column-parallel (split weight and bias), fc2 row-parallel.
+  auto mlp = [&](const std::string& prefix, std::int64_t ffn, std::int64_t split, std::uint64_t copies,
+                 const std::string& copies_text, bool expert) {
+    const std::uint64_t f = u(ffn / split);
+    const std::string F = std::to_string(ffn), S = std::to_string(split);
+    const bool gated = m.gated_mlp();
+    const std::string fc1 = gated ? "gate+up" : "up (fc1)";
+    add(prefix + fc1 + " weight", copies_text + (gated ? "2*" : "") + "h*ffn/" + (expert ? "etp" : "tp") + " = " +
+                                      copies_text + (gated ? "2*" : "") + H + "*" + F + "/" + S,
+        ElementCount(h) * (f * (gated ? 2 : 1)) * copies, expert);
+    add(prefix + "down (fc2) weight", copies_text + "ffn*h/" + std::string(expert ? "etp" : "tp") + " = " + copies_text +
+                                          F + "*" + H + "/" + S,
+        ElementCount(f) * h * copies, expert);
+    if (m.add_bias_linear) {
+      add(prefix + fc1 + " bias", copies_text + (gated ? "2*" : "") + "ffn/" + (expert ? "etp" : "tp"),
+          ElementCount(f * (gated ? 2 : 1)) * copies, expert);
+      add(prefix + "down (fc2) bias (replicated)", copies_text + "h", ElementCount(h) * copies, expert);
+    }
+  };
+  if (m.is_moe()) {
+    add("router (replicated)", "h*num_experts = " + H + "*" + std::to_string(m.num_experts),
+        ElementCount(h) * u(m.num_experts));
+    const std::uint64_t local = u(m.num_experts / s.ep);
+    mlp("experts ", m.expert_ffn(), s.etp, local, std::to_string(local) + " experts * ", true);
+  } else {
+    mlp("MLP ", m.ffn(), s.tp, 1, "", false);
+  }
+  return items;
+}
+
+LayerParams layer_params(const ModelSpec& m, const TensorSplit& s) {
+  LayerParams p;
+  for (const auto& item : layer_param_items(m, s)) (item.expert ? p.expert : p.dense) += item.count;
+  return p;
+}
+
+std::int64_t padded_vocab_size(std::int64_t vocab, std::int64_t divisible_by, std::int64_t tp) {
+  const std::int64_t multiple = divisible_by * tp;
+  return (vocab + multiple - 1) / multiple * multiple;
+}
+
+std::vector<ParamTerm> parameter_terms(const ModelSpec& m) {
+  const LayerParams layer = layer_params(m, TensorSplit{});
+  const std::uint64_t h = u(m.hidden_size);
+  std::vector<ParamTerm> terms;
+  terms.push_back({"word_embeddings", ElementCount(u(m.vocab_size)) * h});
+  if (m.position_embedding == PositionEmbedding::learned)
+    terms.push_back({"position_embeddings", ElementCount(u(m.max_position_embeddings)) * h});
+  terms.push_back({"transformer_layers", (layer.dense + layer.expert) * u(m.num_layers)});
+  terms.push_back({"final_norm", norm_params(m)});
+  if (!m.tie_embeddings) terms.push_back({"output_layer", ElementCount(u(m.vocab_size)) * h});
+  return terms;
+}
+
+ElementCount total_parameters(const ModelSpec& m) {
+  ElementCount total(0);
+  for (const auto& t : parameter_terms(m)) total += t.count;
+  return total;
+}
+
+}  // namespace trainmem

@@ -1,0 +1,92 @@
+// ModelSpec: the shape of a decoder-only transformer (dense or MoE) and its exact parameter count.
+// Parameter formulas follow the Megatron-LM / Hugging Face module layout (QKV, out-proj, MLP, norms,
+// embeddings); counts reproduce published totals (Llama-2-7B 6,738,415,616; GPT-2 large 774,030,080).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "partition/units.hpp"
+
+namespace trainmem {
+
+enum class Normalization { layer_norm, rms_norm };
+enum class Activation { gelu, relu, swiglu };
+enum class PositionEmbedding { learned, rope, none };
+
+std::string_view normalization_name(Normalization n);
+std::string_view activation_name(Activation a);
+std::string_view position_embedding_name(PositionEmbedding p);
+
+struct ModelSpec {
+  std::string name = "custom";
+  std::int64_t num_layers = 0;
+  std::int64_t hidden_size = 0;
+  std::int64_t ffn_hidden_size = 0;      // 0 = 4 * hidden_size
+  std::int64_t num_attention_heads = 0;
+  std::int64_t num_query_groups = 0;     // kv heads; 0 = num_attention_heads (MHA)
+  std::int64_t kv_channels = 0;          // head dim; 0 = hidden_size / num_attention_heads
+  std::int64_t vocab_size = 50257;
+  std::int64_t max_position_embeddings = 0;  // rows of the learned position table (0 = seq_length)
+  Normalization normalization = Normalization::layer_norm;
+  Activation activation = Activation::gelu;
+  PositionEmbedding position_embedding = PositionEmbedding::learned;
+  bool tie_embeddings = true;            // LM head shares the word embedding
+  bool add_bias_linear = true;           // biases on QKV, out-proj and MLP linears
+  bool add_qkv_bias = false;             // QKV bias even when add_bias_linear is false (Qwen2)
+  // Mixture of experts: every layer's MLP is replaced by num_experts experts (0 = dense).
+  std::int64_t num_experts = 0;
+  std::int64_t moe_router_topk = 2;
+  std::int64_t moe_ffn_hidden_size = 0;  // 0 = ffn_hidden_size
+
+  // Derived values (apply the defaults above).
+  std::int64_t ffn() const { return ffn_hidden_size != 0 ? ffn_hidden_size : 4 * hidden_size; }
+  std::int64_t query_groups() const { return num_query_groups != 0 ? num_query_groups : num_attention_heads; }
+  std::int64_t head_dim() const { return kv_channels != 0 ? kv_channels : hidden_size / num_attention_heads; }
+  std::int64_t expert_ffn() const { return moe_ffn_hidden_size != 0 ? moe_ffn_hidden_size : ffn(); }
+  bool is_moe() const { return num_experts > 0; }
+  bool gated_mlp() const { return activation == Activation::swiglu; }
+};
+
+// Throws ConfigError naming the field when a size is missing, non-positive, absurd or inconsistent.
+void validate(const ModelSpec& model);
+
+// How the parameters of one layer (or of the model) are split across ranks.
+struct TensorSplit {
+  std::int64_t tp = 1;   // tensor parallel: column/row-parallel linears, vocab-parallel embedding
+  std::int64_t etp = 1;  // expert tensor parallel
+  std::int64_t ep = 1;   // expert parallel: experts per rank = num_experts / ep
+};
+
+// Parameters one rank holds of one transformer layer: dense (attention, norms, router, dense MLP) and
+// expert (routed experts), which ZeRO shards over different data-parallel groups.
+struct LayerParams {
+  ElementCount dense;
+  ElementCount expert;
+};
+LayerParams layer_params(const ModelSpec& model, const TensorSplit& split);
+
+// The same count itemised for explanations: each module with its formula, numbers substituted.
+struct LayerParamItem {
+  std::string name;     // "attention QKV weight"
+  std::string formula;  // "h * (heads + 2*kv_heads) * head_dim / tp = 4096 * (32 + 2*8) * 128 / 1"
+  ElementCount count;
+  bool expert = false;
+};
+std::vector<LayerParamItem> layer_param_items(const ModelSpec& model, const TensorSplit& split);
+
+// Word-embedding rows after padding: Megatron pads the vocabulary to a multiple of
+// divisible_by * tp (make_vocab_size_divisible_by, default 128) so each TP rank gets equal rows.
+std::int64_t padded_vocab_size(std::int64_t vocab_size, std::int64_t divisible_by, std::int64_t tp);
+
+// Named parameter groups of the whole, unsharded, unpadded model (the published count is their sum).
+struct ParamTerm {
+  std::string name;
+  ElementCount count;
+};
+std::vector<ParamTerm> parameter_terms(const ModelSpec& model);
+ElementCount total_parameters(const ModelSpec& model);
+
+}  // namespace trainmem

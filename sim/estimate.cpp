@@ -1,0 +1,68 @@
+#include "sim/estimate.hpp"
+
+#include <algorithm>
+
+namespace trainmem::sim {
+
+EstimateResult estimate(const Scenario& input) {
+  EstimateResult out;
+  out.resolved = resolve_scenario(input);
+  const Scenario& sc = out.resolved.scenario;
+  const ParallelConfig& p = sc.parallel;
+  out.world_size = p.world_size;
+
+  // Per pipeline stage: parameters and model states (every tp/cp/dp rank of a stage is identical).
+  std::vector<RankClass> per_stage(static_cast<std::size_t>(p.pp));
+  if (sc.model) {
+    out.num_parameters = total_parameters(*sc.model);
+    out.padded_vocab_size = padded_vocab_size(sc.model->vocab_size, p.make_vocab_size_divisible_by, p.tp);
+    const auto stages = assign_layers(sc.model->num_layers, p);
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+      per_stage[i].shard = rank_param_shard(*sc.model, p, stages[i]);
+      per_stage[i].num_layers = stages[i].num_layers;
+    }
+  } else {
+    out.num_parameters = *sc.num_parameters;
+    for (auto& st : per_stage) st.shard = rank_param_shard(*sc.num_parameters, p);
+  }
+  for (auto& st : per_stage) {
+    st.model_states = model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer, p.zero_stage,
+                                         p.dp, p.edp());
+    st.bytes = st.model_states.breakdown;
+    st.peak = st.bytes.total();
+  }
+
+  // Group stages with equal numbers, then hand every global rank to its stage's class.
+  std::vector<std::size_t> class_of_stage(per_stage.size());
+  for (std::size_t s = 0; s < per_stage.size(); ++s) {
+    auto same = std::find_if(out.classes.begin(), out.classes.end(), [&](const RankClass& c) {
+      return c.bytes == per_stage[s].bytes && c.num_layers == per_stage[s].num_layers;
+    });
+    if (same == out.classes.end()) {
+      out.classes.push_back(per_stage[s]);
+      same = out.classes.end() - 1;
+    }
+    same->pp_ranks.push_back(static_cast<std::int64_t>(s));
+    class_of_stage[s] = static_cast<std::size_t>(same - out.classes.begin());
+  }
+  const RankGrid grid(p);
+  const std::int64_t ranks_per_stage = p.tp * p.cp * p.dp;
+  for (auto& c : out.classes) c.ranks.reserve(static_cast<std::size_t>(ranks_per_stage) * c.pp_ranks.size());
+  for (std::int64_t r = 0; r < p.world_size; ++r) {
+    auto& c = out.classes[class_of_stage[static_cast<std::size_t>(r / ranks_per_stage)]];
+    if (c.ranks.empty()) c.coords = grid.coords(r);
+    c.ranks.push_back(r);
+  }
+
+  for (std::size_t i = 0; i < out.classes.size(); ++i) {
+    if (out.classes[i].peak > out.max_peak) {
+      out.max_peak = out.classes[i].peak;
+      out.max_peak_class = i;
+    }
+  }
+  out.gpu_memory = sc.gpu_memory;
+  if (out.gpu_memory) out.fits = out.max_peak <= *out.gpu_memory;
+  return out;
+}
+
+}  // namespace trainmem::sim

@@ -1,0 +1,42 @@
+// estimate(): the analytic per-rank memory of a scenario. Every rank of the grid is evaluated; ranks
+// with identical numbers are grouped into one RankClass with their rank list. Model states now;
+// activations, buffers and runtime memory are reported as 0 until those models land (see README).
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "partition/layer_assignment.hpp"
+#include "partition/rank_grid.hpp"
+#include "partition/shard_plan.hpp"
+#include "sim/model_state_memory.hpp"
+#include "sim/scenario.hpp"
+
+namespace trainmem::sim {
+
+struct RankClass {
+  std::vector<std::int64_t> ranks;     // ascending global ranks
+  std::vector<std::int64_t> pp_ranks;  // the pipeline stages these ranks are on (ascending)
+  RankCoords coords;                   // of the first rank
+  std::int64_t num_layers = 0;         // transformer layers held (0 for a bare parameter count)
+  RankParamShard shard;
+  ModelStateMemory model_states;
+  MemoryBreakdown bytes;
+  Bytes peak;
+};
+
+struct EstimateResult {
+  ResolvedScenario resolved;
+  std::int64_t world_size = 0;
+  ElementCount num_parameters;          // the model's exact (unpadded) count
+  std::int64_t padded_vocab_size = 0;   // 0 for a bare parameter count
+  std::vector<RankClass> classes;       // ordered by first rank
+  std::size_t max_peak_class = 0;
+  Bytes max_peak;
+  std::optional<Bytes> gpu_memory;
+  std::optional<bool> fits;
+};
+
+EstimateResult estimate(const Scenario& scenario);
+
+}  // namespace trainmem::sim

@@ -1,0 +1,33 @@
+// Model-state memory of one rank: for each tensor class of the recipe (and the optimizer's moments),
+// the elements this rank holds after ZeRO (ceil(n / dp) when the class is sharded at this stage; expert
+// parameters over the expert data-parallel group edp) times the dtype size.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "partition/shard_plan.hpp"
+#include "sim/memory_category.hpp"
+#include "sim/recipe.hpp"
+
+namespace trainmem::sim {
+
+struct ModelStateTerm {
+  std::string name;
+  MemoryCategory category;
+  std::string dtype;            // "bf16", "fp32", "int8", "fp32 absmax"
+  ElementCount dense_elements;  // after ZeRO sharding over dp
+  ElementCount expert_elements; // after ZeRO sharding over edp
+  bool sharded = false;         // sharded by the ZeRO stage in force
+  Bytes bytes;
+};
+
+struct ModelStateMemory {
+  std::vector<ModelStateTerm> terms;
+  MemoryBreakdown breakdown;  // only the model-state categories are non-zero
+};
+
+ModelStateMemory model_state_memory(const RankParamShard& shard, const Recipe& recipe, const Optimizer& optimizer,
+                                    int zero_stage, std::int64_t dp, std::int64_t edp);
+
+}  // namespace trainmem::sim

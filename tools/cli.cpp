@@ -1,0 +1,145 @@
+#include "tools/cli.hpp"
+
+#include <iomanip>
+#include <nlohmann/json.hpp>
+
+#include "partition/error.hpp"
+#include "partition/model_presets.hpp"
+#include "sim/device_spec.hpp"
+#include "sim/estimate.hpp"
+#include "tools/format.hpp"
+#include "tools/options.hpp"
+#include "tools/report.hpp"
+#include "tools/scenario_builder.hpp"
+#include "tools/value_parse.hpp"
+
+namespace trainmem::tools {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: trainmem <command> [scenario.yaml] [options]\n"
+    "\n"
+    "commands:\n"
+    "  estimate   per-rank memory of a training job with a breakdown (model states now)\n"
+    "  models     list the model presets and GPU names\n"
+    "\n"
+    "  trainmem estimate --help   lists every option; trainmem --version prints the version\n";
+
+Settings settings_for(const CommandLine& cl) {
+  Settings s;
+  if (cl.scenario_path) s = load_scenario_file(*cl.scenario_path);
+  return merge(std::move(s), cl.settings);
+}
+
+int cmd_estimate(const std::vector<std::string>& args, std::ostream& out) {
+  const CommandLine cl = parse_command_line(args);
+  if (cl.help) {
+    out << "usage: trainmem estimate [scenario.yaml] [options]\n\n"
+        << "Per-rank memory of a training job. Flags override the scenario file's keys.\n\n"
+        << options_help();
+    return kExitOk;
+  }
+  const BuiltScenario built = build_scenario(settings_for(cl));
+  const sim::EstimateResult result = sim::estimate(built.scenario);
+  if (built.output.format == OutputFormat::json) {
+    nlohmann::json j = estimate_json(result, built.model_source);
+    if (built.output.explain) j["explain"] = explain_estimate(result);
+    out << j.dump(2) << "\n";
+  } else {
+    write_estimate_table(out, result, built.model_source);
+    if (built.output.explain) out << explain_estimate(result);
+  }
+  return result.fits.value_or(true) ? kExitOk : kExitDoesNotFit;
+}
+
+int cmd_models(const std::vector<std::string>& args, std::ostream& out) {
+  bool json_out = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::string value;
+    if (a == "--format" && i + 1 < args.size()) value = args[++i];
+    else if (a.rfind("--format=", 0) == 0) value = a.substr(9);
+    else if (a == "--help" || a == "-h") {
+      out << "usage: trainmem models [--format table|json]\n";
+      return kExitOk;
+    } else
+      throw ConfigError("option", a, "unknown option for `trainmem models` (only --format)");
+    json_out = parse_choice("format", value, {"table", "json"}) == "json";
+  }
+  if (json_out) {
+    nlohmann::json j;
+    j["schema_version"] = 1;
+    j["models"] = nlohmann::json::array();
+    for (const auto& p : model_presets())
+      j["models"].push_back({{"name", p.name},
+                             {"num_parameters", total_parameters(p.spec).value},
+                             {"num_layers", p.spec.num_layers},
+                             {"hidden_size", p.spec.hidden_size},
+                             {"num_attention_heads", p.spec.num_attention_heads},
+                             {"num_query_groups", p.spec.query_groups()},
+                             {"ffn_hidden_size", p.spec.ffn()},
+                             {"vocab_size", p.spec.vocab_size},
+                             {"num_experts", p.spec.num_experts},
+                             {"default_seq_length", p.default_seq_length},
+                             {"source", p.source}});
+    j["gpus"] = nlohmann::json::array();
+    for (const auto& d : sim::devices())
+      j["gpus"].push_back({{"name", d.name}, {"memory_bytes", d.memory.value}, {"source", d.source}});
+    out << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  out << "# model presets (parameter counts are exact, unpadded; learned position tables sized at default_seq)\n";
+  out << "#" << std::setw(13) << "name" << std::setw(19) << "parameters" << std::setw(7) << "layers" << std::setw(7)
+      << "hidden" << std::setw(7) << "heads" << std::setw(5) << "kv" << std::setw(7) << "ffn" << std::setw(8)
+      << "vocab" << std::setw(8) << "experts" << std::setw(12) << "default_seq" << "  source\n";
+  for (const auto& p : model_presets()) {
+    ModelSpec m = p.spec;
+    if (m.position_embedding == PositionEmbedding::learned && m.max_position_embeddings == 0)
+      m.max_position_embeddings = p.default_seq_length;
+    out << std::setw(14) << p.name << std::setw(19) << with_commas(total_parameters(m).value) << std::setw(7)
+        << m.num_layers << std::setw(7) << m.hidden_size << std::setw(7) << m.num_attention_heads << std::setw(5)
+        << m.query_groups() << std::setw(7) << m.ffn() << std::setw(8) << m.vocab_size << std::setw(8)
+        << m.num_experts << std::setw(12) << p.default_seq_length << "  " << p.source << "\n";
+  }
+  out << "#\n# GPUs (--gpu NAME)\n";
+  for (const auto& d : sim::devices())
+    out << std::setw(14) << d.name << std::setw(14) << iec(d.memory) << "  " << d.source << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) {
+    err << kUsage;
+    return kExitUsage;
+  }
+  const std::string& cmd = args.front();
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    if (cmd == "estimate") return cmd_estimate(rest, out);
+    if (cmd == "models") return cmd_models(rest, out);
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      out << kUsage;
+      return kExitOk;
+    }
+    if (cmd == "--version") {
+      out << "trainmem " << kVersion << "\n";
+      return kExitOk;
+    }
+    err << "trainmem: unknown command '" << cmd << "'\n" << kUsage;
+    return kExitUsage;
+  } catch (const Error& e) {
+    // ConfigError (a field and its value) and OverflowError (absurd sizes) are input errors.
+    err << "trainmem: error: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const std::bad_alloc&) {
+    err << "trainmem: error: out of memory\n";
+    return kExitRuntime;
+  } catch (const std::exception& e) {
+    err << "trainmem: internal error: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+}
+
+}  // namespace trainmem::tools

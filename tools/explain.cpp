@@ -1,0 +1,97 @@
+// --explain: every model-state term of every rank class with its formula, the numbers substituted and
+// its source, and why the recipe costs 16, 18 or 20 bytes per parameter.
+#include <sstream>
+
+#include "partition/model_spec.hpp"
+#include "tools/format.hpp"
+#include "tools/report.hpp"
+
+namespace trainmem::tools {
+namespace {
+std::string pad(std::string s, std::size_t w) {
+  if (s.size() < w) s.append(w - s.size(), ' ');
+  return s;
+}
+std::string lpad(const std::string& s, std::size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
+
+void explain_recipes(std::ostringstream& o, const sim::EstimateResult& r) {
+  o << "Why 16, 18 or 20 bytes per parameter\n"
+    << "  Mixed-precision training keeps, per parameter, the compute copy, its gradient, an fp32 master copy\n"
+    << "  and the optimizer moments; the frameworks differ in which gradient buffers persist:\n";
+  for (const auto& rec : sim::recipes()) {
+    const auto* adam = sim::find_optimizer("adam");
+    std::string terms;
+    for (const auto& t : rec.tensors)
+      terms += (terms.empty() ? "" : " + ") + std::string(t.name) + " " + std::to_string(bits_per_element(t.dtype) / 8);
+    terms += " + Adam m,v " + std::to_string(2 * bits_per_element(rec.moment_dtype) / 8);
+    o << "    " << pad(std::string(rec.name), 9) << pad(rec.alias.empty() ? "" : "(" + std::string(rec.alias) + ")", 13)
+      << terms << " = " << sim::bytes_per_parameter(rec, *adam) << "\n";
+  }
+  o << "  Sources: ZeRO (Rajbhandari et al. 2019, Sec. 3.1: 2+2+K with K=12 -> 16); Megatron-LM\n"
+    << "  theoretical_memory_usage.py (bf16 weights + fp32 main_grad + fp32 master + Adam = 18; 6 + 12/dp with\n"
+    << "  the distributed optimizer); ZeRO-Infinity Sec. 3 and DeepSpeed #1137 (an fp32 gradient copy for the\n"
+    << "  fp32 optimizer -> 20).\n"
+    << "  Why keep fp32 master weights at all: an update lr*grad is often below half a bf16 ulp of the weight\n"
+    << "  (8 mantissa bits), so adding it to a bf16 weight rounds it away; the optimizer updates fp32 copies.\n";
+  for (const auto& t : r.resolved.recipe->tensors) o << "  - " << t.name << ": " << t.why << "\n";
+  o << "  This scenario: " << r.resolved.recipe->name << " + " << r.resolved.optimizer->name << " ("
+    << r.resolved.optimizer->summary << ") = "
+    << sim::bytes_per_parameter(*r.resolved.recipe, *r.resolved.optimizer) << " bytes per parameter before sharding.\n\n";
+}
+
+void explain_class(std::ostringstream& o, const sim::EstimateResult& r, std::size_t index) {
+  const auto& c = r.classes[index];
+  const auto& sc = r.resolved.scenario;
+  const auto& p = sc.parallel;
+  o << "Rank class " << index << ": ranks " << rank_ranges(c.ranks) << " (pp_rank " << rank_ranges(c.pp_ranks)
+    << ", " << c.num_layers << " layers)\n";
+  o << "  Parameters held by one rank (after the TP/PP/EP split, before ZeRO):\n";
+  for (const auto& t : c.shard.terms) {
+    const std::string expr = t.units == 1 ? with_commas(t.total().value)
+                                          : std::to_string(t.units) + " x " + with_commas(t.per_unit.value);
+    o << "    " << pad(t.name, 46) << lpad(expr, 26) << " = " << lpad(with_commas(t.total().value), 17) << "\n";
+  }
+  o << "    " << pad("total", 46) << lpad("", 26) << " = " << lpad(with_commas(c.shard.total().value), 17) << "\n";
+  if (sc.model && c.num_layers > 0) {
+    o << "  One transformer layer on this rank:\n";
+    for (const auto& item : layer_param_items(*sc.model, TensorSplit{p.tp, p.etp, p.ep}))
+      o << "    " << pad(item.name, 36) << pad(item.formula, 58) << " = " << lpad(with_commas(item.count.value), 13)
+        << "\n";
+  }
+  if (sc.model && c.pp_ranks.front() == 0)
+    o << "  Vocabulary padding: " << sc.model->vocab_size << " -> " << r.padded_vocab_size
+      << " rows (multiple of make_vocab_size_divisible_by * tp = " << p.make_vocab_size_divisible_by << " * " << p.tp
+      << ", Megatron's rule), " << r.padded_vocab_size / p.tp << " rows per TP rank.\n";
+  o << "  Model states (zero_stage " << p.zero_stage << "; dense parameters shard over dp = " << p.dp;
+  if (c.shard.expert.value != 0) o << ", expert parameters over edp = " << p.edp();
+  o << "):\n";
+  for (const auto& t : c.model_states.terms) {
+    std::string held;
+    if (t.sharded)
+      held = "ceil(" + with_commas(c.shard.dense.value) + " / " + std::to_string(p.dp) + ")";
+    else
+      held = with_commas(c.shard.dense.value);
+    if (c.shard.expert.value != 0)
+      held += " + " + (t.sharded ? "ceil(" + with_commas(c.shard.expert.value) + " / " + std::to_string(p.edp()) + ")"
+                                 : with_commas(c.shard.expert.value));
+    o << "    " << pad(t.name, 36) << pad(t.dtype, 13) << " x " << pad(held, 34) << " = "
+      << lpad(with_commas(t.bytes.value), 17) << " B  " << lpad(iec(t.bytes), 11)
+      << (t.sharded ? "  (sharded by ZeRO)" : "") << "\n";
+  }
+  o << "    " << pad("total model states", 36) << pad("", 13) << "   " << pad("", 34) << " = "
+    << lpad(with_commas(c.peak.value), 17) << " B  " << lpad(iec(c.peak), 11) << "\n\n";
+}
+}  // namespace
+
+std::string explain_estimate(const sim::EstimateResult& r) {
+  std::ostringstream o;
+  o << "\nDerivation\n==========\n";
+  explain_recipes(o, r);
+  o << "ZeRO (Rajbhandari et al. 2019, Sec. 5): stage 1 shards the optimizer states (fp32 master, moments and a\n"
+    << "recipe's fp32 gradient copy), stage 2 also the gradients, stage 3 also the parameters. A sharded class of\n"
+    << "n elements costs ceil(n / dp) elements per rank: the flat buffer is padded so every partition is equal.\n\n";
+  for (std::size_t i = 0; i < r.classes.size(); ++i) explain_class(o, r, i);
+  return o.str();
+}
+
+}  // namespace trainmem::tools

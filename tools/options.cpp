@@ -1,0 +1,224 @@
+#include "tools/options.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "partition/error.hpp"
+#include "partition/model_presets.hpp"
+
+namespace trainmem::tools {
+namespace po = boost::program_options;
+
+namespace {
+using K = OptionKind;
+constexpr OptionSpec kOptions[] = {
+    // model
+    {"model", "", K::text, "model preset (see `trainmem models`)", "model"},
+    {"model_config", "", K::text, "Hugging Face config.json (llama, mistral, mixtral, qwen2, gpt2, opt)", "model"},
+    {"num_parameters", "", K::count, "bare parameter count for model-state-only questions (7.5e9, 175B)", "model"},
+    {"num_layers", "", K::integer, "transformer layers", "model"},
+    {"hidden_size", "", K::integer, "hidden size h", "model"},
+    {"ffn_hidden_size", "", K::integer, "MLP hidden size (default 4h)", "model"},
+    {"num_attention_heads", "", K::integer, "attention heads", "model"},
+    {"num_query_groups", "", K::integer, "key/value heads for GQA/MQA (default: heads)", "model"},
+    {"kv_channels", "", K::integer, "head dimension (default h / heads)", "model"},
+    {"vocab_size", "", K::integer, "vocabulary size before padding (default 50257)", "model"},
+    {"max_position_embeddings", "", K::integer, "rows of a learned position table (default seq_length)", "model"},
+    {"position_embedding_type", "", K::text, "learned_absolute | rope | none", "model"},
+    {"normalization", "", K::text, "LayerNorm | RMSNorm", "model"},
+    {"swiglu", "", K::boolean, "SwiGLU MLP (three matrices) instead of GeLU", "model"},
+    {"untie_embeddings_and_output_weights", "", K::boolean, "separate LM head instead of the tied embedding", "model"},
+    {"disable_bias_linear", "", K::boolean, "no biases on the linear layers", "model"},
+    {"add_qkv_bias", "", K::boolean, "QKV bias even with disable_bias_linear (Qwen2)", "model"},
+    {"num_experts", "", K::integer, "MoE experts per layer (0 = dense)", "model"},
+    {"moe_router_topk", "", K::integer, "experts per token", "model"},
+    {"moe_ffn_hidden_size", "", K::integer, "expert MLP hidden size (default ffn_hidden_size)", "model"},
+    {"make_vocab_size_divisible_by", "", K::integer, "pad vocab to a multiple of this * tp (default 128)", "model"},
+    // parallel
+    {"tensor_model_parallel_size", "tp", K::integer, "tensor parallel size", "parallel"},
+    {"pipeline_model_parallel_size", "pp", K::integer, "pipeline parallel size", "parallel"},
+    {"data_parallel_size", "dp", K::integer, "data parallel size (default world_size / (tp*cp*pp))", "parallel"},
+    {"world_size", "", K::integer, "total ranks (alternative to dp)", "parallel"},
+    {"context_parallel_size", "cp", K::integer, "context parallel size", "parallel"},
+    {"expert_model_parallel_size", "ep", K::integer, "expert parallel size", "parallel"},
+    {"expert_tensor_parallel_size", "etp", K::integer, "expert tensor parallel size (default tp)", "parallel"},
+    {"virtual_pipeline_model_parallel_size", "vpp", K::integer, "virtual pipeline stages per rank", "parallel"},
+    {"sequence_parallel", "", K::boolean, "Megatron sequence parallelism (with tp > 1)", "parallel"},
+    {"ulysses_sp", "", K::integer, "DeepSpeed Ulysses sequence parallel degree (carved out of dp)", "parallel"},
+    {"zero_stage", "", K::integer, "ZeRO stage 0-3", "parallel"},
+    {"use_distributed_optimizer", "", K::boolean, "Megatron distributed optimizer (= ZeRO stage 1)", "parallel"},
+    {"decoder_first_pipeline_num_layers", "", K::integer, "layers on the first stage (uneven split)", "parallel"},
+    {"decoder_last_pipeline_num_layers", "", K::integer, "layers on the last stage (uneven split)", "parallel"},
+    // training
+    {"seq_length", "", K::integer, "sequence length (default: the preset's)", "training"},
+    {"micro_batch_size", "", K::integer, "sequences per microbatch", "training"},
+    {"global_batch_size", "", K::integer, "sequences per step (default micro_batch_size * dp)", "training"},
+    {"recipe", "", K::text, "mixed-16 (zero-paper) | mixed-18 (megatron) | mixed-20 (deepspeed) | fp32 | bf16", "training"},
+    {"optimizer", "", K::text, "adam | adamw | sgd-momentum | sgd | adam-8bit", "training"},
+    {"recompute_granularity", "", K::text, "none | selective | full", "training"},
+    {"recompute_method", "", K::text, "uniform | block", "training"},
+    {"recompute_num_layers", "", K::integer, "layers recomputed per stage (full recompute)", "training"},
+    {"attention", "", K::text, "flash | eager", "training"},
+    // device
+    {"gpu", "", K::text, "GPU name (h100-80gb, a100-80gb, h200, ...)", "device"},
+    {"gpu_memory", "", K::size, "device memory, e.g. 80GiB or 81559MiB", "device"},
+    // output
+    {"format", "", K::text, "table | json", "output"},
+    {"explain", "", K::boolean, "print the derivation of every term", "output"},
+};
+
+std::string kebab(std::string_view key) {
+  std::string s(key);
+  for (char& ch : s)
+    if (ch == '_') ch = '-';
+  return s;
+}
+
+std::string suggestion(std::string_view unknown) {
+  std::string best;
+  std::size_t best_d = 0;
+  for (const auto& o : kOptions) {
+    for (std::string_view cand : {o.key, o.alias}) {
+      if (cand.empty()) continue;
+      const std::size_t d = edit_distance(unknown, cand);
+      if (best.empty() || d < best_d) best = std::string(cand), best_d = d;
+    }
+  }
+  if (best.empty() || best_d > std::max<std::size_t>(3, unknown.size() / 2)) return "";
+  return best;
+}
+}  // namespace
+
+std::span<const OptionSpec> option_table() { return kOptions; }
+
+const OptionSpec* find_option(std::string_view name) {
+  for (const auto& o : kOptions)
+    if (o.key == name || (!o.alias.empty() && o.alias == name)) return &o;
+  return nullptr;
+}
+
+std::string flag_of(std::string_view key) { return "--" + kebab(key); }
+
+namespace {
+po::options_description make_description() {
+  po::options_description desc("Options (each also a YAML scenario key, in snake_case)");
+  desc.add_options()("help,h", "show this help");
+  for (const auto& o : kOptions) {
+    const std::string name = kebab(o.key);
+    auto* value = po::value<std::string>();
+    if (o.kind == K::boolean) value->implicit_value("true");
+    desc.add_options()(name.c_str(), value, std::string(o.help).c_str());
+    if (!o.alias.empty()) {
+      auto* alias_value = po::value<std::string>();
+      desc.add_options()(std::string(o.alias).c_str(), alias_value, ("same as --" + name).c_str());
+    }
+  }
+  desc.add_options()("scenario", po::value<std::string>(), "YAML scenario file (positional)");
+  return desc;
+}
+}  // namespace
+
+std::string options_help() {
+  std::ostringstream out;
+  out << make_description();
+  return out.str();
+}
+
+CommandLine parse_command_line(const std::vector<std::string>& args) {
+  const po::options_description desc = make_description();
+  po::positional_options_description pos;
+  pos.add("scenario", 1);
+  po::variables_map vm;
+  try {
+    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    po::store(po::command_line_parser(args).options(desc).positional(pos).style(style).run(), vm);
+  } catch (const po::unknown_option& e) {
+    std::string flag = e.get_option_name();
+    std::string bare = flag;
+    while (!bare.empty() && bare.front() == '-') bare.erase(bare.begin());
+    std::string key = bare;
+    for (char& ch : key)
+      if (ch == '-') ch = '_';
+    const std::string hint = suggestion(key);
+    throw ConfigError("option", flag, "unknown option" + (hint.empty() ? "" : " (did you mean " + flag_of(hint) + "?)"));
+  } catch (const po::too_many_positional_options_error&) {
+    throw ConfigError("scenario", "(second file)", "only one scenario file may be given");
+  } catch (const po::error_with_option_name& e) {
+    throw ConfigError("option", e.get_option_name().empty() ? "(command line)" : e.get_option_name(), e.what());
+  } catch (const po::error& e) {
+    throw ConfigError("option", "(command line)", e.what());
+  }
+  CommandLine cl;
+  cl.help = vm.count("help") != 0;
+  if (vm.count("scenario") != 0) cl.scenario_path = vm["scenario"].as<std::string>();
+  for (const auto& o : kOptions) {
+    const std::string name = kebab(o.key);
+    std::optional<SettingValue> long_v, alias_v;
+    if (vm.count(name) != 0) long_v = SettingValue{vm[name].as<std::string>(), "--" + name};
+    if (!o.alias.empty() && vm.count(std::string(o.alias)) != 0)
+      alias_v = SettingValue{vm[std::string(o.alias)].as<std::string>(), "--" + std::string(o.alias)};
+    if (long_v && alias_v && long_v->text != alias_v->text)
+      throw ConfigError(std::string(o.key), long_v->text + " / " + alias_v->text,
+                        "given twice with different values (" + long_v->origin + " and " + alias_v->origin + ")");
+    if (long_v) cl.settings[std::string(o.key)] = *long_v;
+    else if (alias_v) cl.settings[std::string(o.key)] = *alias_v;
+  }
+  return cl;
+}
+
+Settings load_scenario_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw ConfigError("scenario", path, "file not found");
+  if (fs::is_directory(path, ec)) throw ConfigError("scenario", path, "is a directory, not a YAML file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("scenario", path, "cannot be opened");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  if (text.find('\0') != std::string::npos) throw ConfigError("scenario", path, "is a binary file, not YAML");
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("scenario", path, "malformed YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
+                                            std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  if (root.IsNull()) throw ConfigError("scenario", path, "is empty (expected a mapping of settings)");
+  if (!root.IsMap()) throw ConfigError("scenario", path, "must be a mapping of settings (key: value)");
+  Settings settings;
+  std::set<std::string> seen;
+  const std::string origin = fs::path(path).filename().string();
+  for (const auto& kv : root) {
+    if (!kv.first.IsScalar()) throw ConfigError("scenario", path, "has a key that is not a plain name");
+    const std::string key = kv.first.Scalar();
+    const OptionSpec* spec = find_option(key);
+    if (spec == nullptr) {
+      const std::string hint = suggestion(key);
+      throw ConfigError(key, "(in " + origin + ")", "unknown key" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+    }
+    const std::string canonical(spec->key);
+    if (!seen.insert(canonical).second)
+      throw ConfigError(canonical, "(in " + origin + ")", "appears more than once");
+    if (!kv.second.IsScalar())
+      throw ConfigError(canonical, "(in " + origin + ")",
+                        kv.second.IsNull() ? "has no value" : "must be a single value, not a list or mapping");
+    std::string value = kv.second.Scalar();
+    if (canonical == "model_config" && fs::path(value).is_relative())
+      value = (fs::path(path).parent_path() / value).lexically_normal().string();
+    settings[canonical] = SettingValue{value, origin};
+  }
+  return settings;
+}
+
+Settings merge(Settings base, const Settings& over) {
+  for (const auto& [k, v] : over) base[k] = v;
+  return base;
+}
+
+}  // namespace trainmem::tools

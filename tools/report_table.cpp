@@ -1,0 +1,89 @@
+// nccl-tests style table for `trainmem estimate`: '#' header with the resolved config, one row per rank
+// class with a units row, '#' footer with the peak and the verdict.
+#include <iomanip>
+
+#include "tools/format.hpp"
+#include "tools/report.hpp"
+
+namespace trainmem::tools {
+namespace {
+std::string on_off(bool b) { return b ? "on" : "off"; }
+
+void write_header(std::ostream& out, const sim::EstimateResult& r, const std::string& source) {
+  const auto& sc = r.resolved.scenario;
+  const auto& p = sc.parallel;
+  const auto& t = sc.training;
+  out << "# trainmem " << kVersion << " estimate\n";
+  if (sc.model) {
+    const auto& m = *sc.model;
+    out << "# model      " << m.name << " (" << source << "): " << with_commas(r.num_parameters.value)
+        << " parameters; " << m.num_layers << " layers, hidden " << m.hidden_size << ", " << m.num_attention_heads
+        << " heads (" << m.query_groups() << " kv), head_dim " << m.head_dim() << ", ffn " << m.ffn() << ", vocab "
+        << m.vocab_size << " (padded " << r.padded_vocab_size << ")\n";
+    out << "#            " << normalization_name(m.normalization) << ", " << activation_name(m.activation) << ", "
+        << position_embedding_name(m.position_embedding) << " positions, "
+        << (m.tie_embeddings ? "tied" : "untied") << " embeddings, " << (m.add_bias_linear ? "biases" : "no biases");
+    if (m.is_moe())
+      out << ", " << m.num_experts << " experts (top-" << m.moe_router_topk << ", expert ffn " << m.expert_ffn() << ")";
+    out << "\n";
+  } else {
+    out << "# model      " << with_commas(r.num_parameters.value) << " parameters (bare count: model states only)\n";
+  }
+  out << "# layout     world_size " << p.world_size << " = tp " << p.tp << " x cp " << p.cp << " x pp " << p.pp
+      << " x dp " << p.dp << "; ep " << p.ep << ", etp " << p.etp << ", edp " << p.edp() << ", vpp " << p.vpp
+      << ", sequence_parallel " << on_off(p.sequence_parallel) << ", ulysses_sp " << p.ulysses_sp
+      << "; rank order tp-cp-ep-dp-pp\n";
+  out << "# training   recipe " << r.resolved.recipe->name
+      << (r.resolved.recipe->alias.empty() ? "" : " (" + std::string(r.resolved.recipe->alias) + ")") << " + "
+      << r.resolved.optimizer->name << " = " << sim::bytes_per_parameter(*r.resolved.recipe, *r.resolved.optimizer)
+      << " bytes/param before sharding; zero_stage " << p.zero_stage << "; seq_length " << t.seq_length
+      << "; micro_batch_size " << t.micro_batch_size << "; global_batch_size " << t.global_batch_size
+      << "; num_microbatches " << r.resolved.num_microbatches << "\n";
+  out << "#\n";
+}
+}  // namespace
+
+void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const std::string& source) {
+  write_header(out, r, source);
+  using sim::MemoryCategory;
+  static constexpr struct {
+    MemoryCategory cat;
+    const char* title;
+  } kCols[] = {{MemoryCategory::params, "params"},       {MemoryCategory::grads, "grads"},
+               {MemoryCategory::master_params, "master"}, {MemoryCategory::optimizer_states, "optim"},
+               {MemoryCategory::activations, "activ"},   {MemoryCategory::buffers, "buffers"},
+               {MemoryCategory::temporaries, "temps"},   {MemoryCategory::runtime, "runtime"}};
+  out << "#" << std::setw(5) << "class" << std::setw(9) << "pp_rank" << std::setw(7) << "layers" << std::setw(16)
+      << "parameters";
+  for (const auto& c : kCols) out << std::setw(9) << c.title;
+  out << std::setw(10) << "peak" << "  ranks\n";
+  out << "#" << std::setw(5) << "" << std::setw(9) << "" << std::setw(7) << "" << std::setw(16) << "(held)";
+  for (std::size_t i = 0; i < std::size(kCols); ++i) out << std::setw(9) << "(GiB)";
+  out << std::setw(10) << "(GiB)" << "\n";
+  for (std::size_t i = 0; i < r.classes.size(); ++i) {
+    const auto& c = r.classes[i];
+    out << std::setw(6) << i << std::setw(9) << rank_ranges(c.pp_ranks) << std::setw(7) << c.num_layers
+        << std::setw(16) << with_commas(c.shard.total().value);
+    for (const auto& col : kCols) out << std::setw(9) << gib(c.bytes[col.cat]);
+    out << std::setw(10) << gib(c.peak) << "  " << rank_ranges(c.ranks) << "\n";
+  }
+  const auto& worst = r.classes[r.max_peak_class];
+  out << "# Max peak  : " << iec(r.max_peak) << " (" << with_commas(r.max_peak.value) << " bytes) on class "
+      << r.max_peak_class << " (ranks " << rank_ranges(worst.ranks) << ", pp_rank " << rank_ranges(worst.pp_ranks)
+      << ")\n";
+  if (r.gpu_memory) {
+    const auto& sc = r.resolved.scenario;
+    out << "# Device    : " << (sc.gpu_name.empty() ? std::string("--gpu-memory") : sc.gpu_name) << ", "
+        << iec(*r.gpu_memory) << " (" << with_commas(r.gpu_memory->value) << " bytes): ";
+    if (*r.fits)
+      out << "FITS, " << iec(*r.gpu_memory - r.max_peak) << " free on the fullest rank\n";
+    else
+      out << "DOES NOT FIT, short by " << iec(r.max_peak - *r.gpu_memory) << " on the fullest rank\n";
+  } else {
+    out << "# Device    : none given (--gpu or --gpu-memory gives a fits verdict)\n";
+  }
+  out << "# Not yet modelled: activations, buffers (DDP/ZeRO buckets, ZeRO-3 gathers), temporaries and runtime "
+         "(CUDA context, NCCL, allocator) are reported as 0\n";
+}
+
+}  // namespace trainmem::tools

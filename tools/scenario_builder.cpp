@@ -1,0 +1,169 @@
+#include "tools/scenario_builder.hpp"
+
+#include "partition/error.hpp"
+#include "partition/model_presets.hpp"
+#include "sim/device_spec.hpp"
+#include "tools/hf_config.hpp"
+#include "tools/value_parse.hpp"
+
+namespace trainmem::tools {
+namespace {
+constexpr std::int64_t kBig = 1LL << 62;  // domain limits are checked by the library
+
+struct Lookup {
+  const Settings& s;
+  const SettingValue* find(const char* key) const {
+    auto it = s.find(key);
+    return it == s.end() ? nullptr : &it->second;
+  }
+  bool has(const char* key) const { return find(key) != nullptr; }
+  std::string text(const char* key) const { return find(key)->text; }
+  void integer(const char* key, std::int64_t& out, std::int64_t lo = 1) const {
+    if (const auto* v = find(key)) out = parse_int(key, v->text, lo, kBig);
+  }
+  void boolean(const char* key, bool& out) const {
+    if (const auto* v = find(key)) out = parse_bool(key, v->text);
+  }
+};
+
+constexpr const char* kShapeKeys[] = {
+    "num_layers", "hidden_size", "ffn_hidden_size", "num_attention_heads", "num_query_groups", "kv_channels",
+    "vocab_size", "max_position_embeddings", "position_embedding_type", "normalization", "swiglu",
+    "untie_embeddings_and_output_weights", "disable_bias_linear", "add_qkv_bias", "num_experts",
+    "moe_router_topk", "moe_ffn_hidden_size"};
+
+void apply_shape_overrides(const Lookup& l, ModelSpec& m) {
+  l.integer("num_layers", m.num_layers);
+  l.integer("hidden_size", m.hidden_size);
+  l.integer("ffn_hidden_size", m.ffn_hidden_size);
+  l.integer("num_attention_heads", m.num_attention_heads);
+  l.integer("num_query_groups", m.num_query_groups);
+  l.integer("kv_channels", m.kv_channels);
+  l.integer("vocab_size", m.vocab_size);
+  l.integer("max_position_embeddings", m.max_position_embeddings);
+  l.integer("num_experts", m.num_experts, 0);
+  l.integer("moe_router_topk", m.moe_router_topk);
+  l.integer("moe_ffn_hidden_size", m.moe_ffn_hidden_size);
+  if (l.has("position_embedding_type")) {
+    const auto v = parse_choice("position_embedding_type", l.text("position_embedding_type"), {"learned_absolute", "rope", "none"});
+    m.position_embedding = v == "rope" ? PositionEmbedding::rope
+                           : v == "none" ? PositionEmbedding::none : PositionEmbedding::learned;
+  }
+  if (l.has("normalization"))
+    m.normalization = parse_choice("normalization", l.text("normalization"), {"LayerNorm", "RMSNorm"}) == "RMSNorm"
+                          ? Normalization::rms_norm : Normalization::layer_norm;
+  if (l.has("swiglu")) {
+    const bool on = parse_bool("swiglu", l.text("swiglu"));
+    if (on) m.activation = Activation::swiglu;
+    else if (m.activation == Activation::swiglu) m.activation = Activation::gelu;
+  }
+  if (l.has("untie_embeddings_and_output_weights"))
+    m.tie_embeddings = !parse_bool("untie_embeddings_and_output_weights", l.text("untie_embeddings_and_output_weights"));
+  if (l.has("disable_bias_linear")) m.add_bias_linear = !parse_bool("disable_bias_linear", l.text("disable_bias_linear"));
+  l.boolean("add_qkv_bias", m.add_qkv_bias);
+}
+}  // namespace
+
+BuiltScenario build_scenario(const Settings& settings) {
+  const Lookup l{settings};
+  BuiltScenario out;
+  sim::Scenario& sc = out.scenario;
+
+  bool any_shape = false;
+  for (const char* k : kShapeKeys) any_shape = any_shape || l.has(k);
+  if (l.has("model") && l.has("model_config"))
+    throw ConfigError("model_config", l.text("model_config"), "give either model or model_config, not both");
+  if (l.has("num_parameters")) {
+    if (l.has("model") || l.has("model_config") || any_shape)
+      throw ConfigError("num_parameters", l.text("num_parameters"),
+                        "a bare parameter count cannot be combined with a model preset, config.json or shape flags");
+    sc.num_parameters = ElementCount(parse_count("num_parameters", l.text("num_parameters"), 1, 1000000000000000ULL));
+    out.model_source = "num_parameters";
+  } else {
+    ModelSpec m;
+    if (l.has("model")) {
+      const std::string name = l.text("model");
+      const ModelPreset* preset = find_model_preset(name);
+      if (preset == nullptr) {
+        const auto hint = closest_preset_name(name);
+        throw ConfigError("model", name, "unknown preset" + (hint ? " (did you mean " + *hint + "?)" : "") +
+                                             "; `trainmem models` lists them");
+      }
+      m = preset->spec;
+      sc.default_seq_length = preset->default_seq_length;
+      out.model_source = "preset " + name;
+    } else if (l.has("model_config")) {
+      m = load_hf_config(l.text("model_config"));
+      out.model_source = "config.json " + l.text("model_config");
+    } else {
+      if (!l.has("num_layers") || !l.has("hidden_size") || !l.has("num_attention_heads"))
+        throw ConfigError("model", "(none)",
+                          "no model given: use --model PRESET, --model-config config.json, --num-parameters N, or "
+                          "the shape flags --num-layers, --hidden-size and --num-attention-heads");
+      out.model_source = "shape flags";
+    }
+    if (any_shape && out.model_source != "shape flags") out.model_source += " with overrides";
+    apply_shape_overrides(l, m);
+    sc.model = m;
+  }
+
+  auto& p = sc.parallel;
+  l.integer("tensor_model_parallel_size", p.tp, -kBig);
+  l.integer("pipeline_model_parallel_size", p.pp, -kBig);
+  l.integer("data_parallel_size", p.dp, -kBig);
+  l.integer("world_size", p.world_size, -kBig);
+  l.integer("context_parallel_size", p.cp, -kBig);
+  l.integer("expert_model_parallel_size", p.ep, -kBig);
+  l.integer("expert_tensor_parallel_size", p.etp, -kBig);
+  l.integer("virtual_pipeline_model_parallel_size", p.vpp, -kBig);
+  l.integer("ulysses_sp", p.ulysses_sp, -kBig);
+  l.boolean("sequence_parallel", p.sequence_parallel);
+  if (l.has("zero_stage")) p.zero_stage = static_cast<int>(parse_int("zero_stage", l.text("zero_stage"), 0, 3));
+  l.integer("decoder_first_pipeline_num_layers", p.first_stage_layers);
+  l.integer("decoder_last_pipeline_num_layers", p.last_stage_layers);
+  l.integer("make_vocab_size_divisible_by", p.make_vocab_size_divisible_by);
+
+  auto& t = sc.training;
+  l.integer("seq_length", t.seq_length, -kBig);
+  l.integer("micro_batch_size", t.micro_batch_size, -kBig);
+  l.integer("global_batch_size", t.global_batch_size, -kBig);
+  if (l.has("recipe")) t.recipe = l.text("recipe");
+  if (l.has("optimizer")) t.optimizer = l.text("optimizer");
+  l.boolean("use_distributed_optimizer", t.use_distributed_optimizer);
+  if (l.has("recompute_granularity")) {
+    const auto v = parse_choice("recompute_granularity", l.text("recompute_granularity"), {"none", "selective", "full"});
+    t.recompute_granularity = v == "full" ? sim::RecomputeGranularity::full
+                              : v == "selective" ? sim::RecomputeGranularity::selective : sim::RecomputeGranularity::none;
+  }
+  if (l.has("recompute_method"))
+    t.recompute_method = parse_choice("recompute_method", l.text("recompute_method"), {"uniform", "block"}) == "block"
+                             ? sim::RecomputeMethod::block : sim::RecomputeMethod::uniform;
+  l.integer("recompute_num_layers", t.recompute_num_layers, 0);
+  if (l.has("attention"))
+    t.attention = parse_choice("attention", l.text("attention"), {"flash", "eager"}) == "eager"
+                      ? sim::AttentionKernel::eager : sim::AttentionKernel::flash;
+
+  if (l.has("gpu") && l.has("gpu_memory"))
+    throw ConfigError("gpu_memory", l.text("gpu_memory"), "give either gpu or gpu_memory, not both");
+  if (l.has("gpu")) {
+    const std::string name = l.text("gpu");
+    const sim::DeviceSpec* d = sim::find_device(name);
+    if (d == nullptr) {
+      const auto hint = sim::closest_device_name(name);
+      throw ConfigError("gpu", name, "unknown GPU" + (hint ? " (did you mean " + *hint + "?)" : "") +
+                                         "; `trainmem models` lists the GPUs, or give --gpu-memory");
+    }
+    sc.gpu_memory = d->memory;
+    sc.gpu_name = name;
+  } else if (l.has("gpu_memory")) {
+    sc.gpu_memory = parse_size("gpu_memory", l.text("gpu_memory"));
+  }
+
+  if (l.has("format"))
+    out.output.format = parse_choice("format", l.text("format"), {"table", "json"}) == "json" ? OutputFormat::json
+                                                                                             : OutputFormat::table;
+  l.boolean("explain", out.output.explain);
+  return out;
+}
+
+}  // namespace trainmem::tools

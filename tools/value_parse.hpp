@@ -1,0 +1,25 @@
+// Strict parsing of option values (from flags or YAML) into typed values; every failure is a
+// ConfigError naming the field and the text given.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "partition/units.hpp"
+
+namespace trainmem::tools {
+
+// A whole number in [lo, hi]: "8", "4096".
+std::int64_t parse_int(const std::string& field, const std::string& text, std::int64_t lo, std::int64_t hi);
+// A count that may use scientific notation or a K/M/B/T suffix but must be whole: "7.5e9", "175B".
+std::uint64_t parse_count(const std::string& field, const std::string& text, std::uint64_t lo, std::uint64_t hi);
+// A memory size: plain bytes, or with a unit: KiB MiB GiB TiB (powers of 1024), KB MB GB TB (powers of 1000).
+Bytes parse_size(const std::string& field, const std::string& text);
+bool parse_bool(const std::string& field, const std::string& text);
+// One of `choices` (exact match); the error lists them.
+std::string parse_choice(const std::string& field, const std::string& text, std::initializer_list<std::string_view> choices);
+
+}  // namespace trainmem::tools

@@ -1,0 +1,74 @@
+// Speed of `trainmem estimate` (DESIGN.md section 9: a whole process under 20 ms).
+//   BM_EstimateLibrary: sim::estimate() in-process for GPT-3 175B on 1024 ranks (tp 8, pp 16, dp 8).
+//   BM_EstimateCliInProcess: the same through run_cli with JSON output (parsing + formatting included).
+//   BM_EstimateProcess: the whole `trainmem estimate` process (exec, dynamic loading, YAML, output).
+#include <benchmark/benchmark.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <sstream>
+#include <stdexcept>
+#include <unistd.h>
+
+#include "partition/model_presets.hpp"
+#include "sim/estimate.hpp"
+#include "tools/cli.hpp"
+
+extern char** environ;
+
+namespace {
+using namespace trainmem;
+
+sim::Scenario gpt3_layout() {
+  sim::Scenario sc;
+  sc.model = find_model_preset("gpt3-175b")->spec;
+  sc.default_seq_length = 2048;
+  sc.parallel.tp = 8;
+  sc.parallel.pp = 16;
+  sc.parallel.dp = 8;
+  sc.training.recipe = "megatron";
+  return sc;
+}
+
+void BM_EstimateLibrary(benchmark::State& state) {
+  const sim::Scenario sc = gpt3_layout();
+  for (auto _ : state) benchmark::DoNotOptimize(sim::estimate(sc));
+}
+BENCHMARK(BM_EstimateLibrary)->Unit(benchmark::kMicrosecond);
+
+void BM_EstimateCliInProcess(benchmark::State& state) {
+  const std::vector<std::string> args = {"estimate", "--model", "gpt3-175b", "--tp", "8", "--pp", "16",
+                                         "--dp", "8", "--recipe", "megatron", "--format", "json"};
+  for (auto _ : state) {
+    std::ostringstream out, err;
+    if (tools::run_cli(args, out, err) != 0) throw std::runtime_error(err.str());
+    benchmark::DoNotOptimize(out.str().size());
+  }
+}
+BENCHMARK(BM_EstimateCliInProcess)->Unit(benchmark::kMicrosecond);
+
+void BM_EstimateProcess(benchmark::State& state) {
+  const std::string scenario = std::string(TRAINMEM_SOURCE_DIR) + "/scenarios/gpt3_175b_megatron.yaml";
+  std::vector<std::string> args = {TRAINMEM_BINARY, "estimate", scenario, "--format", "json"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  for (auto _ : state) {
+    pid_t pid = 0;
+    if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0)
+      throw std::runtime_error("posix_spawn failed");
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) > 1) throw std::runtime_error("trainmem failed");
+  }
+  posix_spawn_file_actions_destroy(&actions);
+}
+BENCHMARK(BM_EstimateProcess)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

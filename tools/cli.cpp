@@ -7,6 +7,7 @@
 #include "partition/model_presets.hpp"
 #include "sim/device_spec.hpp"
 #include "sim/estimate.hpp"
+#include "tools/deepspeed_estimator_cli.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
 #include "tools/report.hpp"
@@ -117,7 +118,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   const std::string& cmd = args.front();
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   try {
-    if (cmd == "estimate") return cmd_estimate(rest, out);
+    if (cmd == "estimate") return wants_deepspeed_estimator(rest) ? run_deepspeed_estimator(rest, out) : cmd_estimate(rest, out);
     if (cmd == "models") return cmd_models(rest, out);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       out << kUsage;

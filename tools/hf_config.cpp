@@ -11,6 +11,9 @@ namespace trainmem::tools {
 namespace {
 using json = nlohmann::json;
 
+// OPT adds 2 rows to its position table; ModelSpec allows 2^32 rows, so the file may give 2^32 - 2.
+constexpr std::int64_t kMaxOptPositions = (1LL << 32) - 2;
+
 struct Reader {
   const json& j;
   std::string origin;
@@ -63,7 +66,7 @@ ModelSpec gpt2_family(const Reader& r) {
   m.num_layers = r.integer("n_layer");
   m.hidden_size = r.integer("n_embd");
   m.num_attention_heads = r.integer("n_head");
-  m.ffn_hidden_size = r.integer_or("n_inner", 4 * m.hidden_size);
+  m.ffn_hidden_size = r.integer_or("n_inner", 0);  // 0 = 4h, filled in after validate() bounded h
   m.vocab_size = r.integer("vocab_size");
   m.max_position_embeddings = r.integer("n_positions");
   m.tie_embeddings = r.boolean_or("tie_word_embeddings", true);
@@ -78,7 +81,11 @@ ModelSpec opt_family(const Reader& r) {
   m.num_attention_heads = r.integer("num_attention_heads");
   m.vocab_size = r.integer("vocab_size");
   // OPTLearnedPositionalEmbedding allocates max_position_embeddings + 2 rows (offset 2).
-  m.max_position_embeddings = r.integer("max_position_embeddings") + 2;
+  const std::int64_t positions = r.integer("max_position_embeddings");
+  if (positions > kMaxOptPositions)
+    throw ConfigError(r.field("max_position_embeddings"), std::to_string(positions),
+                      "must be at most " + std::to_string(kMaxOptPositions));
+  m.max_position_embeddings = positions + 2;
   m.activation = Activation::relu;
   m.tie_embeddings = r.boolean_or("tie_word_embeddings", true);
   m.add_bias_linear = r.boolean_or("enable_bias", true);
@@ -95,7 +102,8 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for numbers beyond double/int64 (fuzz finding: "1e400").
     throw ConfigError("model_config", origin, std::string("malformed JSON: ") + e.what());
   }
   if (!j.is_object()) throw ConfigError("model_config", origin, "must be a JSON object");
@@ -116,6 +124,7 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
   m.name = j.contains("_name_or_path") && j["_name_or_path"].is_string() ? j["_name_or_path"].get<std::string>()
                                                                          : std::filesystem::path(origin).filename().string();
   validate(m);
+  if (m.ffn_hidden_size == 0) m.ffn_hidden_size = m.ffn();  // GPT-2's n_inner null: 4h, h now bounded
   return m;
 }
 

@@ -17,9 +17,13 @@ EstimateResult estimate(const Scenario& input) {
     out.num_parameters = total_parameters(*sc.model);
     out.padded_vocab_size = padded_vocab_size(sc.model->vocab_size, p.make_vocab_size_divisible_by, p.tp);
     const auto stages = assign_layers(sc.model->num_layers, p);
+    out.activation_bytes = activation_bytes(*out.resolved.recipe);
+    out.layer_activations = layer_activations(*sc.model, p, sc.training, out.activation_bytes);
     for (std::size_t i = 0; i < stages.size(); ++i) {
       per_stage[i].shard = rank_param_shard(*sc.model, p, stages[i]);
       per_stage[i].num_layers = stages[i].num_layers;
+      per_stage[i].activations =
+          stage_activations(out.resolved, *out.layer_activations, stages[i], out.padded_vocab_size, out.activation_bytes);
     }
   } else {
     out.num_parameters = *sc.num_parameters;
@@ -29,6 +33,10 @@ EstimateResult estimate(const Scenario& input) {
     st.model_states = model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer, p.zero_stage,
                                          p.dp, p.edp());
     st.bytes = st.model_states.breakdown;
+    if (st.activations) {
+      st.bytes[MemoryCategory::activations] = st.activations->total;
+      st.bytes[MemoryCategory::temporaries] = st.activations->temporaries;
+    }
     st.peak = st.bytes.total();
   }
 

@@ -1,6 +1,6 @@
 // estimate(): the analytic per-rank memory of a scenario. Every rank of the grid is evaluated; ranks
-// with identical numbers are grouped into one RankClass with their rank list. Model states now;
-// activations, buffers and runtime memory are reported as 0 until those models land (see README).
+// with identical numbers are grouped into one RankClass with their rank list. Model states and activations
+// (op-level, docs/activations.md; recompute/loss transients in temporaries); buffers and runtime are 0 for now.
 #pragma once
 
 #include <optional>
@@ -9,8 +9,10 @@
 #include "partition/layer_assignment.hpp"
 #include "partition/rank_grid.hpp"
 #include "partition/shard_plan.hpp"
+#include "sim/activation_memory.hpp"
 #include "sim/model_state_memory.hpp"
 #include "sim/scenario.hpp"
+#include "sim/stage_activations.hpp"
 
 namespace trainmem::sim {
 
@@ -21,6 +23,7 @@ struct RankClass {
   std::int64_t num_layers = 0;         // transformer layers held (0 for a bare parameter count)
   RankParamShard shard;
   ModelStateMemory model_states;
+  std::optional<StageActivations> activations;  // absent for a bare parameter count
   MemoryBreakdown bytes;
   Bytes peak;
 };
@@ -30,6 +33,8 @@ struct EstimateResult {
   std::int64_t world_size = 0;
   ElementCount num_parameters;          // the model's exact (unpadded) count
   std::int64_t padded_vocab_size = 0;   // 0 for a bare parameter count
+  std::optional<LayerActivations> layer_activations;  // the per-layer op table (layered models)
+  unsigned activation_bytes = 2;        // compute dtype size of the activations
   std::vector<RankClass> classes;       // ordered by first rank
   std::size_t max_peak_class = 0;
   Bytes max_peak;

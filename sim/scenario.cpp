@@ -1,8 +1,10 @@
 #include "sim/scenario.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "partition/error.hpp"
+#include "partition/layer_assignment.hpp"
 
 namespace trainmem::sim {
 namespace {
@@ -77,10 +79,47 @@ ResolvedScenario resolve_scenario(Scenario sc) {
     throw ConfigError("seq_length", s(t.seq_length), "is not divisible by ulysses_sp = " + s(p.ulysses_sp));
   if (t.recompute_num_layers < 0)
     throw ConfigError("recompute_num_layers", s(t.recompute_num_layers), "must not be negative");
-  if (t.recompute_granularity == RecomputeGranularity::full && sc.model &&
-      t.recompute_num_layers > sc.model->num_layers / p.pp)
-    throw ConfigError("recompute_num_layers", s(t.recompute_num_layers),
-                      "exceeds the layers per pipeline stage (" + s(sc.model->num_layers / p.pp) + ")");
+  if (t.recompute_granularity == RecomputeGranularity::full && sc.model) {
+    // Megatron applies recompute_num_layers within each model chunk (TransformerBlock of a stage, or
+    // of a virtual stage with vpp): it may not exceed the smallest chunk.
+    std::int64_t smallest = sc.model->num_layers;
+    for (const auto& st : assign_layers(sc.model->num_layers, p))
+      for (const auto& c : st.chunks) smallest = std::min(smallest, c.num_layers);
+    if (t.recompute_num_layers > smallest)
+      throw ConfigError("recompute_num_layers", s(t.recompute_num_layers),
+                        std::string("exceeds the layers per ") + (p.vpp > 1 ? "virtual pipeline chunk" : "pipeline stage") +
+                            " (" + s(smallest) + ")");
+  }
+
+  // Dropout: by model style unless given (see TrainingConfig).
+  auto check_probability = [](const char* field, const std::optional<double>& v) {
+    if (v && !(*v >= 0.0 && *v < 1.0))
+      throw ConfigError(field, std::to_string(*v), "must be a probability in [0, 1)");
+  };
+  check_probability("attention_dropout", t.attention_dropout);
+  check_probability("hidden_dropout", t.hidden_dropout);
+  const bool gpt_style = sc.model && sc.model->normalization == Normalization::layer_norm &&
+                         sc.model->position_embedding == PositionEmbedding::learned;
+  if (!t.attention_dropout) t.attention_dropout = gpt_style ? 0.1 : 0.0;
+  if (!t.hidden_dropout) t.hidden_dropout = gpt_style ? 0.1 : 0.0;
+
+  if (t.pipeline_schedule == PipelineScheduleOption::gpipe && p.vpp > 1)
+    throw ConfigError("pipeline_schedule", "gpipe",
+                      "has no virtual stages; virtual_pipeline_model_parallel_size > 1 needs the interleaved 1f1b schedule");
+  if (t.moe_capacity_factor && !(*t.moe_capacity_factor > 0.0 && *t.moe_capacity_factor <= 1000.0))
+    throw ConfigError("moe_expert_capacity_factor", std::to_string(*t.moe_capacity_factor), "must be in (0, 1000]");
+  if (t.attention == AttentionKernel::eager && p.cp > 1)
+    throw ConfigError("attention", "eager",
+                      "context parallelism runs ring attention on a fused (flash) kernel; use attention flash with cp > 1");
+  if (sc.model && p.ulysses_sp > 1) {
+    // Ulysses' all-to-all hands each rank heads / (tp * ulysses_sp) query heads and as many kv groups.
+    const std::int64_t split = p.tp * p.ulysses_sp;
+    if (sc.model->num_attention_heads % split != 0 || sc.model->query_groups() % split != 0)
+      throw ConfigError("ulysses_sp", s(p.ulysses_sp),
+                        "tp * ulysses_sp = " + s(split) + " must divide num_attention_heads (" +
+                            s(sc.model->num_attention_heads) + ") and num_query_groups (" + s(sc.model->query_groups()) +
+                            ")");
+  }
   r.scenario = std::move(sc);
   return r;
 }

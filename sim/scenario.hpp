@@ -15,6 +15,7 @@ namespace trainmem::sim {
 enum class RecomputeGranularity { none, selective, full };
 enum class RecomputeMethod { uniform, block };
 enum class AttentionKernel { flash, eager };
+enum class PipelineScheduleOption { one_f_one_b, gpipe };  // 1F1B is interleaved when vpp > 1
 
 struct TrainingConfig {
   std::int64_t seq_length = 0;          // 0 = the preset's default
@@ -27,6 +28,17 @@ struct TrainingConfig {
   RecomputeMethod recompute_method = RecomputeMethod::uniform;
   std::int64_t recompute_num_layers = 0;
   AttentionKernel attention = AttentionKernel::flash;
+  // Dropout probabilities (Megatron --attention-dropout / --hidden-dropout). Unset = by model style:
+  // 0.1 for GPT-style models (LayerNorm + learned positions, Megatron's default), 0 otherwise (Llama
+  // recipes train without dropout). Only whether a probability is > 0 changes memory (the masks).
+  std::optional<double> attention_dropout;
+  std::optional<double> hidden_dropout;
+  PipelineScheduleOption pipeline_schedule = PipelineScheduleOption::one_f_one_b;
+  // MoE token capacity per expert as a multiple of the balanced share (Megatron --moe-expert-capacity-factor);
+  // unset = dropless, modelled as perfectly balanced routing (tokens * topk / num_experts per expert).
+  std::optional<double> moe_capacity_factor;
+  // Liger-style fused linear + cross entropy: the logits are computed chunk by chunk and never kept whole.
+  bool fused_linear_cross_entropy = false;
 };
 
 struct Scenario {

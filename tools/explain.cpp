@@ -1,5 +1,5 @@
 // --explain: every model-state term of every rank class with its formula, the numbers substituted and
-// its source, and why the recipe costs 16, 18 or 20 bytes per parameter.
+// its source, why the recipe costs 16, 18 or 20 bytes per parameter, and the per-op activation table.
 #include <sstream>
 
 #include "partition/model_spec.hpp"
@@ -37,6 +37,79 @@ void explain_recipes(std::ostringstream& o, const sim::EstimateResult& r) {
   o << "  This scenario: " << r.resolved.recipe->name << " + " << r.resolved.optimizer->name << " ("
     << r.resolved.optimizer->summary << ") = "
     << sim::bytes_per_parameter(*r.resolved.recipe, *r.resolved.optimizer) << " bytes per parameter before sharding.\n\n";
+}
+
+void explain_layer_activations(std::ostringstream& o, const sim::EstimateResult& r) {
+  const auto& layer = *r.layer_activations;
+  const auto& d = layer.dims;
+  const auto& sc = r.resolved.scenario;
+  const auto& p = sc.parallel;
+  o << "Activations: what one transformer layer saves for backward on one rank (Korthikanti et al. 2022, Sec. 4;\n"
+    << "docs/activations.md). s = " << d.seq << ", b = " << d.batch << "; tokens per rank: " << d.tokens_replicated
+    << " in the norm/dropout region (s*b / (cp" << (p.sequence_parallel && p.tp > 1 ? " * tp [SP]" : "")
+    << " * ulysses_sp)), " << d.tokens_tp << " in the TP region (s*b / (cp * ulysses_sp)); widths split by tp = " << p.tp
+    << ".\n";
+  o << "  " << pad("op", 40) << pad("saved tensor", 46) << pad("shape", 22) << pad("split", 16) << pad("dtype", 6)
+    << lpad("elements", 16) << lpad("bytes", 17) << "\n";
+  for (const auto& op : layer.ops) {
+    if (op.saved.empty()) {
+      o << "  " << pad(op.name, 40) << "(nothing" << (op.note.empty() ? "" : ": " + op.note) << ")\n";
+      continue;
+    }
+    bool first = true;
+    for (const auto& t : op.saved) {
+      o << "  " << pad(first ? op.name : "", 40) << pad(t.name, 46) << pad(t.shape, 22) << pad(t.split, 16)
+        << pad(t.dtype, 6) << lpad(with_commas(t.elements.value), 16)
+        << lpad(t.alias_of.empty() ? with_commas(t.bytes.value) : "= " + t.alias_of, 17)
+        << (t.attention_core ? "  [attention core]" : "") << "\n";
+      first = false;
+    }
+    if (!op.note.empty()) o << "  " << pad("", 40) << "(" << op.note << ")\n";
+  }
+  o << "  Sums per layer and microbatch:\n"
+    << "    no recompute                       " << lpad(with_commas(layer.saved_all.value), 17) << " B  "
+    << lpad(iec(layer.saved_all), 11) << "\n"
+    << "    selective (attention core rebuilt) " << lpad(with_commas(layer.saved_selective.value), 17) << " B  "
+    << lpad(iec(layer.saved_selective), 11) << "   (attention core " << with_commas(layer.attention_core_bytes.value)
+    << " B)\n"
+    << "    full (layer input checkpoint)      " << lpad(with_commas(layer.checkpoint.value), 17) << " B  "
+    << lpad(iec(layer.checkpoint), 11) << "\n";
+  if (layer.cp_exchange_bytes.value != 0)
+    o << "    CP ring K/V exchange (transient)   " << lpad(with_commas(layer.cp_exchange_bytes.value), 17) << " B\n";
+  o << "\n";
+}
+
+void explain_stage_activations(std::ostringstream& o, const sim::StageActivations& a) {
+  o << "  Activations (" << a.num_layers << " layers";
+  if (a.inflight.vpp > 1) o << " in " << a.inflight.vpp << " model chunks of " << a.layers_per_chunk;
+  o << "):\n";
+  o << "    one chunk, one microbatch: ";
+  if (a.checkpoints_per_chunk > 0)
+    o << a.checkpoints_per_chunk << " checkpoints x " << with_commas(a.checkpoint_bytes.value) << " + "
+      << (a.layers_per_chunk - a.recomputed_layers_per_chunk) << " full layers x " << with_commas(a.layer_bytes.value);
+  else
+    o << a.layers_per_chunk << " layers x " << with_commas(a.layer_bytes.value);
+  o << " = " << with_commas(a.chunk_bytes.value) << " B\n";
+  o << "    in flight at the peak: " << a.inflight.chunk_forwards << " chunk forwards (schedule rule) -> "
+    << with_commas(a.layers_total.value) << " B\n";
+  if (a.first_stage) {
+    o << "    first stage extras x " << a.first_inflight << " microbatches:";
+    if (a.first.saved.empty()) o << " none (no embedding dropout)";
+    for (const auto& t : a.first.saved) o << " " << t.name << " " << with_commas(t.bytes.value) << " B;";
+    o << "\n";
+  }
+  if (a.last_stage) {
+    o << "    last stage extras x " << a.last_inflight << " microbatches:";
+    for (const auto& t : a.last.saved) o << " " << t.name << " " << with_commas(t.bytes.value) << " B;";
+    o << "\n";
+    for (const auto& t : a.last.transient)
+      o << "    loss transient: " << t.name << " " << with_commas(t.bytes.value) << " B\n";
+  }
+  o << "    activations = " << with_commas(a.layers_total.value) << " + " << with_commas(a.extras_total.value) << " = "
+    << with_commas(a.total.value) << " B  " << iec(a.total) << "\n";
+  o << "    temporaries = max(recompute " << with_commas(a.recompute_transient.value) << " + CP exchange "
+    << with_commas(a.cp_exchange.value) << ", loss " << with_commas(a.loss_transient.value)
+    << ") = " << with_commas(a.temporaries.value) << " B  " << iec(a.temporaries) << "\n";
 }
 
 void explain_class(std::ostringstream& o, const sim::EstimateResult& r, std::size_t index) {
@@ -79,7 +152,10 @@ void explain_class(std::ostringstream& o, const sim::EstimateResult& r, std::siz
       << (t.sharded ? "  (sharded by ZeRO)" : "") << "\n";
   }
   o << "    " << pad("total model states", 36) << pad("", 13) << "   " << pad("", 34) << " = "
-    << lpad(with_commas(c.peak.value), 17) << " B  " << lpad(iec(c.peak), 11) << "\n\n";
+    << lpad(with_commas(c.model_states.breakdown.total().value), 17) << " B  "
+    << lpad(iec(c.model_states.breakdown.total()), 11) << "\n";
+  if (c.activations) explain_stage_activations(o, *c.activations);
+  o << "    peak (sum of categories)             " << with_commas(c.peak.value) << " B  " << iec(c.peak) << "\n\n";
 }
 }  // namespace
 
@@ -90,6 +166,7 @@ std::string explain_estimate(const sim::EstimateResult& r) {
   o << "ZeRO (Rajbhandari et al. 2019, Sec. 5): stage 1 shards the optimizer states (fp32 master, moments and a\n"
     << "recipe's fp32 gradient copy), stage 2 also the gradients, stage 3 also the parameters. A sharded class of\n"
     << "n elements costs ceil(n / dp) elements per rank: the flat buffer is padded so every partition is equal.\n\n";
+  if (r.layer_activations) explain_layer_activations(o, r);
   for (std::size_t i = 0; i < r.classes.size(); ++i) explain_class(o, r, i);
   return o.str();
 }

@@ -64,6 +64,11 @@ constexpr OptionSpec kOptions[] = {
     {"recompute_method", "", K::text, "uniform | block", "training"},
     {"recompute_num_layers", "", K::integer, "layers recomputed per stage (full recompute)", "training"},
     {"attention", "", K::text, "flash | eager", "training"},
+    {"attention_dropout", "", K::text, "attention dropout probability (default 0.1 GPT-style, 0 Llama-style)", "training"},
+    {"hidden_dropout", "", K::text, "hidden (residual/embedding) dropout probability (same default)", "training"},
+    {"pipeline_schedule", "", K::text, "1f1b (interleaved with vpp > 1) | gpipe", "training"},
+    {"moe_expert_capacity_factor", "", K::text, "MoE expert capacity factor (default: dropless, balanced routing)", "training"},
+    {"fused_linear_cross_entropy", "", K::boolean, "chunked LM head + cross entropy (Liger): logits never kept whole", "training"},
     // device
     {"gpu", "", K::text, "GPU name (h100-80gb, a100-80gb, h200, ...)", "device"},
     {"gpu_memory", "", K::size, "device memory, e.g. 80GiB or 81559MiB", "device"},

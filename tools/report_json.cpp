@@ -2,6 +2,57 @@
 #include "tools/report.hpp"
 
 namespace trainmem::tools {
+namespace {
+nlohmann::json tensors_json(const std::vector<sim::SavedTensor>& tensors) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : tensors)
+    out.push_back({{"name", t.name},
+                   {"shape", t.shape},
+                   {"split", t.split},
+                   {"dtype", t.dtype},
+                   {"elements", t.elements.value},
+                   {"bytes", t.bytes.value}});
+  return out;
+}
+
+nlohmann::json extras_json(const sim::StageExtras& e, std::int64_t inflight) {
+  return {{"inflight_microbatches", inflight},
+          {"bytes_per_microbatch", e.saved_bytes.value},
+          {"bytes", (e.saved_bytes * static_cast<std::uint64_t>(inflight)).value},
+          {"tensors", tensors_json(e.saved)},
+          {"transient", tensors_json(e.transient)},
+          {"transient_bytes", e.transient_bytes.value}};
+}
+
+// Per rank class: how the `activations` and `temporaries` numbers are built, all exact integers except
+// inflight_microbatches (chunk forwards / vpp).
+nlohmann::json activations_json(const sim::StageActivations& a) {
+  using nlohmann::json;
+  return {{"layers", a.num_layers},
+          {"layers_per_chunk", a.layers_per_chunk},
+          {"vpp", a.inflight.vpp},
+          {"per_layer_bytes", a.layer_bytes.value},
+          {"checkpoint_bytes", a.checkpoint_bytes.value},
+          {"recomputed_layers_per_chunk", a.recomputed_layers_per_chunk},
+          {"checkpoints_per_chunk", a.checkpoints_per_chunk},
+          {"chunk_bytes_per_microbatch", a.chunk_bytes.value},
+          {"inflight_chunk_forwards", a.inflight.chunk_forwards},
+          {"inflight_per_chunk", a.inflight.per_chunk},
+          {"inflight_microbatches",
+           static_cast<double>(a.inflight.chunk_forwards) / static_cast<double>(a.inflight.vpp)},
+          {"layers_bytes", a.layers_total.value},
+          {"first_stage_extras", a.first_stage ? extras_json(a.first, a.first_inflight) : json(nullptr)},
+          {"last_stage_extras", a.last_stage ? extras_json(a.last, a.last_inflight) : json(nullptr)},
+          {"extras_bytes", a.extras_total.value},
+          {"total_bytes", a.total.value},
+          {"temporaries",
+           {{"recompute_transient", a.recompute_transient.value},
+            {"cp_exchange", a.cp_exchange.value},
+            {"loss_transient", a.loss_transient.value},
+            {"bytes", a.temporaries.value}}}};
+}
+}  // namespace
+
 
 nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& source) {
   using nlohmann::json;
@@ -60,6 +111,20 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
   config["optimizer"] = r.resolved.optimizer->name;
   config["bytes_per_parameter"] = sim::bytes_per_parameter(*r.resolved.recipe, *r.resolved.optimizer);
   config["gpu"] = sc.gpu_name.empty() ? json(nullptr) : json(sc.gpu_name);
+  config["attention"] = t.attention == sim::AttentionKernel::eager ? "eager" : "flash";
+  config["attention_dropout"] = t.attention_dropout.value_or(0.0);
+  config["hidden_dropout"] = t.hidden_dropout.value_or(0.0);
+  config["recompute_granularity"] = t.recompute_granularity == sim::RecomputeGranularity::full        ? "full"
+                                    : t.recompute_granularity == sim::RecomputeGranularity::selective ? "selective"
+                                                                                                     : "none";
+  config["recompute_method"] = t.recompute_method == sim::RecomputeMethod::block ? "block" : "uniform";
+  config["recompute_num_layers"] = t.recompute_num_layers;
+  config["pipeline_schedule"] = t.pipeline_schedule == sim::PipelineScheduleOption::gpipe ? "gpipe"
+                                : p.vpp > 1                                                ? "interleaved-1f1b"
+                                                                                           : "1f1b";
+  config["moe_expert_capacity_factor"] = t.moe_capacity_factor ? json(*t.moe_capacity_factor) : json(nullptr);
+  config["fused_linear_cross_entropy"] = t.fused_linear_cross_entropy;
+  config["activation_bytes_per_element"] = r.activation_bytes;
 
   json ranks = json::array();
   for (const auto& c : r.classes) {
@@ -74,6 +139,8 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
                        {"elements", (term.dense_elements + term.expert_elements).value},
                        {"sharded", term.sharded},
                        {"bytes", term.bytes.value}});
+    json activations = nullptr;
+    if (c.activations) activations = activations_json(*c.activations);
     ranks.push_back({{"ranks", c.ranks},
                      {"pp_ranks", c.pp_ranks},
                      {"pp_rank", c.coords.pp},
@@ -86,7 +153,8 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
                      {"dense_parameters", c.shard.dense.value},
                      {"expert_parameters", c.shard.expert.value},
                      {"bytes", bytes},
-                     {"model_state_terms", terms}});
+                     {"model_state_terms", terms},
+                     {"activations", activations}});
   }
   json out;
   out["schema_version"] = 1;
@@ -100,7 +168,14 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
   out["max_peak_class"] = r.max_peak_class;
   out["gpu_memory_bytes"] = r.gpu_memory ? json(r.gpu_memory->value) : json(nullptr);
   out["fits"] = r.fits ? json(*r.fits) : json(nullptr);
-  out["not_modelled"] = {"activations", "buffers", "temporaries", "runtime"};
+  if (sc.model) {
+    out["not_modelled"] = {"buffers", "runtime"};
+    out["partially_modelled"] = {
+        {"temporaries", "recompute, context-parallel K/V exchange and logits transients only (docs/activations.md)"}};
+  } else {
+    // A bare parameter count has no layer structure: no activation model applies.
+    out["not_modelled"] = {"activations", "buffers", "temporaries", "runtime"};
+  }
   return out;
 }
 

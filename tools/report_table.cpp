@@ -39,6 +39,27 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
       << " bytes/param before sharding; zero_stage " << p.zero_stage << "; seq_length " << t.seq_length
       << "; micro_batch_size " << t.micro_batch_size << "; global_batch_size " << t.global_batch_size
       << "; num_microbatches " << r.resolved.num_microbatches << "\n";
+  if (sc.model) {
+    const char* recompute = t.recompute_granularity == sim::RecomputeGranularity::full        ? "full"
+                            : t.recompute_granularity == sim::RecomputeGranularity::selective ? "selective"
+                                                                                             : "none";
+    out << "# activation " << (r.activation_bytes == 4 ? "fp32" : "bf16") << "; attention "
+        << (t.attention == sim::AttentionKernel::eager ? "eager" : "flash") << "; dropout attention "
+        << t.attention_dropout.value_or(0.0) << ", hidden " << t.hidden_dropout.value_or(0.0) << "; recompute "
+        << recompute;
+    if (t.recompute_granularity == sim::RecomputeGranularity::full)
+      out << " (" << (t.recompute_method == sim::RecomputeMethod::block ? "block" : "uniform") << ", "
+          << t.recompute_num_layers << " layers)";
+    out << "; schedule "
+        << (t.pipeline_schedule == sim::PipelineScheduleOption::gpipe ? "gpipe"
+            : p.vpp > 1                                                ? "interleaved 1f1b"
+                                                                       : "1f1b")
+        << "; per layer " << iec(sim::layer_saved_bytes(*r.layer_activations, t.recompute_granularity ==
+                                                                                     sim::RecomputeGranularity::full
+                                                                                 ? sim::RecomputeGranularity::none
+                                                                                 : t.recompute_granularity))
+        << " per microbatch\n";
+  }
   out << "#\n";
 }
 }  // namespace
@@ -82,8 +103,15 @@ void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const
   } else {
     out << "# Device    : none given (--gpu or --gpu-memory gives a fits verdict)\n";
   }
-  out << "# Not yet modelled: activations, buffers (DDP/ZeRO buckets, ZeRO-3 gathers), temporaries and runtime "
-         "(CUDA context, NCCL, allocator) are reported as 0\n";
+  if (r.resolved.scenario.model) {
+    out << "# activ     : saved-for-backward tensors x in-flight microbatches (+ embedding/loss extras); temps: "
+           "recompute, CP exchange and logits transients (--explain shows the per-op table)\n";
+    out << "# Not yet modelled: buffers (DDP/ZeRO buckets, ZeRO-3 gathers) and runtime (CUDA context, NCCL, "
+           "allocator) are reported as 0\n";
+  } else {
+    out << "# Not yet modelled: a bare parameter count has no layers, so activations and temporaries are 0; "
+           "buffers (DDP/ZeRO buckets, ZeRO-3 gathers) and runtime (CUDA context, NCCL, allocator) are reported as 0\n";
+  }
 }
 
 }  // namespace trainmem::tools

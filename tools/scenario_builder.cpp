@@ -1,5 +1,8 @@
 #include "tools/scenario_builder.hpp"
 
+#include <stdexcept>
+#include <string>
+
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
 #include "sim/device_spec.hpp"
@@ -8,6 +11,21 @@
 
 namespace trainmem::tools {
 namespace {
+// A plain decimal number in [lo, hi]: "0.1", "1.25", "0".
+double parse_real(const std::string& field, const std::string& text, double lo, double hi) {
+  const bool shape_ok = !text.empty() && text.find_first_not_of("0123456789.eE+-") == std::string::npos;
+  double v = 0.0;
+  std::size_t used = 0;
+  try {
+    if (shape_ok) v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (!shape_ok || used != text.size() || !(v >= lo && v <= hi))
+    throw ConfigError(field, text, "must be a number between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return v;
+}
+
 constexpr std::int64_t kBig = 1LL << 62;  // domain limits are checked by the library
 
 struct Lookup {
@@ -142,6 +160,18 @@ BuiltScenario build_scenario(const Settings& settings) {
   if (l.has("attention"))
     t.attention = parse_choice("attention", l.text("attention"), {"flash", "eager"}) == "eager"
                       ? sim::AttentionKernel::eager : sim::AttentionKernel::flash;
+
+  auto probability = [&l](const char* key, std::optional<double>& target) {
+    if (l.has(key)) target = parse_real(key, l.text(key), 0.0, 0.999999);
+  };
+  probability("attention_dropout", t.attention_dropout);
+  probability("hidden_dropout", t.hidden_dropout);
+  if (l.has("pipeline_schedule"))
+    t.pipeline_schedule = parse_choice("pipeline_schedule", l.text("pipeline_schedule"), {"1f1b", "gpipe"}) == "gpipe"
+                              ? sim::PipelineScheduleOption::gpipe : sim::PipelineScheduleOption::one_f_one_b;
+  if (l.has("moe_expert_capacity_factor"))
+    t.moe_capacity_factor = parse_real("moe_expert_capacity_factor", l.text("moe_expert_capacity_factor"), 1e-6, 1000.0);
+  l.boolean("fused_linear_cross_entropy", t.fused_linear_cross_entropy);
 
   if (l.has("gpu") && l.has("gpu_memory"))
     throw ConfigError("gpu_memory", l.text("gpu_memory"), "give either gpu or gpu_memory, not both");

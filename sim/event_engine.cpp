@@ -19,6 +19,7 @@ class Replay {
     out_.at_peak = ledger_.at_peak();
     out_.peak_event = peak_event_;
     out_.peak_event_index = ledger_.peak_event();
+    out_.category_max = ledger_.category_max();
     return std::move(out_);
   }
   StageSimulation& out() { return out_; }
@@ -87,12 +88,21 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
       if (first_stage && op.chunk == 0 && in.embedding_activation.value != 0)
         r.alloc(MemoryCategory::activations, in.embedding_activation,
                 {Phase::forward, op.microbatch, op.chunk, -1, "embedding output"});
-      for (std::int64_t l = 0; l < n; ++l)
-        r.alloc(MemoryCategory::activations, in.layer_activation[chunk_offset[chunk] + static_cast<std::size_t>(l)],
-                {Phase::forward, op.microbatch, op.chunk, static_cast<std::int32_t>(first + l), "saved activations"});
+      for (std::int64_t l = 0; l < n; ++l) {
+        const StepEvent e{Phase::forward, op.microbatch, op.chunk, static_cast<std::int32_t>(first + l), "saved activations"};
+        r.alloc(MemoryCategory::activations, in.layer_activation[chunk_offset[chunk] + static_cast<std::size_t>(l)], e);
+        if (in.attention_transient.value != 0) {
+          r.alloc(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "context-parallel K/V exchange"});
+          r.free(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "K/V exchange done"});
+        }
+      }
       if (last_stage && op.chunk == last_chunk && in.output_activation.value != 0)
         r.alloc(MemoryCategory::activations, in.output_activation,
                 {Phase::forward, op.microbatch, op.chunk, -1, "final norm, logits and loss"});
+      if (last_stage && op.chunk == last_chunk && in.output_transient.value != 0) {
+        r.alloc(MemoryCategory::temporaries, in.output_transient, {Phase::forward, op.microbatch, op.chunk, -1, "loss computation"});
+        r.free(MemoryCategory::temporaries, in.output_transient, {Phase::forward, op.microbatch, op.chunk, -1, "loss computed"});
+      }
       const bool sends = !(last_stage && op.chunk == last_chunk);
       if (sends && in.p2p_send_buffer.value != 0) {
         r.alloc(MemoryCategory::buffers, in.p2p_send_buffer, {Phase::forward, op.microbatch, op.chunk, -1, "p2p send buffer"});
@@ -107,11 +117,19 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
       for (std::int64_t l = n - 1; l >= 0; --l) {
         const std::size_t local = chunk_offset[chunk] + static_cast<std::size_t>(l);
         const StepEvent e{Phase::backward, op.microbatch, op.chunk, static_cast<std::int32_t>(first + l), "recompute"};
+        if (in.attention_transient.value != 0) {
+          r.alloc(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "context-parallel K/V exchange"});
+          r.free(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "K/V exchange done"});
+        }
+        if (in.backward_transient.value != 0)
+          r.alloc(MemoryCategory::temporaries, in.backward_transient, {e.phase, e.microbatch, e.chunk, e.layer, "activation gradients"});
         if (in.recompute_transient[local].value != 0) {
           r.alloc(MemoryCategory::temporaries, in.recompute_transient[local], e);
           r.free(MemoryCategory::temporaries, in.recompute_transient[local],
                  {e.phase, e.microbatch, e.chunk, e.layer, "recomputed activations freed"});
         }
+        if (in.backward_transient.value != 0)
+          r.free(MemoryCategory::temporaries, in.backward_transient, {e.phase, e.microbatch, e.chunk, e.layer, "activation gradients freed"});
         r.free(MemoryCategory::activations, in.layer_activation[local],
                {e.phase, e.microbatch, e.chunk, e.layer, "saved activations freed"});
       }

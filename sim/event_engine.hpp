@@ -24,8 +24,11 @@ struct StageStepInputs {
   // Per microbatch, per layer of this stage in chunk order (chunk 0's layers first):
   std::vector<Bytes> layer_activation;     // what the layer keeps for backward (after the recompute choice)
   std::vector<Bytes> recompute_transient;  // rematerialised in its backward (full recompute), freed after it
+  Bytes backward_transient;      // activation gradients alive while one layer runs its backward
+  Bytes attention_transient;     // alive while one layer's attention runs, forward and backward (CP K/V exchange)
   Bytes embedding_activation;    // first stage, first chunk: embedding output (+ dropout mask)
   Bytes output_activation;       // last stage, last chunk: final norm + logits + loss, kept until backward
+  Bytes output_transient;        // last stage: alive only while the loss is computed (e.g. bf16 logits)
   Bytes p2p_send_buffer;         // activation sent to the next stage, alive until the next op
   // Per step:
   Bytes optimizer_transient;     // optimizer-step scratch (e.g. fp32 gradient cast of one sub-group)
@@ -51,6 +54,7 @@ struct StageSimulation {
   MemoryBreakdown at_peak;
   StepEvent peak_event;
   std::uint32_t peak_event_index = 0;
+  MemoryBreakdown category_max;            // each category's own maximum over the step
   std::int64_t max_live_microbatches = 0;  // microbatches with saved activations alive at once
   std::vector<StepEvent> events;           // one per ledger event (kept only with a timeline)
   std::vector<TimelineSample> timeline;    // after every event (kept only with a timeline)

@@ -9,6 +9,7 @@ namespace trainmem::sim {
 void MemoryLedger::alloc(MemoryCategory category, Bytes bytes, std::uint32_t event) {
   current_[category] += bytes;
   total_ += bytes;
+  if (current_[category] > category_max_[category]) category_max_[category] = current_[category];
   if (total_ > peak_) {
     peak_ = total_;
     at_peak_ = current_;

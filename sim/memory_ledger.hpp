@@ -19,10 +19,13 @@ class MemoryLedger {
   Bytes peak() const { return peak_; }
   const MemoryBreakdown& at_peak() const { return at_peak_; }
   std::uint32_t peak_event() const { return peak_event_; }
+  // The largest value each category reached at any time (not necessarily at the total's peak).
+  const MemoryBreakdown& category_max() const { return category_max_; }
 
  private:
   MemoryBreakdown current_;
   MemoryBreakdown at_peak_;
+  MemoryBreakdown category_max_;
   Bytes total_;
   Bytes peak_;
   std::uint32_t peak_event_ = 0;

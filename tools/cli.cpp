@@ -1,5 +1,6 @@
 #include "tools/cli.hpp"
 
+#include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 
@@ -7,10 +8,12 @@
 #include "partition/model_presets.hpp"
 #include "sim/device_spec.hpp"
 #include "sim/estimate.hpp"
+#include "sim/simulate.hpp"
 #include "tools/deepspeed_estimator_cli.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
 #include "tools/report.hpp"
+#include "tools/report_simulate.hpp"
 #include "tools/scenario_builder.hpp"
 #include "tools/value_parse.hpp"
 
@@ -21,7 +24,9 @@ constexpr const char* kUsage =
     "usage: trainmem <command> [scenario.yaml] [options]\n"
     "\n"
     "commands:\n"
-    "  estimate   per-rank memory of a training job with a breakdown (model states now)\n"
+    "  estimate   per-rank memory of a training job with a breakdown\n"
+    "  simulate   replay one training step per pipeline stage: when and why each rank peaks\n"
+    "             (--trace out.json: Chrome trace for Perfetto; --html report.html)\n"
     "  models     list the model presets and GPU names\n"
     "\n"
     "  trainmem estimate --help   lists every option; trainmem --version prints the version\n";
@@ -50,6 +55,56 @@ int cmd_estimate(const std::vector<std::string>& args, std::ostream& out) {
     write_estimate_table(out, result, built.model_source);
     if (built.output.explain) out << explain_estimate(result);
   }
+  return result.fits.value_or(true) ? kExitOk : kExitDoesNotFit;
+}
+
+// Takes `--NAME PATH` / `--NAME=PATH` out of args (simulate's output files are not scenario settings).
+std::optional<std::string> take_path_flag(std::vector<std::string>& args, const std::string& name) {
+  std::optional<std::string> path;
+  for (std::size_t i = 0; i < args.size();) {
+    if (args[i] == "--" + name) {
+      if (i + 1 >= args.size()) throw ConfigError(name, "(missing)", "needs a file path");
+      path = args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+    } else if (args[i].rfind("--" + name + "=", 0) == 0) {
+      path = args[i].substr(name.size() + 3);
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  if (path && path->empty()) throw ConfigError(name, "''", "needs a file path");
+  return path;
+}
+
+void write_file(const std::string& field, const std::string& path, const std::string& content) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw ConfigError(field, path, "cannot be written");
+  f << content;
+  if (!f) throw ConfigError(field, path, "cannot be written");
+}
+
+int cmd_simulate(std::vector<std::string> args, std::ostream& out) {
+  const auto trace_path = take_path_flag(args, "trace");
+  const auto html_path = take_path_flag(args, "html");
+  const CommandLine cl = parse_command_line(args);
+  if (cl.help) {
+    out << "usage: trainmem simulate [scenario.yaml] [options] [--trace out.json] [--html report.html]\n\n"
+        << "Replays one training step per pipeline stage over the real schedule (1F1B, interleaved, GPipe,\n"
+        << "gradient accumulation) and reports each stage's peak and the event that reached it.\n"
+        << "  --trace FILE   Chrome trace event JSON (open in Perfetto or chrome://tracing)\n"
+        << "  --html FILE    self-contained HTML report (inline SVG timelines)\n\n"
+        << options_help();
+    return kExitOk;
+  }
+  const BuiltScenario built = build_scenario(settings_for(cl));
+  const sim::SimulationResult result = sim::simulate(built.scenario, trace_path.has_value() || html_path.has_value());
+  if (trace_path) write_file("trace", *trace_path, chrome_trace(result).dump() + "\n");
+  if (html_path) write_file("html", *html_path, html_report(result, built.model_source));
+  if (built.output.format == OutputFormat::json)
+    out << simulation_json(result, built.model_source).dump(2) << "\n";
+  else
+    write_simulation_table(out, result, built.model_source);
   return result.fits.value_or(true) ? kExitOk : kExitDoesNotFit;
 }
 
@@ -119,6 +174,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   try {
     if (cmd == "estimate") return wants_deepspeed_estimator(rest) ? run_deepspeed_estimator(rest, out) : cmd_estimate(rest, out);
+    if (cmd == "simulate") return cmd_simulate(rest, out);
     if (cmd == "models") return cmd_models(rest, out);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       out << kUsage;

@@ -1,0 +1,36 @@
+// simulate(): replays one training step of every pipeline stage with the event engine, with sizes from
+// the analytic accounting (estimate(): model states, the op-level activation model), and reports each
+// stage's peak, the breakdown at the peak and the event that reached it (DESIGN.md section 5).
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "sim/estimate.hpp"
+#include "sim/event_engine.hpp"
+
+namespace trainmem::sim {
+
+struct StageReport {
+  std::int64_t pp_rank = 0;
+  std::size_t estimate_class = 0;   // index into estimate.classes
+  std::vector<std::int64_t> ranks;  // global ranks on this stage
+  StageStepInputs inputs;
+  StageSimulation simulation;
+};
+
+struct SimulationResult {
+  EstimateResult estimate;
+  PipelineSchedule schedule = PipelineSchedule::grad_accum;
+  std::vector<StageReport> stages;  // one per pipeline stage
+  std::size_t max_peak_stage = 0;
+  Bytes max_peak;
+  std::optional<bool> fits;
+};
+
+// ZeRO-3's fp32 gradient cast happens one sub-group at a time (DeepSpeed sub_group_size, default 1e9).
+inline constexpr std::uint64_t kDefaultSubGroupSize = 1000000000ULL;
+
+SimulationResult simulate(const Scenario& scenario, bool keep_timeline);
+
+}  // namespace trainmem::sim

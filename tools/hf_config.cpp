@@ -1,11 +1,10 @@
 #include "tools/hf_config.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "partition/error.hpp"
+#include "tools/input_file.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -129,14 +128,7 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
 }
 
 ModelSpec load_hf_config(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw ConfigError("model_config", path, "file not found");
-  if (std::filesystem::is_directory(path, ec)) throw ConfigError("model_config", path, "is a directory, not config.json");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("model_config", path, "cannot be opened");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return model_from_hf_config(buf.str(), path);
+  return model_from_hf_config(read_input_file("model_config", path, "config.json"), path);
 }
 
 }  // namespace trainmem::tools

@@ -10,6 +10,7 @@
 
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
+#include "tools/input_file.hpp"
 
 namespace trainmem::tools {
 namespace po = boost::program_options;
@@ -178,14 +179,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
 
 Settings load_scenario_file(const std::string& path) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw ConfigError("scenario", path, "file not found");
-  if (fs::is_directory(path, ec)) throw ConfigError("scenario", path, "is a directory, not a YAML file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("scenario", path, "cannot be opened");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
+  const std::string text = read_input_file("scenario", path, "a YAML file");  // capped: /dev/zero is an error
   if (text.find('\0') != std::string::npos) throw ConfigError("scenario", path, "is a binary file, not YAML");
   YAML::Node root;
   try {

@@ -107,7 +107,7 @@ bool parse_bool(const std::string& field, const std::string& raw) {
 }
 
 std::string parse_choice(const std::string& field, const std::string& raw, std::initializer_list<std::string_view> choices) {
-  const std::string t = trim(raw);
+  std::string t = trim(raw);  // not const: returned by value (moved)
   std::string list;
   for (auto c : choices) {
     if (c == t) return t;

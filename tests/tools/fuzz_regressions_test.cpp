@@ -82,5 +82,21 @@ TEST(FuzzRegressions, OptHugePositionTableDoesNotOverflow) {
                      "max_position_embeddings (in " );
 }
 
+// Found while writing the fuzz targets (inputs name files): a scenario or config.json path naming an endless
+// character device was read until memory ran out: `trainmem estimate /dev/zero` hung, and
+// `--model-config /dev/zero` ended in "out of memory" (exit 3). Input files are now capped at 16 MiB.
+TEST(FuzzRegressions, EndlessInputFileIsAnInputError) {
+  if (!std::filesystem::exists("/dev/zero")) GTEST_SKIP() << "no /dev/zero";
+  expect_input_error({"estimate", "/dev/zero"}, "scenario = /dev/zero: is larger than 16 MiB");
+  expect_input_error({"estimate", "--model-config", "/dev/zero"}, "model_config = /dev/zero: is larger than 16 MiB");
+}
+
+TEST(FuzzRegressions, OversizedInputFileIsAnInputError) {
+  const std::string big = temp_file("big.yaml", "model: gpt2\n" + std::string(17U << 20, '#'));
+  expect_input_error({"estimate", big}, "is larger than 16 MiB");
+  const std::string small = temp_file("small.yaml", "model: gpt2\n# " + std::string(1U << 20, '#') + "\n");
+  EXPECT_EQ(run({"estimate", small}).code, 0);
+}
+
 }  // namespace
 }  // namespace trainmem::tools::test

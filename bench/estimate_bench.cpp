@@ -13,6 +13,7 @@
 
 #include "partition/model_presets.hpp"
 #include "sim/estimate.hpp"
+#include "sim/simulate.hpp"
 #include "tools/cli.hpp"
 
 extern char** environ;
@@ -68,6 +69,26 @@ void BM_EstimateProcess(benchmark::State& state) {
   posix_spawn_file_actions_destroy(&actions);
 }
 BENCHMARK(BM_EstimateProcess)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// DESIGN.md section 9: GPT-3 175B on 1024 GPUs (tp 8, pp 16, dp 8, vpp 3, 128 microbatches) simulated with
+// per-layer events, every stage replayed; with and without keeping the full timeline (trace/HTML output).
+void BM_Simulate175B(benchmark::State& state) {
+  sim::Scenario sc = gpt3_layout();
+  sc.parallel.vpp = 3;
+  sc.parallel.sequence_parallel = true;
+  sc.training.recompute_granularity = sim::RecomputeGranularity::selective;
+  sc.training.global_batch_size = 128 * 8;  // 128 microbatches of 1 on each of dp = 8 replicas
+  const bool timeline = state.range(0) != 0;
+  std::size_t events = 0;
+  for (auto _ : state) {
+    const sim::SimulationResult r = sim::simulate(sc, timeline);
+    events = 0;
+    for (const auto& st : r.stages) events += st.simulation.timeline.size();
+    benchmark::DoNotOptimize(r.max_peak);
+  }
+  state.counters["timeline_events"] = static_cast<double>(events);
+}
+BENCHMARK(BM_Simulate175B)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

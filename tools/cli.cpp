@@ -77,10 +77,11 @@ std::optional<std::string> take_path_flag(std::vector<std::string>& args, const 
   return path;
 }
 
-void write_file(const std::string& field, const std::string& path, const std::string& content) {
+template <typename Writer>
+void write_file(const std::string& field, const std::string& path, Writer&& write) {
   std::ofstream f(path, std::ios::binary);
   if (!f) throw ConfigError(field, path, "cannot be written");
-  f << content;
+  write(f);
   if (!f) throw ConfigError(field, path, "cannot be written");
 }
 
@@ -99,8 +100,8 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out) {
   }
   const BuiltScenario built = build_scenario(settings_for(cl));
   const sim::SimulationResult result = sim::simulate(built.scenario, trace_path.has_value() || html_path.has_value());
-  if (trace_path) write_file("trace", *trace_path, chrome_trace(result).dump() + "\n");
-  if (html_path) write_file("html", *html_path, html_report(result, built.model_source));
+  if (trace_path) write_file("trace", *trace_path, [&](std::ostream& f) { write_chrome_trace(f, result); });
+  if (html_path) write_file("html", *html_path, [&](std::ostream& f) { f << html_report(result, built.model_source); });
   if (built.output.format == OutputFormat::json)
     out << simulation_json(result, built.model_source).dump(2) << "\n";
   else

@@ -13,8 +13,8 @@ namespace trainmem::tools {
 
 void write_simulation_table(std::ostream& out, const sim::SimulationResult& result, const std::string& model_source);
 nlohmann::json simulation_json(const sim::SimulationResult& result, const std::string& model_source);
-// Needs a result simulated with keep_timeline.
-nlohmann::json chrome_trace(const sim::SimulationResult& result);
+// Chrome trace event JSON, streamed. Needs a result simulated with keep_timeline.
+void write_chrome_trace(std::ostream& out, const sim::SimulationResult& result);
 std::string html_report(const sim::SimulationResult& result, const std::string& model_source);
 
 }  // namespace trainmem::tools

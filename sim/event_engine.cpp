@@ -56,6 +56,9 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
     chunk_offset[c] = stage_layers;
     stage_layers += static_cast<std::size_t>(in.chunk_layers[c]);
   }
+  const bool gathers = !in.layer_gather.empty();
+  if (gathers && (in.layer_gather.size() != stage_layers || in.layer_gather_grads.size() != stage_layers))
+    throw Error("event engine: layer_gather and layer_gather_grads need one entry per layer of the stage");
   if (in.layer_activation.size() != stage_layers || in.recompute_transient.size() != stage_layers)
     throw Error("event engine: layer_activation and recompute_transient need one entry per layer of the stage");
   const std::vector<ScheduleOp> ops =
@@ -89,12 +92,15 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
         r.alloc(MemoryCategory::activations, in.embedding_activation,
                 {Phase::forward, op.microbatch, op.chunk, -1, "embedding output"});
       for (std::int64_t l = 0; l < n; ++l) {
+        const std::size_t local = chunk_offset[chunk] + static_cast<std::size_t>(l);
         const StepEvent e{Phase::forward, op.microbatch, op.chunk, static_cast<std::int32_t>(first + l), "saved activations"};
-        r.alloc(MemoryCategory::activations, in.layer_activation[chunk_offset[chunk] + static_cast<std::size_t>(l)], e);
+        if (gathers) r.alloc(MemoryCategory::buffers, in.layer_gather[local], {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameter gather"});
+        r.alloc(MemoryCategory::activations, in.layer_activation[local], e);
         if (in.attention_transient.value != 0) {
           r.alloc(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "context-parallel K/V exchange"});
           r.free(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "K/V exchange done"});
         }
+        if (gathers) r.free(MemoryCategory::buffers, in.layer_gather[local], {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameters released"});
       }
       if (last_stage && op.chunk == last_chunk && in.output_activation.value != 0)
         r.alloc(MemoryCategory::activations, in.output_activation,
@@ -117,6 +123,10 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
       for (std::int64_t l = n - 1; l >= 0; --l) {
         const std::size_t local = chunk_offset[chunk] + static_cast<std::size_t>(l);
         const StepEvent e{Phase::backward, op.microbatch, op.chunk, static_cast<std::int32_t>(first + l), "recompute"};
+        if (gathers) {
+          r.alloc(MemoryCategory::buffers, in.layer_gather[local], {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameter gather"});
+          r.alloc(MemoryCategory::temporaries, in.layer_gather_grads[local], {e.phase, e.microbatch, e.chunk, e.layer, "full-size gradients before reduce-scatter"});
+        }
         if (in.attention_transient.value != 0) {
           r.alloc(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "context-parallel K/V exchange"});
           r.free(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "K/V exchange done"});
@@ -130,6 +140,10 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
         }
         if (in.backward_transient.value != 0)
           r.free(MemoryCategory::temporaries, in.backward_transient, {e.phase, e.microbatch, e.chunk, e.layer, "activation gradients freed"});
+        if (gathers) {
+          r.free(MemoryCategory::temporaries, in.layer_gather_grads[local], {e.phase, e.microbatch, e.chunk, e.layer, "gradients reduce-scattered"});
+          r.free(MemoryCategory::buffers, in.layer_gather[local], {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameters released"});
+        }
         r.free(MemoryCategory::activations, in.layer_activation[local],
                {e.phase, e.microbatch, e.chunk, e.layer, "saved activations freed"});
       }

@@ -24,6 +24,11 @@ struct StageStepInputs {
   // Per microbatch, per layer of this stage in chunk order (chunk 0's layers first):
   std::vector<Bytes> layer_activation;     // what the layer keeps for backward (after the recompute choice)
   std::vector<Bytes> recompute_transient;  // rematerialised in its backward (full recompute), freed after it
+  // ZeRO-3: bytes of gathered (unpartitioned) parameters alive while each layer runs, forward and backward,
+  // in the same per-layer order as layer_activation (empty without ZeRO-3); in backward the layer's
+  // full-size gradients exist alongside them until the bucket reduce-scatters them.
+  std::vector<Bytes> layer_gather;
+  std::vector<Bytes> layer_gather_grads;
   Bytes backward_transient;      // activation gradients alive while one layer runs its backward
   Bytes attention_transient;     // alive while one layer's attention runs, forward and backward (CP K/V exchange)
   Bytes embedding_activation;    // first stage, first chunk: embedding output (+ dropout mask)

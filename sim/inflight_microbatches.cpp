@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sim/pipeline_schedule.hpp"
+
 namespace trainmem::sim {
 
 InflightMicrobatches inflight_microbatches(PipelineScheduleOption schedule, std::int64_t pp, std::int64_t vpp,
@@ -23,16 +25,28 @@ InflightMicrobatches inflight_microbatches(PipelineScheduleOption schedule, std:
     out.per_chunk[0] = out.chunk_forwards;
     return out;
   }
-  // forward_backward_pipelining_with_interleaving (microbatch groups of pp per model chunk).
-  const std::int64_t total = m * vpp;
-  std::int64_t warmup = 0;
-  if (m == pp) {
-    warmup = total;  // Megatron: all_warmup_microbatches when num_microbatches == pipeline size
-  } else {
-    warmup = std::min((pp - pp_rank - 1) * 2 + (vpp - 1) * pp, total);
+  // forward_backward_pipelining_with_interleaving. The chunk forwards alive peak at warm-up + 1, but which
+  // chunks they belong to rotates through the steady state; the embedding (chunk 0, first stage) and the
+  // logits (last chunk, last stage) are counted at the moment with the most chunk forwards alive and, among
+  // those, the most of that stage's extra-carrying chunk. Walk the schedule's op order to find it.
+  const std::vector<ScheduleOp> ops =
+      interleaved_ops(ScheduleShape{pp, pp_rank, vpp, m});
+  const std::size_t extra_chunk = pp_rank == 0 ? 0 : static_cast<std::size_t>(vpp - 1);
+  const bool has_extra = pp_rank == 0 || pp_rank == pp - 1;
+  std::vector<std::int64_t> alive(static_cast<std::size_t>(vpp), 0);
+  std::int64_t alive_total = 0;
+  for (const ScheduleOp& op : ops) {
+    const int d = op.kind == ScheduleOp::Kind::forward ? 1 : -1;
+    alive[static_cast<std::size_t>(op.chunk)] += d;
+    alive_total += d;
+    if (d < 0) continue;
+    const std::int64_t extra = has_extra ? alive[extra_chunk] : 0;
+    const std::int64_t best_extra = has_extra ? out.per_chunk[extra_chunk] : 0;
+    if (alive_total > out.chunk_forwards || (alive_total == out.chunk_forwards && extra > best_extra)) {
+      out.chunk_forwards = alive_total;
+      out.per_chunk = alive;
+    }
   }
-  out.chunk_forwards = warmup + (total - warmup > 0 ? 1 : 0);
-  for (std::int64_t k = 0; k < out.chunk_forwards; ++k) ++out.per_chunk[static_cast<std::size_t>((k / pp) % vpp)];
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include "partition/model_spec.hpp"
 #include "partition/parallel_config.hpp"
 #include "sim/recipe.hpp"
+#include "sim/zero_runtime.hpp"
 
 namespace trainmem::sim {
 
@@ -47,6 +48,7 @@ struct Scenario {
   std::int64_t default_seq_length = 2048;         // from the preset, used when training.seq_length == 0
   ParallelConfig parallel;
   TrainingConfig training;
+  ZeroRuntimeConfig zero_runtime;                 // DeepSpeed buffer knobs (simulate)
   std::optional<Bytes> gpu_memory;
   std::string gpu_name;                           // "" when gpu_memory was given directly or not at all
 };

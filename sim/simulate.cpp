@@ -79,6 +79,14 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
     in.persistent = cls.model_states.breakdown;
     in.persistent[MemoryCategory::buffers] = cls.bytes[MemoryCategory::buffers];
     in.persistent[MemoryCategory::runtime] = cls.bytes[MemoryCategory::runtime];
+    const ZeroRuntimeConfig& z = sc.zero_runtime;
+    // DeepSpeed's gradient bucket (IPG) buffers, allocated once in the model dtype (2 bytes): ZeRO-2 with
+    // contiguous_gradients keeps reduce_bucket_size elements, two with overlap_comm (stage_1_and_2.py
+    // ipg_buffer); ZeRO-3 one flat bucket (stage3.py __ipg_bucket_flat_buffer).
+    if (z.contiguous_gradients && p.zero_stage >= 2) {
+      const std::uint64_t buckets = p.zero_stage == 2 && z.overlap_comm ? 2 : 1;
+      in.persistent[MemoryCategory::buffers] += Bytes(z.reduce_bucket_size) * (2 * buckets);
+    }
 
     // The recipe's fp32 gradient copy (mixed-20) exists only in the optimizer step: DeepSpeed sets
     // single_partition_of_fp32_groups[i].grad (ZeRO-1/2) or the sub-group's fp32 grad (ZeRO-3) there and
@@ -87,7 +95,7 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
       if (term.name != "fp32 gradient copy") continue;
       in.persistent[term.category] = in.persistent[term.category] - term.bytes;
       const std::uint64_t elements = (term.dense_elements + term.expert_elements).value;
-      in.optimizer_transient = p.zero_stage == 3 ? Bytes(std::min(elements, kDefaultSubGroupSize) * 4) : term.bytes;
+      in.optimizer_transient = p.zero_stage == 3 ? Bytes(std::min(elements, sc.zero_runtime.sub_group_size) * 4) : term.bytes;
     }
 
     if (sc.model && cls.activations && e.layer_activations) {
@@ -99,6 +107,21 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
         chunk_layers(layer, sc.training, chunk.num_layers, in.layer_activation, in.recompute_transient);
       }
       in.attention_transient = layer.cp_exchange_bytes;
+      if (p.zero_stage == 3) {
+        // ZeRO-3 gathers: while a layer runs, its partitioned parameters are all-gathered to full (TP-shard)
+        // size in bf16, plus what the coordinator prefetches (stage3_prefetch_bucket_size elements), capped
+        // by stage3_max_live_parameters. Tensors under stage3_param_persistence_threshold elements are
+        // never partitioned: they stay whole on every rank (persistent params) and need no gather.
+        std::uint64_t partitioned = 0, persistent_elems = 0;
+        for (const auto& item : layer_param_items(*sc.model, TensorSplit{p.tp, p.etp, p.ep}))
+          (item.count.value < z.stage3_param_persistence_threshold ? persistent_elems : partitioned) += item.count.value;
+        const std::uint64_t live = std::min(z.stage3_max_live_parameters, partitioned + z.stage3_prefetch_bucket_size);
+        in.layer_gather.assign(in.layer_activation.size(), Bytes(live * 2));
+        in.layer_gather_grads.assign(in.layer_activation.size(), Bytes(partitioned * 2));
+        const auto layers = static_cast<std::uint64_t>(in.layer_activation.size());
+        const std::uint64_t dp_shard = (persistent_elems + static_cast<std::uint64_t>(p.dp) - 1) / static_cast<std::uint64_t>(p.dp);
+        in.persistent[MemoryCategory::params] += Bytes((persistent_elems - dp_shard) * 2) * layers;
+      }
       // Backward of one layer holds the gradient flowing in (the layer output's shape) and produces the
       // gradient of its widest intermediate, the MLP up-projection output ([tokens, ffn/tp], twice that for
       // SwiGLU's gate and up), in the compute dtype. MoE layers use the expert width.

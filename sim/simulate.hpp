@@ -28,9 +28,6 @@ struct SimulationResult {
   std::optional<bool> fits;
 };
 
-// ZeRO-3's fp32 gradient cast happens one sub-group at a time (DeepSpeed sub_group_size, default 1e9).
-inline constexpr std::uint64_t kDefaultSubGroupSize = 1000000000ULL;
-
 SimulationResult simulate(const Scenario& scenario, bool keep_timeline);
 
 }  // namespace trainmem::sim

@@ -1,0 +1,21 @@
+// DeepSpeed ZeRO runtime knobs that size buffers beyond the model states (DeepSpeed config names and
+// defaults, deepspeed/runtime/zero/config.py): the gradient bucket (IPG) buffers of ZeRO-2/3, the ZeRO-3
+// parameter gathers (prefetch bucket, max live parameters, persistence threshold) and the optimizer-step
+// sub-groups. Counts are elements, as in DeepSpeed.
+#pragma once
+
+#include <cstdint>
+
+namespace trainmem::sim {
+
+struct ZeroRuntimeConfig {
+  std::uint64_t reduce_bucket_size = 500000000;                // elements per gradient bucket
+  bool overlap_comm = false;                                   // ZeRO-2: a second bucket; DeepSpeed turns it on for ZeRO-3
+  bool contiguous_gradients = true;                            // ZeRO-2/3 copy gradients into the flat bucket buffer
+  std::uint64_t stage3_prefetch_bucket_size = 50000000;        // elements gathered ahead of use
+  std::uint64_t stage3_max_live_parameters = 1000000000;       // gathered elements alive at once (upper bound)
+  std::uint64_t stage3_param_persistence_threshold = 100000;   // tensors smaller than this are never partitioned
+  std::uint64_t sub_group_size = 1000000000;                   // ZeRO-3 optimizer step granularity
+};
+
+}  // namespace trainmem::sim

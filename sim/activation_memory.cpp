@@ -258,6 +258,10 @@ StageExtras first_stage_extras(const ModelSpec& m, const ParallelConfig& p, cons
                                unsigned activation_bytes) {
   const TableBuilder tb(p, t, activation_bytes);
   StageExtras out;
+  // The vocab-parallel embedding keeps its (masked) int64 token ids for the backward scatter-add; Megatron's
+  // theoretical_memory_usage.py counts them too (8 * s * b per microbatch).
+  out.saved.push_back(tb.make("token ids (embedding backward)", "s*b", join_splits({{p.cp > 1, "cp"}, {p.ulysses_sp > 1, "ulysses"}}),
+                              ElementCount(tb.dims().tokens_tp), 8, "int64"));
   // Megatron's embedding applies hidden_dropout to its output (after the SP scatter); the output itself is
   // the first layer's input, counted by that layer.
   if (dropout_on(t.hidden_dropout))

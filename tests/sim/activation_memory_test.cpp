@@ -319,13 +319,15 @@ TEST(ActivationMemory, LastStageLogitsAndLoss) {
   EXPECT_EQ(fused.transient_bytes.value, 2 * 256 * v);
 }
 
-TEST(ActivationMemory, FirstStageEmbeddingDropoutMask) {
-  // GPT-style: the embedding output goes through hidden dropout: a 1-byte mask of sbh (sbh/t with SP).
+TEST(ActivationMemory, FirstStageTokenIdsAndEmbeddingDropoutMask) {
+  // The embedding keeps its int64 token ids (8 bytes per token, Megatron's theoretical_memory_usage.py
+  // "input to embedding" 8sb) and, GPT-style, the hidden-dropout mask of its output: 1 byte x sbh
+  // (sbh/t with SP).
   const ModelSpec m = gpt_layer(kPaperModels[1]);
   const std::uint64_t s = kSeq, h = 12288;
-  EXPECT_EQ(first_stage_extras(m, tp_config(8, false), paper_training(), 2).saved_bytes.value, s * h);
-  EXPECT_EQ(first_stage_extras(m, tp_config(8, true), paper_training(), 2).saved_bytes.value, s * h / 8);
-  EXPECT_EQ(first_stage_extras(llama_layer(), tp_config(1, false), llama_training(8192), 2).saved_bytes.value, 0u);
+  EXPECT_EQ(first_stage_extras(m, tp_config(8, false), paper_training(), 2).saved_bytes.value, 8 * s + s * h);
+  EXPECT_EQ(first_stage_extras(m, tp_config(8, true), paper_training(), 2).saved_bytes.value, 8 * s + s * h / 8);
+  EXPECT_EQ(first_stage_extras(llama_layer(), tp_config(1, false), llama_training(8192), 2).saved_bytes.value, 8u * 8192);
 }
 
 TEST(ActivationMemory, SequenceThatCannotBeShardedIsAnError) {

@@ -43,8 +43,9 @@ Scenario paper_scenario(const PaperModel& pm, bool sp, RecomputeGranularity g, s
 
 TEST(StageActivations, FirstStageHoldsAllLayersWorthUnder1F1B) {
   // Korthikanti Sec. 4.2.3: under 1F1B the first stage keeps pp microbatches of L/pp layers = L layers'
-  // worth, so its layer activations are the per-layer Table 2 value x L; plus the embedding dropout mask
-  // (sbh/t with SP, 1 byte) for each of the pp microbatches in flight. Microbatches: 2 * pp >= pp.
+  // worth, so its layer activations are the per-layer Table 2 value x L; plus, for each of the pp
+  // microbatches in flight, the embedding dropout mask (sbh/t with SP, 1 byte) and the int64 token ids
+  // (8sb), as Megatron's theoretical_memory_usage.py counts them. Microbatches: 2 * pp >= pp.
   for (const auto& pm : kPaperModels) {
     SCOPED_TRACE(pm.name);
     const std::uint64_t s = 2048, h = static_cast<std::uint64_t>(pm.hidden), a = static_cast<std::uint64_t>(pm.heads);
@@ -66,7 +67,7 @@ TEST(StageActivations, FirstStageHoldsAllLayersWorthUnder1F1B) {
       ASSERT_EQ(r.classes.front().pp_ranks.front(), 0);
       EXPECT_EQ(first.inflight.chunk_forwards, pm.pp);
       EXPECT_EQ(first.layers_total.value, c.per_layer * L);
-      const std::uint64_t mask = c.sp ? sbh / t : sbh;
+      const std::uint64_t mask = (c.sp ? sbh / t : sbh) + 8 * s;  // + token ids
       EXPECT_EQ(first.first.saved_bytes.value * static_cast<std::uint64_t>(first.first_inflight),
                 mask * static_cast<std::uint64_t>(pm.pp));
       // With pp > 1 the first stage has no LM head, so the mask is its only extra.

@@ -39,9 +39,9 @@ TEST(ActivationCli, Llama3LastStageLogitsAreFourBytesPerVocabEntry) {
   const auto& act = j["ranks"][0]["activations"];
   EXPECT_EQ(u64(act["per_layer_bytes"]), per_layer);
   EXPECT_EQ(u64(act["layers_bytes"]), 32 * per_layer);
-  EXPECT_EQ(u64(j["ranks"][0]["bytes"]["activations"]), 32 * per_layer + u64(last["bytes"]));
-  // Llama-style: no dropout, so no embedding mask on the first stage.
-  EXPECT_EQ(u64(act["first_stage_extras"]["bytes"]), 0u);
+  // Llama-style: no dropout, so the first stage keeps only the int64 token ids (8 bytes per token).
+  EXPECT_EQ(u64(act["first_stage_extras"]["bytes"]), 8 * s * b);
+  EXPECT_EQ(u64(j["ranks"][0]["bytes"]["activations"]), 32 * per_layer + u64(last["bytes"]) + 8 * s * b);
   EXPECT_EQ(j["config"]["hidden_dropout"], 0.0);
   EXPECT_EQ(j["not_modelled"], (nlohmann::json{"buffers", "runtime"}));
 }

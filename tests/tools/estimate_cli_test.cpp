@@ -73,8 +73,8 @@ TEST(EstimateCli, Gpt3PerStageModelStatesMatchHandDerivation) {
   ASSERT_EQ(per_layer, 327'254'016ULL);
   EXPECT_EQ(ranks[1]["bytes"]["activations"].get<std::uint64_t>(), 6 * per_layer);
   EXPECT_EQ(ranks[1]["bytes"]["temporaries"].get<std::uint64_t>(), 0u);
-  // First stage: + the embedding dropout mask sbh (1 byte, not split without SP).
-  EXPECT_EQ(ranks[0]["bytes"]["activations"].get<std::uint64_t>(), 6 * per_layer + sbh);
+  // First stage: + the embedding dropout mask sbh (1 byte, not split without SP) + int64 token ids 8s.
+  EXPECT_EQ(ranks[0]["bytes"]["activations"].get<std::uint64_t>(), 6 * per_layer + sbh + 8 * s);
   // Last stage: + final norm input 2sbh + LM head input 2sbh + fp32 logits 4 * s * V/tp (V padded 51200)
   // + cross-entropy target mask (1 byte per token) + masked targets (int64 per token); the bf16 logits
   // 2 * s * V/tp are a transient (temporaries).
@@ -84,7 +84,7 @@ TEST(EstimateCli, Gpt3PerStageModelStatesMatchHandDerivation) {
   // The peak is the sum of the categories; the largest is the last stage here (its logits outweigh the
   // embedding shard's extra position table): compare with stage 0 explicitly.
   for (const auto& c : ranks) EXPECT_EQ(c["bytes"]["peak"].get<std::uint64_t>(), category_sum(c));
-  const std::uint64_t peak0 = 18 * first + 6 * per_layer + sbh;
+  const std::uint64_t peak0 = 18 * first + 6 * per_layer + sbh + 8 * s;
   const std::uint64_t peak2 = 18 * last + 6 * per_layer + 4 * sbh + 4 * s * v_shard + 9 * s + 2 * s * v_shard;
   EXPECT_EQ(j["max_peak_bytes"].get<std::uint64_t>(), std::max(peak0, peak2));
 }

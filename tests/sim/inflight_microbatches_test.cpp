@@ -40,8 +40,11 @@ TEST(InflightMicrobatches, InterleavedMatchesTheClosedForm) {
   EXPECT_EQ(s0.chunk_forwards, 11);
   // chunk forwards = vpp * pp * (1 + (pp-1)/(pp*vpp)); times pp*vpp = 8 to clear the fraction.
   EXPECT_EQ(s0.chunk_forwards * 8, 2 * 4 * (8 + 3));
-  // Forward k runs chunk (k / pp) % vpp: k 0-3 chunk 0, 4-7 chunk 1, 8-10 chunk 0.
-  EXPECT_EQ(s0.per_chunk, (std::vector<std::int64_t>{7, 4}));
+  // Forward k runs chunk (k / pp) % vpp: k 0-3 chunk 0, 4-7 chunk 1, 8-10 chunk 0 -> {7, 4} at the first
+  // peak. The first backward then frees a chunk-1 forward (backward chunk = vpp - 1 - (k / pp) % vpp) and
+  // forward k = 11 adds another chunk 0: 11 alive again, now {8, 3}. The embedding (chunk 0) is counted at
+  // that later moment, the one the step replay reaches (tests/sim/simulate_test.cpp).
+  EXPECT_EQ(s0.per_chunk, (std::vector<std::int64_t>{8, 3}));
   // Last stage: warm-up (vpp-1)*pp = 4, +1 = 5: chunk 0 x 4 and one forward of chunk 1 (the LM head chunk).
   const auto s3 = inflight_microbatches(S::one_f_one_b, 4, 2, 3, 8);
   EXPECT_EQ(s3.chunk_forwards, 5);

@@ -23,7 +23,9 @@ struct InflightMicrobatches {
 //   GPipe:           every microbatch: m.
 //   1F1B:            warm-up min(pp - rank - 1, m) forwards plus one steady-state forward: min(pp - rank, m).
 //   interleaved:     warm-up (pp - rank - 1) * 2 + (vpp - 1) * pp chunk forwards (all m * vpp when m == pp),
-//                    plus one, capped at m * vpp; the k-th forward runs chunk (k / pp) % vpp.
+//                    plus one, capped at m * vpp. per_chunk is the composition at the moment of that peak
+//                    with the most forwards of the stage's extra-carrying chunk (chunk 0 on the first stage,
+//                    the last chunk on the last), found by walking the interleaved op order.
 InflightMicrobatches inflight_microbatches(PipelineScheduleOption schedule, std::int64_t pp, std::int64_t vpp,
                                            std::int64_t pp_rank, std::int64_t num_microbatches);
 

@@ -54,11 +54,9 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
         << (t.pipeline_schedule == sim::PipelineScheduleOption::gpipe ? "gpipe"
             : p.vpp > 1                                                ? "interleaved 1f1b"
                                                                        : "1f1b")
-        << "; per layer " << iec(sim::layer_saved_bytes(*r.layer_activations, t.recompute_granularity ==
-                                                                                     sim::RecomputeGranularity::full
-                                                                                 ? sim::RecomputeGranularity::none
-                                                                                 : t.recompute_granularity))
-        << " per microbatch\n";
+        << "; per layer and microbatch " << iec(r.layer_activations->saved_all) << " kept whole, "
+        << iec(r.layer_activations->saved_selective) << " with selective recompute, "
+        << iec(r.layer_activations->checkpoint) << " as a full-recompute checkpoint\n";
   }
   out << "#\n";
 }

@@ -31,7 +31,7 @@ std::string f(const std::string& name) {
       {"zero.json", "{\"model_type\": \"llama\", \"num_hidden_layers\": 0, \"hidden_size\": 4096, \"intermediate_size\": 11008, \"num_attention_heads\": 32, \"vocab_size\": 32000}"},
       {"tie.json", "{\"model_type\": \"llama\", \"num_hidden_layers\": 32, \"hidden_size\": 4096, \"intermediate_size\": 11008, \"num_attention_heads\": 32, \"vocab_size\": 32000, \"tie_word_embeddings\": \"yes\"}"},
       {"postnorm.json", "{\"model_type\": \"opt\", \"hidden_size\": 2048, \"ffn_dim\": 8192, \"num_attention_heads\": 32, \"num_hidden_layers\": 24, \"vocab_size\": 50272, \"max_position_embeddings\": 2048, \"do_layer_norm_before\": false}"},
-      {"relcfg.yaml", "model: llama2-7b\nmodel_config: missing/config.json\n"},
+      {"relcfg.yaml", "model_config: missing/config.json\n"},
       {"ok.yaml", "model: llama2-7b\n"},
   };
   const std::string path = dir() + "/" + name;
@@ -125,7 +125,7 @@ TEST(InputChecks, EachExitsTwoWithOneLineNamingFieldAndValue) {
       {{est, f("ok.yaml"), f("ok.yaml")}, "scenario = (second file)"},
       {{est, "--model", "llama2-7b", "--tp"}, "option = --tp"},
       {{est, f("complexkey.yaml")}, std::string("scenario = ") + f("complexkey.yaml") + ": has a key that is not a plain name"},
-      {{est, f("relcfg.yaml")}, std::string("model_config = ") + dir() + "/missing/config.json"},
+      {{est, f("relcfg.yaml")}, std::string("model_config = ") + dir() + "/missing/config.json: file not found"},
       {{est, "--model", "gpt2", "--model-config", f("zero.json")}, std::string("model_config = ") + f("zero.json") + ": give either"},
       {{est, "--model", "gpt2", "--num-parameters", "1B"}, "num_parameters = 1B"},
       {{est, "--model", "llama2-7b", "--gpu", "h100-80gb", "--gpu-memory", "80GiB"}, "gpu_memory = 80GiB"},

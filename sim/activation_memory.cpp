@@ -173,12 +173,14 @@ void add_moe_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const M
   // Tokens an expert-parallel rank computes: the TP-region tokens scaled by etp/tp (expert TP gathers
   // tokens over its etp group), times top-k; with a capacity factor each of the E experts gets
   // ceil(tokens*topk*cf/E) slots (padded), so E of those slots arrive per rank (Megatron get_capacity).
-  const std::uint64_t base = (dims.tokens_tp * u(p.etp) + u(p.tp) - 1) / u(p.tp);
+  const std::uint64_t scaled = (ElementCount(dims.tokens_tp) * u(p.etp)).value;
+  const std::uint64_t base = scaled / u(p.tp) + (scaled % u(p.tp) != 0 ? 1 : 0);
   std::uint64_t routed = 0;
   std::string routed_shape;
   if (t.moe_capacity_factor) {
     const long double want = static_cast<long double>(base) * static_cast<long double>(topk) *
                              static_cast<long double>(*t.moe_capacity_factor) / static_cast<long double>(experts);
+    if (want >= 18446744073709551615.0L) throw OverflowError("MoE expert capacity");
     auto capacity = static_cast<std::uint64_t>(want);
     if (static_cast<long double>(capacity) < want) ++capacity;
     routed = (ElementCount(capacity) * experts).value;

@@ -135,5 +135,19 @@ TEST(ActivationCli, BadActivationSettingsExitTwoNamingTheField) {
   }
 }
 
+TEST(ActivationCli, AbsurdSizesOverflowInsteadOfWrapping) {
+  // GPT-3 175B eager with 2^30 sequences per microbatch: one layer's scores alone are
+  // 2 * 96 * 2048^2 * 2^30 = 2^59.6 bytes, 96 layers exceed 2^64: an overflow error (exit 2), never a
+  // wrapped small number. Llama-3-8B at the largest seq_length and micro batch overflows the element count.
+  for (const auto& args : {std::vector<std::string>{"estimate", "--model", "gpt3-175b", "--micro-batch-size",
+                                                    "1073741824", "--attention", "eager"},
+                           std::vector<std::string>{"estimate", "--model", "llama3-8b", "--seq-length", "33554432",
+                                                    "--micro-batch-size", "1073741824"}}) {
+    const CliRun r = run(args);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.err.find("arithmetic overflow"), std::string::npos) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace trainmem::tools::test

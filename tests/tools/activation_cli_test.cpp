@@ -135,6 +135,29 @@ TEST(ActivationCli, BadActivationSettingsExitTwoNamingTheField) {
   }
 }
 
+TEST(ActivationCli, BareParameterCountKeepsActivationsAtZero) {
+  // --num-parameters has no layers: no op table applies, activations and temporaries stay 0 and the JSON
+  // says they are not modelled for this input.
+  const CliRun r = run({"estimate", "--num-parameters", "7.5e9", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = r.json();
+  EXPECT_EQ(u64(j["ranks"][0]["bytes"]["activations"]), 0u);
+  EXPECT_EQ(u64(j["ranks"][0]["bytes"]["temporaries"]), 0u);
+  EXPECT_TRUE(j["ranks"][0]["activations"].is_null());
+  EXPECT_EQ(j["not_modelled"][0], "activations");
+  // 16 bytes per parameter (mixed-16 + Adam), nothing else.
+  EXPECT_EQ(u64(j["max_peak_bytes"]), 16 * 7'500'000'000ULL);
+}
+
+TEST(ActivationCli, UlyssesHalvesEveryActivation) {
+  // llama2-7b, dp 2 with ulysses_sp 2: each rank holds s/2 tokens outside attention and a/2 heads inside,
+  // so every saved tensor, the loss extras included, is exactly half of the ulysses_sp 1 value.
+  const auto one = run({"estimate", "--model", "llama2-7b", "--dp", "2", "--format", "json"}).json();
+  const auto two = run({"estimate", "--model", "llama2-7b", "--dp", "2", "--ulysses-sp", "2", "--format", "json"}).json();
+  EXPECT_EQ(2 * u64(two["ranks"][0]["bytes"]["activations"]), u64(one["ranks"][0]["bytes"]["activations"]));
+  EXPECT_EQ(2 * u64(two["ranks"][0]["activations"]["per_layer_bytes"]), u64(one["ranks"][0]["activations"]["per_layer_bytes"]));
+}
+
 TEST(ActivationCli, AbsurdSizesOverflowInsteadOfWrapping) {
   // GPT-3 175B eager with 2^30 sequences per microbatch: one layer's scores alone are
   // 2 * 96 * 2048^2 * 2^30 = 2^59.6 bytes, 96 layers exceed 2^64: an overflow error (exit 2), never a

@@ -166,8 +166,7 @@ TEST(ActivationMemory, LlamaLayerTermByTerm) {
   //   SwiGLU input [gate, up]    2sb(2f/t)
   //   fc2 input                  2sb(f/t)
   const std::uint64_t s = 4096, b = 2, h = 4096, a = 32, kv = 8, d = 128, f = 14336, t = 2;
-  const auto layer = layer_activations(llama_layer(), tp_config(2, false), llama_training(4096) , 2);
-  // micro_batch_size is 1 in llama_training; use b = 2 by re-running with it.
+  const auto layer = layer_activations(llama_layer(), tp_config(2, false), llama_training(4096), 2);  // b = 1
   TrainingConfig tc = llama_training(4096);
   tc.micro_batch_size = 2;
   const auto l2 = layer_activations(llama_layer(), tp_config(2, false), tc, 2);

@@ -20,17 +20,15 @@ std::string join_splits(std::initializer_list<std::pair<bool, const char*>> part
 // Builds the saved tensors of a layer: one place that knows the per-rank dims and dtypes.
 class TableBuilder {
  public:
-  TableBuilder(const ParallelConfig& p, const TrainingConfig& t, unsigned act_bytes)
-      : act_bytes_(act_bytes) {
+  TableBuilder(const ParallelConfig& p, const TrainingConfig& t, unsigned act_bytes) : act_bytes_(act_bytes) {
     const std::int64_t s = t.seq_length;
     const std::int64_t split = p.cp * p.ulysses_sp;
-    if (s % split != 0)
-      throw ConfigError("seq_length", str(s), "is not divisible by cp * ulysses_sp = " + str(split));
+    if (s % split != 0) throw ConfigError("seq_length", str(s), "is not divisible by cp * ulysses_sp = " + str(split));
     const bool sp = p.sequence_parallel && p.tp > 1;
     if (sp && (s / split) % p.tp != 0)
-      throw ConfigError("seq_length", str(s),
-                        "sequence_parallel needs s / (cp * ulysses_sp) = " + str(s / split) + " divisible by tp = " +
-                            str(p.tp));
+      throw ConfigError(
+          "seq_length", str(s),
+          "sequence_parallel needs s / (cp * ulysses_sp) = " + str(s / split) + " divisible by tp = " + str(p.tp));
     dims_.seq = u(s);
     dims_.batch = u(t.micro_batch_size);
     dims_.tokens_tp = (ElementCount(u(s / split)) * u(t.micro_batch_size)).value;
@@ -61,11 +59,12 @@ class TableBuilder {
   }
   // A tensor of `width` per token in the norm/dropout region (sequence-sharded with SP).
   SavedTensor replicated(std::string name, std::string shape, std::uint64_t width) const {
-    return make(std::move(name), std::move(shape), rep_split_, ElementCount(dims_.tokens_replicated) * width, act_bytes_,
-                act_dtype());
+    return make(std::move(name), std::move(shape), rep_split_, ElementCount(dims_.tokens_replicated) * width,
+                act_bytes_, act_dtype());
   }
   SavedTensor replicated_mask(std::string name, std::string shape, std::uint64_t width) const {
-    return make(std::move(name), std::move(shape), rep_split_, ElementCount(dims_.tokens_replicated) * width, 1, "mask");
+    return make(std::move(name), std::move(shape), rep_split_, ElementCount(dims_.tokens_replicated) * width, 1,
+                "mask");
   }
   // A tensor of `width` per token (already divided by tp) in the TP region.
   SavedTensor tp_region(std::string name, std::string shape, std::uint64_t width, bool core = false) const {
@@ -88,8 +87,8 @@ SavedTensor alias(SavedTensor st, std::string of) {
 
 bool dropout_on(const std::optional<double>& p) { return p.value_or(0.0) > 0.0; }
 
-void add_attention(std::vector<ActivationOp>& ops, const TableBuilder& tb, const ModelSpec& m,
-                   const ParallelConfig& p, const TrainingConfig& t) {
+void add_attention(std::vector<ActivationOp>& ops, const TableBuilder& tb, const ModelSpec& m, const ParallelConfig& p,
+                   const TrainingConfig& t) {
   const std::uint64_t d = u(m.head_dim());
   const std::uint64_t q_heads = u(m.num_attention_heads / p.tp);
   const std::uint64_t kv_heads = u(m.query_groups() / p.tp);
@@ -104,9 +103,9 @@ void add_attention(std::vector<ActivationOp>& ops, const TableBuilder& tb, const
     ops.push_back({"attention core: QK^T",
                    {tb.tp_region("Q (QK^T input)", "s*b*a*d", qd), tb.tp_region("K (QK^T input)", kv_shape, qd)},
                    "Q, K and V are the inputs of the recomputed region under selective recompute, so they stay"});
-    SavedTensor scores = tb.make("softmax output", "a*s*s*b", tb.tp_split(),
-                                 ElementCount(dims.tokens_tp) * q_heads * dims.key_length, dims.activation_bytes,
-                                 tb.act_dtype(), true);
+    SavedTensor scores =
+        tb.make("softmax output", "a*s*s*b", tb.tp_split(), ElementCount(dims.tokens_tp) * q_heads * dims.key_length,
+                dims.activation_bytes, tb.act_dtype(), true);
     ops.push_back({"softmax (scaled, causal-masked)", {scores}, "the fused scale-mask-softmax saves only its output"});
     const bool attn_dropout = dropout_on(t.attention_dropout);
     if (attn_dropout) {
@@ -117,44 +116,48 @@ void add_attention(std::vector<ActivationOp>& ops, const TableBuilder& tb, const
     }
     SavedTensor probs = scores;
     probs.name = attn_dropout ? "dropout output (probs @ V input)" : "probabilities (probs @ V input)";
-    ops.push_back({"attention over V",
-                   {attn_dropout ? probs : alias(probs, "softmax output"), tb.tp_region("V (probs @ V input)", kv_shape, qd)},
-                   attn_dropout ? "" : "without attention dropout the matmul saves the softmax output itself"});
+    ops.push_back(
+        {"attention over V",
+         {attn_dropout ? probs : alias(probs, "softmax output"), tb.tp_region("V (probs @ V input)", kv_shape, qd)},
+         attn_dropout ? "" : "without attention dropout the matmul saves the softmax output itself"});
     ops.push_back({"out projection", {tb.tp_region("out-proj input (attention context)", "s*b*a*d", qd)}, ""});
     return;
   }
   // Flash attention (FlashAttention-2 / cuDNN / TE fused): saves Q, K, V (GQA: kv heads not expanded), the
   // output and the fp32 row logsumexp; attention dropout is regenerated from the RNG seed, no mask.
-  ops.push_back({"attention core (flash)",
-                 {tb.tp_region("Q", "s*b*a*d", qd), tb.tp_region("K", "s*b*kv*d", kv_heads * d),
-                  tb.tp_region("V", "s*b*kv*d", kv_heads * d),
-                  tb.make("softmax logsumexp", "a*s*b", tb.tp_split(), ElementCount(dims.tokens_tp) * q_heads, 4, "fp32",
-                          true)},
-                 "the output O is saved too; it is the out-projection input below (same storage), counted there"});
+  ops.push_back(
+      {"attention core (flash)",
+       {tb.tp_region("Q", "s*b*a*d", qd), tb.tp_region("K", "s*b*kv*d", kv_heads * d),
+        tb.tp_region("V", "s*b*kv*d", kv_heads * d),
+        tb.make("softmax logsumexp", "a*s*b", tb.tp_split(), ElementCount(dims.tokens_tp) * q_heads, 4, "fp32", true)},
+       "the output O is saved too; it is the out-projection input below (same storage), counted there"});
   ops.push_back({"out projection", {tb.tp_region("out-proj input (attention output O)", "s*b*a*d", qd)}, ""});
 }
 
 void add_dropout(std::vector<ActivationOp>& ops, const TableBuilder& tb, const ModelSpec& m, const TrainingConfig& t,
                  const std::string& name) {
   if (dropout_on(t.hidden_dropout))
-    ops.push_back({name, {tb.replicated_mask("dropout mask", "s*b*h", u(m.hidden_size))},
-                   "the residual add saves nothing"});
+    ops.push_back(
+        {name, {tb.replicated_mask("dropout mask", "s*b*h", u(m.hidden_size))}, "the residual add saves nothing"});
   else
     ops.push_back({name, {}, "no hidden dropout: the residual add saves nothing"});
 }
 
-void add_dense_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const ModelSpec& m, const ParallelConfig& p) {
+void add_dense_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const ModelSpec& m,
+                   const ParallelConfig& p) {
   const std::uint64_t h = u(m.hidden_size);
   const std::uint64_t f = u(m.ffn() / p.tp);
   const bool gated = m.gated_mlp();
-  ops.push_back({gated ? "MLP up/gate (fc1)" : "MLP up (fc1)", {tb.replicated("fc1 input (norm output)", "s*b*h", h)}, ""});
+  ops.push_back(
+      {gated ? "MLP up/gate (fc1)" : "MLP up (fc1)", {tb.replicated("fc1 input (norm output)", "s*b*h", h)}, ""});
   const std::string act = std::string(activation_name(m.activation));
   if (gated)
     ops.push_back({"activation function (" + act + ")",
                    {tb.tp_region("fc1 output [gate, up]", "s*b*2*ffn", 2 * f)},
                    "fused SwiGLU (Megatron bias_swiglu / TE) saves its input and recomputes silu in backward"});
   else
-    ops.push_back({"activation function (" + act + ")", {tb.tp_region("fc1 output (activation input)", "s*b*ffn", f)},
+    ops.push_back({"activation function (" + act + ")",
+                   {tb.tp_region("fc1 output (activation input)", "s*b*ffn", f)},
                    "fused bias-" + act + " saves its input"});
   ops.push_back({"MLP down (fc2)", {tb.tp_region("fc2 input (activation output)", "s*b*ffn", f)}, ""});
 }
@@ -167,8 +170,8 @@ void add_moe_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const M
   const auto& dims = tb.dims();
   ops.push_back({"MoE router",
                  {tb.replicated("router input (norm output)", "s*b*h", h),
-                  tb.make("router probabilities", "s*b*E", tb.rep_split(), ElementCount(dims.tokens_replicated) * experts,
-                          4, "fp32")},
+                  tb.make("router probabilities", "s*b*E", tb.rep_split(),
+                          ElementCount(dims.tokens_replicated) * experts, 4, "fp32")},
                  "softmax over experts in fp32, then top-k"});
   // Tokens an expert-parallel rank computes: the TP-region tokens scaled by etp/tp (expert TP gathers
   // tokens over its etp group), times top-k; with a capacity factor each of the E experts gets
@@ -197,12 +200,14 @@ void add_moe_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const M
                    tb.dims().activation_bytes, tb.act_dtype());
   };
   ops.push_back({"top-k dispatch (permute + all-to-all)", {}, "permutation indices only (O(tokens), not modelled)"});
-  ops.push_back({"expert MLPs", {ex("expert fc1 input (dispatched tokens)", "h", h),
-                                 ex(gated ? "expert fc1 output [gate, up]" : "expert fc1 output", gated ? "2*ffn_e" : "ffn_e",
-                                    gated ? 2 * fe : fe),
-                                 ex("expert fc2 input", "ffn_e", fe)},
+  ops.push_back({"expert MLPs",
+                 {ex("expert fc1 input (dispatched tokens)", "h", h),
+                  ex(gated ? "expert fc1 output [gate, up]" : "expert fc1 output", gated ? "2*ffn_e" : "ffn_e",
+                     gated ? 2 * fe : fe),
+                  ex("expert fc2 input", "ffn_e", fe)},
                  "balanced routing assumed: T = s*b/(cp*ulysses) * etp/tp tokens"});
-  ops.push_back({"combine (unpermute x router probabilities)", {ex("expert outputs", "h", h)},
+  ops.push_back({"combine (unpermute x router probabilities)",
+                 {ex("expert outputs", "h", h)},
                  "kept for the gradient of the router probabilities"});
 }
 
@@ -216,9 +221,11 @@ LayerActivations layer_activations(const ModelSpec& m, const ParallelConfig& p, 
   const std::uint64_t h = u(m.hidden_size);
   const std::string norm = std::string(normalization_name(m.normalization));
   auto& ops = out.ops;
-  ops.push_back({"input norm (" + norm + ")", {tb.replicated("norm input (layer input)", "s*b*h", h)},
+  ops.push_back({"input norm (" + norm + ")",
+                 {tb.replicated("norm input (layer input)", "s*b*h", h)},
                  "per-token mean/rstd (fp32, O(s*b)) not counted"});
-  ops.push_back({"QKV projection", {tb.replicated("QKV input (norm output)", "s*b*h", h)},
+  ops.push_back({"QKV projection",
+                 {tb.replicated("QKV input (norm output)", "s*b*h", h)},
                  "with SP the sequence-sharded norm output is saved and all-gathered again in backward"});
   if (m.position_embedding == PositionEmbedding::rope)
     ops.push_back({"RoPE", {}, "backward rotates the gradient with the shared cos/sin tables: nothing per token"});
@@ -234,14 +241,17 @@ LayerActivations layer_activations(const ModelSpec& m, const ParallelConfig& p, 
   for (const auto& op : ops)
     for (const auto& st : op.saved) {
       out.saved_all += st.bytes;
-      if (st.attention_core) out.attention_core_bytes += st.bytes;
-      else out.saved_selective += st.bytes;
+      if (st.attention_core)
+        out.attention_core_bytes += st.bytes;
+      else
+        out.saved_selective += st.bytes;
     }
   out.checkpoint = ops.front().saved.front().bytes;  // the layer input (input norm's saved tensor)
   if (p.cp > 1) {
     // Local K and V as the flash kernel sees them (kv heads, not expanded; eager is refused with cp).
-    const Bytes kv((ElementCount(out.dims.tokens_tp) * (2 * u(m.query_groups() / p.tp) * u(m.head_dim())) *
-                    activation_bytes).value);
+    const Bytes kv(
+        (ElementCount(out.dims.tokens_tp) * (2 * u(m.query_groups() / p.tp) * u(m.head_dim())) * activation_bytes)
+            .value);
     out.cp_exchange_bytes = kv * u(p.cp > 4 ? p.cp : 4);
   }
   return out;
@@ -262,7 +272,8 @@ StageExtras first_stage_extras(const ModelSpec& m, const ParallelConfig& p, cons
   StageExtras out;
   // The vocab-parallel embedding keeps its (masked) int64 token ids for the backward scatter-add; Megatron's
   // theoretical_memory_usage.py counts them too (8 * s * b per microbatch).
-  out.saved.push_back(tb.make("token ids (embedding backward)", "s*b", join_splits({{p.cp > 1, "cp"}, {p.ulysses_sp > 1, "ulysses"}}),
+  out.saved.push_back(tb.make("token ids (embedding backward)", "s*b",
+                              join_splits({{p.cp > 1, "cp"}, {p.ulysses_sp > 1, "ulysses"}}),
                               ElementCount(tb.dims().tokens_tp), 8, "int64"));
   // Megatron's embedding applies hidden_dropout to its output (after the SP scatter); the output itself is
   // the first layer's input, counted by that layer.
@@ -286,7 +297,8 @@ StageExtras last_stage_extras(const ModelSpec& m, const ParallelConfig& p, const
     // normalised in place and saved (exp_logits), with target_mask (bool) and masked_target_1d (int64).
     out.saved.push_back(tb.make("fp32 logits (cross-entropy softmax, in place)", "s*b*V", tb.tp_split(),
                                 ElementCount(dims.tokens_tp) * v, 4, "fp32"));
-    out.saved.push_back(tb.make("cross-entropy target mask", "s*b", tb.tp_split(), ElementCount(dims.tokens_tp), 1, "bool"));
+    out.saved.push_back(
+        tb.make("cross-entropy target mask", "s*b", tb.tp_split(), ElementCount(dims.tokens_tp), 1, "bool"));
     out.saved.push_back(
         tb.make("cross-entropy masked targets", "s*b", tb.tp_split(), ElementCount(dims.tokens_tp), 8, "int64"));
     if (activation_bytes != 4)

@@ -15,27 +15,27 @@ namespace trainmem::sim {
 
 // One tensor an op keeps alive from its forward to its backward, as held by one rank.
 struct SavedTensor {
-  std::string name;            // "softmax output"
-  std::string shape;           // symbolic, before sharding: "a*s*s*b"
-  std::string split;           // which parallel dims shard it on this rank: "tp", "sp cp ulysses", "-"
-  std::string dtype;           // "bf16", "fp32", "mask", "int64"
+  std::string name;   // "softmax output"
+  std::string shape;  // symbolic, before sharding: "a*s*s*b"
+  std::string split;  // which parallel dims shard it on this rank: "tp", "sp cp ulysses", "-"
+  std::string dtype;  // "bf16", "fp32", "mask", "int64"
   unsigned bytes_per_element = 0;
-  ElementCount elements;       // on this rank
-  Bytes bytes;                 // elements * bytes_per_element; 0 when alias_of is set
-  bool attention_core = false; // rebuilt by selective recompute, so not kept with it
-  std::string alias_of;        // non-empty: the same storage as another saved tensor, counted there
+  ElementCount elements;        // on this rank
+  Bytes bytes;                  // elements * bytes_per_element; 0 when alias_of is set
+  bool attention_core = false;  // rebuilt by selective recompute, so not kept with it
+  std::string alias_of;         // non-empty: the same storage as another saved tensor, counted there
 };
 
 struct ActivationOp {
-  std::string name;            // "attention core: QK^T"
+  std::string name;  // "attention core: QK^T"
   std::vector<SavedTensor> saved;
-  std::string note;            // why an op keeps nothing, or a convention
+  std::string note;  // why an op keeps nothing, or a convention
 };
 
 // Per-rank sizes the op table is written in (tokens and widths after the TP/SP/CP/Ulysses splits).
 struct ActivationDims {
-  std::uint64_t seq = 0;             // s
-  std::uint64_t batch = 0;           // b (micro_batch_size)
+  std::uint64_t seq = 0;                // s
+  std::uint64_t batch = 0;              // b (micro_batch_size)
   std::uint64_t tokens_replicated = 0;  // tokens of the norm/dropout/residual region: s*b/(cp*ulysses[*tp if SP])
   std::uint64_t tokens_tp = 0;          // tokens of the TP region (between column and row linears): s*b/(cp*ulysses)
   std::uint64_t key_length = 0;         // keys one query attends over (eager scores): s
@@ -45,10 +45,10 @@ struct ActivationDims {
 struct LayerActivations {
   ActivationDims dims;
   std::vector<ActivationOp> ops;
-  Bytes saved_all;            // no recompute: every non-alias tensor
-  Bytes saved_selective;      // selective recompute: minus the attention-core tensors
-  Bytes checkpoint;           // full recompute: the layer input only (sequence-sharded with SP)
-  Bytes attention_core_bytes; // what selective recompute rebuilds for one layer during backward
+  Bytes saved_all;             // no recompute: every non-alias tensor
+  Bytes saved_selective;       // selective recompute: minus the attention-core tensors
+  Bytes checkpoint;            // full recompute: the layer input only (sequence-sharded with SP)
+  Bytes attention_core_bytes;  // what selective recompute rebuilds for one layer during backward
   // Context parallelism (cp > 1): ring-attention K/V exchange buffers alive while one layer's attention
   // runs. TE AttnFuncWithCPAndKVP2P keeps cp received [K, V] chunks in forward and two [KV, dKV] buffers in
   // backward: max(cp, 4) x the local K + V bytes. 0 without cp.

@@ -29,8 +29,7 @@ InflightMicrobatches inflight_microbatches(PipelineScheduleOption schedule, std:
   // chunks they belong to rotates through the steady state; the embedding (chunk 0, first stage) and the
   // logits (last chunk, last stage) are counted at the moment with the most chunk forwards alive and, among
   // those, the most of that stage's extra-carrying chunk. Walk the schedule's op order to find it.
-  const std::vector<ScheduleOp> ops =
-      interleaved_ops(ScheduleShape{pp, pp_rank, vpp, m});
+  const std::vector<ScheduleOp> ops = interleaved_ops(ScheduleShape{pp, pp_rank, vpp, m});
   const std::size_t extra_chunk = pp_rank == 0 ? 0 : static_cast<std::size_t>(vpp - 1);
   const bool has_extra = pp_rank == 0 || pp_rank == pp - 1;
   std::vector<std::int64_t> alive(static_cast<std::size_t>(vpp), 0);

@@ -49,8 +49,8 @@ StageActivations stage_activations(const ResolvedScenario& r, const LayerActivat
         const std::int64_t rec = std::min(want == 0 ? n : want, n);
         out.recomputed_layers_per_chunk = rec;
         out.checkpoints_per_chunk = rec;
-        out.chunk_bytes = layer.checkpoint * static_cast<std::uint64_t>(rec) +
-                          layer.saved_all * static_cast<std::uint64_t>(n - rec);
+        out.chunk_bytes =
+            layer.checkpoint * static_cast<std::uint64_t>(rec) + layer.saved_all * static_cast<std::uint64_t>(n - rec);
         out.recompute_transient = rec > 0 ? layer.saved_all : Bytes(0);
       }
       break;

@@ -13,8 +13,8 @@
 namespace trainmem::sim {
 
 struct StageActivations {
-  std::int64_t num_layers = 0;          // on this stage
-  std::int64_t layers_per_chunk = 0;    // per model chunk (num_layers / vpp)
+  std::int64_t num_layers = 0;        // on this stage
+  std::int64_t layers_per_chunk = 0;  // per model chunk (num_layers / vpp)
   // Full recompute: layers per chunk that keep only a checkpoint, and how many checkpoints a chunk keeps
   // (uniform: one per group of recompute_num_layers layers; block: one per recomputed layer).
   std::int64_t recomputed_layers_per_chunk = 0;
@@ -23,7 +23,7 @@ struct StageActivations {
   Bytes checkpoint_bytes;  // one checkpoint (a layer or group input)
   Bytes chunk_bytes;       // one model chunk, one microbatch
   InflightMicrobatches inflight;
-  Bytes layers_total;      // chunk_bytes x inflight.chunk_forwards
+  Bytes layers_total;  // chunk_bytes x inflight.chunk_forwards
 
   bool first_stage = false, last_stage = false;
   StageExtras first, last;

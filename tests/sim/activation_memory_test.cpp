@@ -62,7 +62,8 @@ TEST(ActivationMemory, KorthikantiTable2AllRowsForThePaperModels) {
     SCOPED_TRACE(pm.name);
     const ModelSpec m = gpt_layer(pm);
     const TrainingConfig t = paper_training();
-    const std::uint64_t s = kSeq, b = 1, h = static_cast<std::uint64_t>(pm.hidden), a = static_cast<std::uint64_t>(pm.heads);
+    const std::uint64_t s = kSeq, b = 1, h = static_cast<std::uint64_t>(pm.hidden),
+                        a = static_cast<std::uint64_t>(pm.heads);
     const std::uint64_t tp = kTp, sbh = s * b * h, as2b = a * s * s * b;
 
     // Row 1, no parallelism: sbh(34 + 5as/h) = 34sbh + 5as^2b.
@@ -223,8 +224,8 @@ TEST(ActivationMemory, SequenceParallelShardsOnlyTheReplicatedRegion) {
   // TP-region tensors are unchanged.
   const std::uint64_t s = 4096, h = 4096, a = 32, kv = 8, d = 128, f = 14336, t = 4;
   const auto with_sp = layer_activations(llama_layer(), tp_config(4, true), llama_training(4096), 2);
-  const std::uint64_t tp_region = 2 * s * (a / t) * d * 2 + 2 * s * (kv / t) * d * 2 + 4 * s * (a / t) +
-                                  2 * s * (2 * f / t) + 2 * s * (f / t);
+  const std::uint64_t tp_region =
+      2 * s * (a / t) * d * 2 + 2 * s * (kv / t) * d * 2 + 4 * s * (a / t) + 2 * s * (2 * f / t) + 2 * s * (f / t);
   EXPECT_EQ(with_sp.saved_all.value, 4 * 2 * s * h / t + tp_region);
   EXPECT_EQ(with_sp.checkpoint.value, 2 * s * h / t);
 }
@@ -293,7 +294,8 @@ TEST(ActivationMemory, MoeLayerRouterDispatchAndExperts) {
   t.moe_capacity_factor = 1.25;
   const auto capped = layer_activations(m, tp_config(1, false), t, 2);
   const std::uint64_t slots = 8 * 1280;
-  EXPECT_EQ(mlp_bytes(capped), 2 * s * h + 4 * s * e + 2 * slots * h + 2 * slots * 2 * f + 2 * slots * f + 2 * slots * h);
+  EXPECT_EQ(mlp_bytes(capped),
+            2 * s * h + 4 * s * e + 2 * slots * h + 2 * slots * 2 * f + 2 * slots * f + 2 * slots * h);
 }
 
 TEST(ActivationMemory, LastStageLogitsAndLoss) {
@@ -326,7 +328,8 @@ TEST(ActivationMemory, FirstStageTokenIdsAndEmbeddingDropoutMask) {
   const std::uint64_t s = kSeq, h = 12288;
   EXPECT_EQ(first_stage_extras(m, tp_config(8, false), paper_training(), 2).saved_bytes.value, 8 * s + s * h);
   EXPECT_EQ(first_stage_extras(m, tp_config(8, true), paper_training(), 2).saved_bytes.value, 8 * s + s * h / 8);
-  EXPECT_EQ(first_stage_extras(llama_layer(), tp_config(1, false), llama_training(8192), 2).saved_bytes.value, 8u * 8192);
+  EXPECT_EQ(first_stage_extras(llama_layer(), tp_config(1, false), llama_training(8192), 2).saved_bytes.value,
+            8u * 8192);
 }
 
 TEST(ActivationMemory, SequenceThatCannotBeShardedIsAnError) {

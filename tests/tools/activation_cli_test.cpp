@@ -15,8 +15,8 @@ TEST(ActivationCli, Llama3LastStageLogitsAreFourBytesPerVocabEntry) {
   // 128, so no padding. The loss keeps the fp32 logits (softmax computed in place) s*b*V*4, a bool target
   // mask (1 byte per token) and the int64 masked targets (8 bytes per token); the final norm and the LM head
   // each keep their bf16 input 2sbh. The bf16 logits 2sbV are a transient (temporaries).
-  const CliRun r = run({"estimate", "--model", "llama3-8b", "--seq-length", "8192", "--micro-batch-size", "1",
-                        "--format", "json"});
+  const CliRun r =
+      run({"estimate", "--model", "llama3-8b", "--seq-length", "8192", "--micro-batch-size", "1", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = r.json();
   const std::uint64_t s = 8192, b = 1, h = 4096, v = 128256;
@@ -52,7 +52,8 @@ TEST(ActivationCli, Gpt3TensorParallelRowOfTable2) {
   const CliRun r = run({"estimate", "--model", "gpt3-175b", "--tp", "8", "--attention", "eager", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const std::uint64_t s = 2048, h = 12288, a = 96, t = 8;
-  EXPECT_EQ(u64(r.json()["ranks"][0]["activations"]["per_layer_bytes"]), 10 * s * h + 24 * s * h / t + 5 * a * s * s / t);
+  EXPECT_EQ(u64(r.json()["ranks"][0]["activations"]["per_layer_bytes"]),
+            10 * s * h + 24 * s * h / t + 5 * a * s * s / t);
   // With --sequence-parallel and selective recompute: 34sbh/t.
   const CliRun sp = run({"estimate", "--model", "gpt3-175b", "--tp", "8", "--attention", "eager", "--sequence-parallel",
                          "--recompute-granularity", "selective", "--format", "json"});
@@ -63,13 +64,15 @@ TEST(ActivationCli, Gpt3TensorParallelRowOfTable2) {
   const CliRun nodrop = run({"estimate", "--model", "gpt3-175b", "--tp", "8", "--attention", "eager",
                              "--attention-dropout", "0", "--hidden-dropout", "0", "--format", "json"});
   ASSERT_EQ(nodrop.code, 0) << nodrop.err;
-  EXPECT_EQ(u64(nodrop.json()["ranks"][0]["activations"]["per_layer_bytes"]), 8 * s * h + 24 * s * h / t + 2 * a * s * s / t);
+  EXPECT_EQ(u64(nodrop.json()["ranks"][0]["activations"]["per_layer_bytes"]),
+            8 * s * h + 24 * s * h / t + 2 * a * s * s / t);
 }
 
 TEST(ActivationCli, PipelineStagesHoldTheirInflightMicrobatches) {
   // llama2-7b, pp 4, 8 microbatches (global batch 8, micro 1, dp 1), 8 layers per stage: 1F1B holds
   // 4, 3, 2, 1 microbatches on stages 0-3; GPipe holds all 8 everywhere.
-  const CliRun r = run({"estimate", "--model", "llama2-7b", "--pp", "4", "--global-batch-size", "8", "--format", "json"});
+  const CliRun r =
+      run({"estimate", "--model", "llama2-7b", "--pp", "4", "--global-batch-size", "8", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = r.json();
   ASSERT_EQ(j["ranks"].size(), 4u);
@@ -103,8 +106,8 @@ TEST(ActivationCli, FusedLinearCrossEntropyDropsTheLogits) {
   // llama3-8b, s = 8192: fused linear cross entropy keeps the input gradient 2sh and the LM-head weight
   // gradient 2Vh instead of the LM head input, fp32 logits and targets; its transient is one chunk of 256
   // tokens' bf16 logits (see activation_memory_test).
-  const CliRun r = run({"estimate", "--model", "llama3-8b", "--seq-length", "8192", "--fused-linear-cross-entropy",
-                        "--format", "json"});
+  const CliRun r = run(
+      {"estimate", "--model", "llama3-8b", "--seq-length", "8192", "--fused-linear-cross-entropy", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const std::uint64_t s = 8192, h = 4096, v = 128256;
   const auto j = r.json();
@@ -153,9 +156,11 @@ TEST(ActivationCli, UlyssesHalvesEveryActivation) {
   // llama2-7b, dp 2 with ulysses_sp 2: each rank holds s/2 tokens outside attention and a/2 heads inside,
   // so every saved tensor, the loss extras included, is exactly half of the ulysses_sp 1 value.
   const auto one = run({"estimate", "--model", "llama2-7b", "--dp", "2", "--format", "json"}).json();
-  const auto two = run({"estimate", "--model", "llama2-7b", "--dp", "2", "--ulysses-sp", "2", "--format", "json"}).json();
+  const auto two =
+      run({"estimate", "--model", "llama2-7b", "--dp", "2", "--ulysses-sp", "2", "--format", "json"}).json();
   EXPECT_EQ(2 * u64(two["ranks"][0]["bytes"]["activations"]), u64(one["ranks"][0]["bytes"]["activations"]));
-  EXPECT_EQ(2 * u64(two["ranks"][0]["activations"]["per_layer_bytes"]), u64(one["ranks"][0]["activations"]["per_layer_bytes"]));
+  EXPECT_EQ(2 * u64(two["ranks"][0]["activations"]["per_layer_bytes"]),
+            u64(one["ranks"][0]["activations"]["per_layer_bytes"]));
 }
 
 TEST(ActivationCli, AbsurdSizesOverflowInsteadOfWrapping) {

@@ -298,6 +298,29 @@ TEST(ActivationMemory, MoeLayerRouterDispatchAndExperts) {
             2 * s * h + 4 * s * e + 2 * slots * h + 2 * slots * 2 * f + 2 * slots * f + 2 * slots * h);
 }
 
+TEST(ActivationMemory, MoeExpertTensorParallelFoldingScalesTokens) {
+  // Same MoE layer on tp 2 with SP, etp 1, ep 2 (MoE parallel folding): the router sees the SP shard
+  // (s/2 = 2048 tokens); each expert rank computes T = s * etp/tp = 2048 tokens' top-2 slots (4096) over
+  // the full expert width f (etp 1).
+  ModelSpec m = llama_layer();
+  m.num_experts = 8;
+  m.moe_router_topk = 2;
+  ParallelConfig p = tp_config(2, true);
+  p.etp = 1;
+  p.ep = 2;
+  const std::uint64_t h = 4096, f = 14336, e = 8, rep = 2048, slots = 4096;
+  const auto layer = layer_activations(m, p, llama_training(4096), 2);
+  std::map<std::string, std::uint64_t> got;
+  for (const auto& op : layer.ops)
+    for (const auto& st : op.saved) got[st.name] = st.bytes.value;
+  EXPECT_EQ(got["router input (norm output)"], 2 * rep * h);
+  EXPECT_EQ(got["router probabilities"], 4 * rep * e);
+  EXPECT_EQ(got["expert fc1 input (dispatched tokens)"], 2 * slots * h);
+  EXPECT_EQ(got["expert fc1 output [gate, up]"], 2 * slots * 2 * f);
+  EXPECT_EQ(got["expert fc2 input"], 2 * slots * f);
+  EXPECT_EQ(got["expert outputs"], 2 * slots * h);
+}
+
 TEST(ActivationMemory, LastStageLogitsAndLoss) {
   // Llama-3-8B vocab 128256 (a multiple of 128, no padding at tp 1), s = 8192, b = 1:
   //   final norm input 2sh + LM head input 2sh + fp32 logits 4sV + target mask s (bool) + masked targets 8s

@@ -11,6 +11,8 @@ EstimateResult estimate(const Scenario& input) {
   const ParallelConfig& p = sc.parallel;
   out.world_size = p.world_size;
 
+  // Dense model states shard over dp * cp: Megatron reduces gradients and runs the distributed optimizer over
+  // the data-parallel group with context parallelism (get_data_parallel_group(with_context_parallel=True)).
   // Per pipeline stage: parameters and model states (every tp/cp/dp rank of a stage is identical).
   std::vector<RankClass> per_stage(static_cast<std::size_t>(p.pp));
   if (sc.model) {
@@ -31,7 +33,7 @@ EstimateResult estimate(const Scenario& input) {
   }
   for (auto& st : per_stage) {
     st.model_states = model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer, p.zero_stage,
-                                         p.dp, p.edp());
+                                         p.dp * p.cp, p.edp());
     st.bytes = st.model_states.breakdown;
     if (st.activations) {
       st.bytes[MemoryCategory::activations] = st.activations->total;

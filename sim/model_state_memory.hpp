@@ -27,6 +27,8 @@ struct ModelStateMemory {
   MemoryBreakdown breakdown;  // only the model-state categories are non-zero
 };
 
+// `dp` is the number of ways dense states shard (the data-parallel group, times cp under Megatron), `edp`
+// the expert data-parallel size.
 ModelStateMemory model_state_memory(const RankParamShard& shard, const Recipe& recipe, const Optimizer& optimizer,
                                     int zero_stage, std::int64_t dp, std::int64_t edp);
 

@@ -135,13 +135,13 @@ void explain_class(std::ostringstream& o, const sim::EstimateResult& r, std::siz
     o << "  Vocabulary padding: " << sc.model->vocab_size << " -> " << r.padded_vocab_size
       << " rows (multiple of make_vocab_size_divisible_by * tp = " << p.make_vocab_size_divisible_by << " * " << p.tp
       << ", Megatron's rule), " << r.padded_vocab_size / p.tp << " rows per TP rank.\n";
-  o << "  Model states (zero_stage " << p.zero_stage << "; dense parameters shard over dp = " << p.dp;
+  o << "  Model states (zero_stage " << p.zero_stage << "; dense parameters shard over dp * cp = " << p.dp * p.cp;
   if (c.shard.expert.value != 0) o << ", expert parameters over edp = " << p.edp();
   o << "):\n";
   for (const auto& t : c.model_states.terms) {
     std::string held;
     if (t.sharded)
-      held = "ceil(" + with_commas(c.shard.dense.value) + " / " + std::to_string(p.dp) + ")";
+      held = "ceil(" + with_commas(c.shard.dense.value) + " / " + std::to_string(p.dp * p.cp) + ")";
     else
       held = with_commas(c.shard.dense.value);
     if (c.shard.expert.value != 0)

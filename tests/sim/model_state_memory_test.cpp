@@ -82,5 +82,21 @@ TEST(Estimate, RanksWithEqualNumbersFormOneClass) {
   EXPECT_EQ(r.classes[2].shard.total().value - r.classes[1].shard.total().value, vocab_shard + 4096);
 }
 
+TEST(Estimate, DistributedOptimizerShardsOverDataAndContextParallel) {
+  // Megatron shards the optimizer over the data-parallel group with context parallelism: llama2-7b, cp 2,
+  // dp 2, distributed optimizer (mixed-18): 6 bytes/param unsharded + 12 * ceil(n / (2 * 2)), with
+  // n = 6,738,415,616 (vocab 32000 needs no padding at tp 1).
+  Scenario sc;
+  sc.model = find_model_preset("llama2-7b")->spec;
+  sc.default_seq_length = 4096;
+  sc.parallel.cp = 2;
+  sc.parallel.dp = 2;
+  sc.training.recipe = "megatron";
+  sc.training.use_distributed_optimizer = true;
+  const EstimateResult r = estimate(sc);
+  const std::uint64_t n = 6'738'415'616ULL;
+  EXPECT_EQ(r.classes.front().model_states.breakdown.total().value, 6 * n + 12 * (n / 4));
+}
+
 }  // namespace
 }  // namespace trainmem::sim

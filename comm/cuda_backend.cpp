@@ -150,6 +150,17 @@ class CudaBackend final : public Backend {
 
 bool cuda_backend_compiled() { return true; }
 
+int cuda_device_count(std::string& why) {
+  int devices = 0;
+  const cudaError_t e = cudaGetDeviceCount(&devices);
+  if (e != cudaSuccess) {
+    why = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e);
+    return 0;
+  }
+  why = std::to_string(devices) + " CUDA device(s) visible";
+  return devices;
+}
+
 std::unique_ptr<Backend> make_cuda_backend(const Session& session, const ParallelGroups& groups) {
   return std::make_unique<CudaBackend>(session, groups);
 }

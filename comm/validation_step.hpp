@@ -23,6 +23,8 @@ enum class BackendKind { host, cuda };
 std::string_view backend_name(BackendKind kind);
 // True when this build has the CUDA/NCCL backend compiled in.
 bool cuda_backend_compiled();
+// Visible CUDA devices (0 when none, or when the backend is not compiled); `why` says what was found.
+int cuda_device_count(std::string& why);
 
 // What a model-state buffer is for in the step. ZeRO shards (Rajbhandari et al. 2019, Sec. 5.1):
 // grad_copy, master_params and moments from stage 1, grads from stage 2, params from stage 3.

@@ -79,9 +79,23 @@ Setup prepare(const comm::Session& session, const std::vector<std::string>& args
       throw ConfigError("--perturb rank", std::to_string(*p.rank), "no such rank (the job has " + std::to_string(session.size()) + ")");
   s.mine = &class_of(s.estimate, session.rank());
   s.requests = buffer_requests(s.mine->model_states);
-  if (s.options.backend == "cuda" && !comm::cuda_backend_compiled())
-    throw comm::BackendUnavailable("--backend cuda: this build has no cuda backend (CUDA toolkit or NCCL not found "
-                                   "at configure time); use --backend host");
+  if (s.options.backend == "cuda") {
+    // Decided before any collective, so every rank of a GPU-less job exits cleanly with the reason.
+    if (!comm::cuda_backend_compiled())
+      throw comm::BackendUnavailable("--backend cuda: this build has no cuda backend (CUDA toolkit or NCCL not found "
+                                     "at configure time); use --backend host");
+    std::string why;
+    const int devices = comm::cuda_device_count(why);
+    if (devices == 0)
+      throw comm::BackendUnavailable("--backend cuda: no CUDA device visible (" + why +
+                                     "); the cuda backend needs one GPU per rank, use --backend host on this machine");
+    if (session.local_size() > devices)
+      throw comm::BackendUnavailable("--backend cuda: " + std::to_string(session.local_size()) + " ranks on host " +
+                                     session.host() + " but " + why +
+                                     ": NCCL needs one GPU per rank (two ranks on one GPU fail in ncclCommInitRank "
+                                     "with 'Duplicate GPU detected'); start at most " + std::to_string(devices) +
+                                     " ranks per host");
+  }
   return s;
 }
 

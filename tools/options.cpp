@@ -71,6 +71,14 @@ constexpr OptionSpec kOptions[] = {
     {"moe_expert_capacity_factor", "", K::text, "MoE expert capacity factor (default: dropless, balanced routing)", "training"},
     {"fused_linear_cross_entropy", "", K::boolean, "chunked LM head + cross entropy (Liger): logits never kept whole", "training"},
     // device
+    // DeepSpeed ZeRO runtime knobs (ds_config zero_optimization names; they size simulate's buffers)
+    {"reduce_bucket_size", "", K::count, "gradient bucket elements (DeepSpeed default 5e8)", "deepspeed"},
+    {"overlap_comm", "", K::boolean, "ZeRO-2: double-buffer the gradient bucket", "deepspeed"},
+    {"contiguous_gradients", "", K::boolean, "copy gradients into the bucket buffer (default true)", "deepspeed"},
+    {"stage3_prefetch_bucket_size", "", K::count, "ZeRO-3 elements gathered ahead (default 5e7)", "deepspeed"},
+    {"stage3_max_live_parameters", "", K::count, "ZeRO-3 gathered elements alive at once (default 1e9)", "deepspeed"},
+    {"stage3_param_persistence_threshold", "", K::count, "ZeRO-3 tensors below this stay whole (default 1e5)", "deepspeed"},
+    {"sub_group_size", "", K::count, "ZeRO-3 optimizer-step sub-group elements (default 1e9)", "deepspeed"},
     {"gpu", "", K::text, "GPU name (h100-80gb, a100-80gb, h200, ...)", "device"},
     {"gpu_memory", "", K::size, "device memory, e.g. 80GiB or 81559MiB", "device"},
     // output

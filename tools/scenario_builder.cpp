@@ -193,6 +193,18 @@ BuiltScenario build_scenario(const Settings& settings) {
     out.output.format = parse_choice("format", l.text("format"), {"table", "json"}) == "json" ? OutputFormat::json
                                                                                              : OutputFormat::table;
   l.boolean("explain", out.output.explain);
+
+  auto& z = sc.zero_runtime;
+  auto count = [&l](const char* key, std::uint64_t& v, std::uint64_t lo) {
+    if (l.has(key)) v = parse_count(key, l.text(key), lo, 1000000000000000ULL);
+  };
+  count("reduce_bucket_size", z.reduce_bucket_size, 1);
+  count("stage3_prefetch_bucket_size", z.stage3_prefetch_bucket_size, 0);
+  count("stage3_max_live_parameters", z.stage3_max_live_parameters, 1);
+  count("stage3_param_persistence_threshold", z.stage3_param_persistence_threshold, 0);
+  count("sub_group_size", z.sub_group_size, 1);
+  l.boolean("overlap_comm", z.overlap_comm);
+  l.boolean("contiguous_gradients", z.contiguous_gradients);
   return out;
 }
 

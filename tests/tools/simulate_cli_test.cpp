@@ -67,3 +67,21 @@ TEST(SimulateCli, JsonHasStagesAndErrorsAreInputErrors) {
 
 }  // namespace
 }  // namespace trainmem::tools::test
+
+namespace trainmem::tools::test {
+namespace {
+
+TEST(SimulateCli, DeepSpeedKnobsSizeTheBuffers) {
+  // ZeRO-2 on llama2-7b, dp 8: the gradient bucket is reduce_bucket_size * 2 bytes, doubled by overlap_comm.
+  // 2e8 elements with overlap_comm: 2 * 2e8 * 2 = 8e8 bytes of buffers on every rank.
+  const CliRun r = run({"simulate", "--model", "llama2-7b", "--dp", "8", "--zero-stage", "2", "--reduce-bucket-size",
+                        "2e8", "--overlap-comm", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.json()["stages"][0]["category_max_bytes"]["buffers"].get<std::uint64_t>(), 800'000'000ULL);
+  const CliRun bad = run({"simulate", "--model", "llama2-7b", "--reduce-bucket-size", "0"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("reduce_bucket_size = 0"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace trainmem::tools::test

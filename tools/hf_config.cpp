@@ -120,8 +120,9 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
     m = opt_family(r);
   else
     throw ConfigError(r.field("model_type"), type, "unsupported; one of llama, mistral, mixtral, qwen2, gpt2, opt");
-  m.name = j.contains("_name_or_path") && j["_name_or_path"].is_string() ? j["_name_or_path"].get<std::string>()
-                                                                         : std::filesystem::path(origin).filename().string();
+  m.name = j.contains("_name_or_path") && j["_name_or_path"].is_string()
+               ? j["_name_or_path"].get<std::string>()
+               : std::filesystem::path(origin).filename().string();
   validate(m);
   if (m.ffn_hidden_size == 0) m.ffn_hidden_size = m.ffn();  // GPT-2's n_inner null: 4h, h now bounded
   return m;

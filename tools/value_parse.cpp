@@ -19,7 +19,8 @@ std::string trim(const std::string& t) {
 bool parse_decimal(const std::string& text, long double& out) {
   if (text.empty() || text[0] == '-' || text[0] == '+') return false;
   for (char ch : text)
-    if (!(std::isdigit(static_cast<unsigned char>(ch)) || ch == '.' || ch == 'e' || ch == 'E' || ch == '+' || ch == '-'))
+    if (!(std::isdigit(static_cast<unsigned char>(ch)) || ch == '.' || ch == 'e' || ch == 'E' || ch == '+' ||
+          ch == '-'))
       return false;
   errno = 0;
   char* end = nullptr;
@@ -56,10 +57,16 @@ std::uint64_t parse_count(const std::string& field, const std::string& raw, std:
   long double scale = 1;
   if (!text.empty()) {
     switch (text.back()) {
-      case 'K': case 'k': scale = 1e3L; break;
-      case 'M': case 'm': scale = 1e6L; break;
-      case 'B': case 'b': case 'G': case 'g': scale = 1e9L; break;
-      case 'T': case 't': scale = 1e12L; break;
+      case 'K':
+      case 'k': scale = 1e3L; break;
+      case 'M':
+      case 'm': scale = 1e6L; break;
+      case 'B':
+      case 'b':
+      case 'G':
+      case 'g': scale = 1e9L; break;
+      case 'T':
+      case 't': scale = 1e12L; break;
       default: break;
     }
     if (scale != 1) text.pop_back();
@@ -78,9 +85,15 @@ Bytes parse_size(const std::string& field, const std::string& raw) {
     const char* suffix;
     long double factor;
   };
-  static constexpr Unit kUnits[] = {{"TiB", 1099511627776.0L}, {"GiB", 1073741824.0L}, {"MiB", 1048576.0L},
-                                    {"KiB", 1024.0L},          {"TB", 1e12L},          {"GB", 1e9L},
-                                    {"MB", 1e6L},              {"KB", 1e3L},           {"B", 1.0L}};
+  static constexpr Unit kUnits[] = {{"TiB", 1099511627776.0L},
+                                    {"GiB", 1073741824.0L},
+                                    {"MiB", 1048576.0L},
+                                    {"KiB", 1024.0L},
+                                    {"TB", 1e12L},
+                                    {"GB", 1e9L},
+                                    {"MB", 1e6L},
+                                    {"KB", 1e3L},
+                                    {"B", 1.0L}};
   const std::string usage = "must be a size such as 80GiB, 81559MiB, 80GB (10^9 bytes) or a byte count";
   std::string number = text;
   long double factor = 1;
@@ -106,7 +119,8 @@ bool parse_bool(const std::string& field, const std::string& raw) {
   throw ConfigError(field, raw, "must be true or false");
 }
 
-std::string parse_choice(const std::string& field, const std::string& raw, std::initializer_list<std::string_view> choices) {
+std::string parse_choice(const std::string& field, const std::string& raw,
+                         std::initializer_list<std::string_view> choices) {
   std::string t = trim(raw);  // not const: returned by value (moved)
   std::string list;
   for (auto c : choices) {

@@ -20,6 +20,7 @@ std::uint64_t parse_count(const std::string& field, const std::string& text, std
 Bytes parse_size(const std::string& field, const std::string& text);
 bool parse_bool(const std::string& field, const std::string& text);
 // One of `choices` (exact match); the error lists them.
-std::string parse_choice(const std::string& field, const std::string& text, std::initializer_list<std::string_view> choices);
+std::string parse_choice(const std::string& field, const std::string& text,
+                         std::initializer_list<std::string_view> choices);
 
 }  // namespace trainmem::tools

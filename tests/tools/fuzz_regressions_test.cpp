@@ -78,8 +78,7 @@ TEST(FuzzRegressions, OptHugePositionTableDoesNotOverflow) {
     EXPECT_EQ(e.field(), "max_position_embeddings (in opt.json)");
     EXPECT_EQ(e.value(), "9223372036854775807");
   }
-  expect_input_error({"estimate", "--model-config", temp_file("opt.json", text)},
-                     "max_position_embeddings (in " );
+  expect_input_error({"estimate", "--model-config", temp_file("opt.json", text)}, "max_position_embeddings (in ");
 }
 
 // Found while writing the fuzz targets (inputs name files): a scenario or config.json path naming an endless

@@ -104,8 +104,8 @@ void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const
   if (r.resolved.scenario.model) {
     out << "# activ     : saved-for-backward tensors x in-flight microbatches (+ embedding/loss extras); temps: "
            "recompute, CP exchange and logits transients (--explain shows the per-op table)\n";
-    out << "# Not yet modelled: buffers (DDP/ZeRO buckets, ZeRO-3 gathers) and runtime (CUDA context, NCCL, "
-           "allocator) are reported as 0\n";
+    out << "# Not in estimate: buffers (ZeRO buckets, ZeRO-3 gathers: see `trainmem simulate`) and runtime (CUDA "
+           "context, NCCL, allocator) are reported as 0\n";
   } else {
     out << "# Not yet modelled: a bare parameter count has no layers, so activations and temporaries are 0; "
            "buffers (DDP/ZeRO buckets, ZeRO-3 gathers) and runtime (CUDA context, NCCL, allocator) are reported as 0\n";

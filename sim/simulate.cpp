@@ -83,6 +83,11 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
     // DeepSpeed's gradient bucket (IPG) buffers, allocated once in the model dtype (2 bytes): ZeRO-2 with
     // contiguous_gradients keeps reduce_bucket_size elements, two with overlap_comm (stage_1_and_2.py
     // ipg_buffer); ZeRO-3 one flat bucket (stage3.py __ipg_bucket_flat_buffer).
+    // PyTorch DDP buckets: zero_stage 0 with data parallelism, outside Megatron (whose DDP accumulates into
+    // main_grad buffers the buckets are views of): one more copy of the gradients, in the gradient dtype.
+    if (p.zero_stage == 0 && p.dp * p.cp > 1 && sc.training.recipe != "mixed-18" && sc.training.recipe != "megatron" &&
+        !z.ddp_gradient_as_bucket_view)
+      in.persistent[MemoryCategory::buffers] += cls.model_states.breakdown[MemoryCategory::grads];
     if (z.contiguous_gradients && p.zero_stage >= 2) {
       const std::uint64_t buckets = p.zero_stage == 2 && z.overlap_comm ? 2 : 1;
       in.persistent[MemoryCategory::buffers] += Bytes(z.reduce_bucket_size) * (2 * buckets);

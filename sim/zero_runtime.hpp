@@ -16,6 +16,10 @@ struct ZeroRuntimeConfig {
   std::uint64_t stage3_max_live_parameters = 1000000000;       // gathered elements alive at once (upper bound)
   std::uint64_t stage3_param_persistence_threshold = 100000;   // tensors smaller than this are never partitioned
   std::uint64_t sub_group_size = 1000000000;                   // ZeRO-3 optimizer step granularity
+  // PyTorch DDP (zero_stage 0 outside Megatron): the Reducer allocates flat bucket tensors for every
+  // gradient at construction (bucket_cap_mb only sets their granularity), so without
+  // gradient_as_bucket_view the gradients exist twice (torch/csrc/distributed/c10d/reducer.cpp).
+  bool ddp_gradient_as_bucket_view = false;
 };
 
 }  // namespace trainmem::sim

@@ -79,6 +79,7 @@ constexpr OptionSpec kOptions[] = {
     {"stage3_max_live_parameters", "", K::count, "ZeRO-3 gathered elements alive at once (default 1e9)", "deepspeed"},
     {"stage3_param_persistence_threshold", "", K::count, "ZeRO-3 tensors below this stay whole (default 1e5)", "deepspeed"},
     {"sub_group_size", "", K::count, "ZeRO-3 optimizer-step sub-group elements (default 1e9)", "deepspeed"},
+    {"ddp_gradient_as_bucket_view", "", K::boolean, "PyTorch DDP buckets alias the gradients (no second copy)", "deepspeed"},
     {"gpu", "", K::text, "GPU name (h100-80gb, a100-80gb, h200, ...)", "device"},
     {"gpu_memory", "", K::size, "device memory, e.g. 80GiB or 81559MiB", "device"},
     // output

@@ -86,7 +86,7 @@ void write_simulation_table(std::ostream& out, const sim::SimulationResult& r, c
                     : "DOES NOT FIT, short by " + iec(r.max_peak - *r.estimate.gpu_memory))
         << "\n";
   }
-  out << "# Not yet modelled: PyTorch DDP bucket copies and runtime memory (CUDA context, NCCL, allocator)\n";
+  out << "# Not yet modelled: runtime memory (CUDA context, NCCL, allocator)\n";
 }
 
 nlohmann::json simulation_json(const sim::SimulationResult& r, const std::string& source) {

@@ -205,6 +205,7 @@ BuiltScenario build_scenario(const Settings& settings) {
   count("sub_group_size", z.sub_group_size, 1);
   l.boolean("overlap_comm", z.overlap_comm);
   l.boolean("contiguous_gradients", z.contiguous_gradients);
+  l.boolean("ddp_gradient_as_bucket_view", z.ddp_gradient_as_bucket_view);
   return out;
 }
 

@@ -78,6 +78,12 @@ TEST(SimulateCli, DeepSpeedKnobsSizeTheBuffers) {
                         "2e8", "--overlap-comm", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.json()["stages"][0]["category_max_bytes"]["buffers"].get<std::uint64_t>(), 800'000'000ULL);
+  // PyTorch DDP (zero_stage 0, mixed-16, dp 8): the Reducer's buckets hold a second copy of the bf16
+  // gradients, 2 * 6,738,415,616 bytes, unless they are views of the gradients.
+  const CliRun ddp = run({"simulate", "--model", "llama2-7b", "--dp", "8", "--format", "json"});
+  EXPECT_EQ(ddp.json()["stages"][0]["category_max_bytes"]["buffers"].get<std::uint64_t>(), 2 * 6'738'415'616ULL);
+  const CliRun view = run({"simulate", "--model", "llama2-7b", "--dp", "8", "--ddp-gradient-as-bucket-view", "--format", "json"});
+  EXPECT_EQ(view.json()["stages"][0]["category_max_bytes"]["buffers"].get<std::uint64_t>(), 0u);
   const CliRun bad = run({"simulate", "--model", "llama2-7b", "--reduce-bucket-size", "0"});
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("reduce_bucket_size = 0"), std::string::npos) << bad.err;

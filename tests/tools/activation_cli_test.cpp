@@ -87,7 +87,8 @@ TEST(ActivationCli, PipelineStagesHoldTheirInflightMicrobatches) {
   const CliRun g = run({"estimate", "--model", "llama2-7b", "--pp", "4", "--global-batch-size", "8",
                         "--pipeline-schedule", "gpipe", "--format", "json"});
   ASSERT_EQ(g.code, 0) << g.err;
-  for (const auto& c : g.json()["ranks"]) EXPECT_EQ(u64(c["activations"]["layers_bytes"]), 8 * 8 * per_layer);
+  const auto gj = g.json();  // keep the document alive: iterating a temporary's member dangles
+  for (const auto& c : gj["ranks"]) EXPECT_EQ(u64(c["activations"]["layers_bytes"]), 8 * 8 * per_layer);
 }
 
 TEST(ActivationCli, ExplainShowsThePerOpTable) {

@@ -268,8 +268,9 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
     if (be_.has_device_memory()) dev_peak = std::max(dev_peak, be_.device_usage().used);
   };
   const int stage = spec_.zero_stage;
-  // ZeRO-3 forward: gather each layer's parameters, check them, release them.
-  if (stage >= 3) {
+  // ZeRO-3: gather each layer's parameters into a temporary, check them (before or after the update),
+  // release them. The forward does it before the step; the next forward's gathers deliver the update.
+  auto gather_and_check_layers = [&](bool updated) {
     for (std::int64_t u = 0; u < units(); ++u) {
       const std::size_t a = unit_begin(u), b = unit_begin(u + 1);
       Buffer layer = temporary(params_.dtype, b - a);
@@ -278,10 +279,11 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
         be_.copy(layer.at(std::max(a, lo_) - a), params_.at(std::max(a, lo_) - lo_), c[static_cast<std::size_t>(me_)] * esize(layer.dtype));
       be_.all_gather_in_place(layer.ptr, c, layer.dtype);
       sample_device();
-      check(layer, 0, a, b - a, /*updated=*/false);
+      check(layer, 0, a, b - a, updated);
       release_temporary(layer);
     }
-  }
+  };
+  if (stage >= 3) gather_and_check_layers(/*updated=*/false);
   // Gradient reduction: all-reduce (stage 0), reduce-scatter in place (stage 1), or per-layer buckets
   // reduce-scattered into the gradient shard (stages 2 and 3).
   if (stage == 0) {
@@ -350,17 +352,7 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
 
   const auto t_check = Clock::now();
   if (stage >= 3) {
-    for (std::int64_t u = 0; u < units(); ++u) {
-      const std::size_t a = unit_begin(u), b = unit_begin(u + 1);
-      Buffer layer = temporary(params_.dtype, b - a);
-      const auto c = counts(a, b);
-      if (c[static_cast<std::size_t>(me_)] > 0)
-        be_.copy(layer.at(std::max(a, lo_) - a), params_.at(std::max(a, lo_) - lo_), c[static_cast<std::size_t>(me_)] * esize(layer.dtype));
-      be_.all_gather_in_place(layer.ptr, c, layer.dtype);
-      sample_device();
-      check(layer, 0, a, b - a, /*updated=*/true);
-      release_temporary(layer);
-    }
+    gather_and_check_layers(/*updated=*/true);
   } else {
     check(params_, 0, 0, n_, /*updated=*/true);
   }

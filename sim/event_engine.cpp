@@ -9,10 +9,10 @@ namespace {
 
 class Replay {
  public:
-  Replay(const StageStepInputs& in, bool keep) : in_(in), keep_(keep) {}
+  explicit Replay(bool keep) : keep_(keep) {}
 
-  void alloc(MemoryCategory c, Bytes b, StepEvent e) { record(e, [&](std::uint32_t i) { ledger_.alloc(c, b, i); }, e); }
-  void free(MemoryCategory c, Bytes b, StepEvent e) { record(e, [&](std::uint32_t i) { ledger_.free(c, b, i); }, e); }
+  void alloc(MemoryCategory c, Bytes b, StepEvent e) { record(e, [&](std::uint32_t i) { ledger_.alloc(c, b, i); }); }
+  void free(MemoryCategory c, Bytes b, StepEvent e) { record(e, [&](std::uint32_t i) { ledger_.free(c, b, i); }); }
 
   StageSimulation finish() {
     out_.peak = ledger_.peak();
@@ -26,18 +26,17 @@ class Replay {
 
  private:
   template <typename F>
-  void record(const StepEvent& e, F&& apply, const StepEvent& label) {
+  void record(const StepEvent& e, F&& apply) {
     const std::uint32_t index = next_++;
     const Bytes before = ledger_.peak();
     apply(index);
-    if (ledger_.peak_event() == index && (ledger_.peak() > before || index == 0)) peak_event_ = label;
+    if (ledger_.peak_event() == index && (ledger_.peak() > before || index == 0)) peak_event_ = e;
     if (keep_) {
       out_.events.push_back(e);
       out_.timeline.push_back({index, ledger_.current()});
     }
   }
 
-  const StageStepInputs& in_;
   bool keep_;
   MemoryLedger ledger_;
   StageSimulation out_;
@@ -63,7 +62,7 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
     throw Error("event engine: layer_activation and recompute_transient need one entry per layer of the stage");
   const std::vector<ScheduleOp> ops =
       schedule_ops(in.schedule, ScheduleShape{in.pp, in.pp_rank, in.vpp, in.num_microbatches});
-  Replay r(in, keep_timeline);
+  Replay r(keep_timeline);
   using Phase = StepEvent::Phase;
   const bool first_stage = in.pp_rank == 0;
   const bool last_stage = in.pp_rank == in.pp - 1;

@@ -8,22 +8,14 @@
 #include <map>
 #include <string>
 
+#include "korthikanti_models.hpp"
 #include "partition/error.hpp"
 
 namespace trainmem::sim {
 namespace {
 
-// Korthikanti et al. 2022, Table 3 (model configurations): attention heads a, hidden size h, layers L,
-// tensor-parallel size t = 8 for every model, sequence length s = 2048, and the pipeline size used there.
-// From memory of the paper: 22B (64, 6144, 48, pp 1), 175B (96, 12288, 96, pp 8), 530B (128, 20480, 105,
-// pp 35), 1T (160, 25600, 128, pp 64). The heads/hidden/layers of 175B match GPT-3 (Brown et al. 2020); the
-// others are the paper's own scaled models. The Table 2 identities below hold for any such shape.
-struct PaperModel {
-  const char* name;
-  std::int64_t heads, hidden, layers, pp;
-};
-constexpr PaperModel kPaperModels[] = {
-    {"22B", 64, 6144, 48, 1}, {"175B", 96, 12288, 96, 8}, {"530B", 128, 20480, 105, 35}, {"1T", 160, 25600, 128, 64}};
+using test::kPaperModels;
+using test::PaperModel;
 constexpr std::int64_t kSeq = 2048;
 constexpr std::int64_t kTp = 8;
 

@@ -5,19 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include "korthikanti_models.hpp"
 #include "partition/error.hpp"
 #include "sim/estimate.hpp"
 
 namespace trainmem::sim {
 namespace {
 
-// Korthikanti Table 3 shapes (heads, hidden, layers, pp), t = 8, s = 2048 (see activation_memory_test.cpp).
-struct PaperModel {
-  const char* name;
-  std::int64_t heads, hidden, layers, pp;
-};
-constexpr PaperModel kPaperModels[] = {
-    {"22B", 64, 6144, 48, 1}, {"175B", 96, 12288, 96, 8}, {"530B", 128, 20480, 105, 35}, {"1T", 160, 25600, 128, 64}};
+using test::kPaperModels;
+using test::PaperModel;
 
 Scenario paper_scenario(const PaperModel& pm, bool sp, RecomputeGranularity g, std::int64_t microbatches) {
   Scenario sc;

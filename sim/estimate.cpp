@@ -31,22 +31,20 @@ EstimateResult estimate(const Scenario& input) {
     out.num_parameters = *sc.num_parameters;
     for (auto& st : per_stage) st.shard = rank_param_shard(*sc.num_parameters, p);
   }
+  const std::uint64_t largest =
+      sc.model ? largest_parameter_elements(*sc.model, p, out.padded_vocab_size) : 0;
   for (auto& st : per_stage) {
     st.model_states = model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer, p.zero_stage,
                                          p.dp * p.cp, p.edp());
-    st.bytes = st.model_states.breakdown;
-    if (st.activations) {
-      st.bytes[MemoryCategory::activations] = st.activations->total;
-      st.bytes[MemoryCategory::temporaries] = st.activations->temporaries;
-    }
-    st.peak = st.bytes.total();
+    finish_rank_class(st, out.resolved, largest);
   }
 
   // Group stages with equal numbers, then hand every global rank to its stage's class.
   std::vector<std::size_t> class_of_stage(per_stage.size());
   for (std::size_t s = 0; s < per_stage.size(); ++s) {
     auto same = std::find_if(out.classes.begin(), out.classes.end(), [&](const RankClass& c) {
-      return c.bytes == per_stage[s].bytes && c.num_layers == per_stage[s].num_layers;
+      return c.bytes == per_stage[s].bytes && c.num_layers == per_stage[s].num_layers &&
+             c.offload.host == per_stage[s].offload.host && c.offload.nvme == per_stage[s].offload.nvme;
     });
     if (same == out.classes.end()) {
       out.classes.push_back(per_stage[s]);
@@ -72,7 +70,73 @@ EstimateResult estimate(const Scenario& input) {
   }
   out.gpu_memory = sc.gpu_memory;
   if (out.gpu_memory) out.fits = out.max_peak <= *out.gpu_memory;
+
+  // Per node: gpus_per_node consecutive ranks (rank order tp-cp-ep-dp-pp fills a node with tp/cp/dp peers).
+  NodeTotals& n = out.per_node;
+  n.gpus_per_node = sc.gpus_per_node;
+  n.num_nodes = (p.world_size + sc.gpus_per_node - 1) / sc.gpus_per_node;
+  for (std::int64_t node = 0; node < n.num_nodes; ++node) {
+    Bytes gpu, host, pinned, nvme;
+    const std::int64_t end = std::min(p.world_size, (node + 1) * sc.gpus_per_node);
+    for (std::int64_t r = node * sc.gpus_per_node; r < end; ++r) {
+      const RankClass& c = out.classes[class_of_stage[static_cast<std::size_t>(r / ranks_per_stage)]];
+      gpu += c.peak;
+      host += c.offload.host;
+      pinned += c.offload.host_pinned;
+      nvme += c.offload.nvme;
+    }
+    n.gpu = std::max(n.gpu, gpu);
+    n.host = std::max(n.host, host);
+    n.host_pinned = std::max(n.host_pinned, pinned);
+    n.nvme = std::max(n.nvme, nvme);
+  }
   return out;
+}
+
+std::uint64_t largest_parameter_elements(const ModelSpec& model, const ParallelConfig& p, std::int64_t padded_vocab) {
+  std::uint64_t largest = static_cast<std::uint64_t>(padded_vocab / p.tp) * static_cast<std::uint64_t>(model.hidden_size);
+  for (const auto& item : layer_param_items(model, TensorSplit{p.tp, p.etp, p.ep}))
+    largest = std::max(largest, item.count.value);
+  return largest;
+}
+
+void finish_rank_class(RankClass& c, const ResolvedScenario& r, std::uint64_t largest_param_elements) {
+  const Scenario& sc = r.scenario;
+  const ParallelConfig& p = sc.parallel;
+  c.bytes = c.model_states.breakdown;
+  if (c.activations) {
+    c.bytes[MemoryCategory::activations] = c.activations->total;
+    c.bytes[MemoryCategory::temporaries] = c.activations->temporaries;
+  }
+  OffloadInputs in;
+  in.zero_stage = p.zero_stage;
+  in.num_microbatches = r.num_microbatches;
+  in.largest_param_elements = largest_param_elements;
+  in.activations = c.activations ? &*c.activations : nullptr;
+  c.offload = offload_memory(c.model_states, sc.offload, sc.zero_runtime, in);
+  for (auto cat : kMemoryCategories) c.bytes[cat] = c.bytes[cat] - c.offload.gpu_removed[cat];
+
+  // The flat buffers allocated once: every model-state term still on the GPU (the removed bytes of a
+  // category come off whole terms, so each remaining term is one buffer).
+  std::vector<Bytes> persistent;
+  for (const auto& t : c.model_states.terms) {
+    bool moved = false;
+    for (const auto& o : c.offload.terms)
+      if (o.name == t.name && o.target != OffloadTarget::gpu) moved = true;
+    const bool streamed = sc.offload.optimizer != OffloadDevice::none && p.zero_stage == 2 &&
+                          t.category == MemoryCategory::grads;
+    if (!moved && !streamed) persistent.push_back(t.bytes);
+  }
+  const Bytes dynamic = c.bytes[MemoryCategory::activations] + c.bytes[MemoryCategory::buffers] +
+                        c.bytes[MemoryCategory::temporaries];
+  const bool moe = sc.model && sc.model->is_moe();
+  c.runtime = runtime_memory(p, moe, sc.runtime, persistent, dynamic);
+  c.bytes[MemoryCategory::runtime] = c.runtime.total();
+  c.peak = c.bytes.total();
+  c.allocated = c.peak - c.runtime.total() + c.runtime.workspaces;
+  c.reserved = c.allocated + c.runtime.allocator_rounding + c.runtime.fragmentation;
+  if (sc.gpu_memory)
+    c.safe_budget = *sc.gpu_memory > c.runtime.total() ? *sc.gpu_memory - c.runtime.total() : Bytes(0);
 }
 
 }  // namespace trainmem::sim

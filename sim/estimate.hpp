@@ -1,6 +1,8 @@
 // estimate(): the analytic per-rank memory of a scenario. Every rank of the grid is evaluated; ranks
 // with identical numbers are grouped into one RankClass with their rank list. Model states and activations
-// (op-level, docs/activations.md; recompute/loss transients in temporaries); buffers and runtime are 0 for now.
+// (op-level, docs/activations.md; recompute/loss transients in temporaries); offload moves model states and
+// checkpoints to host/NVMe (docs/offload.md); runtime is the non-model memory (docs/runtime-memory.md).
+// Buffers (ZeRO buckets, gathers) are 0 here: `simulate` adds them.
 #pragma once
 
 #include <optional>
@@ -11,6 +13,8 @@
 #include "partition/shard_plan.hpp"
 #include "sim/activation_memory.hpp"
 #include "sim/model_state_memory.hpp"
+#include "sim/offload_memory.hpp"
+#include "sim/runtime_memory.hpp"
 #include "sim/scenario.hpp"
 #include "sim/stage_activations.hpp"
 
@@ -24,8 +28,24 @@ struct RankClass {
   RankParamShard shard;
   ModelStateMemory model_states;
   std::optional<StageActivations> activations;  // absent for a bare parameter count
-  MemoryBreakdown bytes;
-  Bytes peak;
+  OffloadMemory offload;               // what left the GPU and where it went (host RAM, NVMe)
+  RuntimeMemory runtime;               // the parts of bytes[runtime]
+  MemoryBreakdown bytes;               // GPU bytes per category (offloaded states excluded)
+  Bytes peak;                          // device total: bytes.total() = reserved + CUDA context + NCCL
+  Bytes allocated;                     // through the caching allocator: every category but runtime, + workspaces
+  Bytes reserved;                      // allocated + allocator rounding + fragmentation reserve
+  std::optional<Bytes> safe_budget;    // gpu_memory - runtime: room left for model states, activations, buffers
+};
+
+// The largest total any one node needs (nodes hold gpus_per_node consecutive ranks; each figure is the
+// maximum over the nodes, so they may come from different nodes when the stages differ).
+struct NodeTotals {
+  std::int64_t gpus_per_node = 8;
+  std::int64_t num_nodes = 1;
+  Bytes gpu;          // sum of the ranks' peaks
+  Bytes host;         // offloaded states, staging buffers and checkpoints in host RAM
+  Bytes host_pinned;  // the page-locked part of host
+  Bytes nvme;
 };
 
 struct EstimateResult {
@@ -40,7 +60,16 @@ struct EstimateResult {
   Bytes max_peak;
   std::optional<Bytes> gpu_memory;
   std::optional<bool> fits;
+  NodeTotals per_node;
 };
+
+// The largest parameter tensor one rank holds (the vocab-parallel embedding shard or a layer's widest
+// matrix); 0 for a bare parameter count. DeepSpeed sizes its offload staging buffers by it.
+std::uint64_t largest_parameter_elements(const ModelSpec& model, const ParallelConfig& p, std::int64_t padded_vocab);
+
+// GPU categories, offload and runtime of one rank class from its model states and activations: the pure
+// arithmetic estimate() runs per pipeline stage (the planner calls it per layout).
+void finish_rank_class(RankClass& c, const ResolvedScenario& resolved, std::uint64_t largest_param_elements);
 
 EstimateResult estimate(const Scenario& scenario);
 

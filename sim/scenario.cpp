@@ -5,6 +5,7 @@
 
 #include "partition/error.hpp"
 #include "partition/layer_assignment.hpp"
+#include "sim/offload_memory.hpp"
 
 namespace trainmem::sim {
 namespace {
@@ -120,6 +121,15 @@ ResolvedScenario resolve_scenario(Scenario sc) {
                             s(sc.model->num_attention_heads) + ") and num_query_groups (" + s(sc.model->query_groups()) +
                             ")");
   }
+  check_offload(sc.offload, p.zero_stage, t.recompute_granularity == RecomputeGranularity::full);
+  if (sc.gpus_per_node < 1 || sc.gpus_per_node > 1024)
+    throw ConfigError("gpus_per_node", s(sc.gpus_per_node), "must be between 1 and 1024");
+  if (sc.runtime.nccl_channels < 1 || sc.runtime.nccl_channels > 64)
+    throw ConfigError("nccl_channels", s(sc.runtime.nccl_channels), "must be between 1 and 64 (NCCL's MAXCHANNELS)");
+  if (sc.runtime.nccl_p2p_channels < 1 || sc.runtime.nccl_p2p_channels > 64)
+    throw ConfigError("nccl_p2p_channels", s(sc.runtime.nccl_p2p_channels), "must be between 1 and 64");
+  if (sc.runtime.fragmentation_ppm > 1000000)
+    throw ConfigError("allocator_fragmentation", std::to_string(sc.runtime.fragmentation_ppm / 1e6), "must be in [0, 1]");
   r.scenario = std::move(sc);
   return r;
 }

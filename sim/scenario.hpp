@@ -8,7 +8,9 @@
 
 #include "partition/model_spec.hpp"
 #include "partition/parallel_config.hpp"
+#include "sim/offload_config.hpp"
 #include "sim/recipe.hpp"
+#include "sim/runtime_config.hpp"
 #include "sim/zero_runtime.hpp"
 
 namespace trainmem::sim {
@@ -49,6 +51,9 @@ struct Scenario {
   ParallelConfig parallel;
   TrainingConfig training;
   ZeroRuntimeConfig zero_runtime;                 // DeepSpeed buffer knobs (simulate)
+  OffloadConfig offload;                          // ZeRO-Offload / ZeRO-Infinity (docs/offload.md)
+  RuntimeConfig runtime;                          // non-model GPU memory (docs/runtime-memory.md)
+  std::int64_t gpus_per_node = 8;                 // ranks per node for the per-node host/NVMe/GPU totals
   std::optional<Bytes> gpu_memory;
   std::string gpu_name;                           // "" when gpu_memory was given directly or not at all
 };

@@ -15,8 +15,10 @@ PipelineSchedule schedule_for(const ResolvedScenario& r) {
 
 // Per-layer saved bytes and backward transients of one model chunk of n layers under the recompute policy
 // (Megatron-LM _checkpointed_forward: uniform checkpoints groups of N layers, block the first N layers).
-void chunk_layers(const LayerActivations& layer, const TrainingConfig& t, std::int64_t n, std::vector<Bytes>& saved,
-                  std::vector<Bytes>& transient) {
+// With checkpoint offload (DeepSpeed cpu_checkpointing) the checkpoints live in host memory: 0 on the GPU.
+void chunk_layers(const LayerActivations& layer, const TrainingConfig& t, std::int64_t n, bool offload_checkpoints,
+                  std::vector<Bytes>& saved, std::vector<Bytes>& transient) {
+  const Bytes checkpoint = offload_checkpoints ? Bytes(0) : layer.checkpoint;
   for (std::int64_t i = 0; i < n; ++i) {
     switch (t.recompute_granularity) {
       case RecomputeGranularity::none:
@@ -32,13 +34,13 @@ void chunk_layers(const LayerActivations& layer, const TrainingConfig& t, std::i
           const std::int64_t group = std::min(t.recompute_num_layers == 0 ? 1 : t.recompute_num_layers, n);
           const std::int64_t group_start = i / group * group;
           const std::int64_t group_end = std::min(group_start + group, n);  // exclusive
-          saved.push_back(i == group_start ? layer.checkpoint : Bytes(0));
+          saved.push_back(i == group_start ? checkpoint : Bytes(0));
           // Backward reaches the group's last layer first and rebuilds the whole group there.
           transient.push_back(i == group_end - 1 ? layer.saved_all * static_cast<std::uint64_t>(group_end - group_start)
                                                  : Bytes(0));
         } else {
           const std::int64_t rec = std::min(t.recompute_num_layers == 0 ? n : t.recompute_num_layers, n);
-          saved.push_back(i < rec ? layer.checkpoint : layer.saved_all);
+          saved.push_back(i < rec ? checkpoint : layer.saved_all);
           transient.push_back(i < rec ? layer.saved_all : Bytes(0));
         }
         break;
@@ -77,7 +79,11 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
     in.num_microbatches = r.num_microbatches;
     in.schedule = out.schedule;
     in.persistent = cls.model_states.breakdown;
-    in.persistent[MemoryCategory::buffers] = cls.bytes[MemoryCategory::buffers];
+    // Offloaded model states are not on the GPU (docs/offload.md); their GPU staging buffer is.
+    for (auto cat : {MemoryCategory::params, MemoryCategory::grads, MemoryCategory::master_params,
+                     MemoryCategory::optimizer_states})
+      in.persistent[cat] = in.persistent[cat] - cls.offload.gpu_removed[cat];
+    in.persistent[MemoryCategory::buffers] = cls.bytes[MemoryCategory::buffers] + cls.offload.gpu_staging;
     in.persistent[MemoryCategory::runtime] = cls.bytes[MemoryCategory::runtime];
     const ZeroRuntimeConfig& z = sc.zero_runtime;
     // DeepSpeed's gradient bucket (IPG) buffers, allocated once in the model dtype (2 bytes): ZeRO-2 with
@@ -96,8 +102,9 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
     // The recipe's fp32 gradient copy (mixed-20) exists only in the optimizer step: DeepSpeed sets
     // single_partition_of_fp32_groups[i].grad (ZeRO-1/2) or the sub-group's fp32 grad (ZeRO-3) there and
     // releases it after the update. ZeRO-3 casts one sub-group (sub_group_size elements) at a time.
+    // Under offload_optimizer that copy lives in host memory instead (docs/offload.md).
     for (const auto& term : cls.model_states.terms) {
-      if (term.name != "fp32 gradient copy") continue;
+      if (term.name != "fp32 gradient copy" || sc.offload.optimizer != OffloadDevice::none) continue;
       in.persistent[term.category] = in.persistent[term.category] - term.bytes;
       const std::uint64_t elements = (term.dense_elements + term.expert_elements).value;
       in.optimizer_transient = p.zero_stage == 3 ? Bytes(std::min(elements, sc.zero_runtime.sub_group_size) * 4) : term.bytes;
@@ -109,7 +116,8 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
       for (const auto& chunk : stages[static_cast<std::size_t>(s)].chunks) {
         in.chunk_first_layer.push_back(chunk.first_layer);
         in.chunk_layers.push_back(chunk.num_layers);
-        chunk_layers(layer, sc.training, chunk.num_layers, in.layer_activation, in.recompute_transient);
+        chunk_layers(layer, sc.training, chunk.num_layers, sc.offload.activation_checkpoints, in.layer_activation,
+                     in.recompute_transient);
       }
       in.attention_transient = layer.cp_exchange_bytes;
       if (p.zero_stage == 3) {
@@ -125,7 +133,10 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
         in.layer_gather_grads.assign(in.layer_activation.size(), Bytes(partitioned * 2));
         const auto layers = static_cast<std::uint64_t>(in.layer_activation.size());
         const std::uint64_t dp_shard = (persistent_elems + static_cast<std::uint64_t>(p.dp) - 1) / static_cast<std::uint64_t>(p.dp);
-        in.persistent[MemoryCategory::params] += Bytes((persistent_elems - dp_shard) * 2) * layers;
+        // With offload_param the partition (dp_shard included) is in host memory or on NVMe, while
+        // persistent tensors stay on the GPU whole.
+        const std::uint64_t extra = sc.offload.param != OffloadDevice::none ? persistent_elems : persistent_elems - dp_shard;
+        in.persistent[MemoryCategory::params] += Bytes(extra * 2) * layers;
       }
       // Backward of one layer holds the gradient flowing in (the layer output's shape) and produces the
       // gradient of its widest intermediate, the MLP up-projection output ([tokens, ffn/tp], twice that for

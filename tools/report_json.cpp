@@ -51,8 +51,46 @@ nlohmann::json activations_json(const sim::StageActivations& a) {
             {"loss_transient", a.loss_transient.value},
             {"bytes", a.temporaries.value}}}};
 }
-}  // namespace
 
+// Offload and runtime figures of one rank class (docs/offload.md, docs/runtime-memory.md).
+void add_offload_runtime(nlohmann::json& j, const sim::RankClass& c) {
+  using nlohmann::json;
+  const auto& rt = c.runtime;
+  j["runtime_detail"] = {{"cuda_context", rt.cuda_context.value},
+                         {"nccl", rt.nccl.value},
+                         {"workspaces", rt.workspaces.value},
+                         {"allocator_rounding", rt.allocator_rounding.value},
+                         {"fragmentation", rt.fragmentation.value}};
+  json comms = json::array();
+  for (const auto& cm : rt.comms)
+    comms.push_back({{"group", cm.group},
+                     {"size", cm.size},
+                     {"pattern", cm.pattern == sim::CommPattern::ring  ? "ring"
+                                 : cm.pattern == sim::CommPattern::p2p ? "p2p"
+                                                                       : "all_to_all"},
+                     {"channels", cm.channels},
+                     {"connections", cm.connections},
+                     {"bytes", cm.bytes.value}});
+  j["nccl_communicators"] = comms;
+  j["allocated"] = c.allocated.value;
+  j["reserved"] = c.reserved.value;
+  j["safe_budget"] = c.safe_budget ? json(c.safe_budget->value) : json(nullptr);
+  json host_terms = json::array(), nvme_terms = json::array(), gpu_terms = json::array();
+  for (const auto& t : c.offload.terms) {
+    json term = {{"name", t.name}, {"bytes", t.bytes.value}, {"why", t.why}};
+    if (t.target == sim::OffloadTarget::host) term["pinned"] = t.pinned;
+    (t.target == sim::OffloadTarget::host ? host_terms : t.target == sim::OffloadTarget::nvme ? nvme_terms : gpu_terms)
+        .push_back(term);
+  }
+  j["host"] = {{"bytes", c.offload.host.value}, {"pinned_bytes", c.offload.host_pinned.value}, {"terms", host_terms}};
+  j["nvme"] = {{"bytes", c.offload.nvme.value}, {"terms", nvme_terms}};
+  j["gpu_staging"] = {{"bytes", c.offload.gpu_staging.value}, {"terms", gpu_terms}};
+  json removed;
+  for (auto cat : sim::kMemoryCategories)
+    if (c.offload.gpu_removed[cat].value > 0) removed[std::string(sim::category_name(cat))] = c.offload.gpu_removed[cat].value;
+  j["offloaded_from_gpu"] = removed.is_null() ? json::object() : removed;
+}
+}  // namespace
 
 nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& source) {
   using nlohmann::json;
@@ -125,6 +163,21 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
   config["moe_expert_capacity_factor"] = t.moe_capacity_factor ? json(*t.moe_capacity_factor) : json(nullptr);
   config["fused_linear_cross_entropy"] = t.fused_linear_cross_entropy;
   config["activation_bytes_per_element"] = r.activation_bytes;
+  config["offload_optimizer"] = sim::offload_device_name(sc.offload.optimizer);
+  config["offload_param"] = sim::offload_device_name(sc.offload.param);
+  config["offload_activation_checkpoints"] = sc.offload.activation_checkpoints;
+  config["offload_pin_memory"] = sc.offload.pin_memory;
+  config["gpus_per_node"] = sc.gpus_per_node;
+  const auto& rc = sc.runtime;
+  config["runtime"] = {{"enabled", rc.enabled},
+                       {"cuda_context", rc.cuda_context.value},
+                       {"nccl_buffsize", rc.nccl_buffsize.value},
+                       {"nccl_channels", rc.nccl_channels},
+                       {"nccl_p2p_channels", rc.nccl_p2p_channels},
+                       {"cublas_workspace", rc.cublas_workspace.value},
+                       {"attention_workspace", rc.attention_workspace.value},
+                       {"allocator_rounding", rc.allocator_rounding},
+                       {"allocator_fragmentation", static_cast<double>(rc.fragmentation_ppm) / 1e6}};
 
   json ranks = json::array();
   for (const auto& c : r.classes) {
@@ -141,7 +194,7 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
                        {"bytes", term.bytes.value}});
     json activations = nullptr;
     if (c.activations) activations = activations_json(*c.activations);
-    ranks.push_back({{"ranks", c.ranks},
+    json entry = {{"ranks", c.ranks},
                      {"pp_ranks", c.pp_ranks},
                      {"pp_rank", c.coords.pp},
                      {"tp_rank", c.coords.tp},
@@ -154,7 +207,9 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
                      {"expert_parameters", c.shard.expert.value},
                      {"bytes", bytes},
                      {"model_state_terms", terms},
-                     {"activations", activations}});
+                     {"activations", activations}};
+    add_offload_runtime(entry, c);
+    ranks.push_back(entry);
   }
   json out;
   out["schema_version"] = 1;
@@ -168,13 +223,21 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
   out["max_peak_class"] = r.max_peak_class;
   out["gpu_memory_bytes"] = r.gpu_memory ? json(r.gpu_memory->value) : json(nullptr);
   out["fits"] = r.fits ? json(*r.fits) : json(nullptr);
+  out["per_node"] = {{"gpus_per_node", r.per_node.gpus_per_node},
+                     {"num_nodes", r.per_node.num_nodes},
+                     {"gpu_bytes", r.per_node.gpu.value},
+                     {"host_bytes", r.per_node.host.value},
+                     {"host_pinned_bytes", r.per_node.host_pinned.value},
+                     {"nvme_bytes", r.per_node.nvme.value}};
+  const bool runtime_on = sc.runtime.enabled;
   if (sc.model) {
-    out["not_modelled"] = {"buffers", "runtime"};
+    out["not_modelled"] = runtime_on ? json::array({"buffers"}) : json::array({"buffers", "runtime"});
     out["partially_modelled"] = {
         {"temporaries", "recompute, context-parallel K/V exchange and logits transients only (docs/activations.md)"}};
   } else {
     // A bare parameter count has no layer structure: no activation model applies.
-    out["not_modelled"] = {"activations", "buffers", "temporaries", "runtime"};
+    out["not_modelled"] = runtime_on ? json::array({"activations", "buffers", "temporaries"})
+                                     : json::array({"activations", "buffers", "temporaries", "runtime"});
   }
   return out;
 }

@@ -60,6 +60,48 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
   }
   out << "#\n";
 }
+
+// Non-model memory and offload of the fullest rank class, and the per-node totals (docs/runtime-memory.md,
+// docs/offload.md). The JSON output has every class.
+void write_offload_runtime(std::ostream& out, const sim::EstimateResult& r) {
+  const auto& sc = r.resolved.scenario;
+  const auto& c = r.classes[r.max_peak_class];
+  const auto& rt = c.runtime;
+  if (sc.runtime.enabled) {
+    out << "# Runtime   : CUDA context " << iec(rt.cuda_context) << ", NCCL " << iec(rt.nccl);
+    if (!rt.comms.empty()) {
+      out << " (";
+      for (std::size_t k = 0; k < rt.comms.size(); ++k) {
+        const auto& cm = rt.comms[k];
+        out << (k ? ", " : "") << cm.group << " " << cm.size << " "
+            << (cm.pattern == sim::CommPattern::ring ? "ring" : cm.pattern == sim::CommPattern::p2p ? "p2p" : "all-to-all")
+            << " " << iec(cm.bytes);
+      }
+      out << ")";
+    }
+    out << ", workspaces " << iec(rt.workspaces) << ", allocator rounding " << iec(rt.allocator_rounding)
+        << ", fragmentation reserve " << iec(rt.fragmentation) << " (class " << r.max_peak_class << ")\n";
+  }
+  out << "# Allocator : allocated " << iec(c.allocated) << ", reserved " << iec(c.reserved) << ", device total "
+      << iec(c.peak);
+  if (c.safe_budget) out << "; safe budget " << iec(*c.safe_budget) << " (GPU memory - runtime)";
+  out << " (class " << r.max_peak_class << ")\n";
+  if (sc.offload.any()) {
+    out << "# Offload   : per rank host " << iec(c.offload.host) << " (pinned " << iec(c.offload.host_pinned)
+        << "), NVMe " << iec(c.offload.nvme) << ", GPU staging " << iec(c.offload.gpu_staging) << "; off the GPU:";
+    bool any = false;
+    for (auto cat : sim::kMemoryCategories)
+      if (c.offload.gpu_removed[cat].value > 0) {
+        out << (any ? ", " : " ") << sim::category_name(cat) << " " << iec(c.offload.gpu_removed[cat]);
+        any = true;
+      }
+    out << (any ? "" : " nothing") << " (class " << r.max_peak_class << ")\n";
+  }
+  const auto& n = r.per_node;
+  out << "# Per node  : " << n.gpus_per_node << " GPUs/node, " << n.num_nodes << " node(s); largest node: GPU "
+      << iec(n.gpu) << ", host " << iec(n.host) << " (pinned " << iec(n.host_pinned) << "), NVMe " << iec(n.nvme)
+      << "\n";
+}
 }  // namespace
 
 void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const std::string& source) {
@@ -101,14 +143,17 @@ void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const
   } else {
     out << "# Device    : none given (--gpu or --gpu-memory gives a fits verdict)\n";
   }
+  write_offload_runtime(out, r);
+  const bool runtime_on = r.resolved.scenario.runtime.enabled;
   if (r.resolved.scenario.model) {
     out << "# activ     : saved-for-backward tensors x in-flight microbatches (+ embedding/loss extras); temps: "
            "recompute, CP exchange and logits transients (--explain shows the per-op table)\n";
-    out << "# Not in estimate: buffers (ZeRO buckets, ZeRO-3 gathers: see `trainmem simulate`) and runtime (CUDA "
-           "context, NCCL, allocator) are reported as 0\n";
+    out << "# Not in estimate: buffers (ZeRO buckets, ZeRO-3 gathers: see `trainmem simulate`)"
+        << (runtime_on ? " are" : " and runtime (--runtime off) are") << " reported as 0\n";
   } else {
     out << "# Not yet modelled: a bare parameter count has no layers, so activations and temporaries are 0; "
-           "buffers (DDP/ZeRO buckets, ZeRO-3 gathers) and runtime (CUDA context, NCCL, allocator) are reported as 0\n";
+           "buffers (DDP/ZeRO buckets, ZeRO-3 gathers)"
+        << (runtime_on ? " are" : " and runtime (--runtime off) are") << " reported as 0\n";
   }
 }
 

@@ -7,6 +7,7 @@
 #include "partition/model_presets.hpp"
 #include "sim/device_spec.hpp"
 #include "tools/hf_config.hpp"
+#include "tools/offload_runtime_settings.hpp"
 #include "tools/value_parse.hpp"
 
 namespace trainmem::tools {
@@ -206,6 +207,7 @@ BuiltScenario build_scenario(const Settings& settings) {
   l.boolean("overlap_comm", z.overlap_comm);
   l.boolean("contiguous_gradients", z.contiguous_gradients);
   l.boolean("ddp_gradient_as_bucket_view", z.ddp_gradient_as_bucket_view);
+  apply_offload_and_runtime(settings, sc);
   return out;
 }
 

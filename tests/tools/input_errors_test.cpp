@@ -84,8 +84,8 @@ TEST(InputErrors, EachGivesExit2AndNamesTheField) {
 }
 
 TEST(InputErrors, HundredTrillionParametersDoNotWrap) {
-  // 1e14 parameters, mixed-20, one rank: exactly 20 * 1e14 = 2e15 bytes.
-  const CliRun r = run({"estimate", "--num-parameters", "100T", "--recipe", "mixed-20", "--format", "json"});
+  // 1e14 parameters, mixed-20, one rank: exactly 20 * 1e14 = 2e15 bytes of model states (runtime off).
+  const CliRun r = run({"estimate", "--num-parameters", "100T", "--recipe", "mixed-20", "--runtime", "off", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.json()["max_peak_bytes"].get<std::uint64_t>(), 2'000'000'000'000'000ULL);
 }

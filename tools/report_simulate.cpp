@@ -86,7 +86,11 @@ void write_simulation_table(std::ostream& out, const sim::SimulationResult& r, c
                     : "DOES NOT FIT, short by " + iec(r.max_peak - *r.estimate.gpu_memory))
         << "\n";
   }
-  out << "# Not yet modelled: runtime memory (CUDA context, NCCL, allocator)\n";
+  if (r.estimate.resolved.scenario.runtime.enabled)
+    out << "# runtime   : held from step start: CUDA context, NCCL buffers, workspaces, allocator rounding and "
+           "fragmentation reserve (docs/runtime-memory.md; --runtime off drops them)\n";
+  else
+    out << "# runtime   : off (--runtime off)\n";
 }
 
 nlohmann::json simulation_json(const sim::SimulationResult& r, const std::string& source) {

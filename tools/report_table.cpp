@@ -114,17 +114,17 @@ void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const
                {MemoryCategory::master_params, "master"}, {MemoryCategory::optimizer_states, "optim"},
                {MemoryCategory::activations, "activ"},   {MemoryCategory::buffers, "buffers"},
                {MemoryCategory::temporaries, "temps"},   {MemoryCategory::runtime, "runtime"}};
-  out << "#" << std::setw(5) << "class" << std::setw(9) << "pp_rank" << std::setw(7) << "layers" << std::setw(16)
+  out << "#" << std::setw(5) << "class" << std::setw(9) << "pp_rank" << std::setw(7) << "layers" << std::setw(19)
       << "parameters";
   for (const auto& c : kCols) out << std::setw(9) << c.title;
   out << std::setw(10) << "peak" << "  ranks\n";
-  out << "#" << std::setw(5) << "" << std::setw(9) << "" << std::setw(7) << "" << std::setw(16) << "(held)";
+  out << "#" << std::setw(5) << "" << std::setw(9) << "" << std::setw(7) << "" << std::setw(19) << "(held)";
   for (std::size_t i = 0; i < std::size(kCols); ++i) out << std::setw(9) << "(GiB)";
   out << std::setw(10) << "(GiB)" << "\n";
   for (std::size_t i = 0; i < r.classes.size(); ++i) {
     const auto& c = r.classes[i];
     out << std::setw(6) << i << std::setw(9) << rank_ranges(c.pp_ranks) << std::setw(7) << c.num_layers
-        << std::setw(16) << with_commas(c.shard.total().value);
+        << std::setw(19) << with_commas(c.shard.total().value);
     for (const auto& col : kCols) out << std::setw(9) << gib(c.bytes[col.cat]);
     out << std::setw(10) << gib(c.peak) << "  " << rank_ranges(c.ranks) << "\n";
   }

@@ -66,7 +66,10 @@ OffloadMemory offload_memory(const ModelStateMemory& states, const OffloadConfig
                                              "the CPU optimizer updates them");
       } else if (t.name == kFp32GradCopy) {
         has_fp32_grad = true;
-        move(t, target, pinned, "the CPU optimizer reads fp32 gradients (single_partition_of_fp32_groups[i].grad)");
+        move(t, target, pinned,
+             target == OffloadTarget::nvme
+                 ? "fp32 gradients are swapped out to NVMe with their sub-group (optimizer swapper swap_out_gradients)"
+                 : "the CPU optimizer reads fp32 gradients (single_partition_of_fp32_groups[i].grad)");
       } else if (t.category == MemoryCategory::grads && in.zero_stage == 2) {
         // stage_1_and_2.py with cpu_offload: reduced bucket slices are copied straight into the host fp32
         // gradient partition; grads_in_partition is never allocated on the GPU.

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "partition/model_spec.hpp"
+#include "tools/explain_offload_runtime.hpp"
 #include "tools/format.hpp"
 #include "tools/report.hpp"
 
@@ -155,6 +156,7 @@ void explain_class(std::ostringstream& o, const sim::EstimateResult& r, std::siz
     << lpad(with_commas(c.model_states.breakdown.total().value), 17) << " B  "
     << lpad(iec(c.model_states.breakdown.total()), 11) << "\n";
   if (c.activations) explain_stage_activations(o, *c.activations);
+  explain_offload_runtime(o, c, sc);
   o << "    peak (sum of categories)             " << with_commas(c.peak.value) << " B  " << iec(c.peak) << "\n\n";
 }
 }  // namespace

@@ -22,7 +22,9 @@ struct OffloadConfig {
   std::int64_t optimizer_buffer_count = 4;        // offload_optimizer.buffer_count: NVMe swap buffers (sub-groups)
   std::int64_t param_buffer_count = 5;            // offload_param.buffer_count: NVMe parameter swap buffers
   std::uint64_t param_buffer_size = 100000000;    // offload_param.buffer_size, elements per swap buffer
-  bool any() const { return optimizer != OffloadDevice::none || param != OffloadDevice::none || activation_checkpoints; }
+  bool any() const {
+    return optimizer != OffloadDevice::none || param != OffloadDevice::none || activation_checkpoints;
+  }
 };
 
 }  // namespace trainmem::sim

@@ -25,7 +25,8 @@ void check_offload(const OffloadConfig& c, int zero_stage, bool full_recompute) 
     throw ConfigError("offload_activation_checkpoints", "true",
                       "needs recompute_granularity full (only full-recompute checkpoints are offloaded)");
   if (c.optimizer_buffer_count < 1 || c.optimizer_buffer_count > 1024)
-    throw ConfigError("offload_optimizer_buffer_count", std::to_string(c.optimizer_buffer_count), "must be between 1 and 1024");
+    throw ConfigError("offload_optimizer_buffer_count", std::to_string(c.optimizer_buffer_count),
+                      "must be between 1 and 1024");
   if (c.param_buffer_count < 1 || c.param_buffer_count > 1024)
     throw ConfigError("offload_param_buffer_count", std::to_string(c.param_buffer_count), "must be between 1 and 1024");
 }
@@ -61,9 +62,10 @@ OffloadMemory offload_memory(const ModelStateMemory& states, const OffloadConfig
         shard = (t.dense_elements + t.expert_elements).value;
       if (t.category == MemoryCategory::master_params || t.category == MemoryCategory::optimizer_states) {
         move(t, target, pinned,
-             target == OffloadTarget::nvme ? "ZeRO-Infinity swaps the fp32 partition and optimizer states to NVMe"
-                                           : "ZeRO-Offload: the fp32 partition and optimizer states live in host memory; "
-                                             "the CPU optimizer updates them");
+             target == OffloadTarget::nvme
+                 ? "ZeRO-Infinity swaps the fp32 partition and optimizer states to NVMe"
+                 : "ZeRO-Offload: the fp32 partition and optimizer states live in host memory; "
+                   "the CPU optimizer updates them");
       } else if (t.name == kFp32GradCopy) {
         has_fp32_grad = true;
         move(t, target, pinned,
@@ -107,8 +109,9 @@ OffloadMemory offload_memory(const ModelStateMemory& states, const OffloadConfig
     for (const auto& t : states.terms) {
       if (t.category != MemoryCategory::params) continue;
       move(t, target, c.pin_memory,
-           target == OffloadTarget::nvme ? "ZeRO-Infinity: the parameter partition lives on NVMe and is swapped in per layer"
-                                         : "ZeRO-Infinity: the parameter partition lives in host memory");
+           target == OffloadTarget::nvme
+               ? "ZeRO-Infinity: the parameter partition lives on NVMe and is swapped in per layer"
+               : "ZeRO-Infinity: the parameter partition lives in host memory");
       if (target == OffloadTarget::nvme) {
         const std::uint64_t elements = (t.dense_elements + t.expert_elements).value;
         const std::uint64_t dtype = elements == 0 ? 2 : t.bytes.value / elements;

@@ -31,13 +31,13 @@ struct OffloadMemory {
   Bytes host;                      // host RAM of this rank (pinned + pageable)
   Bytes host_pinned;
   Bytes nvme;
-  Bytes gpu_staging;               // GPU-side staging buffer (ZeRO-1/2 temp_grad_buffer_for_gpu_offload)
+  Bytes gpu_staging;  // GPU-side staging buffer (ZeRO-1/2 temp_grad_buffer_for_gpu_offload)
 };
 
 struct OffloadInputs {
   int zero_stage = 0;
-  std::int64_t num_microbatches = 1;           // > 1: ZeRO-1/2 offload accumulates gradients in host memory
-  std::uint64_t largest_param_elements = 0;    // the largest parameter tensor on this rank (staging buffers)
+  std::int64_t num_microbatches = 1;              // > 1: ZeRO-1/2 offload accumulates gradients in host memory
+  std::uint64_t largest_param_elements = 0;       // the largest parameter tensor on this rank (staging buffers)
   const StageActivations* activations = nullptr;  // for activation-checkpoint offload; may be null
 };
 

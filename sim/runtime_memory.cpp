@@ -42,7 +42,8 @@ std::vector<Communicator> communicators(const ParallelConfig& p, bool moe, const
         comm.connections = 2 * (size - 1);
         break;
     }
-    comm.bytes = c.nccl_buffsize * static_cast<std::uint64_t>(comm.channels) * static_cast<std::uint64_t>(comm.connections);
+    comm.bytes =
+        c.nccl_buffsize * static_cast<std::uint64_t>(comm.channels) * static_cast<std::uint64_t>(comm.connections);
     out.push_back(std::move(comm));
   };
   add("tp", p.tp, CommPattern::ring);

@@ -17,8 +17,8 @@ enum class CommPattern { ring, p2p, all_to_all };
 
 // One NCCL communicator this rank belongs to.
 struct Communicator {
-  std::string group;       // "tp", "dp", "cp", "pp", "ep", "edp", "ulysses"
-  std::int64_t size = 0;   // ranks in the group
+  std::string group;      // "tp", "dp", "cp", "pp", "ep", "edp", "ulysses"
+  std::int64_t size = 0;  // ranks in the group
   CommPattern pattern = CommPattern::ring;
   std::int64_t channels = 0;
   std::int64_t connections = 0;  // per channel: send + receive connections that hold a buffer

@@ -97,10 +97,12 @@ TEST(RuntimeMemory, CategoriesAddUpAndSwitchOff) {
   each_off.cublas_workspace = Bytes(0);
   each_off.allocator_rounding = false;
   each_off.fragmentation_ppm = 0;
-  EXPECT_EQ(runtime_memory(layout(1, 1, 2), false, each_off, {Bytes(3 * kMiBytes)}, Bytes(100 * kMiBytes)).total().value, 0u);
+  EXPECT_EQ(
+      runtime_memory(layout(1, 1, 2), false, each_off, {Bytes(3 * kMiBytes)}, Bytes(100 * kMiBytes)).total().value, 0u);
   RuntimeConfig off;
   off.enabled = false;
-  EXPECT_EQ(runtime_memory(layout(1, 1, 2), false, off, {Bytes(3 * kMiBytes)}, Bytes(100 * kMiBytes)).total().value, 0u);
+  EXPECT_EQ(runtime_memory(layout(1, 1, 2), false, off, {Bytes(3 * kMiBytes)}, Bytes(100 * kMiBytes)).total().value,
+            0u);
 }
 
 Scenario llama_dp8() {

@@ -38,8 +38,8 @@ TEST(OffloadCli, InputErrorsNameTheField) {
 
 TEST(OffloadCli, RuntimeSwitchesOffAndEachCategoryIsReported) {
   const CliRun on = run({"estimate", "--model", "llama2-7b", "--dp", "8", "--zero-stage", "1", "--format", "json"});
-  const CliRun off = run({"estimate", "--model", "llama2-7b", "--dp", "8", "--zero-stage", "1", "--runtime", "off",
-                          "--format", "json"});
+  const CliRun off = run(
+      {"estimate", "--model", "llama2-7b", "--dp", "8", "--zero-stage", "1", "--runtime", "off", "--format", "json"});
   ASSERT_EQ(on.code, 0) << on.err;
   ASSERT_EQ(off.code, 0) << off.err;
   const nlohmann::json on_j = on.json(), off_j = off.json();

@@ -6,6 +6,7 @@
 
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
+#include "sim/deepspeed_estimator.hpp"
 #include "sim/estimate.hpp"
 #include "sim/simulate.hpp"
 
@@ -73,6 +74,20 @@ TEST(OffloadMemory, ZeroOffloadStage2KeepsOnlyTheBf16ParamsOnTheGpu) {
   EXPECT_EQ(c.offload.nvme.value, 0u);
   EXPECT_EQ(c.offload.gpu_staging.value, 2 * kEmbedding);
   EXPECT_EQ(c.offload.gpu_removed[MemoryCategory::grads].value, 2 * kShard);
+}
+
+TEST(OffloadMemory, Zero2OffloadGpuModelStatesEqualDeepSpeedsOwnEstimator) {
+  // DeepSpeed's estimate_zero2_model_states_mem_needs with cpu_offload gives gpu_mem = 2 * total_params
+  // (reproduced bit for bit in sim/deepspeed_estimator.cpp): the bf16 parameters are all that stays.
+  Scenario sc = llama(2, "mixed-16");
+  sc.offload.optimizer = OffloadDevice::cpu;
+  const EstimateResult e = estimate(sc);
+  DeepSpeedEstimatorInput ds;
+  ds.total_params = kP;
+  ds.gpus_per_node = 8;
+  ds.zero_stage = 2;
+  ds.offload_optimizer = true;
+  EXPECT_EQ(gpu_model_states(e.classes.front()), deepspeed_estimate(ds).gpu_bytes);
 }
 
 TEST(OffloadMemory, GradientAccumulationAddsTheHostAccumulator) {

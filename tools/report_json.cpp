@@ -239,6 +239,9 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
     out["not_modelled"] = runtime_on ? json::array({"activations", "buffers", "temporaries"})
                                      : json::array({"activations", "buffers", "temporaries", "runtime"});
   }
+  if (runtime_on)
+    out["partially_modelled"]["runtime"] =
+        "defaults not GPU-calibrated: CUDA context, NCCL channels, fragmentation reserve (docs/runtime-memory.md)";
   return out;
 }
 

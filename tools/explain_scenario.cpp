@@ -131,6 +131,9 @@ void write_text(std::ostream& out, const std::string& path, const std::string& q
         << std::setw(11) << gb(w.peak) << std::setw(11) << ((delta >= 0 ? "+" : "") + fixed(delta, 2)) << "  "
         << (w.fits ? (*w.fits ? "yes" : "NO") : "-") << "\n";
   }
+  const auto& p = r.resolved.scenario.parallel;
+  if (p.dp * p.cp == 1 && p.edp() == 1)
+    out << "# zero_stage rows: dp * cp = 1, so ZeRO has no data-parallel ranks to shard over and the rows are equal.\n";
   out << "# Verdict: peak " << iec(r.max_peak) << " on the fullest rank; " << device_verdict(r, r.max_peak, r.fits)
       << "\n";
 }

@@ -35,7 +35,7 @@ void explain_recipes(std::ostream& o, const sim::EstimateResult& r) {
     << "  fp32 optimizer -> 20).\n"
     << "  Why keep fp32 master weights at all: an update lr*grad is often below half a bf16 ulp of the weight\n"
     << "  (8 mantissa bits), so adding it to a bf16 weight rounds it away; the optimizer updates fp32 copies.\n"
-    << "  Example: bf16 values next to 1.0 are 2^-7 = 0.0078125 apart, so bf16(1.0 + 1e-4) = 1.0: an Adam step of\n"
+    << "  Example: bf16 values just above 1.0 are 2^-7 = 0.0078125 apart, so bf16(1.0 + 1e-4) = 1.0: an Adam step of\n"
     << "  lr 1e-4 (|m/sqrt(v)| ~ 1) is lost; in fp32 (spacing 2^-23 ~ 1.2e-7 at 1.0) it is kept. Pure bf16 training\n"
     << "  (recipe bf16) needs stochastic rounding or Kahan summation to converge (Zamirai et al. 2020).\n";
   for (const auto& t : r.resolved.recipe->tensors) o << "  - " << t.name << ": " << t.why << "\n";

@@ -39,8 +39,8 @@ std::vector<Thumb> rule_of_thumb(const sim::EstimateResult& r) {
   const std::uint64_t n = static_cast<std::uint64_t>(r.world_size);
   for (const auto& rec : sim::recipes()) {
     const unsigned bpp = sim::bytes_per_parameter(rec, *r.resolved.optimizer);
-    rows.push_back({&rec, bpp, Bytes(r.num_parameters.value) * bpp,
-                    Bytes(detail::ceil_div(r.num_parameters.value, n)) * bpp});
+    rows.push_back(
+        {&rec, bpp, Bytes(r.num_parameters.value) * bpp, Bytes(detail::ceil_div(r.num_parameters.value, n)) * bpp});
   }
   return rows;
 }
@@ -76,7 +76,8 @@ void write_text(std::ostream& out, const std::string& path, const std::string& q
       << "  'per rank' spreads them evenly over all N ranks (ZeRO-3 over N, no TP/PP): bytes x ceil(Φ / N).\n";
   out << "  " << std::left << std::setw(10) << "recipe" << std::setw(12) << "(alias)" << std::right << std::setw(7)
       << "B/Φ" << std::setw(24) << "whole model (B)" << std::setw(12) << "(GB=1e9)" << std::setw(12) << "(GiB)"
-      << std::setw(14) << "per rank" << "\n";
+      << std::setw(14) << "per rank"
+      << "\n";
   for (const auto& t : thumbs) {
     const bool mine = t.recipe == r.resolved.recipe;
     out << (mine ? "* " : "  ") << std::left << std::setw(10) << t.recipe->name << std::setw(12)
@@ -113,10 +114,11 @@ void write_text(std::ostream& out, const std::string& path, const std::string& q
       << "=======================================================================================================\n";
   out << "  " << std::left << std::setw(22) << "knob" << std::setw(11) << "value" << std::right << std::setw(13)
       << "model states" << std::setw(10) << "activ" << std::setw(10) << "temps" << std::setw(10) << "peak"
-      << std::setw(11) << "peak" << std::setw(11) << "vs scen." << "  fits\n";
+      << std::setw(11) << "peak" << std::setw(11) << "vs scen."
+      << "  fits\n";
   out << "  " << std::left << std::setw(33) << "" << std::right << std::setw(13) << "(GiB)" << std::setw(10) << "(GiB)"
-      << std::setw(10) << "(GiB)" << std::setw(10) << "(GiB)" << std::setw(11) << "(GB=1e9)" << std::setw(11)
-      << "(GiB)" << "\n";
+      << std::setw(10) << "(GiB)" << std::setw(10) << "(GiB)" << std::setw(11) << "(GB=1e9)" << std::setw(11) << "(GiB)"
+      << "\n";
   for (const auto& w : rows) {
     out << (w.is_scenario ? "* " : "  ") << std::left << std::setw(22) << w.knob << std::setw(11) << w.value
         << std::right;
@@ -124,11 +126,12 @@ void write_text(std::ostream& out, const std::string& path, const std::string& q
       out << "  skipped: " << *w.skipped << "\n";
       continue;
     }
-    const double delta = (static_cast<double>(w.peak.value) - static_cast<double>(worst.peak.value)) /
-                         static_cast<double>(kGiB);
-    out << std::setw(13) << gib(model_states(w.bytes)) << std::setw(10) << gib(w.bytes[sim::MemoryCategory::activations])
-        << std::setw(10) << gib(w.bytes[sim::MemoryCategory::temporaries]) << std::setw(10) << gib(w.peak)
-        << std::setw(11) << gb(w.peak) << std::setw(11) << ((delta >= 0 ? "+" : "") + fixed(delta, 2)) << "  "
+    const double delta =
+        (static_cast<double>(w.peak.value) - static_cast<double>(worst.peak.value)) / static_cast<double>(kGiB);
+    out << std::setw(13) << gib(model_states(w.bytes)) << std::setw(10)
+        << gib(w.bytes[sim::MemoryCategory::activations]) << std::setw(10)
+        << gib(w.bytes[sim::MemoryCategory::temporaries]) << std::setw(10) << gib(w.peak) << std::setw(11) << gb(w.peak)
+        << std::setw(11) << ((delta >= 0 ? "+" : "") + fixed(delta, 2)) << "  "
         << (w.fits ? (*w.fits ? "yes" : "NO") : "-") << "\n";
   }
   const auto& p = r.resolved.scenario.parallel;

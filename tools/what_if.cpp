@@ -43,13 +43,17 @@ std::vector<WhatIf> what_ifs(const sim::Scenario& scenario, const sim::EstimateR
     v.training.recipe = std::string(recipe.name);
     rows.push_back(run_variant("recipe", std::string(recipe.name), base.resolved.recipe->name == recipe.name, v));
   }
-  for (const auto g : {sim::RecomputeGranularity::none, sim::RecomputeGranularity::selective,
-                       sim::RecomputeGranularity::full}) {
+  for (const auto g :
+       {sim::RecomputeGranularity::none, sim::RecomputeGranularity::selective, sim::RecomputeGranularity::full}) {
     const bool is_scenario = resolved.training.recompute_granularity == g;
     if (!scenario.model) {
-      rows.push_back({"recompute_granularity", granularity_name(g), is_scenario,
+      rows.push_back({"recompute_granularity",
+                      granularity_name(g),
+                      is_scenario,
                       "a bare parameter count (num_parameters) has no layers, hence no activations to recompute",
-                      {}, Bytes(0), std::nullopt});
+                      {},
+                      Bytes(0),
+                      std::nullopt});
       continue;
     }
     sim::Scenario v = scenario;

@@ -12,11 +12,11 @@
 namespace trainmem::tools {
 
 struct WhatIf {
-  std::string knob;     // "zero_stage", "recipe", "recompute_granularity"
-  std::string value;    // "0".."3", "mixed-16", ..., "none" | "selective" | "full"
-  bool is_scenario = false;             // the scenario's own setting
-  std::optional<std::string> skipped;   // why the variant is not estimated (the library's error message)
-  sim::MemoryBreakdown bytes;           // of the fullest rank class (when not skipped)
+  std::string knob;                    // "zero_stage", "recipe", "recompute_granularity"
+  std::string value;                   // "0".."3", "mixed-16", ..., "none" | "selective" | "full"
+  bool is_scenario = false;            // the scenario's own setting
+  std::optional<std::string> skipped;  // why the variant is not estimated (the library's error message)
+  sim::MemoryBreakdown bytes;          // of the fullest rank class (when not skipped)
   Bytes peak;
   std::optional<bool> fits;
 };

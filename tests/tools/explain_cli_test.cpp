@@ -103,7 +103,10 @@ TEST(ExplainCli, Train100BRuleOfThumbAndZeroStages) {
   ASSERT_EQ(phi, 101'240'197'120ULL);
   EXPECT_EQ(j["rule_of_thumb"]["num_parameters"].get<std::uint64_t>(), phi);
   for (const auto& t : j["rule_of_thumb"]["recipes"]) {
-    const std::uint64_t bpp = t["recipe"] == "mixed-16" ? 16 : t["recipe"] == "mixed-18" ? 18 : t["recipe"] == "mixed-20" ? 20 : 0;
+    const std::uint64_t bpp = t["recipe"] == "mixed-16"   ? 16
+                              : t["recipe"] == "mixed-18" ? 18
+                              : t["recipe"] == "mixed-20" ? 20
+                                                          : 0;
     // 16Φ = 1.62e12, 18Φ = 1.82e12, 20Φ = 2.02e12 bytes.
     if (bpp != 0) {
       EXPECT_EQ(t["whole_model_bytes"].get<std::uint64_t>(), bpp * phi) << t["recipe"];
@@ -123,7 +126,8 @@ TEST(ExplainCli, Train100BRuleOfThumbAndZeroStages) {
   EXPECT_EQ(states(row(j, "zero_stage", "3")), 16 * s);
   EXPECT_EQ(row(j, "zero_stage", "1")["is_scenario"], true);
   // ZeRO shards model states only: the activations are the same in every ZeRO row.
-  for (const char* st : {"0", "1", "2", "3"}) EXPECT_EQ(activ(row(j, "zero_stage", st)), activ(row(j, "zero_stage", "1")));
+  for (const char* st : {"0", "1", "2", "3"})
+    EXPECT_EQ(activ(row(j, "zero_stage", st)), activ(row(j, "zero_stage", "1")));
   // Megatron's 18 (fp32 main_grad, unsharded by ZeRO-1): 2n + 4n + 12n/dp. DeepSpeed's 20: 2n + 2n + 16n/dp.
   EXPECT_EQ(states(row(j, "recipe", "mixed-18")), 6 * n + 12 * s);
   EXPECT_EQ(states(row(j, "recipe", "mixed-20")), 4 * n + 16 * s);
@@ -139,7 +143,7 @@ TEST(ExplainCli, Llama3_70BZero3On64Gpus) {
   // Hugging Face meta-llama/Meta-Llama-3-70B: 70,553,706,496 parameters; 128256 = 1002 * 128: no padding.
   const std::uint64_t phi = 70'553'706'496ULL;
   ASSERT_EQ(phi % 64, 0u);
-  const std::uint64_t s = phi / 64;  // 1,102,401,664
+  const std::uint64_t s = phi / 64;                                              // 1,102,401,664
   EXPECT_EQ(j["answer"]["bytes"]["model_states"].get<std::uint64_t>(), 20 * s);  // 22,048,033,280 B
   // ZeRO-0 20Φ; ZeRO-1 bf16 params + grads unsharded, fp32 grad copy + master + m + v sharded: 4Φ + 16Φ/64;
   // ZeRO-2 2Φ + 18Φ/64.
@@ -170,8 +174,8 @@ TEST(ExplainCli, RecomputeSavesWhatKorthikantiTable2Says) {
   EXPECT_EQ(row(j, "recompute_granularity", "none")["fits"], false);
   EXPECT_EQ(row(j, "recompute_granularity", "selective")["fits"], true);
   // Full recompute keeps 2sbh/t per layer (the sequence-parallel layer input).
-  const CliRun full = run({"estimate", scenario("interview_recompute.yaml"), "--recompute-granularity", "full",
-                           "--format", "json"});
+  const CliRun full =
+      run({"estimate", scenario("interview_recompute.yaml"), "--recompute-granularity", "full", "--format", "json"});
   ASSERT_EQ(full.code, 0) << full.err;
   EXPECT_EQ(full.json()["ranks"][0]["activations"]["layers_bytes"].get<std::uint64_t>(), L * 2 * s * b * h / t);
   // The paper's TP-only baseline, no recompute: sbh (10 + 24/t + 5as/(ht)) per layer = 63,619,203,072 B for 48

@@ -72,8 +72,9 @@ void write_text(std::ostream& out, const std::string& path, const std::string& q
   out << "\nRule of thumb: model states of the whole model, before any sharding\n"
       << "=====================================================================\n"
       << "  Φ = " << with_commas(r.num_parameters.value) << " parameters; optimizer " << r.resolved.optimizer->name
-      << "; N = " << r.world_size << " ranks. Bytes per parameter from the recipe tables (DESIGN.md section 3);\n"
-      << "  'per rank' spreads them evenly over all N ranks (ZeRO-3 over N, no TP/PP): bytes x ceil(Φ / N).\n";
+      << "; N = " << r.world_size << " ranks.\n"
+      << "  Bytes per parameter from the recipe tables (docs/model-states.md section 3); 'per rank' spreads them\n"
+      << "  evenly over all N ranks (ZeRO-3 over N, no TP/PP): bytes x ceil(Φ / N).\n";
   out << "  " << std::left << std::setw(10) << "recipe" << std::setw(12) << "(alias)" << std::right << std::setw(7)
       << "B/Φ" << std::setw(24) << "whole model (B)" << std::setw(12) << "(GB=1e9)" << std::setw(12) << "(GiB)"
       << std::setw(14) << "per rank"

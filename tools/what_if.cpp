@@ -22,7 +22,7 @@ WhatIf run_variant(std::string knob, std::string value, bool is_scenario, const 
     w.bytes = c.bytes;
     w.peak = c.peak;
     w.fits = r.fits;
-  } catch (const ConfigError& e) {
+  } catch (const Error& e) {  // ConfigError: the layout forbids the variant; OverflowError: absurd sizes
     w.skipped = e.what();
   }
   return w;

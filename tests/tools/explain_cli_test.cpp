@@ -248,6 +248,34 @@ TEST(ExplainCli, Gpt3WhatIfsFollowMegatronsSixPlusTwelveOverDp) {
   EXPECT_EQ(j["answer"]["ranks"].size(), 64u);
 }
 
+// simulate on the library's pipeline scenario: under 1F1B, stage i holds min(pp - i, m) microbatches in flight
+// (Narayanan et al. 2021, Sec. 2.2.1), here pp = 16 and m = 1536 / 8 = 192.
+TEST(ExplainCli, Gpt3SimulateHoldsPpMinusStageMicrobatches) {
+  const CliRun r = run({"simulate", scenario("gpt3_175b_megatron.yaml"), "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = r.json();
+  ASSERT_EQ(j["stages"].size(), 16u);
+  for (const auto& st : j["stages"]) {
+    const int stage = st["pp_rank"].get<int>();
+    EXPECT_EQ(st["max_live_microbatches"].get<int>(), 16 - stage) << "stage " << stage;
+  }
+}
+
+// simulate on the ZeRO-3 scenario: one microbatch per step (global batch defaults to micro batch x dp).
+TEST(ExplainCli, Llama3Zero3SimulateKeepsTheShardedStates) {
+  const CliRun r = run({"simulate", scenario("llama3_70b_zero3_64gpu.yaml"), "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = r.json();
+  ASSERT_EQ(j["stages"].size(), 1u);
+  const auto& st = j["stages"][0];
+  EXPECT_EQ(st["max_live_microbatches"], 1);
+  const std::uint64_t s = 70'553'706'496ULL / 64;
+  const auto& b = st["bytes_at_peak"];
+  // The fp32 master copy and the two Adam moments are never gathered: exactly their shards at any time.
+  EXPECT_EQ(b["master_params"].get<std::uint64_t>(), 4 * s);
+  EXPECT_EQ(b["optimizer_states"].get<std::uint64_t>(), 8 * s);
+}
+
 TEST(ExplainCli, InputErrorsExitTwoNamingTheField) {
   const CliRun none = run({"explain"});
   EXPECT_EQ(none.code, 2);

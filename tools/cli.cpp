@@ -10,6 +10,7 @@
 #include "sim/estimate.hpp"
 #include "sim/simulate.hpp"
 #include "tools/deepspeed_estimator_cli.hpp"
+#include "tools/explain_scenario.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
 #include "tools/report.hpp"
@@ -27,6 +28,8 @@ constexpr const char* kUsage =
     "  estimate   per-rank memory of a training job with a breakdown\n"
     "  simulate   replay one training step per pipeline stage: when and why each rank peaks\n"
     "             (--trace out.json: Chrome trace for Perfetto; --html report.html)\n"
+    "  explain    the interview-style answer for a scenario file: question, terms with formulas,\n"
+    "             total, and what-ifs (each ZeRO stage, recipe and recompute granularity)\n"
     "  models     list the model presets and GPU names\n"
     "\n"
     "  trainmem estimate --help   lists every option; trainmem --version prints the version\n";
@@ -177,6 +180,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (cmd == "estimate") return wants_deepspeed_estimator(rest) ? run_deepspeed_estimator(rest, out) : cmd_estimate(rest, out);
     if (cmd == "simulate") return cmd_simulate(rest, out);
     if (cmd == "models") return cmd_models(rest, out);
+    if (cmd == "explain") return cmd_explain(rest, out);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       out << kUsage;
       return kExitOk;

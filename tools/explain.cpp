@@ -4,6 +4,7 @@
 
 #include "partition/model_spec.hpp"
 #include "tools/explain_offload_runtime.hpp"
+#include "tools/explain_terms.hpp"
 #include "tools/format.hpp"
 #include "tools/report.hpp"
 
@@ -14,8 +15,9 @@ std::string pad(std::string s, std::size_t w) {
   return s;
 }
 std::string lpad(const std::string& s, std::size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
+}  // namespace
 
-void explain_recipes(std::ostringstream& o, const sim::EstimateResult& r) {
+void explain_recipes(std::ostream& o, const sim::EstimateResult& r) {
   o << "Why 16, 18 or 20 bytes per parameter\n"
     << "  Mixed-precision training keeps, per parameter, the compute copy, its gradient, an fp32 master copy\n"
     << "  and the optimizer moments; the frameworks differ in which gradient buffers persist:\n";
@@ -33,14 +35,17 @@ void explain_recipes(std::ostringstream& o, const sim::EstimateResult& r) {
     << "  the distributed optimizer); ZeRO-Infinity Sec. 3 and DeepSpeed #1137 (an fp32 gradient copy for the\n"
     << "  fp32 optimizer -> 20).\n"
     << "  Why keep fp32 master weights at all: an update lr*grad is often below half a bf16 ulp of the weight\n"
-    << "  (8 mantissa bits), so adding it to a bf16 weight rounds it away; the optimizer updates fp32 copies.\n";
+    << "  (8 mantissa bits), so adding it to a bf16 weight rounds it away; the optimizer updates fp32 copies.\n"
+    << "  Example: bf16 values just above 1.0 are 2^-7 = 0.0078125 apart, so bf16(1.0 + 1e-4) = 1.0: an Adam step of\n"
+    << "  lr 1e-4 (|m/sqrt(v)| ~ 1) is lost; in fp32 (spacing 2^-23 ~ 1.2e-7 at 1.0) it is kept. Pure bf16 training\n"
+    << "  (recipe bf16) needs stochastic rounding or Kahan summation to converge (Zamirai et al. 2020).\n";
   for (const auto& t : r.resolved.recipe->tensors) o << "  - " << t.name << ": " << t.why << "\n";
   o << "  This scenario: " << r.resolved.recipe->name << " + " << r.resolved.optimizer->name << " ("
     << r.resolved.optimizer->summary << ") = "
     << sim::bytes_per_parameter(*r.resolved.recipe, *r.resolved.optimizer) << " bytes per parameter before sharding.\n\n";
 }
 
-void explain_layer_activations(std::ostringstream& o, const sim::EstimateResult& r) {
+void explain_layer_activations(std::ostream& o, const sim::EstimateResult& r) {
   const auto& layer = *r.layer_activations;
   const auto& d = layer.dims;
   const auto& sc = r.resolved.scenario;
@@ -80,7 +85,7 @@ void explain_layer_activations(std::ostringstream& o, const sim::EstimateResult&
   o << "\n";
 }
 
-void explain_stage_activations(std::ostringstream& o, const sim::StageActivations& a) {
+void explain_stage_activations(std::ostream& o, const sim::StageActivations& a) {
   o << "  Activations (" << a.num_layers << " layers";
   if (a.inflight.vpp > 1) o << " in " << a.inflight.vpp << " model chunks of " << a.layers_per_chunk;
   o << "):\n";
@@ -113,7 +118,7 @@ void explain_stage_activations(std::ostringstream& o, const sim::StageActivation
     << ") = " << with_commas(a.temporaries.value) << " B  " << iec(a.temporaries) << "\n";
 }
 
-void explain_class(std::ostringstream& o, const sim::EstimateResult& r, std::size_t index) {
+void explain_class(std::ostream& o, const sim::EstimateResult& r, std::size_t index) {
   const auto& c = r.classes[index];
   const auto& sc = r.resolved.scenario;
   const auto& p = sc.parallel;
@@ -159,15 +164,18 @@ void explain_class(std::ostringstream& o, const sim::EstimateResult& r, std::siz
   explain_offload_runtime(o, c, sc);
   o << "    peak (sum of categories)             " << with_commas(c.peak.value) << " B  " << iec(c.peak) << "\n\n";
 }
-}  // namespace
+
+void explain_zero(std::ostream& o) {
+  o << "ZeRO (Rajbhandari et al. 2019, Sec. 5): stage 1 shards the optimizer states (fp32 master, moments and a\n"
+    << "recipe's fp32 gradient copy), stage 2 also the gradients, stage 3 also the parameters. A sharded class of\n"
+    << "n elements costs ceil(n / dp) elements per rank: the flat buffer is padded so every partition is equal.\n\n";
+}
 
 std::string explain_estimate(const sim::EstimateResult& r) {
   std::ostringstream o;
   o << "\nDerivation\n==========\n";
   explain_recipes(o, r);
-  o << "ZeRO (Rajbhandari et al. 2019, Sec. 5): stage 1 shards the optimizer states (fp32 master, moments and a\n"
-    << "recipe's fp32 gradient copy), stage 2 also the gradients, stage 3 also the parameters. A sharded class of\n"
-    << "n elements costs ceil(n / dp) elements per rank: the flat buffer is padded so every partition is equal.\n\n";
+  explain_zero(o);
   if (r.layer_activations) explain_layer_activations(o, r);
   for (std::size_t i = 0; i < r.classes.size(); ++i) explain_class(o, r, i);
   return o.str();

@@ -103,6 +103,8 @@ constexpr OptionSpec kOptions[] = {
     // output
     {"format", "", K::text, "table | json", "output"},
     {"explain", "", K::boolean, "print the derivation of every term", "output"},
+    // scenario text (read by `trainmem explain`; estimate and simulate ignore it)
+    {"question", "", K::text, "the question a scenario answers (printed by `trainmem explain`)", "scenario"},
 };
 
 std::string kebab(std::string_view key) {

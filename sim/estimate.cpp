@@ -24,19 +24,44 @@ EstimateResult estimate(const Scenario& input) {
     for (std::size_t i = 0; i < stages.size(); ++i) {
       per_stage[i].shard = rank_param_shard(*sc.model, p, stages[i]);
       per_stage[i].num_layers = stages[i].num_layers;
+      if (sc.inference.enabled) {
+        per_stage[i].inference = inference_rank(*sc.model, p, stages[i], per_stage[i].shard, sc.inference,
+                                                sc.training.micro_batch_size, sc.training.seq_length,
+                                                out.padded_vocab_size);
+        continue;
+      }
       per_stage[i].activations =
           stage_activations(out.resolved, *out.layer_activations, stages[i], out.padded_vocab_size, out.activation_bytes);
+      if (sc.lora.enabled()) {
+        const std::int64_t tokens = sc.training.seq_length / p.cp * sc.training.micro_batch_size;
+        per_stage[i].lora = lora_rank(*sc.model, p, stages[i], per_stage[i].shard, sc.lora, *out.resolved.recipe,
+                                      *out.resolved.optimizer, p.zero_stage, p.dp * p.cp, tokens, out.activation_bytes);
+        // Layers kept whole (not fully recomputed) also keep the adapters' r-wide tensors, per in-flight forward.
+        const auto& a = *per_stage[i].activations;
+        const auto kept = static_cast<std::uint64_t>(a.layers_per_chunk - a.recomputed_layers_per_chunk);
+        per_stage[i].lora_activations =
+            per_stage[i].lora->adapter_activations_per_layer * kept * static_cast<std::uint64_t>(a.inflight.chunk_forwards);
+      }
     }
   } else {
     out.num_parameters = *sc.num_parameters;
     for (auto& st : per_stage) st.shard = rank_param_shard(*sc.num_parameters, p);
   }
   for (auto& st : per_stage) {
-    st.model_states = model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer, p.zero_stage,
-                                         p.dp * p.cp, p.edp());
+    if (st.inference) {
+      st.model_states = inference_weight_terms(st.inference->weights, sc.inference);
+      st.bytes = st.model_states.breakdown;
+      st.bytes[MemoryCategory::activations] = st.inference->workspace.total;
+      st.kv_cache = st.inference->kv.total;
+      st.peak = st.bytes.total() + st.kv_cache;
+      continue;
+    }
+    st.model_states = st.lora ? st.lora->states
+                              : model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer,
+                                                   p.zero_stage, p.dp * p.cp, p.edp());
     st.bytes = st.model_states.breakdown;
     if (st.activations) {
-      st.bytes[MemoryCategory::activations] = st.activations->total;
+      st.bytes[MemoryCategory::activations] = st.activations->total + st.lora_activations;
       st.bytes[MemoryCategory::temporaries] = st.activations->temporaries;
     }
     st.peak = st.bytes.total();
@@ -46,7 +71,8 @@ EstimateResult estimate(const Scenario& input) {
   std::vector<std::size_t> class_of_stage(per_stage.size());
   for (std::size_t s = 0; s < per_stage.size(); ++s) {
     auto same = std::find_if(out.classes.begin(), out.classes.end(), [&](const RankClass& c) {
-      return c.bytes == per_stage[s].bytes && c.num_layers == per_stage[s].num_layers;
+      return c.bytes == per_stage[s].bytes && c.kv_cache == per_stage[s].kv_cache &&
+             c.num_layers == per_stage[s].num_layers;
     });
     if (same == out.classes.end()) {
       out.classes.push_back(per_stage[s]);
@@ -72,6 +98,9 @@ EstimateResult estimate(const Scenario& input) {
   }
   out.gpu_memory = sc.gpu_memory;
   if (out.gpu_memory) out.fits = out.max_peak <= *out.gpu_memory;
+  if (out.gpu_memory && sc.inference.enabled)
+    out.inference_capacity = inference_capacity(*sc.model, p, sc.inference, sc.training.micro_batch_size,
+                                                sc.training.seq_length, *out.gpu_memory);
   return out;
 }
 

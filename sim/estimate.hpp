@@ -1,6 +1,7 @@
 // estimate(): the analytic per-rank memory of a scenario. Every rank of the grid is evaluated; ranks
 // with identical numbers are grouped into one RankClass with their rank list. Model states and activations
 // (op-level, docs/activations.md; recompute/loss transients in temporaries); buffers and runtime are 0 for now.
+// With scenario.inference.enabled: serving memory (docs/inference.md); with scenario.lora: LoRA/QLoRA (docs/lora.md).
 #pragma once
 
 #include <optional>
@@ -10,6 +11,8 @@
 #include "partition/rank_grid.hpp"
 #include "partition/shard_plan.hpp"
 #include "sim/activation_memory.hpp"
+#include "sim/inference_memory.hpp"
+#include "sim/lora_memory.hpp"
 #include "sim/model_state_memory.hpp"
 #include "sim/scenario.hpp"
 #include "sim/stage_activations.hpp"
@@ -25,7 +28,11 @@ struct RankClass {
   ModelStateMemory model_states;
   std::optional<StageActivations> activations;  // absent for a bare parameter count
   MemoryBreakdown bytes;
-  Bytes peak;
+  Bytes kv_cache;                              // inference only (JSON bytes.kv_cache); 0 for training
+  std::optional<InferenceRank> inference;      // --inference: weights, KV cache, workspace
+  std::optional<LoraRank> lora;                // LoRA/QLoRA: frozen base and adapters
+  Bytes lora_activations;                      // adapters' r-wide saved tensors (inside bytes.activations)
+  Bytes peak;                                  // bytes.total() + kv_cache
 };
 
 struct EstimateResult {
@@ -40,6 +47,7 @@ struct EstimateResult {
   Bytes max_peak;
   std::optional<Bytes> gpu_memory;
   std::optional<bool> fits;
+  std::optional<InferenceCapacity> inference_capacity;  // --inference with a GPU: the largest batch/context
 };
 
 EstimateResult estimate(const Scenario& scenario);

@@ -8,6 +8,8 @@
 
 #include "partition/model_spec.hpp"
 #include "partition/parallel_config.hpp"
+#include "sim/inference_memory.hpp"
+#include "sim/lora_memory.hpp"
 #include "sim/recipe.hpp"
 #include "sim/zero_runtime.hpp"
 
@@ -51,6 +53,8 @@ struct Scenario {
   ZeroRuntimeConfig zero_runtime;                 // DeepSpeed buffer knobs (simulate)
   std::optional<Bytes> gpu_memory;
   std::string gpu_name;                           // "" when gpu_memory was given directly or not at all
+  InferenceConfig inference;                      // enabled: serving memory instead of a training step
+  LoraConfig lora;                                // rank > 0: LoRA/QLoRA fine-tuning
 };
 
 struct ResolvedScenario {

@@ -20,12 +20,15 @@ EstimateResult estimate(const Scenario& input) {
     out.padded_vocab_size = padded_vocab_size(sc.model->vocab_size, p.make_vocab_size_divisible_by, p.tp);
     const auto stages = assign_layers(sc.model->num_layers, p);
     out.activation_bytes = activation_bytes(*out.resolved.recipe);
-    out.layer_activations = layer_activations(*sc.model, p, sc.training, out.activation_bytes);
+    if (!sc.inference.enabled)  // serving has its own workspace model (sim/inference_memory.hpp)
+      out.layer_activations = layer_activations(*sc.model, p, sc.training, out.activation_bytes);
     for (std::size_t i = 0; i < stages.size(); ++i) {
       per_stage[i].shard = rank_param_shard(*sc.model, p, stages[i]);
       per_stage[i].num_layers = stages[i].num_layers;
       if (sc.inference.enabled) {
-        per_stage[i].inference = inference_rank(*sc.model, p, stages[i], per_stage[i].shard, sc.inference,
+        const ModelSpec served = serving_model(*sc.model, p.tp);
+        per_stage[i].shard = rank_param_shard(served, p, stages[i]);
+        per_stage[i].inference = inference_rank(served, p, stages[i], per_stage[i].shard, sc.inference,
                                                 sc.training.micro_batch_size, sc.training.seq_length,
                                                 out.padded_vocab_size);
         continue;

@@ -23,6 +23,13 @@ std::int64_t largest_fitting(std::int64_t hi, Fits fits) {
 }
 }  // namespace
 
+ModelSpec serving_model(const ModelSpec& m, std::int64_t tp) {
+  ModelSpec served = m;
+  const std::int64_t kv = m.query_groups();
+  if (tp > kv && kv > 0 && tp % kv == 0) served.num_query_groups = tp;
+  return served;
+}
+
 Dtype inference_compute_dtype(const InferenceConfig& c) {
   if (c.weights.dtype == Dtype::fp32) return Dtype::fp32;
   if (c.weights.dtype == Dtype::fp16) return Dtype::fp16;
@@ -104,8 +111,9 @@ ModelStateMemory inference_weight_terms(const RankWeights& w, const InferenceCon
   return out;
 }
 
-Bytes inference_max_peak(const ModelSpec& m, const ParallelConfig& p, const InferenceConfig& c,
+Bytes inference_max_peak(const ModelSpec& model, const ParallelConfig& p, const InferenceConfig& c,
                          std::int64_t sequences, std::int64_t context) {
+  const ModelSpec m = serving_model(model, p.tp);
   const std::int64_t padded = padded_vocab_size(m.vocab_size, p.make_vocab_size_divisible_by, p.tp);
   Bytes worst;
   for (const auto& stage : assign_layers(m.num_layers, p)) {

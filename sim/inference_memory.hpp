@@ -27,6 +27,11 @@ struct InferenceConfig {
   std::int64_t max_num_batched_tokens = 0;
 };
 
+// The model as served on `tp` ranks: when tp exceeds the KV heads (and is a multiple of them) every rank keeps
+// one KV head, replicated tp / kv_heads times (vLLM QKVParallelLinear num_kv_head_replicas), so per rank the
+// weights and cache are those of a model with tp KV heads. Otherwise the model unchanged.
+ModelSpec serving_model(const ModelSpec& model, std::int64_t tp);
+
 // Compute (activation) dtype: fp32 for fp32 weights, fp16 for fp16 weights, else bf16.
 Dtype inference_compute_dtype(const InferenceConfig& config);
 
@@ -55,7 +60,7 @@ struct InferenceRank {
   Bytes peak() const { return weights.total() + kv.total + workspace.total; }
 };
 
-// One rank of pipeline stage `stage`: `sequences` concurrent sequences of `context` prompt tokens each, plus
+// One rank of pipeline stage `stage` (`model` and `shard` of serving_model()): `sequences` concurrent sequences of `context` prompt tokens each, plus
 // config.max_new_tokens generated tokens in the KV cache.
 InferenceRank inference_rank(const ModelSpec& model, const ParallelConfig& parallel, const StageLayers& stage,
                              const RankParamShard& shard, const InferenceConfig& config, std::int64_t sequences,

@@ -55,7 +55,13 @@ ResolvedScenario resolve_scenario(Scenario sc) {
                               s(m.max_position_embeddings) + ")");
     }
   }
-  sc.parallel = resolve(sc.parallel, sc.model ? &*sc.model : nullptr);
+  if (sc.inference.enabled && sc.model) {
+    // Serving replicates KV heads when tp exceeds them (vLLM): check the layout against the replicated model.
+    const ModelSpec served = serving_model(*sc.model, sc.parallel.tp);
+    sc.parallel = resolve(sc.parallel, &served);
+  } else {
+    sc.parallel = resolve(sc.parallel, sc.model ? &*sc.model : nullptr);
+  }
   const auto& p = sc.parallel;
 
   if (t.micro_batch_size < 1 || t.micro_batch_size > kMaxBatch)

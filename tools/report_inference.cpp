@@ -89,6 +89,12 @@ void add_inference_json(nlohmann::json& doc, const sim::EstimateResult& r) {
   const auto& inf = sc.inference;
   doc["config"]["inference"] = inf.enabled;
   if (!inf.enabled) return;
+  // Training-only settings do not apply to serving: null rather than misleading defaults.
+  for (const char* k : {"recipe", "optimizer", "bytes_per_parameter", "global_batch_size", "num_microbatches",
+                        "use_distributed_optimizer", "recompute_granularity", "recompute_method", "recompute_num_layers",
+                        "pipeline_schedule", "attention_dropout", "hidden_dropout", "fused_linear_cross_entropy",
+                        "moe_expert_capacity_factor", "activation_bytes_per_element"})
+    doc["config"][k] = nullptr;
   doc["config"]["max_new_tokens"] = inf.max_new_tokens;
   doc["config"]["weight_dtype"] = dtype_name(inf.weights.dtype);
   doc["config"]["quant_group_size"] = group_size(inf);

@@ -16,8 +16,10 @@ std::int64_t largest_fitting(std::int64_t hi, Fits fits) {
   std::int64_t lo = 1;  // fits(lo) holds
   while (lo < hi) {
     const std::int64_t mid = lo + (hi - lo + 1) / 2;
-    if (fits(mid)) lo = mid;
-    else hi = mid - 1;
+    if (fits(mid))
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   return lo;
 }
@@ -138,7 +140,8 @@ InferenceCapacity inference_capacity(const ModelSpec& m, const ParallelConfig& p
   cap.max_micro_batch_size = largest_fitting(1LL << 30, [&](std::int64_t b) { return fits(b, context); });
   cap.max_seq_length = largest_fitting(1LL << 25, [&](std::int64_t s) { return fits(sequences, s); });
   if (m.position_embedding == PositionEmbedding::learned && m.max_position_embeddings > 0)
-    cap.max_seq_length = std::min(cap.max_seq_length, std::max<std::int64_t>(0, m.max_position_embeddings - c.max_new_tokens));
+    cap.max_seq_length =
+        std::min(cap.max_seq_length, std::max<std::int64_t>(0, m.max_position_embeddings - c.max_new_tokens));
   return cap;
 }
 

@@ -18,10 +18,10 @@ namespace trainmem::sim {
 
 struct InferenceConfig {
   bool enabled = false;
-  std::int64_t max_new_tokens = 0;            // generated tokens per sequence (KV cache holds seq_length + these)
-  WeightFormat weights;                        // weight_dtype, quant_group_size
-  std::optional<Dtype> kv_cache_dtype;         // unset = the compute dtype
-  std::int64_t kv_block_size = 16;             // paged attention block in tokens (vLLM default); 0 = contiguous
+  std::int64_t max_new_tokens = 0;      // generated tokens per sequence (KV cache holds seq_length + these)
+  WeightFormat weights;                 // weight_dtype, quant_group_size
+  std::optional<Dtype> kv_cache_dtype;  // unset = the compute dtype
+  std::int64_t kv_block_size = 16;      // paged attention block in tokens (vLLM default); 0 = contiguous
   // Tokens one forward processes at most (vLLM max_num_batched_tokens, chunked prefill); 0 = every prompt
   // token of every sequence in one forward (Hugging Face generate).
   std::int64_t max_num_batched_tokens = 0;
@@ -54,14 +54,14 @@ InferenceWorkspace inference_workspace(const ModelSpec& model, const ParallelCon
                                        Dtype compute_dtype, std::int64_t kv_heads_per_rank);
 
 struct InferenceRank {
-  RankWeights weights;            // `params`
-  KvCache kv;                     // `kv_cache`
-  InferenceWorkspace workspace;   // `activations`
+  RankWeights weights;           // `params`
+  KvCache kv;                    // `kv_cache`
+  InferenceWorkspace workspace;  // `activations`
   Bytes peak() const { return weights.total() + kv.total + workspace.total; }
 };
 
-// One rank of pipeline stage `stage` (`model` and `shard` of serving_model()): `sequences` concurrent sequences of `context` prompt tokens each, plus
-// config.max_new_tokens generated tokens in the KV cache.
+// One rank of pipeline stage `stage` (`model` and `shard` of serving_model()): `sequences` concurrent sequences of
+// `context` prompt tokens each, plus config.max_new_tokens generated tokens in the KV cache.
 InferenceRank inference_rank(const ModelSpec& model, const ParallelConfig& parallel, const StageLayers& stage,
                              const RankParamShard& shard, const InferenceConfig& config, std::int64_t sequences,
                              std::int64_t context, std::int64_t padded_vocab);

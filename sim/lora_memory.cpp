@@ -125,8 +125,9 @@ LoraRank lora_rank(const ModelSpec& m, const ParallelConfig& p, const StageLayer
   r.layer = lora_layer(m, c, p.tp);
   const ElementCount adapters = r.layer.params * u(stage.num_layers);
   r.adapters.dense = adapters;
-  r.adapters.terms.push_back({"LoRA adapters (r " + std::to_string(c.rank) + " on " + lora_targets_text(c.targets) + ")",
-                              r.layer.params, u(stage.num_layers), false});
+  r.adapters.terms.push_back(
+      {"LoRA adapters (r " + std::to_string(c.rank) + " on " + lora_targets_text(c.targets) + ")", r.layer.params,
+       u(stage.num_layers), false});
   const ModelStateMemory adapter_states = model_state_memory(r.adapters, recipe, optimizer, zero_stage, dp, dp);
 
   const bool sharded = zero_stage == 3;
@@ -145,7 +146,8 @@ LoraRank lora_rank(const ModelSpec& m, const ParallelConfig& p, const StageLayer
   const std::string base_dtype(dtype_name(c.base.dtype));
   frozen("frozen base linear weights", base_dtype, r.base.quantized_elements, r.base.quantized.data);
   frozen("frozen base quantisation scales", scale_label(c.base), ElementCount(0), r.base.quantized.scales);
-  frozen("frozen base embeddings, norms, LM head", std::string(dtype_name(compute)), r.base.other_elements, r.base.other);
+  frozen("frozen base embeddings, norms, LM head", std::string(dtype_name(compute)), r.base.other_elements,
+         r.base.other);
   for (ModelStateTerm t : adapter_states.terms) {
     t.name = "adapter " + t.name;
     r.states.breakdown[t.category] += t.bytes;

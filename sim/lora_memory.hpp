@@ -24,10 +24,10 @@ namespace trainmem::sim {
 enum class LoraTarget { q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj };
 
 struct LoraConfig {
-  std::int64_t rank = 0;                                              // r; 0 = no LoRA (full fine-tuning)
+  std::int64_t rank = 0;                                                       // r; 0 = no LoRA (full fine-tuning)
   std::vector<LoraTarget> targets = {LoraTarget::q_proj, LoraTarget::v_proj};  // PEFT's Llama default
-  bool all_linear = false;    // targets came from "all-linear": skip gate_proj on a model without one
-  WeightFormat base;          // base_weight_dtype, quant_group_size, double_quantization
+  bool all_linear = false;  // targets came from "all-linear": skip gate_proj on a model without one
+  WeightFormat base;        // base_weight_dtype, quant_group_size, double_quantization
   bool enabled() const { return rank > 0; }
 };
 
@@ -40,17 +40,17 @@ std::string lora_targets_text(const std::vector<LoraTarget>& targets);  // "q_pr
 // One adapted module of one layer on one rank.
 struct LoraModule {
   LoraTarget target;
-  std::int64_t in = 0, out = 0;   // the base matrix's full (unsplit) input and output features
-  bool row_parallel = false;      // o_proj, down_proj: the base splits its input over tp
-  ElementCount a_elements;        // A on this rank: r*in (column-parallel base) or r*in/tp (row-parallel)
-  ElementCount b_elements;        // B on this rank: r*out/tp (column-parallel base) or r*out (row-parallel)
+  std::int64_t in = 0, out = 0;  // the base matrix's full (unsplit) input and output features
+  bool row_parallel = false;     // o_proj, down_proj: the base splits its input over tp
+  ElementCount a_elements;       // A on this rank: r*in (column-parallel base) or r*in/tp (row-parallel)
+  ElementCount b_elements;       // B on this rank: r*out/tp (column-parallel base) or r*out (row-parallel)
   ElementCount elements() const { return a_elements + b_elements; }
 };
 
 struct LoraLayer {
   std::vector<LoraModule> modules;
-  ElementCount params;               // adapter parameters of one layer on one rank
-  std::uint64_t saved_width = 0;     // r-wide A outputs saved for backward per token (sum over modules)
+  ElementCount params;            // adapter parameters of one layer on one rank
+  std::uint64_t saved_width = 0;  // r-wide A outputs saved for backward per token (sum over modules)
 };
 // Throws ConfigError when a target does not exist in the model (gate_proj without SwiGLU, MLP targets of an
 // MoE model) or r is out of range.
@@ -59,10 +59,10 @@ LoraLayer lora_layer(const ModelSpec& model, const LoraConfig& config, std::int6
 ElementCount lora_parameters(const ModelSpec& model, const LoraConfig& config);
 
 struct LoraRank {
-  RankWeights base;                  // frozen, after ZeRO-3 sharding when zero_stage == 3
+  RankWeights base;  // frozen, after ZeRO-3 sharding when zero_stage == 3
   LoraLayer layer;
-  RankParamShard adapters;           // adapter parameters held on this rank before ZeRO
-  ModelStateMemory states;           // frozen base terms + the adapters' recipe/optimizer terms
+  RankParamShard adapters;              // adapter parameters held on this rank before ZeRO
+  ModelStateMemory states;              // frozen base terms + the adapters' recipe/optimizer terms
   Bytes adapter_activations_per_layer;  // one layer, one microbatch: tokens * saved_width * act bytes
 };
 // `stage` and `shard` from the existing plan; `dp` = the ways ZeRO shards (dp * cp): stage 3 (FSDP) shards the

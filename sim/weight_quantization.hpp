@@ -17,8 +17,8 @@ namespace trainmem::sim {
 
 struct WeightFormat {
   Dtype dtype = Dtype::bf16;
-  std::int64_t group_size = 0;      // elements per scale; 0 = the format's default (int8/int4 128, nf4 64)
-  bool double_quantization = false; // nf4 only: absmax scales stored as int8 + fp32 per 256 blocks
+  std::int64_t group_size = 0;       // elements per scale; 0 = the format's default (int8/int4 128, nf4 64)
+  bool double_quantization = false;  // nf4 only: absmax scales stored as int8 + fp32 per 256 blocks
 };
 
 // Default elements per scale: int8/int4 128 (GPTQ/AWQ group_size), nf4 64 (bitsandbytes blocksize), else 0.
@@ -42,11 +42,11 @@ std::string scale_label(const WeightFormat& format);
 // routers stay in `other`), scales counted per matrix of each layer. `ways` > 1 shards both parts evenly
 // (ZeRO-3 / FSDP over dp, ceil per part).
 struct RankWeights {
-  ElementCount quantized_elements;    // linear weights, after `ways` sharding
-  ElementCount other_elements;        // everything else, after `ways` sharding
-  std::int64_t matrices = 0;          // linear weight matrices of the stage (scale groups are per matrix)
-  QuantizedTensor quantized;          // the linear weights in `format`
-  Bytes other;                        // the rest in `other_dtype`
+  ElementCount quantized_elements;  // linear weights, after `ways` sharding
+  ElementCount other_elements;      // everything else, after `ways` sharding
+  std::int64_t matrices = 0;        // linear weight matrices of the stage (scale groups are per matrix)
+  QuantizedTensor quantized;        // the linear weights in `format`
+  Bytes other;                      // the rest in `other_dtype`
   Bytes total() const { return quantized.total() + other; }
 };
 RankWeights rank_weights(const ModelSpec& model, const ParallelConfig& parallel, const StageLayers& stage,

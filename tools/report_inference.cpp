@@ -15,7 +15,8 @@ std::int64_t group_size(const sim::InferenceConfig& c) {
   return c.weights.group_size != 0 ? c.weights.group_size : sim::default_group_size(c.weights.dtype);
 }
 std::string paging(const sim::InferenceConfig& c) {
-  return c.kv_block_size == 0 ? std::string("contiguous") : "paged in blocks of " + std::to_string(c.kv_block_size) + " tokens";
+  return c.kv_block_size == 0 ? std::string("contiguous")
+                              : "paged in blocks of " + std::to_string(c.kv_block_size) + " tokens";
 }
 }  // namespace
 
@@ -34,8 +35,8 @@ void write_inference_table(std::ostream& out, const sim::EstimateResult& r, cons
       << " (replicas); ep " << p.ep << ", etp " << p.etp << "; rank order tp-cp-ep-dp-pp\n";
   out << "# weights    " << dtype_name(inf.weights.dtype) << " linear weights";
   if (sim::is_quantized(inf.weights.dtype)) out << " + scales (" << sim::scale_label(inf.weights) << ")";
-  out << "; embeddings, norms, biases and LM head in " << dtype_name(sim::inference_compute_dtype(inf))
-      << "; compute " << dtype_name(sim::inference_compute_dtype(inf)) << "\n";
+  out << "; embeddings, norms, biases and LM head in " << dtype_name(sim::inference_compute_dtype(inf)) << "; compute "
+      << dtype_name(sim::inference_compute_dtype(inf)) << "\n";
   const auto& kv0 = *r.classes[r.max_peak_class].inference;
   out << "# requests   " << t.micro_batch_size << " concurrent sequence(s) x (" << t.seq_length << " context + "
       << inf.max_new_tokens << " new) tokens; KV cache " << kv_dtype(inf) << ", " << paging(inf) << ", "
@@ -46,17 +47,17 @@ void write_inference_table(std::ostream& out, const sim::EstimateResult& r, cons
   out << "#\n";
   out << "#" << std::setw(5) << "class" << std::setw(9) << "pp_rank" << std::setw(7) << "layers" << std::setw(16)
       << "parameters" << std::setw(10) << "weights" << std::setw(10) << "kv_cache" << std::setw(10) << "activ"
-      << std::setw(10) << "peak" << "  ranks\n";
+      << std::setw(10) << "peak"
+      << "  ranks\n";
   out << "#" << std::setw(5) << "" << std::setw(9) << "" << std::setw(7) << "" << std::setw(16) << "(held)";
   for (int i = 0; i < 4; ++i) out << std::setw(10) << "(GiB)";
   out << "\n";
   for (std::size_t i = 0; i < r.classes.size(); ++i) {
     const auto& c = r.classes[i];
-    out << std::setw(6) << i << std::setw(9) << rank_ranges(c.pp_ranks) << std::setw(7) << c.num_layers
-        << std::setw(16) << with_commas(c.shard.total().value) << std::setw(10)
-        << gib(c.bytes[sim::MemoryCategory::params]) << std::setw(10) << gib(c.kv_cache) << std::setw(10)
-        << gib(c.bytes[sim::MemoryCategory::activations]) << std::setw(10) << gib(c.peak) << "  "
-        << rank_ranges(c.ranks) << "\n";
+    out << std::setw(6) << i << std::setw(9) << rank_ranges(c.pp_ranks) << std::setw(7) << c.num_layers << std::setw(16)
+        << with_commas(c.shard.total().value) << std::setw(10) << gib(c.bytes[sim::MemoryCategory::params])
+        << std::setw(10) << gib(c.kv_cache) << std::setw(10) << gib(c.bytes[sim::MemoryCategory::activations])
+        << std::setw(10) << gib(c.peak) << "  " << rank_ranges(c.ranks) << "\n";
   }
   const auto& worst = r.classes[r.max_peak_class];
   out << "# Max peak  : " << iec(r.max_peak) << " (" << with_commas(r.max_peak.value) << " bytes) on class "
@@ -91,9 +92,9 @@ void add_inference_json(nlohmann::json& doc, const sim::EstimateResult& r) {
   if (!inf.enabled) return;
   // Training-only settings do not apply to serving: null rather than misleading defaults.
   for (const char* k : {"recipe", "optimizer", "bytes_per_parameter", "global_batch_size", "num_microbatches",
-                        "use_distributed_optimizer", "recompute_granularity", "recompute_method", "recompute_num_layers",
-                        "pipeline_schedule", "attention_dropout", "hidden_dropout", "fused_linear_cross_entropy",
-                        "moe_expert_capacity_factor", "activation_bytes_per_element"})
+                        "use_distributed_optimizer", "recompute_granularity", "recompute_method",
+                        "recompute_num_layers", "pipeline_schedule", "attention_dropout", "hidden_dropout",
+                        "fused_linear_cross_entropy", "moe_expert_capacity_factor", "activation_bytes_per_element"})
     doc["config"][k] = nullptr;
   doc["config"]["max_new_tokens"] = inf.max_new_tokens;
   doc["config"]["weight_dtype"] = dtype_name(inf.weights.dtype);
@@ -105,30 +106,29 @@ void add_inference_json(nlohmann::json& doc, const sim::EstimateResult& r) {
   doc["config"]["max_num_batched_tokens"] = inf.max_num_batched_tokens;
   for (std::size_t i = 0; i < r.classes.size(); ++i) {
     const auto& ir = *r.classes[i].inference;
-    doc["ranks"][i]["inference"] = {
-        {"weights",
-         {{"linear_weight_elements", ir.weights.quantized_elements.value},
-          {"linear_weight_matrices", ir.weights.matrices},
-          {"linear_weight_bytes", ir.weights.quantized.data.value},
-          {"scale_bytes", ir.weights.quantized.scales.value},
-          {"other_elements", ir.weights.other_elements.value},
-          {"other_bytes", ir.weights.other.value},
-          {"bytes", ir.weights.total().value}}},
-        {"kv_cache",
-         {{"kv_heads_per_rank", ir.kv.kv_heads_per_rank},
-          {"tokens_per_sequence", ir.kv.tokens_per_sequence},
-          {"bytes_per_token", ir.kv.bytes_per_token.value},
-          {"bytes", ir.kv.total.value}}},
-        {"workspace",
-         {{"tokens", ir.workspace.tokens},
-          {"layer_bytes", ir.workspace.layer.value},
-          {"logits_bytes", ir.workspace.logits.value},
-          {"bytes", ir.workspace.total.value}}}};
+    doc["ranks"][i]["inference"] = {{"weights",
+                                     {{"linear_weight_elements", ir.weights.quantized_elements.value},
+                                      {"linear_weight_matrices", ir.weights.matrices},
+                                      {"linear_weight_bytes", ir.weights.quantized.data.value},
+                                      {"scale_bytes", ir.weights.quantized.scales.value},
+                                      {"other_elements", ir.weights.other_elements.value},
+                                      {"other_bytes", ir.weights.other.value},
+                                      {"bytes", ir.weights.total().value}}},
+                                    {"kv_cache",
+                                     {{"kv_heads_per_rank", ir.kv.kv_heads_per_rank},
+                                      {"tokens_per_sequence", ir.kv.tokens_per_sequence},
+                                      {"bytes_per_token", ir.kv.bytes_per_token.value},
+                                      {"bytes", ir.kv.total.value}}},
+                                    {"workspace",
+                                     {{"tokens", ir.workspace.tokens},
+                                      {"layer_bytes", ir.workspace.layer.value},
+                                      {"logits_bytes", ir.workspace.logits.value},
+                                      {"bytes", ir.workspace.total.value}}}};
   }
-  doc["inference_capacity"] =
-      r.inference_capacity ? json{{"max_micro_batch_size", r.inference_capacity->max_micro_batch_size},
-                                  {"max_seq_length", r.inference_capacity->max_seq_length}}
-                           : json(nullptr);
+  doc["inference_capacity"] = r.inference_capacity
+                                  ? json{{"max_micro_batch_size", r.inference_capacity->max_micro_batch_size},
+                                         {"max_seq_length", r.inference_capacity->max_seq_length}}
+                                  : json(nullptr);
   doc["not_modelled"] = {"buffers", "runtime"};
   doc.erase("partially_modelled");
 }
@@ -163,10 +163,9 @@ std::string explain_inference(const sim::EstimateResult& r) {
       << " other parameters = " << with_commas(ir.weights.other.value) << " B; total "
       << with_commas(ir.weights.total().value) << " B  " << iec(ir.weights.total()) << "\n";
     o << "  kv_cache   2 x " << c.num_layers << " layers x " << ir.kv.kv_heads_per_rank << " KV heads x "
-      << m.head_dim() << " x " << dtype_name(inf.kv_cache_dtype.value_or(sim::inference_compute_dtype(inf)))
-      << " = " << with_commas(ir.kv.bytes_per_token.value) << " B per token; x " << ir.kv.tokens_per_sequence
-      << " tokens x " << t.micro_batch_size << " sequences = " << with_commas(ir.kv.total.value) << " B  "
-      << iec(ir.kv.total) << "\n";
+      << m.head_dim() << " x " << dtype_name(inf.kv_cache_dtype.value_or(sim::inference_compute_dtype(inf))) << " = "
+      << with_commas(ir.kv.bytes_per_token.value) << " B per token; x " << ir.kv.tokens_per_sequence << " tokens x "
+      << t.micro_batch_size << " sequences = " << with_commas(ir.kv.total.value) << " B  " << iec(ir.kv.total) << "\n";
     const std::int64_t q = m.num_attention_heads / p.tp;
     o << "  workspace  " << ir.workspace.tokens << " tokens; layer: attention (" << q << " + 2 x "
       << ir.kv.kv_heads_per_rank << ") x " << m.head_dim() << " + " << q << " x " << m.head_dim() << ", mlp "

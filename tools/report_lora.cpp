@@ -66,19 +66,22 @@ std::string explain_lora_states(const sim::EstimateResult& r, const sim::RankCla
   const auto& p = sc.parallel;
   const auto& lr = *c.lora;
   std::ostringstream o;
-  o << "  LoRA (r " << sc.lora.rank << "): per layer on this rank (PEFT LoraParallelLinear split over tp " << p.tp << "):\n";
+  o << "  LoRA (r " << sc.lora.rank << "): per layer on this rank (PEFT LoraParallelLinear split over tp " << p.tp
+    << "):\n";
   for (const auto& m : lr.layer.modules)
     o << "    " << sim::lora_target_name(m.target) << ": A r x " << m.in << (m.row_parallel ? "/tp" : "") << " = "
-      << with_commas(m.a_elements.value) << ", B " << m.out << (m.row_parallel ? "" : "/tp") << " x r = "
-      << with_commas(m.b_elements.value) << "\n";
-  o << "    adapters per layer " << with_commas(lr.layer.params.value) << " x " << c.num_layers << " layers = "
-    << with_commas(lr.adapters.dense.value) << " trainable parameters\n";
+      << with_commas(m.a_elements.value) << ", B " << m.out << (m.row_parallel ? "" : "/tp")
+      << " x r = " << with_commas(m.b_elements.value) << "\n";
+  o << "    adapters per layer " << with_commas(lr.layer.params.value) << " x " << c.num_layers
+    << " layers = " << with_commas(lr.adapters.dense.value) << " trainable parameters\n";
   o << "  Model states (zero_stage " << p.zero_stage << " over dp * cp = " << p.dp * p.cp
     << "; stage 3 also shards the frozen base):\n";
   for (const auto& t : c.model_states.terms)
-    o << "    " << t.name << " [" << t.dtype << "]: " << with_commas((t.dense_elements + t.expert_elements).value)
-      << " elements -> " << with_commas(t.bytes.value) << " B  " << iec(t.bytes) << (t.sharded ? "  (sharded by ZeRO)" : "")
-      << "\n";
+    o << "    " << t.name << " [" << t.dtype << "]: "
+      << (t.dense_elements.value + t.expert_elements.value == 0
+              ? std::string()
+              : with_commas((t.dense_elements + t.expert_elements).value) + " elements -> ")
+      << with_commas(t.bytes.value) << " B  " << iec(t.bytes) << (t.sharded ? "  (sharded by ZeRO)" : "") << "\n";
   o << "    total model states " << with_commas(c.model_states.breakdown.total().value) << " B  "
     << iec(c.model_states.breakdown.total()) << "\n";
   o << "  Adapter activations: r-wide A outputs, " << with_commas(lr.adapter_activations_per_layer.value)

@@ -135,8 +135,7 @@ TEST(LoraMemory, AdapterActivationsOfLayersKeptWhole) {
   const EstimateResult r = estimate(sc);
   EXPECT_EQ(r.classes[0].lora->adapter_activations_per_layer.value, 1'835'008u);
   EXPECT_EQ(r.classes[0].lora_activations.value, 58'720'256u);
-  EXPECT_EQ(r.classes[0].bytes[MemoryCategory::activations].value,
-            r.classes[0].activations->total.value + 58'720'256u);
+  EXPECT_EQ(r.classes[0].bytes[MemoryCategory::activations].value, r.classes[0].activations->total.value + 58'720'256u);
 }
 
 TEST(LoraMemory, Zero3ShardsTheFrozenBaseAndTheAdapters) {

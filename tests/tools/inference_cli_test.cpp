@@ -16,8 +16,8 @@ std::uint64_t category_sum(const nlohmann::json& b) {
 
 TEST(InferenceCli, Opt13bKvCacheJson) {
   // vLLM paper Sec. 2: 2 x 5120 x 40 x 2 B = 819,200 B per token (fp16).
-  const CliRun r = run({"estimate", "--model", "opt-13b", "--inference", "--weight-dtype", "fp16", "--seq-length",
-                        "1", "--kv-block-size", "0", "--format", "json"});
+  const CliRun r = run({"estimate", "--model", "opt-13b", "--inference", "--weight-dtype", "fp16", "--seq-length", "1",
+                        "--kv-block-size", "0", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = r.json();
   EXPECT_EQ(j["config"]["inference"], true);
@@ -49,9 +49,10 @@ TEST(InferenceCli, TableShowsTheLargestBatchThatFits) {
   const CliRun e = run({"estimate", "--model", "llama2-7b", "--inference", "--explain"});
   EXPECT_NE(e.out.find("Derivation (inference)"), std::string::npos);
   // 30 sequences do not fit: exit 1.
-  EXPECT_EQ(run({"estimate", "--model", "llama2-7b", "--inference", "--gpu-memory", "80GiB", "--micro-batch-size",
-                 "30"}).code,
-            1);
+  EXPECT_EQ(
+      run({"estimate", "--model", "llama2-7b", "--inference", "--gpu-memory", "80GiB", "--micro-batch-size", "30"})
+          .code,
+      1);
 }
 
 TEST(InferenceCli, TrainingOnlyAndMisplacedKeysAreErrors) {
@@ -74,9 +75,26 @@ TEST(InferenceCli, TrainingOnlyAndMisplacedKeysAreErrors) {
 
 TEST(InferenceCli, Qlora7bOnA24GbGpu) {
   // Figures derived in lora_memory_test.cpp (Qlora7bFitsOn24GbGpuWithDerivation): peak 7,526,467,584 B.
-  const CliRun r = run({"estimate", "--model", "llama2-7b", "--lora-rank", "64", "--lora-target-modules", "all-linear",
-                        "--base-weight-dtype", "nf4", "--double-quantization", "--recompute-granularity", "full",
-                        "--recompute-num-layers", "1", "--seq-length", "2048", "--gpu", "rtx-4090", "--format", "json"});
+  const CliRun r = run({"estimate",
+                        "--model",
+                        "llama2-7b",
+                        "--lora-rank",
+                        "64",
+                        "--lora-target-modules",
+                        "all-linear",
+                        "--base-weight-dtype",
+                        "nf4",
+                        "--double-quantization",
+                        "--recompute-granularity",
+                        "full",
+                        "--recompute-num-layers",
+                        "1",
+                        "--seq-length",
+                        "2048",
+                        "--gpu",
+                        "rtx-4090",
+                        "--format",
+                        "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = r.json();
   EXPECT_EQ(j["fits"], true);

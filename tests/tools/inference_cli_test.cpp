@@ -102,6 +102,10 @@ TEST(InferenceCli, Qlora7bOnA24GbGpu) {
   EXPECT_EQ(j["config"]["lora"]["base_weight_dtype"], "nf4");
   EXPECT_EQ(u(j["max_peak_bytes"]), 7'526'467'584u);
   EXPECT_EQ(u(j["ranks"][0]["bytes"]["kv_cache"]), 0u);
+  // --explain shows the per-layer adapter derivation: 4 * 64 * 8192 + 2 * 64 * 15104 + 64 * 15104 = 4,997,120.
+  const CliRun e = run(
+      {"estimate", "--model", "llama2-7b", "--lora-rank", "64", "--lora-target-modules", "all-linear", "--explain"});
+  EXPECT_NE(e.out.find("adapters per layer 4,997,120 x 32 layers = 159,907,840"), std::string::npos) << e.out;
   const CliRun t = run({"estimate", "--model", "llama2-7b", "--lora-rank", "64", "--base-weight-dtype", "nf4"});
   EXPECT_NE(t.out.find("# lora       r 64 on q_proj,v_proj"), std::string::npos) << t.out;
 }

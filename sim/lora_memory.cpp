@@ -49,8 +49,8 @@ std::string lora_targets_text(const std::vector<LoraTarget>& targets) {
 std::vector<LoraTarget> parse_lora_targets(std::string_view text) {
   const std::string all = trim(text);
   if (all == "all-linear" || all == "all_linear") {
-    std::vector<LoraTarget> out;
-    for (const auto& n : kTargets) out.push_back(n.target);
+    std::vector<LoraTarget> out(kTargets.size());
+    for (std::size_t i = 0; i < kTargets.size(); ++i) out[i] = kTargets[i].target;
     return out;
   }
   std::array<bool, kTargets.size()> chosen{};

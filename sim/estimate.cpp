@@ -4,7 +4,9 @@
 
 namespace trainmem::sim {
 
-EstimateResult estimate(const Scenario& input) {
+namespace {
+
+EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
   EstimateResult out;
   out.resolved = resolve_scenario(input);
   const Scenario& sc = out.resolved.scenario;
@@ -20,12 +22,31 @@ EstimateResult estimate(const Scenario& input) {
     out.padded_vocab_size = padded_vocab_size(sc.model->vocab_size, p.make_vocab_size_divisible_by, p.tp);
     const auto stages = assign_layers(sc.model->num_layers, p);
     out.activation_bytes = activation_bytes(*out.resolved.recipe);
-    out.layer_activations = layer_activations(*sc.model, p, sc.training, out.activation_bytes);
+    if (!sc.inference.enabled)  // serving has its own workspace model (sim/inference_memory.hpp)
+      out.layer_activations = layer_activations(*sc.model, p, sc.training, out.activation_bytes);
     for (std::size_t i = 0; i < stages.size(); ++i) {
       per_stage[i].shard = rank_param_shard(*sc.model, p, stages[i]);
       per_stage[i].num_layers = stages[i].num_layers;
+      if (sc.inference.enabled) {
+        const ModelSpec served = serving_model(*sc.model, p.tp);
+        per_stage[i].shard = rank_param_shard(served, p, stages[i]);
+        per_stage[i].inference = inference_rank(served, p, stages[i], per_stage[i].shard, sc.inference,
+                                                sc.training.micro_batch_size, sc.training.seq_length,
+                                                out.padded_vocab_size);
+        continue;
+      }
       per_stage[i].activations =
           stage_activations(out.resolved, *out.layer_activations, stages[i], out.padded_vocab_size, out.activation_bytes);
+      if (sc.lora.enabled()) {
+        const std::int64_t tokens = sc.training.seq_length / p.cp * sc.training.micro_batch_size;
+        per_stage[i].lora = lora_rank(*sc.model, p, stages[i], per_stage[i].shard, sc.lora, *out.resolved.recipe,
+                                      *out.resolved.optimizer, p.zero_stage, p.dp * p.cp, tokens, out.activation_bytes);
+        // Layers kept whole (not fully recomputed) also keep the adapters' r-wide tensors, per in-flight forward.
+        const auto& a = *per_stage[i].activations;
+        const auto kept = static_cast<std::uint64_t>(a.layers_per_chunk - a.recomputed_layers_per_chunk);
+        per_stage[i].lora_activations =
+            per_stage[i].lora->adapter_activations_per_layer * kept * static_cast<std::uint64_t>(a.inflight.chunk_forwards);
+      }
     }
   } else {
     out.num_parameters = *sc.num_parameters;
@@ -34,8 +55,12 @@ EstimateResult estimate(const Scenario& input) {
   const std::uint64_t largest =
       sc.model ? largest_parameter_elements(*sc.model, p, out.padded_vocab_size) : 0;
   for (auto& st : per_stage) {
-    st.model_states = model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer, p.zero_stage,
-                                         p.dp * p.cp, p.edp());
+    if (st.inference)
+      st.model_states = inference_weight_terms(st.inference->weights, sc.inference);
+    else
+      st.model_states = st.lora ? st.lora->states
+                                : model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer,
+                                                     p.zero_stage, p.dp * p.cp, p.edp());
     finish_rank_class(st, out.resolved, largest);
   }
 
@@ -43,8 +68,9 @@ EstimateResult estimate(const Scenario& input) {
   std::vector<std::size_t> class_of_stage(per_stage.size());
   for (std::size_t s = 0; s < per_stage.size(); ++s) {
     auto same = std::find_if(out.classes.begin(), out.classes.end(), [&](const RankClass& c) {
-      return c.bytes == per_stage[s].bytes && c.num_layers == per_stage[s].num_layers &&
-             c.offload.host == per_stage[s].offload.host && c.offload.nvme == per_stage[s].offload.nvme;
+      return c.bytes == per_stage[s].bytes && c.kv_cache == per_stage[s].kv_cache &&
+             c.num_layers == per_stage[s].num_layers && c.offload.host == per_stage[s].offload.host &&
+             c.offload.nvme == per_stage[s].offload.nvme;
     });
     if (same == out.classes.end()) {
       out.classes.push_back(per_stage[s]);
@@ -90,8 +116,23 @@ EstimateResult estimate(const Scenario& input) {
     n.host_pinned = std::max(n.host_pinned, pinned);
     n.nvme = std::max(n.nvme, nvme);
   }
+  if (with_capacity && out.gpu_memory && sc.inference.enabled) {
+    // The largest batch / context that fits, judged by the same estimate (runtime included) as `fits`.
+    auto peak_of = [&input](std::int64_t sequences, std::int64_t context) {
+      Scenario probe = input;
+      probe.training.micro_batch_size = sequences;
+      probe.training.seq_length = context;
+      return estimate_impl(probe, false).max_peak;
+    };
+    out.inference_capacity = inference_capacity(*sc.model, sc.inference, sc.training.micro_batch_size,
+                                                sc.training.seq_length, *out.gpu_memory, peak_of);
+  }
   return out;
 }
+
+}  // namespace
+
+EstimateResult estimate(const Scenario& input) { return estimate_impl(input, true); }
 
 std::uint64_t largest_parameter_elements(const ModelSpec& model, const ParallelConfig& p, std::int64_t padded_vocab) {
   std::uint64_t largest = static_cast<std::uint64_t>(padded_vocab / p.tp) * static_cast<std::uint64_t>(model.hidden_size);
@@ -105,8 +146,12 @@ void finish_rank_class(RankClass& c, const ResolvedScenario& r, std::uint64_t la
   const ParallelConfig& p = sc.parallel;
   c.bytes = c.model_states.breakdown;
   if (c.activations) {
-    c.bytes[MemoryCategory::activations] = c.activations->total;
+    c.bytes[MemoryCategory::activations] = c.activations->total + c.lora_activations;
     c.bytes[MemoryCategory::temporaries] = c.activations->temporaries;
+  }
+  if (c.inference) {
+    c.bytes[MemoryCategory::activations] = c.inference->workspace.total;
+    c.kv_cache = c.inference->kv.total;
   }
   OffloadInputs in;
   in.zero_stage = p.zero_stage;
@@ -127,12 +172,13 @@ void finish_rank_class(RankClass& c, const ResolvedScenario& r, std::uint64_t la
                           t.category == MemoryCategory::grads;
     if (!moved && !streamed) persistent.push_back(t.bytes);
   }
+  if (c.kv_cache > Bytes(0)) persistent.push_back(c.kv_cache);  // one preallocated pool (vLLM)
   const Bytes dynamic = c.bytes[MemoryCategory::activations] + c.bytes[MemoryCategory::buffers] +
                         c.bytes[MemoryCategory::temporaries];
   const bool moe = sc.model && sc.model->is_moe();
   c.runtime = runtime_memory(p, moe, sc.runtime, persistent, dynamic);
   c.bytes[MemoryCategory::runtime] = c.runtime.total();
-  c.peak = c.bytes.total();
+  c.peak = c.bytes.total() + c.kv_cache;
   c.allocated = c.peak - c.runtime.total() + c.runtime.workspaces;
   c.reserved = c.allocated + c.runtime.allocator_rounding + c.runtime.fragmentation;
   if (sc.gpu_memory)

@@ -3,6 +3,7 @@
 // (op-level, docs/activations.md; recompute/loss transients in temporaries); offload moves model states and
 // checkpoints to host/NVMe (docs/offload.md); runtime is the non-model memory (docs/runtime-memory.md).
 // Buffers (ZeRO buckets, gathers) are 0 here: `simulate` adds them.
+// With scenario.inference.enabled: serving memory (docs/inference.md); with scenario.lora: LoRA/QLoRA (docs/lora.md).
 #pragma once
 
 #include <optional>
@@ -12,6 +13,8 @@
 #include "partition/rank_grid.hpp"
 #include "partition/shard_plan.hpp"
 #include "sim/activation_memory.hpp"
+#include "sim/inference_memory.hpp"
+#include "sim/lora_memory.hpp"
 #include "sim/model_state_memory.hpp"
 #include "sim/offload_memory.hpp"
 #include "sim/runtime_memory.hpp"
@@ -30,8 +33,12 @@ struct RankClass {
   std::optional<StageActivations> activations;  // absent for a bare parameter count
   OffloadMemory offload;               // what left the GPU and where it went (host RAM, NVMe)
   RuntimeMemory runtime;               // the parts of bytes[runtime]
+  std::optional<InferenceRank> inference;  // --inference: weights, KV cache, workspace
+  std::optional<LoraRank> lora;            // LoRA/QLoRA: frozen base and adapters
+  Bytes lora_activations;              // adapters' r-wide saved tensors (inside bytes.activations)
   MemoryBreakdown bytes;               // GPU bytes per category (offloaded states excluded)
-  Bytes peak;                          // device total: bytes.total() = reserved + CUDA context + NCCL
+  Bytes kv_cache;                      // inference only (JSON bytes.kv_cache); 0 for training
+  Bytes peak;                          // device total: bytes.total() + kv_cache = reserved + CUDA context + NCCL
   Bytes allocated;                     // through the caching allocator: every category but runtime, + workspaces
   Bytes reserved;                      // allocated + allocator rounding + fragmentation reserve
   std::optional<Bytes> safe_budget;    // gpu_memory - runtime: room left for model states, activations, buffers
@@ -61,6 +68,7 @@ struct EstimateResult {
   std::optional<Bytes> gpu_memory;
   std::optional<bool> fits;
   NodeTotals per_node;
+  std::optional<InferenceCapacity> inference_capacity;  // --inference with a GPU: the largest batch/context
 };
 
 // The largest parameter tensor one rank holds (the vocab-parallel embedding shard or a layer's widest

@@ -47,14 +47,22 @@ ResolvedScenario resolve_scenario(Scenario sc) {
     validate(*sc.model);
     auto& m = *sc.model;
     if (m.position_embedding == PositionEmbedding::learned) {
-      if (m.max_position_embeddings == 0) m.max_position_embeddings = t.seq_length;
+      // Inference: the table must also cover the generated tokens.
+      if (m.max_position_embeddings == 0)
+        m.max_position_embeddings = t.seq_length + (sc.inference.enabled ? std::max<std::int64_t>(0, sc.inference.max_new_tokens) : 0);
       if (t.seq_length > m.max_position_embeddings)
         throw ConfigError("seq_length", s(t.seq_length),
                           "exceeds the learned position table (max_position_embeddings " +
                               s(m.max_position_embeddings) + ")");
     }
   }
-  sc.parallel = resolve(sc.parallel, sc.model ? &*sc.model : nullptr);
+  if (sc.inference.enabled && sc.model) {
+    // Serving replicates KV heads when tp exceeds them (vLLM): check the layout against the replicated model.
+    const ModelSpec served = serving_model(*sc.model, sc.parallel.tp);
+    sc.parallel = resolve(sc.parallel, &served);
+  } else {
+    sc.parallel = resolve(sc.parallel, sc.model ? &*sc.model : nullptr);
+  }
   const auto& p = sc.parallel;
 
   if (t.micro_batch_size < 1 || t.micro_batch_size > kMaxBatch)
@@ -130,6 +138,36 @@ ResolvedScenario resolve_scenario(Scenario sc) {
     throw ConfigError("nccl_p2p_channels", s(sc.runtime.nccl_p2p_channels), "must be between 1 and 64");
   if (sc.runtime.fragmentation_ppm > 1000000)
     throw ConfigError("allocator_fragmentation", std::to_string(sc.runtime.fragmentation_ppm / 1e6), "must be in [0, 1]");
+  if (sc.inference.enabled) {
+    // Serving: no gradients, optimizer or backward; the layouts that only exist for training are errors.
+    const auto& inf = sc.inference;
+    if (!sc.model) throw ConfigError("inference", "true", "needs a layered model (preset, config.json or shape flags)");
+    if (sc.lora.enabled()) throw ConfigError("lora_rank", s(sc.lora.rank), "is fine-tuning; it cannot be combined with inference");
+    if (p.zero_stage != 0) throw ConfigError("zero_stage", s(p.zero_stage), "is a training setting; inference shards with tp and pp");
+    if (p.cp > 1 || p.vpp > 1 || p.ulysses_sp > 1 || p.sequence_parallel)
+      throw ConfigError(p.cp > 1 ? "context_parallel_size" : p.vpp > 1 ? "virtual_pipeline_model_parallel_size"
+                                                           : p.ulysses_sp > 1 ? "ulysses_sp" : "sequence_parallel",
+                        "(set)", "is not modelled for inference; use tp, pp and dp (replicas)");
+    check_weight_format(inf.weights);
+    if (inf.max_num_batched_tokens < 0 || inf.max_num_batched_tokens > (1LL << 40))
+      throw ConfigError("max_num_batched_tokens", s(inf.max_num_batched_tokens), "must be between 0 (no limit) and 2^40");
+    if (inf.kv_block_size < 0 || inf.kv_block_size > (1 << 20))
+      throw ConfigError("kv_block_size", s(inf.kv_block_size), "must be between 0 (contiguous) and 1048576");
+    if (inf.max_new_tokens < 0 || inf.max_new_tokens > kMaxSeq)
+      throw ConfigError("max_new_tokens", s(inf.max_new_tokens), "must be between 0 and " + s(kMaxSeq));
+    if (inf.kv_cache_dtype && *inf.kv_cache_dtype != Dtype::bf16 && *inf.kv_cache_dtype != Dtype::fp16 &&
+        *inf.kv_cache_dtype != Dtype::fp8 && *inf.kv_cache_dtype != Dtype::int8 && *inf.kv_cache_dtype != Dtype::fp32)
+      throw ConfigError("kv_cache_dtype", std::string(dtype_name(*inf.kv_cache_dtype)), "must be fp32, bf16, fp16, fp8 or int8");
+    const auto& m = *sc.model;
+    if (m.position_embedding == PositionEmbedding::learned && t.seq_length + inf.max_new_tokens > m.max_position_embeddings)
+      throw ConfigError("max_new_tokens", s(inf.max_new_tokens),
+                        "seq_length + max_new_tokens exceeds the learned position table (" + s(m.max_position_embeddings) + ")");
+  }
+  if (sc.lora.enabled()) {
+    if (!sc.model) throw ConfigError("lora_rank", s(sc.lora.rank), "needs a layered model (preset, config.json or shape flags)");
+    check_weight_format(sc.lora.base);
+    (void)lora_layer(*sc.model, sc.lora, p.tp);  // target and rank checks
+  }
   r.scenario = std::move(sc);
   return r;
 }

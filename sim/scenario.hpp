@@ -9,6 +9,8 @@
 #include "partition/model_spec.hpp"
 #include "partition/parallel_config.hpp"
 #include "sim/offload_config.hpp"
+#include "sim/inference_memory.hpp"
+#include "sim/lora_memory.hpp"
 #include "sim/recipe.hpp"
 #include "sim/runtime_config.hpp"
 #include "sim/zero_runtime.hpp"
@@ -56,6 +58,8 @@ struct Scenario {
   std::int64_t gpus_per_node = 8;                 // ranks per node for the per-node host/NVMe/GPU totals
   std::optional<Bytes> gpu_memory;
   std::string gpu_name;                           // "" when gpu_memory was given directly or not at all
+  InferenceConfig inference;                      // enabled: serving memory instead of a training step
+  LoraConfig lora;                                // rank > 0: LoRA/QLoRA fine-tuning
 };
 
 struct ResolvedScenario {

@@ -25,7 +25,7 @@ constexpr const char* kUsage =
     "usage: trainmem <command> [scenario.yaml] [options]\n"
     "\n"
     "commands:\n"
-    "  estimate   per-rank memory of a training job with a breakdown\n"
+    "  estimate   per-rank memory of a training job with a breakdown (--inference: of serving)\n"
     "  simulate   replay one training step per pipeline stage: when and why each rank peaks\n"
     "             (--trace out.json: Chrome trace for Perfetto; --html report.html)\n"
     "  explain    the interview-style answer for a scenario file: question, terms with formulas,\n"
@@ -44,7 +44,8 @@ int cmd_estimate(const std::vector<std::string>& args, std::ostream& out) {
   const CommandLine cl = parse_command_line(args);
   if (cl.help) {
     out << "usage: trainmem estimate [scenario.yaml] [options]\n\n"
-        << "Per-rank memory of a training job. Flags override the scenario file's keys.\n\n"
+        << "Per-rank memory of a training job (LoRA/QLoRA with --lora-rank), or of serving with --inference.\n"
+        << "Flags override the scenario file's keys.\n\n"
         << options_help();
     return kExitOk;
   }
@@ -102,6 +103,11 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out) {
     return kExitOk;
   }
   const BuiltScenario built = build_scenario(settings_for(cl));
+  if (built.scenario.inference.enabled)
+    throw ConfigError("inference", "true", "simulate replays a training step; use `trainmem estimate --inference`");
+  if (built.scenario.lora.enabled())
+    throw ConfigError("lora_rank", std::to_string(built.scenario.lora.rank),
+                      "LoRA is modelled by `trainmem estimate` only (simulate replays full fine-tuning)");
   const sim::SimulationResult result = sim::simulate(built.scenario, trace_path.has_value() || html_path.has_value());
   if (trace_path) write_file("trace", *trace_path, [&](std::ostream& f) { write_chrome_trace(f, result); });
   if (html_path) write_file("html", *html_path, [&](std::ostream& f) { f << html_report(result, built.model_source); });

@@ -7,6 +7,8 @@
 #include "tools/explain_terms.hpp"
 #include "tools/format.hpp"
 #include "tools/report.hpp"
+#include "tools/report_inference.hpp"
+#include "tools/report_lora.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -141,6 +143,12 @@ void explain_class(std::ostream& o, const sim::EstimateResult& r, std::size_t in
     o << "  Vocabulary padding: " << sc.model->vocab_size << " -> " << r.padded_vocab_size
       << " rows (multiple of make_vocab_size_divisible_by * tp = " << p.make_vocab_size_divisible_by << " * " << p.tp
       << ", Megatron's rule), " << r.padded_vocab_size / p.tp << " rows per TP rank.\n";
+  if (c.lora) {
+    o << explain_lora_states(r, c);
+    if (c.activations) explain_stage_activations(o, *c.activations);
+    o << "    peak (sum of categories)             " << with_commas(c.peak.value) << " B  " << iec(c.peak) << "\n\n";
+    return;
+  }
   o << "  Model states (zero_stage " << p.zero_stage << "; dense parameters shard over dp * cp = " << p.dp * p.cp;
   if (c.shard.expert.value != 0) o << ", expert parameters over edp = " << p.edp();
   o << "):\n";
@@ -172,6 +180,7 @@ void explain_zero(std::ostream& o) {
 }
 
 std::string explain_estimate(const sim::EstimateResult& r) {
+  if (r.resolved.scenario.inference.enabled) return explain_inference(r);
   std::ostringstream o;
   o << "\nDerivation\n==========\n";
   explain_recipes(o, r);

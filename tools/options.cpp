@@ -100,6 +100,19 @@ constexpr OptionSpec kOptions[] = {
     {"attention_workspace", "", K::size, "extra attention-kernel workspace (default 0)", "runtime"},
     {"allocator_rounding", "", K::boolean, "2 MiB segment rounding of the persistent buffers (default true)", "runtime"},
     {"allocator_fragmentation", "", K::text, "fragmentation reserve, fraction of the dynamic bytes (default 0.05)", "runtime"},
+    // inference (docs/inference.md): seq_length is the context (prompt) length, micro_batch_size the sequences
+    {"inference", "", K::boolean, "serving memory: weights, KV cache, workspace; no grads/optimizer", "inference"},
+    {"max_new_tokens", "", K::integer, "generated tokens per sequence kept in the KV cache (default 0)", "inference"},
+    {"weight_dtype", "", K::text, "inference weights: bf16 | fp16 | fp32 | fp8 | int8 | int4 | nf4 (default bf16)", "inference"},
+    {"kv_cache_dtype", "", K::text, "bf16 | fp16 | fp32 | fp8 | int8 (default: the compute dtype)", "inference"},
+    {"kv_block_size", "", K::integer, "paged-attention block in tokens (default 16, vLLM; 0 = contiguous)", "inference"},
+    {"max_num_batched_tokens", "", K::integer, "tokens per forward, chunked prefill (vLLM; default 0 = whole prompts)", "inference"},
+    {"quant_group_size", "", K::integer, "weights per quantisation scale (default int8/int4 128, nf4 64)", "inference"},
+    // LoRA / QLoRA fine-tuning (docs/lora.md)
+    {"lora_rank", "", K::integer, "LoRA rank r (0 = full fine-tuning)", "lora"},
+    {"lora_target_modules", "", K::text, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj | all-linear (default q_proj,v_proj)", "lora"},
+    {"base_weight_dtype", "", K::text, "frozen base weights: bf16 | fp16 | fp32 | int8 | int4 | nf4 (QLoRA) (default bf16)", "lora"},
+    {"double_quantization", "", K::boolean, "QLoRA: quantise the nf4 absmax scales to 8 bits (+ fp32 per 256 blocks)", "lora"},
     // output
     {"format", "", K::text, "table | json", "output"},
     {"explain", "", K::boolean, "print the derivation of every term", "output"},

@@ -1,5 +1,7 @@
 // JSON output of `trainmem estimate` (schema_version 1, DESIGN.md section 8): exact integer bytes.
 #include "tools/report.hpp"
+#include "tools/report_inference.hpp"
+#include "tools/report_lora.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -183,6 +185,7 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
   for (const auto& c : r.classes) {
     json bytes;
     for (auto cat : sim::kMemoryCategories) bytes[std::string(sim::category_name(cat))] = c.bytes[cat].value;
+    bytes["kv_cache"] = c.kv_cache.value;  // inference only; 0 for training
     bytes["peak"] = c.peak.value;
     json terms = json::array();
     for (const auto& term : c.model_states.terms)
@@ -242,6 +245,8 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
   if (runtime_on)
     out["partially_modelled"]["runtime"] =
         "defaults not GPU-calibrated: CUDA context, NCCL channels, fragmentation reserve (docs/runtime-memory.md)";
+  add_inference_json(out, r);
+  add_lora_json(out, r);
   return out;
 }
 

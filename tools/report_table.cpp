@@ -4,6 +4,8 @@
 
 #include "tools/format.hpp"
 #include "tools/report.hpp"
+#include "tools/report_inference.hpp"
+#include "tools/report_lora.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -58,6 +60,7 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
         << iec(r.layer_activations->saved_selective) << " with selective recompute, "
         << iec(r.layer_activations->checkpoint) << " as a full-recompute checkpoint\n";
   }
+  write_lora_header(out, r);
   out << "#\n";
 }
 
@@ -105,6 +108,7 @@ void write_offload_runtime(std::ostream& out, const sim::EstimateResult& r) {
 }  // namespace
 
 void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const std::string& source) {
+  if (r.resolved.scenario.inference.enabled) return write_inference_table(out, r, source);
   write_header(out, r, source);
   using sim::MemoryCategory;
   static constexpr struct {

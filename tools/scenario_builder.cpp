@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "partition/dtype.hpp"
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
 #include "sim/device_spec.hpp"
@@ -80,6 +81,63 @@ void apply_shape_overrides(const Lookup& l, ModelSpec& m) {
     m.tie_embeddings = !parse_bool("untie_embeddings_and_output_weights", l.text("untie_embeddings_and_output_weights"));
   if (l.has("disable_bias_linear")) m.add_bias_linear = !parse_bool("disable_bias_linear", l.text("disable_bias_linear"));
   l.boolean("add_qkv_bias", m.add_qkv_bias);
+}
+Dtype parse_dtype_choice(const char* key, const std::string& text, std::initializer_list<std::string_view> choices) {
+  return *parse_dtype(parse_choice(key, text, choices));
+}
+
+// Inference and LoRA keys (docs/inference.md, docs/lora.md). Training-only keys given with inference are errors
+// rather than silently ignored, as are inference or LoRA keys without --inference or lora_rank.
+void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
+  const Lookup l{settings};
+  auto& inf = sc.inference;
+  l.boolean("inference", inf.enabled);
+  static constexpr const char* kInferenceKeys[] = {"max_new_tokens", "weight_dtype", "kv_cache_dtype", "kv_block_size",
+                                                   "max_num_batched_tokens"};
+  static constexpr const char* kTrainingOnly[] = {
+      "zero_stage", "use_distributed_optimizer", "recipe", "optimizer", "global_batch_size", "recompute_granularity",
+      "recompute_method", "recompute_num_layers", "attention", "attention_dropout", "hidden_dropout",
+      "pipeline_schedule", "moe_expert_capacity_factor", "fused_linear_cross_entropy", "context_parallel_size",
+      "virtual_pipeline_model_parallel_size", "ulysses_sp", "sequence_parallel", "reduce_bucket_size", "overlap_comm",
+      "contiguous_gradients", "stage3_prefetch_bucket_size", "stage3_max_live_parameters",
+      "stage3_param_persistence_threshold", "sub_group_size", "ddp_gradient_as_bucket_view", "lora_rank",
+      "lora_target_modules", "base_weight_dtype", "double_quantization"};
+  if (inf.enabled) {
+    for (const char* k : kTrainingOnly)
+      if (l.has(k)) throw ConfigError(k, l.text(k), "is a training setting; --inference has no backward pass, gradients or optimizer");
+  } else {
+    for (const char* k : kInferenceKeys)
+      if (l.has(k)) throw ConfigError(k, l.text(k), "applies to inference only (add --inference)");
+  }
+  l.integer("max_new_tokens", inf.max_new_tokens, 0);
+  if (l.has("weight_dtype"))
+    inf.weights.dtype = parse_dtype_choice("weight_dtype", l.text("weight_dtype"),
+                                           {"bf16", "fp16", "fp32", "fp8", "int8", "int4", "nf4"});
+  if (l.has("kv_cache_dtype"))
+    inf.kv_cache_dtype = parse_dtype_choice("kv_cache_dtype", l.text("kv_cache_dtype"), {"bf16", "fp16", "fp32", "fp8", "int8"});
+  l.integer("kv_block_size", inf.kv_block_size, 0);
+  l.integer("max_num_batched_tokens", inf.max_num_batched_tokens, 0);
+
+  auto& lora = sc.lora;
+  l.integer("lora_rank", lora.rank, 0);
+  static constexpr const char* kLoraKeys[] = {"lora_target_modules", "base_weight_dtype", "double_quantization"};
+  if (!lora.enabled())
+    for (const char* k : kLoraKeys)
+      if (l.has(k)) throw ConfigError(k, l.text(k), "applies to LoRA fine-tuning only (give lora_rank > 0)");
+  if (l.has("lora_target_modules")) {
+    lora.targets = sim::parse_lora_targets(l.text("lora_target_modules"));
+    const std::string t = l.text("lora_target_modules");
+    lora.all_linear = t == "all-linear" || t == "all_linear";
+  }
+  if (l.has("base_weight_dtype"))
+    lora.base.dtype = parse_dtype_choice("base_weight_dtype", l.text("base_weight_dtype"),
+                                         {"bf16", "fp16", "fp32", "int8", "int4", "nf4"});
+  l.boolean("double_quantization", lora.base.double_quantization);
+  if (l.has("quant_group_size")) {
+    if (!inf.enabled && !lora.enabled())
+      throw ConfigError("quant_group_size", l.text("quant_group_size"), "applies to quantised inference or LoRA base weights");
+    (inf.enabled ? inf.weights.group_size : lora.base.group_size) = parse_int("quant_group_size", l.text("quant_group_size"), 1, kBig);
+  }
 }
 }  // namespace
 
@@ -194,6 +252,8 @@ BuiltScenario build_scenario(const Settings& settings) {
     out.output.format = parse_choice("format", l.text("format"), {"table", "json"}) == "json" ? OutputFormat::json
                                                                                              : OutputFormat::table;
   l.boolean("explain", out.output.explain);
+
+  build_inference_and_lora(l.s, sc);
 
   auto& z = sc.zero_runtime;
   auto count = [&l](const char* key, std::uint64_t& v, std::uint64_t lo) {

@@ -21,6 +21,8 @@ constexpr OptionSpec kOptions[] = {
     // model
     {"model", "", K::text, "model preset (see `trainmem models`)", "model"},
     {"model_config", "", K::text, "Hugging Face config.json (llama, mistral, mixtral, qwen2, gpt2, opt)", "model"},
+    {"deepspeed_config", "", K::text, "DeepSpeed ds_config.json: fills the keys not given (docs/ecosystem-inputs.md)", "model"},
+    {"megatron_args", "", K::text, "Megatron-LM arguments in one string: fills the keys not given", "model"},
     {"num_parameters", "", K::count, "bare parameter count for model-state-only questions (7.5e9, 175B)", "model"},
     {"num_layers", "", K::integer, "transformer layers", "model"},
     {"hidden_size", "", K::integer, "hidden size h", "model"},
@@ -80,6 +82,8 @@ constexpr OptionSpec kOptions[] = {
     {"stage3_param_persistence_threshold", "", K::count, "ZeRO-3 tensors below this stay whole (default 1e5)", "deepspeed"},
     {"sub_group_size", "", K::count, "ZeRO-3 optimizer-step sub-group elements (default 1e9)", "deepspeed"},
     {"ddp_gradient_as_bucket_view", "", K::boolean, "PyTorch DDP buckets alias the gradients (no second copy)", "deepspeed"},
+    {"offload_optimizer", "", K::text, "ZeRO-Offload: optimizer states + fp32 master to none | cpu | nvme", "deepspeed"},
+    {"offload_param", "", K::text, "ZeRO-Infinity (stage 3): parameters to none | cpu | nvme", "deepspeed"},
     {"gpu", "", K::text, "GPU name (h100-80gb, a100-80gb, h200, ...)", "device"},
     {"gpu_memory", "", K::size, "device memory, e.g. 80GiB or 81559MiB", "device"},
     // output
@@ -217,7 +221,7 @@ Settings load_scenario_file(const std::string& path) {
       throw ConfigError(canonical, "(in " + origin + ")",
                         kv.second.IsNull() ? "has no value" : "must be a single value, not a list or mapping");
     std::string value = kv.second.Scalar();
-    if (canonical == "model_config" && fs::path(value).is_relative())
+    if ((canonical == "model_config" || canonical == "deepspeed_config") && fs::path(value).is_relative())
       value = (fs::path(path).parent_path() / value).lexically_normal().string();
     settings[canonical] = SettingValue{value, origin};
   }

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include "cli_test_util.hpp"
 #include "partition/error.hpp"
@@ -203,6 +205,38 @@ TEST(MegatronArgsCli, FlagsOverrideTheArguments) {
   EXPECT_EQ(r.json()["config"]["tp"], 4);
   EXPECT_EQ(r.json()["config"]["recipe"], "mixed-18");
   EXPECT_TRUE(r.err.empty()) << r.err;  // nothing ignored, no notice
+}
+
+// Megatron-DeepSpeed passes both: they are one precedence level, so a disagreement is an error naming both.
+TEST(MegatronArgsCli, DisagreementWithTheDsConfigIsAnError) {
+  const auto path = std::filesystem::temp_directory_path() / "trainmem_megatron_args_test_ds.json";
+  std::ofstream(path) << R"({"train_micro_batch_size_per_gpu": 4, "train_batch_size": 64})";
+  const CliRun r = run({"estimate", "--model", "gpt2", "--dp", "8", "--deepspeed-config", path.string(),
+                        "--megatron-args", "--micro-batch-size 2"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "trainmem: error: micro_batch_size = 2 / 4: given with different values by --megatron-args: "
+                   "--micro-batch-size and trainmem_megatron_args_test_ds.json: train_micro_batch_size_per_gpu\n");
+  // Agreeing values are fine: 64 = 2 * 4 (gas) * dp 8, and Megatron's --global-batch-size must equal
+  // train_batch_size.
+  const CliRun ok = run({"estimate", "--model", "gpt2", "--dp", "8", "--deepspeed-config", path.string(),
+                         "--megatron-args", "--micro-batch-size 4", "--format", "json"});
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(ok.json()["config"]["global_batch_size"], 64);
+  // The file enables neither fp16 nor bf16 (DeepSpeed trains in fp32); Megatron's --bf16 disagrees.
+  const CliRun prec = run({"estimate", "--model", "gpt2", "--dp", "8", "--deepspeed-config", path.string(),
+                           "--megatron-args", "--bf16"});
+  EXPECT_EQ(prec.code, 2);
+  EXPECT_NE(prec.err.find("recipe = mixed-18 / fp32: given with different values by --megatron-args: --bf16 and "
+                          "trainmem_megatron_args_test_ds.json: (neither fp16 nor bf16 enabled), ZeRO stage 0"),
+            std::string::npos)
+      << prec.err;
+  const CliRun gb = run({"estimate", "--model", "gpt2", "--dp", "8", "--deepspeed-config", path.string(),
+                         "--megatron-args", "--global-batch-size 128"});
+  EXPECT_EQ(gb.code, 2);
+  EXPECT_NE(gb.err.find("train_batch_size (in trainmem_megatron_args_test_ds.json) = 64: differs from "
+                        "--global-batch-size 128 in the Megatron arguments"),
+            std::string::npos)
+      << gb.err;
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "partition/rank_grid.hpp"
 #include "sim/estimate.hpp"
 #include "tools/cli.hpp"
+#include "tools/ecosystem_inputs.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
 #include "tools/scenario_builder.hpp"
@@ -64,7 +65,9 @@ Setup prepare(const comm::Session& session, const std::vector<std::string>& args
   settings = merge(std::move(settings), cl.settings);
   if (settings.count("data_parallel_size") == 0 && settings.count("world_size") == 0)
     settings["world_size"] = SettingValue{std::to_string(session.size()), "mpiexec -n"};
-  const BuiltScenario built = build_scenario(settings);
+  std::ostringstream notices;  // ds_config / Megatron arguments: one notice, from rank 0
+  const BuiltScenario built = build_scenario_with_inputs(settings, notices);
+  if (session.rank() == 0) std::cerr << notices.str();
   s.model_source = built.model_source;
   s.estimate = sim::estimate(built.scenario);
   if (s.estimate.world_size != session.size())

@@ -28,8 +28,11 @@ struct Layout {
 };
 // A small dense model at 1 and 4 ranks, a pipeline layout (ZeRO-2/3 then refused), a bare parameter count
 // (no hidden size for "auto" bucket sizes) and an MoE model.
-constexpr Layout kLayouts[] = {{"gpt2", "1", "1", "1"}, {"gpt2", "2", "1", "4"}, {"llama2-7b", "1", "2", "2"},
-                               {"", "1", "1", "8"}, {"mixtral-8x7b", "2", "1", "4"}};
+constexpr Layout kLayouts[] = {{"gpt2", "1", "1", "1"},
+                               {"gpt2", "2", "1", "4"},
+                               {"llama2-7b", "1", "2", "2"},
+                               {"", "1", "1", "8"},
+                               {"mixtral-8x7b", "2", "1", "4"}};
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -46,8 +49,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   for (const Layout& l : kLayouts) {
     trainmem::tools::Settings user;
-    if (*l.model != '\0') user["model"] = {l.model, "fuzz"};
-    else user["num_parameters"] = {"1.3B", "fuzz"};
+    if (*l.model != '\0')
+      user["model"] = {l.model, "fuzz"};
+    else
+      user["num_parameters"] = {"1.3B", "fuzz"};
     user["tensor_model_parallel_size"] = {l.tp, "fuzz"};
     user["pipeline_model_parallel_size"] = {l.pp, "fuzz"};
     user["data_parallel_size"] = {l.dp, "fuzz"};

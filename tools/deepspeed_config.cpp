@@ -15,9 +15,9 @@ namespace trainmem::tools {
 namespace {
 using json = nlohmann::json;
 
-constexpr std::int64_t kMaxBatch = std::int64_t{1} << 30;          // sim/scenario.cpp's batch bound
-constexpr std::int64_t kMaxCount = 1000000000000000;               // element counts: parse_count's bound
-constexpr std::int64_t kMaxExactDouble = std::int64_t{1} << 53;    // integral floats (5e8) are exact below
+constexpr std::int64_t kMaxBatch = std::int64_t{1} << 30;        // sim/scenario.cpp's batch bound
+constexpr std::int64_t kMaxCount = 1000000000000000;             // element counts: parse_count's bound
+constexpr std::int64_t kMaxExactDouble = std::int64_t{1} << 53;  // integral floats (5e8) are exact below
 
 // How a key is treated. handled: a function reads it; ignored: no effect on GPU memory (listed in the
 // notice); not_modelled: a GPU-memory effect trainmem does not model (listed in the notice).
@@ -28,87 +28,163 @@ struct KeyRule {
 };
 
 constexpr KeyRule kTopLevel[] = {
-    {"train_batch_size", Rule::handled}, {"train_micro_batch_size_per_gpu", Rule::handled},
-    {"gradient_accumulation_steps", Rule::handled}, {"zero_optimization", Rule::handled},
-    {"fp16", Rule::handled}, {"bf16", Rule::handled}, {"bfloat16", Rule::handled}, {"amp", Rule::handled},
-    {"torch_autocast", Rule::handled}, {"optimizer", Rule::handled}, {"data_types", Rule::handled},
+    {"train_batch_size", Rule::handled},
+    {"train_micro_batch_size_per_gpu", Rule::handled},
+    {"gradient_accumulation_steps", Rule::handled},
+    {"zero_optimization", Rule::handled},
+    {"fp16", Rule::handled},
+    {"bf16", Rule::handled},
+    {"bfloat16", Rule::handled},
+    {"amp", Rule::handled},
+    {"torch_autocast", Rule::handled},
+    {"optimizer", Rule::handled},
+    {"data_types", Rule::handled},
     // No effect on GPU memory: learning-rate schedule, logging, monitoring, checkpoint I/O, launcher settings.
-    {"scheduler", Rule::ignored}, {"steps_per_print", Rule::ignored}, {"wall_clock_breakdown", Rule::ignored},
-    {"memory_breakdown", Rule::ignored}, {"dump_state", Rule::ignored}, {"gradient_clipping", Rule::ignored},
-    {"prescale_gradients", Rule::ignored}, {"gradient_predivide_factor", Rule::ignored},
-    {"zero_allow_untested_optimizer", Rule::ignored}, {"zero_force_ds_cpu_optimizer", Rule::ignored},
-    {"tensorboard", Rule::ignored}, {"wandb", Rule::ignored}, {"csv_monitor", Rule::ignored},
-    {"comet", Rule::ignored}, {"flops_profiler", Rule::ignored}, {"comms_logger", Rule::ignored},
-    {"checkpoint", Rule::ignored}, {"nebula", Rule::ignored}, {"timers", Rule::ignored},
-    {"dataloader_drop_last", Rule::ignored}, {"elasticity", Rule::ignored}, {"autotuning", Rule::ignored},
-    {"aio", Rule::ignored}, {"graph_harvesting", Rule::ignored}, {"disable_allgather", Rule::ignored},
-    {"eigenvalue", Rule::ignored}, {"vocabulary_size", Rule::ignored}, {"progressive_layer_drop", Rule::ignored},
-    {"compile", Rule::ignored}, {"seq_parallel_communication_data_type", Rule::ignored},
-    {"use_data_before_expert_parallelism", Rule::ignored}, {"sparse_gradients", Rule::ignored},
+    {"scheduler", Rule::ignored},
+    {"steps_per_print", Rule::ignored},
+    {"wall_clock_breakdown", Rule::ignored},
+    {"memory_breakdown", Rule::ignored},
+    {"dump_state", Rule::ignored},
+    {"gradient_clipping", Rule::ignored},
+    {"prescale_gradients", Rule::ignored},
+    {"gradient_predivide_factor", Rule::ignored},
+    {"zero_allow_untested_optimizer", Rule::ignored},
+    {"zero_force_ds_cpu_optimizer", Rule::ignored},
+    {"tensorboard", Rule::ignored},
+    {"wandb", Rule::ignored},
+    {"csv_monitor", Rule::ignored},
+    {"comet", Rule::ignored},
+    {"flops_profiler", Rule::ignored},
+    {"comms_logger", Rule::ignored},
+    {"checkpoint", Rule::ignored},
+    {"nebula", Rule::ignored},
+    {"timers", Rule::ignored},
+    {"dataloader_drop_last", Rule::ignored},
+    {"elasticity", Rule::ignored},
+    {"autotuning", Rule::ignored},
+    {"aio", Rule::ignored},
+    {"graph_harvesting", Rule::ignored},
+    {"disable_allgather", Rule::ignored},
+    {"eigenvalue", Rule::ignored},
+    {"vocabulary_size", Rule::ignored},
+    {"progressive_layer_drop", Rule::ignored},
+    {"compile", Rule::ignored},
+    {"seq_parallel_communication_data_type", Rule::ignored},
+    {"use_data_before_expert_parallelism", Rule::ignored},
+    {"sparse_gradients", Rule::ignored},
     // A GPU-memory effect trainmem does not model.
-    {"activation_checkpointing", Rule::not_modelled}, {"communication_data_type", Rule::not_modelled},
-    {"sparse_attention", Rule::not_modelled}, {"pipeline", Rule::not_modelled},
-    {"compression_training", Rule::not_modelled}, {"quantize_training", Rule::not_modelled},
-    {"data_efficiency", Rule::not_modelled}, {"curriculum_learning", Rule::not_modelled},
-    {"hybrid_engine", Rule::not_modelled}, {"weight_quantization", Rule::not_modelled},
+    {"activation_checkpointing", Rule::not_modelled},
+    {"communication_data_type", Rule::not_modelled},
+    {"sparse_attention", Rule::not_modelled},
+    {"pipeline", Rule::not_modelled},
+    {"compression_training", Rule::not_modelled},
+    {"quantize_training", Rule::not_modelled},
+    {"data_efficiency", Rule::not_modelled},
+    {"curriculum_learning", Rule::not_modelled},
+    {"hybrid_engine", Rule::not_modelled},
+    {"weight_quantization", Rule::not_modelled},
     {"tensor_parallel", Rule::not_modelled},
 };
 
 // deepspeed/runtime/zero/config.py DeepSpeedZeroConfig (field names and their aliases).
 constexpr KeyRule kZero[] = {
-    {"stage", Rule::handled}, {"reduce_bucket_size", Rule::handled}, {"overlap_comm", Rule::handled},
-    {"contiguous_gradients", Rule::handled}, {"stage3_prefetch_bucket_size", Rule::handled},
-    {"prefetch_bucket_size", Rule::handled}, {"stage3_max_live_parameters", Rule::handled},
-    {"max_live_parameters", Rule::handled}, {"stage3_param_persistence_threshold", Rule::handled},
-    {"param_persistence_threshold", Rule::handled}, {"sub_group_size", Rule::handled},
-    {"offload_optimizer", Rule::handled}, {"offload_param", Rule::handled}, {"cpu_offload", Rule::handled},
-    {"cpu_offload_param", Rule::handled}, {"legacy_stage1", Rule::handled}, {"mics_shard_size", Rule::handled},
-    {"zero_hpz_partition_size", Rule::handled}, {"zero_quantized_nontrainable_weights", Rule::handled},
+    {"stage", Rule::handled},
+    {"reduce_bucket_size", Rule::handled},
+    {"overlap_comm", Rule::handled},
+    {"contiguous_gradients", Rule::handled},
+    {"stage3_prefetch_bucket_size", Rule::handled},
+    {"prefetch_bucket_size", Rule::handled},
+    {"stage3_max_live_parameters", Rule::handled},
+    {"max_live_parameters", Rule::handled},
+    {"stage3_param_persistence_threshold", Rule::handled},
+    {"param_persistence_threshold", Rule::handled},
+    {"sub_group_size", Rule::handled},
+    {"offload_optimizer", Rule::handled},
+    {"offload_param", Rule::handled},
+    {"cpu_offload", Rule::handled},
+    {"cpu_offload_param", Rule::handled},
+    {"legacy_stage1", Rule::handled},
+    {"mics_shard_size", Rule::handled},
+    {"zero_hpz_partition_size", Rule::handled},
+    {"zero_quantized_nontrainable_weights", Rule::handled},
     // Communication pattern, checkpointing and debugging switches: no effect on GPU memory.
-    {"allgather_partitions", Rule::ignored}, {"reduce_scatter", Rule::ignored},
-    {"use_multi_rank_bucket_allreduce", Rule::ignored}, {"load_from_fp32_weights", Rule::ignored},
-    {"elastic_checkpoint", Rule::ignored}, {"stage3_gather_16bit_weights_on_model_save", Rule::ignored},
+    {"allgather_partitions", Rule::ignored},
+    {"reduce_scatter", Rule::ignored},
+    {"use_multi_rank_bucket_allreduce", Rule::ignored},
+    {"load_from_fp32_weights", Rule::ignored},
+    {"elastic_checkpoint", Rule::ignored},
+    {"stage3_gather_16bit_weights_on_model_save", Rule::ignored},
     {"gather_16bit_weights_on_model_save", Rule::ignored},
-    {"stage3_gather_fp16_weights_on_model_save", Rule::ignored}, {"ignore_unused_parameters", Rule::ignored},
-    {"round_robin_gradients", Rule::ignored}, {"log_trace_cache_warnings", Rule::ignored},
-    {"enable_sanity_checks", Rule::ignored}, {"stage3_use_all_reduce_for_fetch_params", Rule::ignored},
-    {"use_all_reduce_for_fetch_params", Rule::ignored}, {"stage3_module_granularity_threshold", Rule::ignored},
-    {"module_granularity_threshold", Rule::ignored}, {"override_module_apply", Rule::ignored},
-    {"pipeline_loading_checkpoint", Rule::ignored}, {"zero_quantized_weights", Rule::ignored},
-    {"zero_quantized_gradients", Rule::ignored}, {"cpu_offload_use_pin_memory", Rule::ignored},
-    {"stage3_partition_stream_chunk_size", Rule::ignored}, {"partition_stream_chunk_size", Rule::ignored},
-    {"save_muon_momentum_buffer_in_memory", Rule::ignored}, {"mics_hierarchical_params_gather", Rule::ignored},
+    {"stage3_gather_fp16_weights_on_model_save", Rule::ignored},
+    {"ignore_unused_parameters", Rule::ignored},
+    {"round_robin_gradients", Rule::ignored},
+    {"log_trace_cache_warnings", Rule::ignored},
+    {"enable_sanity_checks", Rule::ignored},
+    {"stage3_use_all_reduce_for_fetch_params", Rule::ignored},
+    {"use_all_reduce_for_fetch_params", Rule::ignored},
+    {"stage3_module_granularity_threshold", Rule::ignored},
+    {"module_granularity_threshold", Rule::ignored},
+    {"override_module_apply", Rule::ignored},
+    {"pipeline_loading_checkpoint", Rule::ignored},
+    {"zero_quantized_weights", Rule::ignored},
+    {"zero_quantized_gradients", Rule::ignored},
+    {"cpu_offload_use_pin_memory", Rule::ignored},
+    {"stage3_partition_stream_chunk_size", Rule::ignored},
+    {"partition_stream_chunk_size", Rule::ignored},
+    {"save_muon_momentum_buffer_in_memory", Rule::ignored},
+    {"mics_hierarchical_params_gather", Rule::ignored},
     // Buffers and caches whose size trainmem does not model.
-    {"allgather_bucket_size", Rule::not_modelled}, {"stage3_max_reuse_distance", Rule::not_modelled},
-    {"max_reuse_distance", Rule::not_modelled}, {"stage3_model_persistence_threshold", Rule::not_modelled},
-    {"model_persistence_threshold", Rule::not_modelled}, {"memory_efficient_linear", Rule::not_modelled},
-    {"stage3_allgather_sequential", Rule::not_modelled}, {"allgather_sequential", Rule::not_modelled},
-    {"zeropp_loco_param", Rule::not_modelled}, {"leaf_module", Rule::not_modelled},
+    {"allgather_bucket_size", Rule::not_modelled},
+    {"stage3_max_reuse_distance", Rule::not_modelled},
+    {"max_reuse_distance", Rule::not_modelled},
+    {"stage3_model_persistence_threshold", Rule::not_modelled},
+    {"model_persistence_threshold", Rule::not_modelled},
+    {"memory_efficient_linear", Rule::not_modelled},
+    {"stage3_allgather_sequential", Rule::not_modelled},
+    {"allgather_sequential", Rule::not_modelled},
+    {"zeropp_loco_param", Rule::not_modelled},
+    {"leaf_module", Rule::not_modelled},
     {"zenflow", Rule::not_modelled},
 };
 
 // deepspeed/runtime/zero/offload_config.py: everything but device (and ratio / super_offload) concerns the
 // host or NVMe side.
 constexpr KeyRule kOffloadOptimizer[] = {
-    {"device", Rule::handled}, {"ratio", Rule::handled}, {"super_offload", Rule::handled},
-    {"nvme_path", Rule::ignored}, {"pin_memory", Rule::ignored}, {"buffer_count", Rule::ignored},
-    {"pipeline_read", Rule::ignored}, {"pipeline_write", Rule::ignored}, {"pipeline", Rule::ignored},
-    {"fast_init", Rule::ignored}, {"convert_grad_on_cpu", Rule::ignored}, {"cpuadam_cores_perc", Rule::ignored},
+    {"device", Rule::handled},
+    {"ratio", Rule::handled},
+    {"super_offload", Rule::handled},
+    {"nvme_path", Rule::ignored},
+    {"pin_memory", Rule::ignored},
+    {"buffer_count", Rule::ignored},
+    {"pipeline_read", Rule::ignored},
+    {"pipeline_write", Rule::ignored},
+    {"pipeline", Rule::ignored},
+    {"fast_init", Rule::ignored},
+    {"convert_grad_on_cpu", Rule::ignored},
+    {"cpuadam_cores_perc", Rule::ignored},
 };
 constexpr KeyRule kOffloadParam[] = {
-    {"device", Rule::handled}, {"nvme_path", Rule::ignored}, {"pin_memory", Rule::ignored},
+    {"device", Rule::handled},       {"nvme_path", Rule::ignored},   {"pin_memory", Rule::ignored},
     {"buffer_count", Rule::ignored}, {"buffer_size", Rule::ignored}, {"max_in_cpu", Rule::ignored},
 };
 // deepspeed/runtime/constants.py FP16_* and BFLOAT16_*; precision_config.py.
 constexpr KeyRule kFp16[] = {
-    {"enabled", Rule::handled}, {"fp16_master_weights_and_grads", Rule::handled},
-    {"auto_cast", Rule::ignored}, {"loss_scale", Rule::ignored}, {"initial_scale_power", Rule::ignored},
-    {"loss_scale_window", Rule::ignored}, {"hysteresis", Rule::ignored}, {"consecutive_hysteresis", Rule::ignored},
-    {"min_loss_scale", Rule::ignored}, {"fused_mode", Rule::ignored},
+    {"enabled", Rule::handled},
+    {"fp16_master_weights_and_grads", Rule::handled},
+    {"auto_cast", Rule::ignored},
+    {"loss_scale", Rule::ignored},
+    {"initial_scale_power", Rule::ignored},
+    {"loss_scale_window", Rule::ignored},
+    {"hysteresis", Rule::ignored},
+    {"consecutive_hysteresis", Rule::ignored},
+    {"min_loss_scale", Rule::ignored},
+    {"fused_mode", Rule::ignored},
 };
 constexpr KeyRule kBf16[] = {
-    {"enabled", Rule::handled}, {"bf16_master_weights_and_grads", Rule::handled},
-    {"bf16_optimizer_states", Rule::handled}, {"immediate_grad_update", Rule::ignored},
+    {"enabled", Rule::handled},
+    {"bf16_master_weights_and_grads", Rule::handled},
+    {"bf16_optimizer_states", Rule::handled},
+    {"immediate_grad_update", Rule::ignored},
     {"check_grad_overflow", Rule::ignored},
 };
 constexpr KeyRule kDataTypes[] = {{"grad_accum_dtype", Rule::handled}};
@@ -196,7 +272,9 @@ struct Walker {
             const std::function<void(const std::string& key, const std::string& path, const json& v)>& handle) {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       const std::string& key = it.key();
-      const std::string path = prefix.empty() ? key : prefix + "." + key;
+      std::string path = prefix;
+      if (!path.empty()) path += '.';
+      path += key;
       const KeyRule* r = find_rule(rules, key);
       if (r == nullptr) {
         const std::string hint = suggestion(rules, key);
@@ -208,8 +286,10 @@ struct Walker {
         out.ignored.push_back(path);
       } else if (r->rule == Rule::not_modelled) {
         // A switched-off feature has no effect; anything else is listed.
-        if (it.value().is_boolean() && !it.value().get<bool>()) out.ignored.push_back(path);
-        else out.not_modelled.push_back(path);
+        if (it.value().is_boolean() && !it.value().get<bool>())
+          out.ignored.push_back(path);
+        else
+          out.not_modelled.push_back(path);
       } else {
         handle(key, path, it.value());
       }
@@ -234,23 +314,35 @@ struct Walker {
         if (is_auto(v)) fail(path, v, "must be a whole number between 0 and 3 (\"auto\" is not a ZeRO stage)");
         set("zero_stage", std::to_string(integer(path, v, 0, 3)), path);
       } else if (key == "reduce_bucket_size") {
-        if (is_auto(v)) out.auto_reduce_bucket_size = true;
-        else count("reduce_bucket_size", path, v, 1);
+        if (is_auto(v))
+          out.auto_reduce_bucket_size = true;
+        else
+          count("reduce_bucket_size", path, v, 1);
       } else if (key == "stage3_prefetch_bucket_size" || key == "prefetch_bucket_size") {
-        if (is_auto(v)) out.auto_stage3_prefetch_bucket_size = true;
-        else count("stage3_prefetch_bucket_size", path, v, 0);
+        if (is_auto(v))
+          out.auto_stage3_prefetch_bucket_size = true;
+        else
+          count("stage3_prefetch_bucket_size", path, v, 0);
       } else if (key == "stage3_param_persistence_threshold" || key == "param_persistence_threshold") {
-        if (is_auto(v)) out.auto_stage3_param_persistence_threshold = true;
-        else count("stage3_param_persistence_threshold", path, v, 0);
+        if (is_auto(v))
+          out.auto_stage3_param_persistence_threshold = true;
+        else
+          count("stage3_param_persistence_threshold", path, v, 0);
       } else if (key == "stage3_max_live_parameters" || key == "max_live_parameters") {
-        if (is_auto(v)) auto_unresolved("stage3_max_live_parameters", path, v);
-        else count("stage3_max_live_parameters", path, v, 1);
+        if (is_auto(v))
+          auto_unresolved("stage3_max_live_parameters", path, v);
+        else
+          count("stage3_max_live_parameters", path, v, 1);
       } else if (key == "sub_group_size") {
-        if (is_auto(v)) auto_unresolved("sub_group_size", path, v);
-        else count("sub_group_size", path, v, 1);
+        if (is_auto(v))
+          auto_unresolved("sub_group_size", path, v);
+        else
+          count("sub_group_size", path, v, 1);
       } else if (key == "overlap_comm" || key == "contiguous_gradients") {
-        if (is_auto(v)) auto_unresolved(key, path, v);
-        else set(key, boolean(path, v) ? "true" : "false", path);
+        if (is_auto(v))
+          auto_unresolved(key, path, v);
+        else
+          set(key, boolean(path, v) ? "true" : "false", path);
       } else if (key == "offload_optimizer" || key == "offload_param") {
         if (v.is_null()) return;  // DeepSpeed: Optional, null = no offload
         const bool opt = key == "offload_optimizer";
@@ -266,8 +358,10 @@ struct Walker {
             if (boolean(p, x)) fail(p, x, "SuperOffload (Superchip CPU offload) is not modelled");
           }
         };
-        if (opt) walk(path, o, kOffloadOptimizer, handle);
-        else walk(path, o, kOffloadParam, handle);
+        if (opt)
+          walk(path, o, kOffloadOptimizer, handle);
+        else
+          walk(path, o, kOffloadParam, handle);
       } else if (key == "cpu_offload" || key == "cpu_offload_param") {  // deprecated booleans
         const bool on = boolean(path, v);
         const char* target = key == "cpu_offload" ? "offload_optimizer" : "offload_param";
@@ -297,23 +391,24 @@ struct Walker {
     std::optional<double> momentum;
     std::string type_path = "optimizer.type";
     json type_value;
-    walk("optimizer", object("optimizer", o), kOptimizer, [&](const std::string& key, const std::string& path, const json& v) {
-      if (key == "type") {
-        if (!v.is_string()) fail(path, v, "must be an optimizer name such as \"AdamW\"");
-        type = v.get<std::string>();
-        type_value = v;
-      } else if (key == "params") {
-        for (auto it = object(path, v).begin(); it != v.end(); ++it) {
-          const std::string p = path + "." + it.key();
-          if (it.key() == "momentum" && !is_auto(it.value())) {
-            if (!it.value().is_number()) fail(p, it.value(), "must be a number");
-            momentum = it.value().get<double>();
-          } else {
-            out.ignored.push_back(p);  // lr, betas, eps, weight_decay, adam_w_mode, torch_adam, ...
-          }
-        }
-      }
-    });
+    walk("optimizer", object("optimizer", o), kOptimizer,
+         [&](const std::string& key, const std::string& path, const json& v) {
+           if (key == "type") {
+             if (!v.is_string()) fail(path, v, "must be an optimizer name such as \"AdamW\"");
+             type = v.get<std::string>();
+             type_value = v;
+           } else if (key == "params") {
+             for (auto it = object(path, v).begin(); it != v.end(); ++it) {
+               const std::string p = path + "." + it.key();
+               if (it.key() == "momentum" && !is_auto(it.value())) {
+                 if (!it.value().is_number()) fail(p, it.value(), "must be a number");
+                 momentum = it.value().get<double>();
+               } else {
+                 out.ignored.push_back(p);  // lr, betas, eps, weight_decay, adam_w_mode, torch_adam, ...
+               }
+             }
+           }
+         });
     if (!type) return;  // no type: the client passes its own optimizer
     // DeepSpeed lower-cases its own optimizer names (runtime/config.py); torch.optim names map the same way.
     const std::string t = lower(*type);
@@ -376,8 +471,10 @@ DeepSpeedConfig deepspeed_config_from_json(const std::string& text, const std::s
         out.gradient_accumulation_steps = n;
       }
     } else if (key == "zero_optimization") {
-      if (v.is_boolean()) w.set("zero_stage", v.get<bool>() ? "1" : "0", path);  // deprecated form: true = stage 1
-      else w.zero_optimization(path, v);
+      if (v.is_boolean())
+        w.set("zero_stage", v.get<bool>() ? "1" : "0", path);  // deprecated form: true = stage 1
+      else
+        w.zero_optimization(path, v);
     } else if (key == "fp16" || key == "bf16" || key == "bfloat16") {
       const bool is_fp16 = key == "fp16";
       auto handle = [&](const std::string& k, const std::string& p, const json& x) {
@@ -389,8 +486,10 @@ DeepSpeedConfig deepspeed_config_from_json(const std::string& text, const std::s
           w.fail(p, x, "16-bit master weights / optimizer states are not modelled");
         }
       };
-      if (is_fp16) w.walk(path, w.object(path, v), kFp16, handle);
-      else w.walk(path, w.object(path, v), kBf16, handle);
+      if (is_fp16)
+        w.walk(path, w.object(path, v), kFp16, handle);
+      else
+        w.walk(path, w.object(path, v), kBf16, handle);
     } else if (key == "amp" || key == "torch_autocast") {
       for (auto it = w.object(path, v).begin(); it != v.end(); ++it) {
         const std::string p = path + "." + it.key();
@@ -399,7 +498,8 @@ DeepSpeedConfig deepspeed_config_from_json(const std::string& text, const std::s
           continue;
         }
         const auto on = w.enabled(p, it.value());
-        if (!on) w.auto_unresolved("recipe", p, it.value());
+        if (!on)
+          w.auto_unresolved("recipe", p, it.value());
         else if (*on) {
           w.unresolved("recipe", p, it.value(),
                        key == "amp" ? "Apex AMP keeps its own fp32 copies; not modelled"
@@ -425,9 +525,12 @@ DeepSpeedConfig deepspeed_config_from_json(const std::string& text, const std::s
   if (!fp16) w.auto_unresolved("recipe", fp16_path, fp16_value);
   if (!bf16) w.auto_unresolved("recipe", bf16_path, bf16_value);
   if (fp16 && bf16 && !other_precision) {
-    if (*fp16) out.precision = DeepSpeedPrecision::fp16, out.precision_path = fp16_path;
-    else if (*bf16) out.precision = DeepSpeedPrecision::bf16, out.precision_path = bf16_path;
-    else out.precision = DeepSpeedPrecision::fp32, out.precision_path = "(neither fp16 nor bf16 enabled)";
+    if (*fp16)
+      out.precision = DeepSpeedPrecision::fp16, out.precision_path = fp16_path;
+    else if (*bf16)
+      out.precision = DeepSpeedPrecision::bf16, out.precision_path = bf16_path;
+    else
+      out.precision = DeepSpeedPrecision::fp32, out.precision_path = "(neither fp16 nor bf16 enabled)";
   }
   return out;
 }

@@ -24,8 +24,8 @@ struct UnresolvedSetting {
 enum class DeepSpeedPrecision { fp32, fp16, bf16 };
 
 struct DeepSpeedConfig {
-  std::string origin;  // the file name, used in origins ("ds_config.json: zero_optimization.stage")
-  Settings settings;   // keys whose value the file gives directly
+  std::string origin;                     // the file name, used in origins ("ds_config.json: zero_optimization.stage")
+  Settings settings;                      // keys whose value the file gives directly
   std::vector<std::string> ignored;       // key paths with no effect on GPU memory
   std::vector<std::string> not_modelled;  // key paths with a GPU-memory effect trainmem does not model
   std::vector<UnresolvedSetting> unresolved;
@@ -35,8 +35,8 @@ struct DeepSpeedConfig {
   std::optional<std::int64_t> train_batch_size, micro_batch_size, gradient_accumulation_steps;
 
   // The recipe DeepSpeed runs depends on the precision and on the final ZeRO stage (a flag may change it).
-  std::optional<DeepSpeedPrecision> precision;  // unset: "auto" or unsupported (see unresolved)
-  std::string precision_path;                   // "bf16.enabled", "fp16.enabled", "(neither fp16 nor bf16)"
+  std::optional<DeepSpeedPrecision> precision;         // unset: "auto" or unsupported (see unresolved)
+  std::string precision_path;                          // "bf16.enabled", "fp16.enabled", "(neither fp16 nor bf16)"
   std::optional<DeepSpeedPrecision> grad_accum_dtype;  // data_types.grad_accum_dtype
   bool offload_optimizer = false;                      // offload_optimizer.device is cpu or nvme
 

@@ -32,7 +32,8 @@ void write_notice(std::ostream& notices, const std::string& source, const std::v
                   const std::vector<std::string>& ignored, const std::vector<std::string>& not_modelled) {
   std::vector<std::string> parts = derived;
   if (!ignored.empty()) parts.push_back("ignored (no effect on GPU memory): " + join(ignored));
-  if (!not_modelled.empty()) parts.push_back("not modelled (their GPU memory is not in the estimate): " + join(not_modelled));
+  if (!not_modelled.empty())
+    parts.push_back("not modelled (their GPU memory is not in the estimate): " + join(not_modelled));
   if (parts.empty()) return;
   std::string line;
   for (const auto& p : parts) line += (line.empty() ? "" : "; ") + p;
@@ -131,9 +132,9 @@ BuiltScenario build_scenario_with_inputs(const Settings& user, std::ostream& not
     if (ds->precision && !user.count("recipe")) {
       const DerivedRecipe d = deepspeed_recipe(*ds, stage);
       if (mg && mg->settings.count("recipe") != 0 && mg->settings.at("recipe").text != d.recipe)
-        throw ConfigError("recipe", mg->settings.at("recipe").text + " / " + d.recipe,
-                          "given with different values by " + mg->settings.at("recipe").origin + " and " + ds->origin +
-                              ": " + d.why);
+        throw ConfigError(
+            "recipe", mg->settings.at("recipe").text + " / " + d.recipe,
+            "given with different values by " + mg->settings.at("recipe").origin + " and " + ds->origin + ": " + d.why);
       set("recipe", d.recipe, d.why);
       if (d.stage_to_one) set("zero_stage", "1", d.why);
     }
@@ -190,9 +191,9 @@ BuiltScenario build_scenario_with_inputs(const Settings& user, std::ostream& not
                           ds->auto_stage3_param_persistence_threshold;
     if (any_auto) {
       if (!built.scenario.model) {
-        const char* k = ds->auto_reduce_bucket_size ? "reduce_bucket_size" : ds->auto_stage3_prefetch_bucket_size
-                                                                                 ? "stage3_prefetch_bucket_size"
-                                                                                 : "stage3_param_persistence_threshold";
+        const char* k = ds->auto_reduce_bucket_size            ? "reduce_bucket_size"
+                        : ds->auto_stage3_prefetch_bucket_size ? "stage3_prefetch_bucket_size"
+                                                               : "stage3_param_persistence_threshold";
         throw ConfigError("zero_optimization." + std::string(k) + " (in " + ds->origin + ")", "\"auto\"",
                           "needs the model's hidden size (a bare parameter count has none); give " + flag_of(k));
       }
@@ -206,9 +207,9 @@ BuiltScenario build_scenario_with_inputs(const Settings& user, std::ostream& not
         set("stage3_param_persistence_threshold", s(10 * h),
             "zero_optimization.stage3_param_persistence_threshold auto = 10 * hidden_size");
       if (stage != 3 && ds->auto_stage3_prefetch_bucket_size)
-        ds->ignored.push_back("zero_optimization.stage3_prefetch_bucket_size (auto, below ZeRO-3)");
+        ds->ignored.emplace_back("zero_optimization.stage3_prefetch_bucket_size (auto, below ZeRO-3)");
       if (stage != 3 && ds->auto_stage3_param_persistence_threshold)
-        ds->ignored.push_back("zero_optimization.stage3_param_persistence_threshold (auto, below ZeRO-3)");
+        ds->ignored.emplace_back("zero_optimization.stage3_param_persistence_threshold (auto, below ZeRO-3)");
     }
     built = build_scenario(merged);
   }

@@ -17,8 +17,8 @@ enum class Kind { value, flag, special_value, special_flag, ignored, not_modelle
 struct MegatronArg {
   std::string_view name;
   Kind kind;
-  std::string_view key = "";         // trainmem option key
-  std::string_view value_text = "";  // for flags; for unsupported: the reason
+  std::string_view key{};         // trainmem option key
+  std::string_view value_text{};  // for flags; for unsupported: the reason
 };
 
 // Megatron-LM megatron/training/arguments.py names. Most trainmem flags are Megatron's own names.
@@ -77,49 +77,114 @@ constexpr MegatronArg kArgs[] = {
     {"--attention-backend", Kind::special_value},
     // No effect on GPU memory: learning rate and schedule, initialisation, data, tokenizer, checkpoint I/O,
     // logging, fusion and overlap switches, loss scaling, distributed launch settings.
-    {"--lr", Kind::ignored}, {"--min-lr", Kind::ignored}, {"--lr-decay-style", Kind::ignored},
-    {"--lr-decay-iters", Kind::ignored}, {"--lr-decay-samples", Kind::ignored}, {"--lr-warmup-fraction", Kind::ignored},
-    {"--lr-warmup-iters", Kind::ignored}, {"--lr-warmup-samples", Kind::ignored}, {"--train-iters", Kind::ignored},
-    {"--train-samples", Kind::ignored}, {"--rampup-batch-size", Kind::ignored}, {"--weight-decay", Kind::ignored},
-    {"--start-weight-decay", Kind::ignored}, {"--end-weight-decay", Kind::ignored},
-    {"--weight-decay-incr-style", Kind::ignored}, {"--adam-beta1", Kind::ignored}, {"--adam-beta2", Kind::ignored},
-    {"--adam-eps", Kind::ignored}, {"--clip-grad", Kind::ignored}, {"--init-method-std", Kind::ignored},
-    {"--seed", Kind::ignored}, {"--save", Kind::ignored}, {"--load", Kind::ignored}, {"--save-interval", Kind::ignored},
-    {"--eval-interval", Kind::ignored}, {"--eval-iters", Kind::ignored}, {"--log-interval", Kind::ignored},
-    {"--data-path", Kind::ignored}, {"--train-data-path", Kind::ignored}, {"--valid-data-path", Kind::ignored},
-    {"--test-data-path", Kind::ignored}, {"--data-cache-path", Kind::ignored}, {"--mock-data", Kind::ignored},
-    {"--split", Kind::ignored}, {"--vocab-file", Kind::ignored}, {"--merge-file", Kind::ignored},
-    {"--tokenizer-type", Kind::ignored}, {"--tokenizer-model", Kind::ignored}, {"--tensorboard-dir", Kind::ignored},
-    {"--wandb-project", Kind::ignored}, {"--wandb-exp-name", Kind::ignored}, {"--wandb-save-dir", Kind::ignored},
-    {"--log-throughput", Kind::ignored}, {"--log-timers-to-tensorboard", Kind::ignored},
-    {"--log-memory-to-tensorboard", Kind::ignored}, {"--log-validation-ppl-to-tensorboard", Kind::ignored},
-    {"--log-params-norm", Kind::ignored}, {"--log-num-zeros-in-grad", Kind::ignored},
-    {"--tensorboard-log-interval", Kind::ignored}, {"--timing-log-level", Kind::ignored},
-    {"--distributed-backend", Kind::ignored}, {"--distributed-timeout-minutes", Kind::ignored},
-    {"--use-mcore-models", Kind::ignored}, {"--transformer-impl", Kind::ignored}, {"--num-workers", Kind::ignored},
-    {"--dataloader-type", Kind::ignored}, {"--exit-interval", Kind::ignored}, {"--exit-duration-in-mins", Kind::ignored},
-    {"--no-load-optim", Kind::ignored}, {"--no-load-rng", Kind::ignored}, {"--finetune", Kind::ignored},
-    {"--ckpt-format", Kind::ignored}, {"--use-checkpoint-args", Kind::ignored}, {"--async-save", Kind::ignored},
-    {"--use-dist-ckpt", Kind::ignored}, {"--auto-detect-ckpt-format", Kind::ignored},
-    {"--attention-softmax-in-fp32", Kind::ignored}, {"--no-bias-gelu-fusion", Kind::ignored},
-    {"--no-bias-swiglu-fusion", Kind::ignored}, {"--no-bias-dropout-fusion", Kind::ignored},
-    {"--no-masked-softmax-fusion", Kind::ignored}, {"--no-persist-layer-norm", Kind::ignored},
-    {"--no-gradient-accumulation-fusion", Kind::ignored}, {"--apply-query-key-layer-scaling", Kind::ignored},
-    {"--loss-scale", Kind::ignored}, {"--initial-loss-scale", Kind::ignored}, {"--min-loss-scale", Kind::ignored},
-    {"--loss-scale-window", Kind::ignored}, {"--hysteresis", Kind::ignored}, {"--eod-mask-loss", Kind::ignored},
-    {"--reset-position-ids", Kind::ignored}, {"--reset-attention-mask", Kind::ignored}, {"--manual-gc", Kind::ignored},
-    {"--manual-gc-interval", Kind::ignored}, {"--num-dataset-builder-threads", Kind::ignored},
-    {"--rotary-base", Kind::ignored}, {"--rotary-percent", Kind::ignored}, {"--norm-epsilon", Kind::ignored},
-    {"--layernorm-epsilon", Kind::ignored}, {"--overlap-grad-reduce", Kind::ignored},
-    {"--overlap-param-gather", Kind::ignored}, {"--check-for-nan-in-loss-and-grad", Kind::ignored},
-    {"--no-check-for-nan-in-loss-and-grad", Kind::ignored}, {"--profile", Kind::ignored},
-    {"--profile-step-start", Kind::ignored}, {"--profile-step-end", Kind::ignored}, {"--init-method-xavier-uniform", Kind::ignored},
-    {"--moe-router-load-balancing-type", Kind::ignored}, {"--moe-aux-loss-coeff", Kind::ignored},
-    {"--moe-z-loss-coeff", Kind::ignored}, {"--moe-grouped-gemm", Kind::ignored}, {"--moe-token-dispatcher-type", Kind::ignored},
+    {"--lr", Kind::ignored},
+    {"--min-lr", Kind::ignored},
+    {"--lr-decay-style", Kind::ignored},
+    {"--lr-decay-iters", Kind::ignored},
+    {"--lr-decay-samples", Kind::ignored},
+    {"--lr-warmup-fraction", Kind::ignored},
+    {"--lr-warmup-iters", Kind::ignored},
+    {"--lr-warmup-samples", Kind::ignored},
+    {"--train-iters", Kind::ignored},
+    {"--train-samples", Kind::ignored},
+    {"--rampup-batch-size", Kind::ignored},
+    {"--weight-decay", Kind::ignored},
+    {"--start-weight-decay", Kind::ignored},
+    {"--end-weight-decay", Kind::ignored},
+    {"--weight-decay-incr-style", Kind::ignored},
+    {"--adam-beta1", Kind::ignored},
+    {"--adam-beta2", Kind::ignored},
+    {"--adam-eps", Kind::ignored},
+    {"--clip-grad", Kind::ignored},
+    {"--init-method-std", Kind::ignored},
+    {"--seed", Kind::ignored},
+    {"--save", Kind::ignored},
+    {"--load", Kind::ignored},
+    {"--save-interval", Kind::ignored},
+    {"--eval-interval", Kind::ignored},
+    {"--eval-iters", Kind::ignored},
+    {"--log-interval", Kind::ignored},
+    {"--data-path", Kind::ignored},
+    {"--train-data-path", Kind::ignored},
+    {"--valid-data-path", Kind::ignored},
+    {"--test-data-path", Kind::ignored},
+    {"--data-cache-path", Kind::ignored},
+    {"--mock-data", Kind::ignored},
+    {"--split", Kind::ignored},
+    {"--vocab-file", Kind::ignored},
+    {"--merge-file", Kind::ignored},
+    {"--tokenizer-type", Kind::ignored},
+    {"--tokenizer-model", Kind::ignored},
+    {"--tensorboard-dir", Kind::ignored},
+    {"--wandb-project", Kind::ignored},
+    {"--wandb-exp-name", Kind::ignored},
+    {"--wandb-save-dir", Kind::ignored},
+    {"--log-throughput", Kind::ignored},
+    {"--log-timers-to-tensorboard", Kind::ignored},
+    {"--log-memory-to-tensorboard", Kind::ignored},
+    {"--log-validation-ppl-to-tensorboard", Kind::ignored},
+    {"--log-params-norm", Kind::ignored},
+    {"--log-num-zeros-in-grad", Kind::ignored},
+    {"--tensorboard-log-interval", Kind::ignored},
+    {"--timing-log-level", Kind::ignored},
+    {"--distributed-backend", Kind::ignored},
+    {"--distributed-timeout-minutes", Kind::ignored},
+    {"--use-mcore-models", Kind::ignored},
+    {"--transformer-impl", Kind::ignored},
+    {"--num-workers", Kind::ignored},
+    {"--dataloader-type", Kind::ignored},
+    {"--exit-interval", Kind::ignored},
+    {"--exit-duration-in-mins", Kind::ignored},
+    {"--no-load-optim", Kind::ignored},
+    {"--no-load-rng", Kind::ignored},
+    {"--finetune", Kind::ignored},
+    {"--ckpt-format", Kind::ignored},
+    {"--use-checkpoint-args", Kind::ignored},
+    {"--async-save", Kind::ignored},
+    {"--use-dist-ckpt", Kind::ignored},
+    {"--auto-detect-ckpt-format", Kind::ignored},
+    {"--attention-softmax-in-fp32", Kind::ignored},
+    {"--no-bias-gelu-fusion", Kind::ignored},
+    {"--no-bias-swiglu-fusion", Kind::ignored},
+    {"--no-bias-dropout-fusion", Kind::ignored},
+    {"--no-masked-softmax-fusion", Kind::ignored},
+    {"--no-persist-layer-norm", Kind::ignored},
+    {"--no-gradient-accumulation-fusion", Kind::ignored},
+    {"--apply-query-key-layer-scaling", Kind::ignored},
+    {"--loss-scale", Kind::ignored},
+    {"--initial-loss-scale", Kind::ignored},
+    {"--min-loss-scale", Kind::ignored},
+    {"--loss-scale-window", Kind::ignored},
+    {"--hysteresis", Kind::ignored},
+    {"--eod-mask-loss", Kind::ignored},
+    {"--reset-position-ids", Kind::ignored},
+    {"--reset-attention-mask", Kind::ignored},
+    {"--manual-gc", Kind::ignored},
+    {"--manual-gc-interval", Kind::ignored},
+    {"--num-dataset-builder-threads", Kind::ignored},
+    {"--rotary-base", Kind::ignored},
+    {"--rotary-percent", Kind::ignored},
+    {"--norm-epsilon", Kind::ignored},
+    {"--layernorm-epsilon", Kind::ignored},
+    {"--overlap-grad-reduce", Kind::ignored},
+    {"--overlap-param-gather", Kind::ignored},
+    {"--check-for-nan-in-loss-and-grad", Kind::ignored},
+    {"--no-check-for-nan-in-loss-and-grad", Kind::ignored},
+    {"--profile", Kind::ignored},
+    {"--profile-step-start", Kind::ignored},
+    {"--profile-step-end", Kind::ignored},
+    {"--init-method-xavier-uniform", Kind::ignored},
+    {"--moe-router-load-balancing-type", Kind::ignored},
+    {"--moe-aux-loss-coeff", Kind::ignored},
+    {"--moe-z-loss-coeff", Kind::ignored},
+    {"--moe-grouped-gemm", Kind::ignored},
+    {"--moe-token-dispatcher-type", Kind::ignored},
     {"--no-position-embedding", Kind::flag, "position_embedding_type", "none"},
     // A GPU-memory effect trainmem does not model (communication buffers, caches).
-    {"--tp-comm-overlap", Kind::not_modelled}, {"--ddp-bucket-size", Kind::not_modelled},
-    {"--empty-unused-memory-level", Kind::not_modelled}, {"--moe-pad-expert-input-to-capacity", Kind::not_modelled},
+    {"--tp-comm-overlap", Kind::not_modelled},
+    {"--ddp-bucket-size", Kind::not_modelled},
+    {"--empty-unused-memory-level", Kind::not_modelled},
+    {"--moe-pad-expert-input-to-capacity", Kind::not_modelled},
     // Changes the memory in ways the estimate would get wrong.
     {"--fp8-format", Kind::unsupported, "", "FP8 training (Transformer Engine) is not modelled"},
     {"--fp8", Kind::unsupported, "", "FP8 training (Transformer Engine) is not modelled"},
@@ -160,7 +225,8 @@ std::vector<std::string> split_shell_words(const std::string& text) {
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
       if (in_word) words.push_back(word), word.clear(), in_word = false;
     } else if (c == '\\') {
-      if (i + 1 >= text.size()) throw ConfigError("megatron_args", "'\\' at the end", "a backslash must escape a character");
+      if (i + 1 >= text.size())
+        throw ConfigError("megatron_args", "'\\' at the end", "a backslash must escape a character");
       const char next = text[++i];
       if (next == '\n') continue;  // line continuation, as in a copied launch script
       word += next, in_word = true;
@@ -174,7 +240,8 @@ std::vector<std::string> split_shell_words(const std::string& text) {
       std::size_t j = i + 1;
       for (; j < text.size() && text[j] != '"'; ++j) {
         // Inside double quotes a backslash escapes only $ ` " \ and newline (POSIX).
-        if (text[j] == '\\' && j + 1 < text.size() && std::string_view("$`\"\\\n").find(text[j + 1]) != std::string_view::npos) {
+        if (text[j] == '\\' && j + 1 < text.size() &&
+            std::string_view("$`\"\\\n").find(text[j + 1]) != std::string_view::npos) {
           if (text[j + 1] != '\n') word += text[j + 1];
           ++j;
         } else {
@@ -219,21 +286,30 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
     const bool takes_value = a->kind == Kind::value || a->kind == Kind::special_value;
     const bool takes_none = a->kind == Kind::flag || a->kind == Kind::special_flag;
     if (takes_value && values.size() != 1)
-      throw ConfigError("megatron_args", name, values.empty() ? "needs a value" : "takes one value, got " + std::to_string(values.size()));
-    if (takes_none && !values.empty()) throw ConfigError("megatron_args", name + " " + values.front(), "takes no value");
+      throw ConfigError("megatron_args", name,
+                        values.empty() ? "needs a value" : "takes one value, got " + std::to_string(values.size()));
+    if (takes_none && !values.empty())
+      throw ConfigError("megatron_args", name + " " + values.front(), "takes no value");
     const std::string value = values.empty() ? "" : values.front();
     switch (a->kind) {
       case Kind::value: out.settings[std::string(a->key)] = SettingValue{value, origin(name)}; break;
-      case Kind::flag: out.settings[std::string(a->key)] = SettingValue{std::string(a->value_text), origin(name)}; break;
+      case Kind::flag:
+        out.settings[std::string(a->key)] = SettingValue{std::string(a->value_text), origin(name)};
+        break;
       case Kind::ignored: out.ignored.push_back(name); break;
       case Kind::not_modelled: out.not_modelled.push_back(name); break;
       case Kind::unsupported: throw ConfigError("megatron_args", name, std::string(a->value_text));
       case Kind::special_flag:
-        if (name == "--fp16") fp16 = true;
-        else if (name == "--bf16") bf16 = true;
-        else if (name == "--accumulate-allreduce-grads-in-fp32") fp32_grads = true;
-        else if (name == "--grad-reduce-in-bf16") bf16_grads = true;
-        else if (name == "--group-query-attention") gqa = true;
+        if (name == "--fp16")
+          fp16 = true;
+        else if (name == "--bf16")
+          bf16 = true;
+        else if (name == "--accumulate-allreduce-grads-in-fp32")
+          fp32_grads = true;
+        else if (name == "--grad-reduce-in-bf16")
+          bf16_grads = true;
+        else if (name == "--group-query-attention")
+          gqa = true;
         break;
       case Kind::special_value:
         if (name == "--num-query-groups") {
@@ -249,7 +325,8 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
           out.settings["position_embedding_type"] = SettingValue{v, origin(name)};
         } else if (name == "--attention-backend") {
           // flash / fused (cuDNN) / auto keep no s x s score matrix; unfused / local materialise it.
-          const std::string v = parse_choice("attention_backend", value, {"flash", "fused", "auto", "unfused", "local"});
+          const std::string v =
+              parse_choice("attention_backend", value, {"flash", "fused", "auto", "unfused", "local"});
           out.settings["attention"] = SettingValue{v == "unfused" || v == "local" ? "eager" : "flash", origin(name)};
         }
         break;
@@ -262,8 +339,9 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
     out.settings["recipe"] = SettingValue{bf16_grads ? "mixed-20" : "mixed-18",
                                           origin(bf16_grads ? "--bf16 --grad-reduce-in-bf16" : "--bf16")};
   else if (fp16)
-    out.settings["recipe"] = SettingValue{fp32_grads ? "mixed-18" : "mixed-20",
-                                          origin(fp32_grads ? "--fp16 --accumulate-allreduce-grads-in-fp32" : "--fp16")};
+    out.settings["recipe"] =
+        SettingValue{fp32_grads ? "mixed-18" : "mixed-20",
+                     origin(fp32_grads ? "--fp16 --accumulate-allreduce-grads-in-fp32" : "--fp16")};
   else
     out.implicit_fp32 = true;  // fp32 params and grads: 16 bytes (8 + 8/d with the distributed optimizer)
   if (optimizer) {
@@ -281,8 +359,10 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
     out.settings["optimizer"] = SettingValue{mapped, origin("--optimizer")};
   }
   // --num-query-groups takes effect only with --group-query-attention (TransformerConfig gets None otherwise).
-  if (query_groups && gqa) out.settings["num_query_groups"] = SettingValue{query_groups->first, origin(query_groups->second)};
-  else if (query_groups) out.ignored.push_back("--num-query-groups (without --group-query-attention)");
+  if (query_groups && gqa)
+    out.settings["num_query_groups"] = SettingValue{query_groups->first, origin(query_groups->second)};
+  else if (query_groups)
+    out.ignored.emplace_back("--num-query-groups (without --group-query-attention)");
   if (layers_per_virtual_stage) {
     // Megatron: vpp = (num_layers / pp) / num_layers_per_virtual_pipeline_stage.
     const auto& name = layers_per_virtual_stage->second;
@@ -290,14 +370,16 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
     auto it_layers = out.settings.find("num_layers");
     auto it_pp = out.settings.find("pipeline_model_parallel_size");
     if (it_layers == out.settings.end() || it_pp == out.settings.end())
-      throw ConfigError("megatron_args", name, "needs --num-layers and --pipeline-model-parallel-size in the same arguments");
+      throw ConfigError("megatron_args", name,
+                        "needs --num-layers and --pipeline-model-parallel-size in the same arguments");
     const std::int64_t layers = parse_int("num_layers", it_layers->second.text, 1, 100000);
     const std::int64_t pp = parse_int("pipeline_model_parallel_size", it_pp->second.text, 1, 1 << 20);
     if (layers % pp != 0 || (layers / pp) % per != 0)
       throw ConfigError("megatron_args", name + " " + layers_per_virtual_stage->first,
                         "layers per pipeline stage (" + std::to_string(layers) + " / " + std::to_string(pp) +
                             ") are not divisible by it");
-    out.settings["virtual_pipeline_model_parallel_size"] = SettingValue{std::to_string(layers / pp / per), origin(name)};
+    out.settings["virtual_pipeline_model_parallel_size"] =
+        SettingValue{std::to_string(layers / pp / per), origin(name)};
   }
   return out;
 }

@@ -26,7 +26,9 @@ std::string temp_file(const std::string& name, const std::string& content) {
   return path.string();
 }
 
-bool contains(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
 
 // The ZeRO-3 Offload example of DeepSpeed's ZeRO tutorial (docs/_tutorials/zero.md), verbatim.
 const char* kZero3OffloadTutorial = R"({
@@ -139,9 +141,9 @@ TEST(DeepSpeedConfig, HuggingFaceAutoValuesAreUnresolvedOrDerived) {
   EXPECT_TRUE(c.auto_stage3_prefetch_bucket_size);
   EXPECT_TRUE(c.auto_stage3_param_persistence_threshold);
   EXPECT_EQ(c.settings.at("optimizer").text, "adamw");
-  for (const char* k : {"optimizer.params.lr", "optimizer.params.betas", "scheduler", "gradient_clipping",
-                        "steps_per_print", "wall_clock_breakdown", "fp16.loss_scale",
-                        "zero_optimization.offload_optimizer.pin_memory"})
+  for (const char* k :
+       {"optimizer.params.lr", "optimizer.params.betas", "scheduler", "gradient_clipping", "steps_per_print",
+        "wall_clock_breakdown", "fp16.loss_scale", "zero_optimization.offload_optimizer.pin_memory"})
     EXPECT_TRUE(contains(c.ignored, k)) << k;
 }
 
@@ -171,7 +173,8 @@ TEST(DeepSpeedConfig, PrecisionAndDeprecatedForms) {
   EXPECT_EQ(deepspeed_config_from_json(R"({"zero_optimization": true})", "c.json").settings.at("zero_stage").text, "1");
   // cpu_offload (deprecated) = offload_optimizer cpu.
   EXPECT_EQ(deepspeed_config_from_json(R"({"zero_optimization": {"cpu_offload": true}})", "c.json")
-                .settings.at("offload_optimizer").text,
+                .settings.at("offload_optimizer")
+                .text,
             "cpu");
   // A switched-off unmodelled feature is merely ignored.
   const DeepSpeedConfig c = deepspeed_config_from_json(
@@ -189,7 +192,8 @@ TEST(DeepSpeedConfig, ErrorsNameTheKeyPath) {
   const Case cases[] = {
       {R"({"zero_optimization": {"stage": 4}})",
        "zero_optimization.stage (in c.json) = 4: must be a whole number between 0 and 3"},
-      {R"({"zero_optimization": {"stage": "3"}})", "zero_optimization.stage (in c.json) = \"3\": must be a whole number"},
+      {R"({"zero_optimization": {"stage": "3"}})",
+       "zero_optimization.stage (in c.json) = \"3\": must be a whole number"},
       {R"({"zero_optimization": {"stage": 2.5}})", "zero_optimization.stage (in c.json) = 2.5"},
       {R"({"zero_optimization": {"offload_optimizer": {"device": "gpu"}}})",
        "zero_optimization.offload_optimizer.device (in c.json) = \"gpu\": must be one of none, cpu, nvme"},
@@ -237,20 +241,58 @@ TEST(DeepSpeedConfig, ErrorsNameTheKeyPath) {
 // `estimate --deepspeed-config X` equals `estimate` with the equivalent flags.
 TEST(DeepSpeedConfigCli, EstimateEqualsTheEquivalentFlags) {
   const std::string path = temp_file("zero2_fp16.json", kZero2Fp16);
-  const CliRun a = run({"estimate", "--model", "llama2-7b", "--dp", "4", "--deepspeed-config", path, "--format", "json"});
+  const CliRun a =
+      run({"estimate", "--model", "llama2-7b", "--dp", "4", "--deepspeed-config", path, "--format", "json"});
   ASSERT_EQ(a.code, 0) << a.err;
   // fp16 with the ZeRO optimizer keeps an fp32 gradient partition: mixed-20. 64 = 4 * 4 * dp 4.
-  const CliRun b = run({"estimate", "--model", "llama2-7b", "--dp", "4", "--zero-stage", "2", "--recipe", "mixed-20",
-                        "--optimizer", "adamw", "--micro-batch-size", "4", "--global-batch-size", "64",
-                        "--reduce-bucket-size", "2e8", "--overlap-comm", "--contiguous-gradients", "--format", "json"});
+  const CliRun b = run({"estimate",
+                        "--model",
+                        "llama2-7b",
+                        "--dp",
+                        "4",
+                        "--zero-stage",
+                        "2",
+                        "--recipe",
+                        "mixed-20",
+                        "--optimizer",
+                        "adamw",
+                        "--micro-batch-size",
+                        "4",
+                        "--global-batch-size",
+                        "64",
+                        "--reduce-bucket-size",
+                        "2e8",
+                        "--overlap-comm",
+                        "--contiguous-gradients",
+                        "--format",
+                        "json"});
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.json()["ranks"], b.json()["ranks"]);
   EXPECT_EQ(a.json()["config"], b.json()["config"]);
   // simulate replays the buckets the ds_config sized: the same with the flags.
-  const CliRun sa = run({"simulate", "--model", "llama2-7b", "--dp", "4", "--deepspeed-config", path, "--format", "json"});
-  const CliRun sb = run({"simulate", "--model", "llama2-7b", "--dp", "4", "--zero-stage", "2", "--recipe", "mixed-20",
-                         "--optimizer", "adamw", "--micro-batch-size", "4", "--global-batch-size", "64",
-                         "--reduce-bucket-size", "2e8", "--overlap-comm", "--contiguous-gradients", "--format", "json"});
+  const CliRun sa =
+      run({"simulate", "--model", "llama2-7b", "--dp", "4", "--deepspeed-config", path, "--format", "json"});
+  const CliRun sb = run({"simulate",
+                         "--model",
+                         "llama2-7b",
+                         "--dp",
+                         "4",
+                         "--zero-stage",
+                         "2",
+                         "--recipe",
+                         "mixed-20",
+                         "--optimizer",
+                         "adamw",
+                         "--micro-batch-size",
+                         "4",
+                         "--global-batch-size",
+                         "64",
+                         "--reduce-bucket-size",
+                         "2e8",
+                         "--overlap-comm",
+                         "--contiguous-gradients",
+                         "--format",
+                         "json"});
   ASSERT_EQ(sa.code, 0) << sa.err;
   ASSERT_EQ(sb.code, 0) << sb.err;
   EXPECT_EQ(sa.json(), sb.json());
@@ -258,7 +300,8 @@ TEST(DeepSpeedConfigCli, EstimateEqualsTheEquivalentFlags) {
   EXPECT_EQ(a.err.rfind("trainmem: notice: zero2_fp16.json: ", 0), 0U) << a.err;
   EXPECT_EQ(a.err.find('\n'), a.err.size() - 1) << a.err;
   for (const char* k : {"recipe mixed-20 (fp16.enabled, ZeRO stage 2)", "optimizer.params.lr", "steps_per_print",
-                        "zero_optimization.reduce_scatter", "not modelled (their GPU memory is not in the estimate): "
+                        "zero_optimization.reduce_scatter",
+                        "not modelled (their GPU memory is not in the estimate): "
                         "zero_optimization.allgather_bucket_size"})
     EXPECT_NE(a.err.find(k), std::string::npos) << k << "\n" << a.err;
 }
@@ -271,8 +314,10 @@ std::uint64_t bytes(const nlohmann::json& j, const char* category) {
 // sharded over dp: fp32 grad partition 4 + fp32 master 4 + Adam 8 = 16/64 (Megatron's table for fp16 with a
 // distributed optimizer is the same 4 + 16/d). 7.5e9 / 64 = 117,187,500 exactly.
 TEST(DeepSpeedConfigCli, Fp16Stage1IsTwentyBytesShardedAsZero1) {
-  const std::string path = temp_file("fp16_z1.json", R"({"fp16": {"enabled": true}, "zero_optimization": {"stage": 1}})");
-  const CliRun r = run({"estimate", "--num-parameters", "7.5e9", "--dp", "64", "--deepspeed-config", path, "--format", "json"});
+  const std::string path =
+      temp_file("fp16_z1.json", R"({"fp16": {"enabled": true}, "zero_optimization": {"stage": 1}})");
+  const CliRun r =
+      run({"estimate", "--num-parameters", "7.5e9", "--dp", "64", "--deepspeed-config", path, "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = r.json();
   const std::uint64_t n = 7'500'000'000ULL, shard = 117'187'500ULL;
@@ -288,7 +333,8 @@ TEST(DeepSpeedConfigCli, Fp16Stage1IsTwentyBytesShardedAsZero1) {
 // (runtime/bf16_optimizer.py): 2 + 4 + 12/dp, i.e. mixed-18 sharded as ZeRO stage 1.
 TEST(DeepSpeedConfigCli, Bf16Stage0RunsBf16OptimizerShardingLikeZero1) {
   const std::string path = temp_file("bf16_z0.json", R"({"bf16": {"enabled": true}, "train_batch_size": 64})");
-  const CliRun r = run({"estimate", "--num-parameters", "7.5e9", "--dp", "64", "--deepspeed-config", path, "--format", "json"});
+  const CliRun r =
+      run({"estimate", "--num-parameters", "7.5e9", "--dp", "64", "--deepspeed-config", path, "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = r.json();
   const std::uint64_t n = 7'500'000'000ULL, shard = 117'187'500ULL;
@@ -303,7 +349,8 @@ TEST(DeepSpeedConfigCli, Bf16Stage0RunsBf16OptimizerShardingLikeZero1) {
   EXPECT_NE(r.err.find("BF16_Optimizer"), std::string::npos) << r.err;
   // With ZeRO-2 the same precision runs the ZeRO optimizer: bf16 grads + fp32 grad partition = mixed-20.
   const std::string z2 = temp_file("bf16_z2.json", R"({"bf16": {"enabled": true}, "zero_optimization": {"stage": 2}})");
-  const CliRun r2 = run({"estimate", "--num-parameters", "7.5e9", "--dp", "64", "--deepspeed-config", z2, "--format", "json"});
+  const CliRun r2 =
+      run({"estimate", "--num-parameters", "7.5e9", "--dp", "64", "--deepspeed-config", z2, "--format", "json"});
   ASSERT_EQ(r2.code, 0) << r2.err;
   EXPECT_EQ(r2.json()["config"]["recipe"], "mixed-20");
   // A flag wins: --zero-stage 3 re-derives the recipe at the final stage (still mixed-20).
@@ -327,7 +374,8 @@ TEST(DeepSpeedConfigCli, BatchRule) {
       << bad.err;
   EXPECT_EQ(bad.err.find('\n'), bad.err.size() - 1) << bad.err;
   // gradient_accumulation_steps without train_batch_size: global = micro * gas * dp = 2 * 3 * 4 = 24.
-  const std::string gas = temp_file("gas.json", R"({"train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 3})");
+  const std::string gas =
+      temp_file("gas.json", R"({"train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 3})");
   const CliRun g = run({"estimate", "--model", "gpt2", "--dp", "4", "--deepspeed-config", gas, "--format", "json"});
   ASSERT_EQ(g.code, 0) << g.err;
   EXPECT_EQ(g.json()["config"]["global_batch_size"], 24);
@@ -340,8 +388,9 @@ TEST(DeepSpeedConfigCli, BatchRule) {
   // At dp 5, 48 / (3 * 5) is not whole.
   const CliRun t5 = run({"estimate", "--model", "gpt2", "--dp", "5", "--deepspeed-config", tg});
   EXPECT_EQ(t5.code, 2);
-  EXPECT_NE(t5.err.find("train_batch_size (in tg.json) = 48: is not divisible by gradient_accumulation_steps * dp = 3 * 5"),
-            std::string::npos)
+  EXPECT_NE(
+      t5.err.find("train_batch_size (in tg.json) = 48: is not divisible by gradient_accumulation_steps * dp = 3 * 5"),
+      std::string::npos)
       << t5.err;
 }
 
@@ -349,7 +398,8 @@ TEST(DeepSpeedConfigCli, HuggingFaceAutoNeedsFlagsAndFillsBucketsFromHiddenSize)
   const std::string path = temp_file("hf_zero3.json", kHfZero3Auto);
   const CliRun r = run({"estimate", "--model", "llama2-7b", "--dp", "8", "--deepspeed-config", path});
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("(in hf_zero3.json) = \"auto\": is filled in by the Hugging Face Trainer"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(in hf_zero3.json) = \"auto\": is filled in by the Hugging Face Trainer"), std::string::npos)
+      << r.err;
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
   // Given by flags, it builds; the hidden-size autos follow the Trainer: h = 4096 for Llama-2-7B, so
   // reduce_bucket_size = 4096^2 = 16,777,216; prefetch = int(0.9 * 16,777,216) = 15,099,494; persistence 40,960.
@@ -375,9 +425,10 @@ TEST(DeepSpeedConfigCli, HuggingFaceAutoNeedsFlagsAndFillsBucketsFromHiddenSize)
     build_scenario_with_inputs(user, notices);
     ADD_FAILURE() << "no error";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("zero_optimization.reduce_bucket_size (in hf_zero3.json) = \"auto\": needs the "
-                                         "model's hidden size"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("zero_optimization.reduce_bucket_size (in hf_zero3.json) = \"auto\": needs the "
+                                   "model's hidden size"),
+        std::string::npos)
         << e.what();
   }
 }
@@ -386,7 +437,8 @@ TEST(DeepSpeedConfigCli, PrecedenceFlagsOverYamlOverDsConfig) {
   const std::string ds = temp_file("prec.json", R"({"zero_optimization": {"stage": 3, "reduce_bucket_size": 1e6},
                                                       "train_micro_batch_size_per_gpu": 2})");
   // The YAML names the ds_config relative to its own folder and overrides its stage.
-  const std::string yaml = temp_file("prec.yaml", "model: gpt2\ndata_parallel_size: 4\ndeepspeed_config: prec.json\nzero_stage: 2\n");
+  const std::string yaml =
+      temp_file("prec.yaml", "model: gpt2\ndata_parallel_size: 4\ndeepspeed_config: prec.json\nzero_stage: 2\n");
   const CliRun y = run({"estimate", yaml, "--format", "json"});
   ASSERT_EQ(y.code, 0) << y.err;
   EXPECT_EQ(y.json()["config"]["zero_stage"], 2);
@@ -401,14 +453,16 @@ TEST(DeepSpeedConfigCli, PrecedenceFlagsOverYamlOverDsConfig) {
 TEST(DeepSpeedConfigCli, FileErrors) {
   const CliRun missing = run({"estimate", "--model", "gpt2", "--deepspeed-config", "/nonexistent/ds.json"});
   EXPECT_EQ(missing.code, 2);
-  EXPECT_NE(missing.err.find("deepspeed_config = /nonexistent/ds.json: file not found"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("deepspeed_config = /nonexistent/ds.json: file not found"), std::string::npos)
+      << missing.err;
   const CliRun dev = run({"estimate", "--model", "gpt2", "--deepspeed-config", "/dev/zero"});
   EXPECT_EQ(dev.code, 2);
   EXPECT_NE(dev.err.find("deepspeed_config = /dev/zero: is larger than 16 MiB"), std::string::npos) << dev.err;
   const std::string unknown = temp_file("unknown.json", R"({"zero_optimization": {"stage": 2, "stage4": true}})");
   const CliRun u = run({"estimate", "--model", "gpt2", "--deepspeed-config", unknown});
   EXPECT_EQ(u.code, 2);
-  EXPECT_NE(u.err.find("zero_optimization.stage4 (in unknown.json) = true: unknown DeepSpeed key"), std::string::npos) << u.err;
+  EXPECT_NE(u.err.find("zero_optimization.stage4 (in unknown.json) = true: unknown DeepSpeed key"), std::string::npos)
+      << u.err;
   EXPECT_EQ(u.err.find('\n'), u.err.size() - 1) << u.err;
   // ZeRO-3 from the file with pp 2 from a flag: the library's own rule, named by the canonical key.
   const std::string z3 = temp_file("z3.json", R"({"zero_optimization": {"stage": 3}})");

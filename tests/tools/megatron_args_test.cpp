@@ -30,7 +30,9 @@ TEST(SplitShellWords, QuotesEscapesAndContinuations) {
   EXPECT_THROW(split_shell_words("--save x\\"), ConfigError);
 }
 
-std::string key(const MegatronArgs& m, const char* k) { return m.settings.count(k) ? m.settings.at(k).text : "(unset)"; }
+std::string key(const MegatronArgs& m, const char* k) {
+  return m.settings.count(k) ? m.settings.at(k).text : "(unset)";
+}
 
 TEST(MegatronArgs, EveryMappedArgument) {
   const MegatronArgs m = megatron_args_from_string(
@@ -45,20 +47,46 @@ TEST(MegatronArgs, EveryMappedArgument) {
       "--micro-batch-size 2 --global-batch-size=512 --bf16 --recompute-granularity full --recompute-method block "
       "--recompute-num-layers 1 --use-flash-attn --optimizer adam");
   const std::pair<const char*, const char*> expected[] = {
-      {"num_layers", "32"}, {"hidden_size", "4096"}, {"ffn_hidden_size", "11008"}, {"num_attention_heads", "32"},
-      {"kv_channels", "128"}, {"num_query_groups", "8"}, {"max_position_embeddings", "4096"},
-      {"position_embedding_type", "rope"}, {"normalization", "RMSNorm"}, {"swiglu", "true"},
-      {"untie_embeddings_and_output_weights", "true"}, {"disable_bias_linear", "true"}, {"add_qkv_bias", "true"},
-      {"vocab_size", "32000"}, {"make_vocab_size_divisible_by", "64"}, {"num_experts", "8"}, {"moe_router_topk", "2"},
-      {"moe_ffn_hidden_size", "14336"}, {"moe_expert_capacity_factor", "1.25"}, {"attention_dropout", "0"},
-      {"hidden_dropout", "0.0"}, {"tensor_model_parallel_size", "2"}, {"pipeline_model_parallel_size", "4"},
-      {"context_parallel_size", "2"}, {"expert_model_parallel_size", "4"}, {"expert_tensor_parallel_size", "1"},
+      {"num_layers", "32"},
+      {"hidden_size", "4096"},
+      {"ffn_hidden_size", "11008"},
+      {"num_attention_heads", "32"},
+      {"kv_channels", "128"},
+      {"num_query_groups", "8"},
+      {"max_position_embeddings", "4096"},
+      {"position_embedding_type", "rope"},
+      {"normalization", "RMSNorm"},
+      {"swiglu", "true"},
+      {"untie_embeddings_and_output_weights", "true"},
+      {"disable_bias_linear", "true"},
+      {"add_qkv_bias", "true"},
+      {"vocab_size", "32000"},
+      {"make_vocab_size_divisible_by", "64"},
+      {"num_experts", "8"},
+      {"moe_router_topk", "2"},
+      {"moe_ffn_hidden_size", "14336"},
+      {"moe_expert_capacity_factor", "1.25"},
+      {"attention_dropout", "0"},
+      {"hidden_dropout", "0.0"},
+      {"tensor_model_parallel_size", "2"},
+      {"pipeline_model_parallel_size", "4"},
+      {"context_parallel_size", "2"},
+      {"expert_model_parallel_size", "4"},
+      {"expert_tensor_parallel_size", "1"},
       // Megatron: vpp = num_layers / pp / layers per virtual stage = 32 / 4 / 2.
-      {"virtual_pipeline_model_parallel_size", "4"}, {"decoder_first_pipeline_num_layers", "8"},
-      {"sequence_parallel", "true"}, {"use_distributed_optimizer", "true"}, {"seq_length", "4096"},
-      {"micro_batch_size", "2"}, {"global_batch_size", "512"}, {"recipe", "mixed-18"},
-      {"recompute_granularity", "full"}, {"recompute_method", "block"}, {"recompute_num_layers", "1"},
-      {"attention", "flash"}, {"optimizer", "adam"}};
+      {"virtual_pipeline_model_parallel_size", "4"},
+      {"decoder_first_pipeline_num_layers", "8"},
+      {"sequence_parallel", "true"},
+      {"use_distributed_optimizer", "true"},
+      {"seq_length", "4096"},
+      {"micro_batch_size", "2"},
+      {"global_batch_size", "512"},
+      {"recipe", "mixed-18"},
+      {"recompute_granularity", "full"},
+      {"recompute_method", "block"},
+      {"recompute_num_layers", "1"},
+      {"attention", "flash"},
+      {"optimizer", "adam"}};
   for (const auto& [k, v] : expected) EXPECT_EQ(key(m, k), v) << k;
   EXPECT_EQ(m.settings.at("tensor_model_parallel_size").origin, "--megatron-args: --tensor-model-parallel-size");
   EXPECT_TRUE(m.ignored.empty());
@@ -113,7 +141,8 @@ TEST(MegatronArgs, ErrorsNameTheArgument) {
   };
   const Case cases[] = {
       {"--tensor-model-paralel-size 8",
-       "megatron_args = --tensor-model-paralel-size: unknown Megatron argument (did you mean --tensor-model-parallel-size?)"},
+       "megatron_args = --tensor-model-paralel-size: unknown Megatron argument (did you mean "
+       "--tensor-model-parallel-size?)"},
       {"--tp 8", "megatron_args = --tp: unknown Megatron argument"},
       {"--num-layers", "megatron_args = --num-layers: needs a value"},
       {"--num-layers 2 4", "megatron_args = --num-layers: takes one value, got 2"},
@@ -122,13 +151,16 @@ TEST(MegatronArgs, ErrorsNameTheArgument) {
       {"--fp16 --bf16", "megatron_args = --fp16 --bf16: Megatron allows one of --fp16 and --bf16"},
       {"--fp8-format hybrid", "megatron_args = --fp8-format: FP8 training (Transformer Engine) is not modelled"},
       {"--qk-layernorm", "megatron_args = --qk-layernorm: QK layernorm"},
-      {"--position-embedding-type alibi", "position_embedding_type = alibi: must be one of learned_absolute, rope, none"},
+      {"--position-embedding-type alibi",
+       "position_embedding_type = alibi: must be one of learned_absolute, rope, none"},
       {"--attention-backend sdpa", "attention_backend = sdpa"},
       {"--optimizer lion", "optimizer = lion: must be one of adam, sgd"},
       {"--num-layers-per-virtual-pipeline-stage 2",
-       "megatron_args = --num-layers-per-virtual-pipeline-stage: needs --num-layers and --pipeline-model-parallel-size"},
+       "megatron_args = --num-layers-per-virtual-pipeline-stage: needs --num-layers and "
+       "--pipeline-model-parallel-size"},
       {"--num-layers 24 --pipeline-model-parallel-size 4 --num-layers-per-virtual-pipeline-stage 4",
-       "megatron_args = --num-layers-per-virtual-pipeline-stage 4: layers per pipeline stage (24 / 4) are not divisible"},
+       "megatron_args = --num-layers-per-virtual-pipeline-stage 4: layers per pipeline stage (24 / 4) are not "
+       "divisible"},
   };
   for (const auto& tc : cases) {
     try {
@@ -141,8 +173,9 @@ TEST(MegatronArgs, ErrorsNameTheArgument) {
   // Through the CLI: exit 2 and one line.
   const CliRun r = run({"estimate", "--model", "gpt2", "--megatron-args", "--frobnicate 3"});
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err, "trainmem: error: megatron_args = --frobnicate: unknown Megatron argument; docs/ecosystem-inputs.md "
-                   "lists the arguments trainmem reads\n");
+  EXPECT_EQ(r.err,
+            "trainmem: error: megatron_args = --frobnicate: unknown Megatron argument; docs/ecosystem-inputs.md "
+            "lists the arguments trainmem reads\n");
 }
 
 // examples/gpt3/train_gpt3_175b_distributed.sh of Megatron-LM (model, training, parallel, data and logging
@@ -164,9 +197,11 @@ TEST(MegatronArgsCli, Gpt3LaunchLineEqualsTheScenario) {
   std::string line = kGpt3Example;
   line.replace(line.find("--fp16"), 6, "--bf16");
   line += " --use-distributed-optimizer --sequence-parallel --recompute-activations";
-  const CliRun a = run({"estimate", "--megatron-args", line, "--world-size", "1024", "--gpu", "a100-80gb", "--format", "json"});
+  const CliRun a =
+      run({"estimate", "--megatron-args", line, "--world-size", "1024", "--gpu", "a100-80gb", "--format", "json"});
   ASSERT_EQ(a.code, 0) << a.err;
-  const CliRun b = run({"estimate", std::string(TRAINMEM_SOURCE_DIR) + "/scenarios/gpt3_175b_megatron.yaml", "--format", "json"});
+  const CliRun b =
+      run({"estimate", std::string(TRAINMEM_SOURCE_DIR) + "/scenarios/gpt3_175b_megatron.yaml", "--format", "json"});
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.json()["ranks"], b.json()["ranks"]);
   EXPECT_EQ(a.json()["max_peak_bytes"], b.json()["max_peak_bytes"]);
@@ -199,8 +234,10 @@ TEST(MegatronArgsCli, Gpt3ExampleVerbatimIsTwentyBytesPerParameter) {
 }
 
 TEST(MegatronArgsCli, FlagsOverrideTheArguments) {
-  const CliRun r = run({"estimate", "--megatron-args", "--num-layers 4 --hidden-size 256 --num-attention-heads 4 "
-                        "--tensor-model-parallel-size 2 --bf16", "--tp", "4", "--dp", "2", "--format", "json"});
+  const CliRun r = run({"estimate", "--megatron-args",
+                        "--num-layers 4 --hidden-size 256 --num-attention-heads 4 "
+                        "--tensor-model-parallel-size 2 --bf16",
+                        "--tp", "4", "--dp", "2", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.json()["config"]["tp"], 4);
   EXPECT_EQ(r.json()["config"]["recipe"], "mixed-18");
@@ -214,8 +251,9 @@ TEST(MegatronArgsCli, DisagreementWithTheDsConfigIsAnError) {
   const CliRun r = run({"estimate", "--model", "gpt2", "--dp", "8", "--deepspeed-config", path.string(),
                         "--megatron-args", "--micro-batch-size 2"});
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err, "trainmem: error: micro_batch_size = 2 / 4: given with different values by --megatron-args: "
-                   "--micro-batch-size and trainmem_megatron_args_test_ds.json: train_micro_batch_size_per_gpu\n");
+  EXPECT_EQ(r.err,
+            "trainmem: error: micro_batch_size = 2 / 4: given with different values by --megatron-args: "
+            "--micro-batch-size and trainmem_megatron_args_test_ds.json: train_micro_batch_size_per_gpu\n");
   // Agreeing values are fine: 64 = 2 * 4 (gas) * dp 8, and Megatron's --global-batch-size must equal
   // train_batch_size.
   const CliRun ok = run({"estimate", "--model", "gpt2", "--dp", "8", "--deepspeed-config", path.string(),
@@ -223,8 +261,8 @@ TEST(MegatronArgsCli, DisagreementWithTheDsConfigIsAnError) {
   ASSERT_EQ(ok.code, 0) << ok.err;
   EXPECT_EQ(ok.json()["config"]["global_batch_size"], 64);
   // The file enables neither fp16 nor bf16 (DeepSpeed trains in fp32); Megatron's --bf16 disagrees.
-  const CliRun prec = run({"estimate", "--model", "gpt2", "--dp", "8", "--deepspeed-config", path.string(),
-                           "--megatron-args", "--bf16"});
+  const CliRun prec = run(
+      {"estimate", "--model", "gpt2", "--dp", "8", "--deepspeed-config", path.string(), "--megatron-args", "--bf16"});
   EXPECT_EQ(prec.code, 2);
   EXPECT_NE(prec.err.find("recipe = mixed-18 / fp32: given with different values by --megatron-args: --bf16 and "
                           "trainmem_megatron_args_test_ds.json: (neither fp16 nor bf16 enabled), ZeRO stage 0"),

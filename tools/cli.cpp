@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
@@ -46,8 +47,10 @@ int cmd_estimate(const std::vector<std::string>& args, std::ostream& out, std::o
         << options_help();
     return kExitOk;
   }
-  const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), err);
+  std::ostringstream notices;  // printed once the estimate succeeded: an input error stays one line
+  const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), notices);
   const sim::EstimateResult result = sim::estimate(built.scenario);
+  err << notices.str();
   if (built.output.format == OutputFormat::json) {
     nlohmann::json j = estimate_json(result, built.model_source);
     if (built.output.explain) j["explain"] = explain_estimate(result);
@@ -99,10 +102,12 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out, std::ostream&
         << options_help();
     return kExitOk;
   }
-  const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), err);
+  std::ostringstream notices;
+  const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), notices);
   const sim::SimulationResult result = sim::simulate(built.scenario, trace_path.has_value() || html_path.has_value());
   if (trace_path) write_file("trace", *trace_path, [&](std::ostream& f) { write_chrome_trace(f, result); });
   if (html_path) write_file("html", *html_path, [&](std::ostream& f) { f << html_report(result, built.model_source); });
+  err << notices.str();
   if (built.output.format == OutputFormat::json)
     out << simulation_json(result, built.model_source).dump(2) << "\n";
   else

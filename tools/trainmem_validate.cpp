@@ -67,9 +67,9 @@ Setup prepare(const comm::Session& session, const std::vector<std::string>& args
     settings["world_size"] = SettingValue{std::to_string(session.size()), "mpiexec -n"};
   std::ostringstream notices;  // ds_config / Megatron arguments: one notice, from rank 0
   const BuiltScenario built = build_scenario_with_inputs(settings, notices);
-  if (session.rank() == 0) std::cerr << notices.str();
   s.model_source = built.model_source;
   s.estimate = sim::estimate(built.scenario);
+  if (session.rank() == 0) std::cerr << notices.str();
   if (s.estimate.world_size != session.size())
     throw ConfigError("world_size", std::to_string(s.estimate.world_size),
                       "the scenario needs " + std::to_string(s.estimate.world_size) + " ranks but the job has " +

@@ -170,6 +170,11 @@ TEST(MegatronArgs, ErrorsNameTheArgument) {
       EXPECT_NE(std::string(e.what()).find(tc.expect), std::string::npos) << tc.text << "\n -> " << e.what();
     }
   }
+  // An error found later (tp 5 does not divide GPT-2's 12 heads) is still the only line: no notice before it.
+  const CliRun late = run({"estimate", "--model", "gpt2", "--megatron-args", "--tensor-model-parallel-size 5 --lr 1"});
+  EXPECT_EQ(late.code, 2);
+  EXPECT_EQ(late.err,
+            "trainmem: error: tensor_model_parallel_size = 5: num_attention_heads (12) is not divisible by it\n");
   // Through the CLI: exit 2 and one line.
   const CliRun r = run({"estimate", "--model", "gpt2", "--megatron-args", "--frobnicate 3"});
   EXPECT_EQ(r.code, 2);

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
@@ -10,6 +11,7 @@
 #include "sim/estimate.hpp"
 #include "sim/simulate.hpp"
 #include "tools/deepspeed_estimator_cli.hpp"
+#include "tools/ecosystem_inputs.hpp"
 #include "tools/explain_scenario.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
@@ -40,7 +42,7 @@ Settings settings_for(const CommandLine& cl) {
   return merge(std::move(s), cl.settings);
 }
 
-int cmd_estimate(const std::vector<std::string>& args, std::ostream& out) {
+int cmd_estimate(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const CommandLine cl = parse_command_line(args);
   if (cl.help) {
     out << "usage: trainmem estimate [scenario.yaml] [options]\n\n"
@@ -49,8 +51,10 @@ int cmd_estimate(const std::vector<std::string>& args, std::ostream& out) {
         << options_help();
     return kExitOk;
   }
-  const BuiltScenario built = build_scenario(settings_for(cl));
+  std::ostringstream notices;  // printed once the estimate succeeded: an input error stays one line
+  const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), notices);
   const sim::EstimateResult result = sim::estimate(built.scenario);
+  err << notices.str();
   if (built.output.format == OutputFormat::json) {
     nlohmann::json j = estimate_json(result, built.model_source);
     if (built.output.explain) j["explain"] = explain_estimate(result);
@@ -89,7 +93,7 @@ void write_file(const std::string& field, const std::string& path, Writer&& writ
   if (!f) throw ConfigError(field, path, "cannot be written");
 }
 
-int cmd_simulate(std::vector<std::string> args, std::ostream& out) {
+int cmd_simulate(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
   const auto trace_path = take_path_flag(args, "trace");
   const auto html_path = take_path_flag(args, "html");
   const CommandLine cl = parse_command_line(args);
@@ -102,7 +106,8 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out) {
         << options_help();
     return kExitOk;
   }
-  const BuiltScenario built = build_scenario(settings_for(cl));
+  std::ostringstream notices;
+  const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), notices);
   if (built.scenario.inference.enabled)
     throw ConfigError("inference", "true", "simulate replays a training step; use `trainmem estimate --inference`");
   if (built.scenario.lora.enabled())
@@ -111,6 +116,7 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out) {
   const sim::SimulationResult result = sim::simulate(built.scenario, trace_path.has_value() || html_path.has_value());
   if (trace_path) write_file("trace", *trace_path, [&](std::ostream& f) { write_chrome_trace(f, result); });
   if (html_path) write_file("html", *html_path, [&](std::ostream& f) { f << html_report(result, built.model_source); });
+  err << notices.str();
   if (built.output.format == OutputFormat::json)
     out << simulation_json(result, built.model_source).dump(2) << "\n";
   else
@@ -183,10 +189,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   const std::string& cmd = args.front();
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   try {
-    if (cmd == "estimate") return wants_deepspeed_estimator(rest) ? run_deepspeed_estimator(rest, out) : cmd_estimate(rest, out);
-    if (cmd == "simulate") return cmd_simulate(rest, out);
+    if (cmd == "estimate") return wants_deepspeed_estimator(rest) ? run_deepspeed_estimator(rest, out) : cmd_estimate(rest, out, err);
+    if (cmd == "simulate") return cmd_simulate(rest, out, err);
     if (cmd == "models") return cmd_models(rest, out);
-    if (cmd == "explain") return cmd_explain(rest, out);
+    if (cmd == "explain") return cmd_explain(rest, out, err);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       out << kUsage;
       return kExitOk;

@@ -8,6 +8,7 @@
 #include "sim/estimate.hpp"
 #include "sim/recipe.hpp"
 #include "tools/cli.hpp"
+#include "tools/ecosystem_inputs.hpp"
 #include "tools/explain_terms.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
@@ -198,7 +199,7 @@ json explain_json(const std::string& path, const std::string& question, const Bu
 }
 }  // namespace
 
-int cmd_explain(const std::vector<std::string>& args, std::ostream& out) {
+int cmd_explain(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const CommandLine cl = parse_command_line(args);
   if (cl.help) {
     out << "usage: trainmem explain SCENARIO.yaml [options]\n\n"
@@ -214,8 +215,10 @@ int cmd_explain(const std::vector<std::string>& args, std::ostream& out) {
   const Settings settings = merge(load_scenario_file(*cl.scenario_path), cl.settings);
   const auto q = settings.find("question");
   const std::string question = q == settings.end() ? "" : q->second.text;
-  const BuiltScenario built = build_scenario(settings);
+  std::ostringstream notices;  // ds_config / Megatron-args notices, printed once the estimate succeeded
+  const BuiltScenario built = build_scenario_with_inputs(settings, notices);
   const sim::EstimateResult result = sim::estimate(built.scenario);
+  err << notices.str();
   const std::vector<WhatIf> rows = what_ifs(built.scenario, result);
   if (built.output.format == OutputFormat::json)
     out << explain_json(*cl.scenario_path, question, built, result, rows).dump(2) << "\n";

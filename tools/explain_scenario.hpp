@@ -11,6 +11,6 @@ namespace trainmem::tools {
 
 // args: the arguments after `explain` (scenario file, flag overrides, --format). Returns the exit code
 // (0 fits or no device given, 1 does not fit); input errors throw ConfigError.
-int cmd_explain(const std::vector<std::string>& args, std::ostream& out);
+int cmd_explain(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace trainmem::tools

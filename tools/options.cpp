@@ -21,6 +21,8 @@ constexpr OptionSpec kOptions[] = {
     // model
     {"model", "", K::text, "model preset (see `trainmem models`)", "model"},
     {"model_config", "", K::text, "Hugging Face config.json (llama, mistral, mixtral, qwen2, gpt2, opt)", "model"},
+    {"deepspeed_config", "", K::text, "DeepSpeed ds_config.json: fills the keys not given (docs/ecosystem-inputs.md)", "model"},
+    {"megatron_args", "", K::text, "Megatron-LM arguments in one string: fills the keys not given", "model"},
     {"num_parameters", "", K::count, "bare parameter count for model-state-only questions (7.5e9, 175B)", "model"},
     {"num_layers", "", K::integer, "transformer layers", "model"},
     {"hidden_size", "", K::integer, "hidden size h", "model"},
@@ -250,7 +252,7 @@ Settings load_scenario_file(const std::string& path) {
       throw ConfigError(canonical, "(in " + origin + ")",
                         kv.second.IsNull() ? "has no value" : "must be a single value, not a list or mapping");
     std::string value = kv.second.Scalar();
-    if (canonical == "model_config" && fs::path(value).is_relative())
+    if ((canonical == "model_config" || canonical == "deepspeed_config") && fs::path(value).is_relative())
       value = (fs::path(path).parent_path() / value).lexically_normal().string();
     settings[canonical] = SettingValue{value, origin};
   }

@@ -17,6 +17,7 @@
 #include "partition/rank_grid.hpp"
 #include "sim/estimate.hpp"
 #include "tools/cli.hpp"
+#include "tools/ecosystem_inputs.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
 #include "tools/scenario_builder.hpp"
@@ -64,9 +65,11 @@ Setup prepare(const comm::Session& session, const std::vector<std::string>& args
   settings = merge(std::move(settings), cl.settings);
   if (settings.count("data_parallel_size") == 0 && settings.count("world_size") == 0)
     settings["world_size"] = SettingValue{std::to_string(session.size()), "mpiexec -n"};
-  const BuiltScenario built = build_scenario(settings);
+  std::ostringstream notices;  // ds_config / Megatron arguments: one notice, from rank 0
+  const BuiltScenario built = build_scenario_with_inputs(settings, notices);
   s.model_source = built.model_source;
   s.estimate = sim::estimate(built.scenario);
+  if (session.rank() == 0) std::cerr << notices.str();
   if (s.estimate.world_size != session.size())
     throw ConfigError("world_size", std::to_string(s.estimate.world_size),
                       "the scenario needs " + std::to_string(s.estimate.world_size) + " ranks but the job has " +

@@ -12,6 +12,7 @@
 #include "tools/deepspeed_estimator_cli.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
+#include "tools/plan_cli.hpp"
 #include "tools/report.hpp"
 #include "tools/report_simulate.hpp"
 #include "tools/scenario_builder.hpp"
@@ -27,6 +28,8 @@ constexpr const char* kUsage =
     "  estimate   per-rank memory of a training job with a breakdown\n"
     "  simulate   replay one training step per pipeline stage: when and why each rank peaks\n"
     "             (--trace out.json: Chrome trace for Perfetto; --html report.html)\n"
+    "  plan       search the layouts that fit a device, fewest GPUs first (--min-gpus, --num-gpus N,\n"
+    "             --why-not; trainmem plan --help)\n"
     "  models     list the model presets and GPU names\n"
     "\n"
     "  trainmem estimate --help   lists every option; trainmem --version prints the version\n";
@@ -177,6 +180,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (cmd == "estimate") return wants_deepspeed_estimator(rest) ? run_deepspeed_estimator(rest, out) : cmd_estimate(rest, out);
     if (cmd == "simulate") return cmd_simulate(rest, out);
     if (cmd == "models") return cmd_models(rest, out);
+    if (cmd == "plan") return run_plan(rest, out);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       out << kUsage;
       return kExitOk;

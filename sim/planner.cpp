@@ -88,6 +88,8 @@ PlanResult merge_plan_results(const std::vector<PlanResult>& parts, const PlanSe
     o.pruned_by_bound += c.pruned_by_bound, o.pruned_monotone += c.pruned_monotone, o.not_visited += c.not_visited;
     o.fitting_bases += c.fitting_bases, o.fitting += c.fitting;
     if (p.closest && (!out.closest || closer(*p.closest, *out.closest))) out.closest = p.closest;
+    if (p.closest_bound && (!out.closest_bound || closer(*p.closest_bound, *out.closest_bound)))
+      out.closest_bound = p.closest_bound;
   }
   std::sort(out.layouts.begin(), out.layouts.end(), plan_entry_less);
   if (options.min_gpus && !out.layouts.empty()) {
@@ -97,7 +99,7 @@ PlanResult merge_plan_results(const std::vector<PlanResult>& parts, const PlanSe
                       out.layouts.end());
   }
   if (out.layouts.size() > options.top) out.layouts.resize(options.top);
-  if (!out.layouts.empty()) out.closest.reset();
+  if (!out.layouts.empty()) out.closest.reset(), out.closest_bound.reset();
   return out;
 }
 
@@ -497,6 +499,23 @@ PlanCost Planner::cost_of(std::size_t bi, const PlanLayout& l) const {
   return cost_model_->cost(l, b.m, dense, expert);
 }
 
+std::vector<Planner::Candidate> Planner::candidates() const {
+  std::vector<Candidate> out;
+  out.reserve(static_cast<std::size_t>(candidate_count()));
+  for (std::size_t bi = 0; bi < bases_.size(); ++bi) {
+    const Options& o = options_[bases_[bi].options];
+    for (int si = 0; si < o.num_sp; ++si)
+      for (int zi = 0; zi < o.num_zero; ++zi) {
+        const bool sp = o.sp[static_cast<std::size_t>(si)];
+        const int z = o.zero[static_cast<std::size_t>(zi)];
+        for (const auto& rc : o.simple) out.push_back({static_cast<std::uint32_t>(bi), sp, z, rc});
+        for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k)
+          out.push_back({static_cast<std::uint32_t>(bi), sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k}});
+      }
+  }
+  return out;
+}
+
 void Planner::for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const {
   for (std::size_t bi = 0; bi < bases_.size(); ++bi) {
     const Options& o = options_[bases_[bi].options];
@@ -560,8 +579,15 @@ PlanResult Planner::search(const PlanSearchOptions& opt, const std::function<std
       continue;
     }
     const int zmax = o.zero[static_cast<std::size_t>(o.num_zero - 1)];
-    if (lower_bound(b, zmax) > budget_) {
+    if (const Bytes lb = lower_bound(b, zmax); lb > budget_) {
       c.pruned_by_bound += inner;
+      if (c.fitting_bases == 0 && (!res.closest_bound || lb <= res.closest_bound->max_peak)) {
+        PlanEntry e;
+        e.layout = layout_of(bi, o.sp[0], zmax, RecomputeChoice{});
+        e.num_microbatches = b.m;
+        e.max_peak = lb;
+        if (!res.closest_bound || closer(e, *res.closest_bound)) res.closest_bound = e;
+      }
       continue;
     }
     std::optional<PlanEntry> best;
@@ -611,7 +637,7 @@ PlanResult Planner::search(const PlanSearchOptions& opt, const std::function<std
       push(*best);
     }
   }
-  if (c.fitting_bases > 0) res.closest.reset();
+  if (c.fitting_bases > 0) res.closest.reset(), res.closest_bound.reset();
   if (opt.min_gpus && !res.layouts.empty()) {
     const std::int64_t w = res.layouts.front().layout.world_size();
     res.layouts.erase(std::find_if(res.layouts.begin(), res.layouts.end(),

@@ -50,6 +50,9 @@ struct PlanResult {
   std::vector<PlanEntry> layouts;  // best first; at most one per base (its cheapest fitting variant)
   PlanCounts counts;
   std::optional<PlanEntry> closest;  // the evaluated layout with the smallest overflow (when none fit)
+  // Among bases pruned by the model-state bound (when none fit): the smallest bound; max_peak holds the
+  // bound (model states at the highest ZeRO stage allowed), a lower limit of that base's every peak.
+  std::optional<PlanEntry> closest_bound;
 };
 
 // Combines the results of slices into the result one process would give.
@@ -83,6 +86,15 @@ class Planner {
 
   // Every candidate of the space with its evaluated worst-rank peak and cost, no pruning (tests, audits).
   void for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const;
+
+  // Every candidate as (base, inner knobs), in search order: for benchmarks of evaluate() alone.
+  struct Candidate {
+    std::uint32_t base = 0;
+    bool sequence_parallel = false;
+    int zero_stage = 0;
+    RecomputeChoice recompute;
+  };
+  std::vector<Candidate> candidates() const;
 
   // The hot path: worst-rank peak of base `b` with the inner knobs. Allocation-free.
   Bytes evaluate(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc) const;

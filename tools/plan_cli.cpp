@@ -267,6 +267,7 @@ std::string result_wire(const sim::PlanResult& r) {
   for (const auto& e : r.layouts) j["layouts"].push_back(entry_wire(e));
   j["counts"] = counts_json(r.counts);
   if (r.closest) j["closest"] = entry_wire(*r.closest);
+  if (r.closest_bound) j["closest_bound"] = entry_wire(*r.closest_bound);
   return j.dump();
 }
 
@@ -278,6 +279,7 @@ sim::PlanResult result_from_wire(const std::string& text) {
   r.counts = {c.at("candidates"),      c.at("bases"),       c.at("evaluated"),     c.at("pruned_by_bound"),
               c.at("pruned_monotone"), c.at("not_visited"), c.at("fitting_bases"), c.at("fitting_evaluated")};
   if (j.contains("closest")) r.closest = entry_from_wire(j.at("closest"));
+  if (j.contains("closest_bound")) r.closest_bound = entry_from_wire(j.at("closest_bound"));
   return r;
 }
 
@@ -623,6 +625,12 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
         c["overflow_bytes"] = (result.closest->max_peak - budget).value;
         j["closest"] = c;
       }
+      if (result.closest_bound) {
+        json c = layout_json(result.closest_bound->layout);
+        c["model_states_bytes"] = result.closest_bound->max_peak.value;
+        c["overflow_at_least_bytes"] = (result.closest_bound->max_peak - budget).value;
+        j["closest_by_model_states"] = c;
+      }
       out << j.dump(2) << "\n";
       return any_fits ? kExitOk : kExitDoesNotFit;
     }
@@ -667,13 +675,22 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
       out << "# Verdict    NOTHING FITS";
       if (planner.num_bases() == 0) {
         out << ": no layout satisfies the limits and fixed knobs (world sizes, divisibility, global batch)\n";
-      } else if (result.closest) {
-        const auto& e = *result.closest;
-        out << ": the closest evaluated layout still needs " << iec(e.max_peak - budget) << " ("
-            << with_commas((e.max_peak - budget).value) << " bytes) more on its fullest rank\n";
-        out << "# Closest    " << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value())) << "\n";
       } else {
-        out << ": on every layout the model states alone exceed the budget, even at the highest ZeRO stage\n";
+        out << "\n";
+      }
+      if (result.closest) {
+        const auto& e = *result.closest;
+        out << "# Closest    evaluated layout: its fullest rank needs " << iec(e.max_peak - budget) << " ("
+            << with_commas((e.max_peak - budget).value) << " bytes) more than the budget: "
+            << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value())) << "\n";
+      }
+      if (result.closest_bound) {
+        const auto& e = *result.closest_bound;
+        out << "# Bound      " << (result.closest ? "on the other layouts" : "on every layout")
+            << " the model states alone exceed the budget; the least by "
+            << iec(e.max_peak - budget) << " (" << with_commas((e.max_peak - budget).value)
+            << " bytes, at ZeRO stage " << e.layout.zero_stage << "): "
+            << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value())) << "\n";
       }
     }
     out << "# Searched   " << with_commas(c.candidates) << " candidates: " << with_commas(c.evaluated) << " evaluated, "

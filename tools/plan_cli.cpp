@@ -524,7 +524,14 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
   if (cl.scenario_path) settings = load_scenario_file(*cl.scenario_path);
   settings = merge(std::move(settings), cl.settings);
   const BuiltScenario built = build_scenario(settings);
-  if (f.why_not) return run_why_not(built, cl, f, out);
+  if (f.why_not) {
+    // One analysis, no search to split: under mpirun only the first rank prints it.
+    if (launcher_rank() != 0) {
+      std::ostringstream discard;
+      return run_why_not(built, cl, f, discard);
+    }
+    return run_why_not(built, cl, f, out);
+  }
 
   sim::PlanRequest rq;
   rq.base = built.scenario;

@@ -25,6 +25,13 @@ bool launched_under_mpi() {
   return false;
 }
 
+int launcher_rank() {
+  if (!launched_under_mpi()) return 0;
+  for (const char* rank_var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const std::int64_t r = env_int(rank_var); r >= 0) return static_cast<int>(r);
+  return 0;
+}
+
 int with_plan_ranks(const std::function<int(const PlanRanks&)>& body) {
 #ifdef TRAINMEM_PLAN_MPI
   if (launched_under_mpi()) {

@@ -19,6 +19,8 @@ struct PlanRanks {
 
 // True when the process was started by an MPI launcher with more than one rank.
 bool launched_under_mpi();
+// This process's rank from the launcher's environment (0 outside mpirun), without initialising MPI.
+int launcher_rank();
 
 // Calls `body` with the ranks of this job: MPI (initialised for the call, finalised after) when launched
 // under mpirun and this build has MPI, else a single process.

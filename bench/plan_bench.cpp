@@ -5,6 +5,7 @@
 //   BM_PlanBuild: resolving the request and precomputing the pieces (no search).
 //   BM_PlanSearch/min_gpus, /top10: build + search as the CLI runs them (early stop once answered).
 //   BM_PlanSearchExhaustive: build + search with no early stop: every world size up to 4096 visited.
+//   BM_PlanSearchExhaustiveUneven: the same with uneven pipeline splits (--uneven-pp).
 //   BM_PlanProcess: the whole `trainmem plan ... --min-gpus --format json` process.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
@@ -95,6 +96,22 @@ void BM_PlanSearchExhaustive(benchmark::State& state) {
   report(state, r);
 }
 BENCHMARK(BM_PlanSearchExhaustive)->Unit(benchmark::kMillisecond);
+
+// The same with uneven pipeline splits searched too (--uneven-pp): every pp from 1 to 80.
+void BM_PlanSearchExhaustiveUneven(benchmark::State& state) {
+  sim::PlanRequest rq = request_100b();
+  rq.uneven_splits = true;
+  sim::PlanSearchOptions opt;
+  opt.stop_early = false;
+  sim::PlanResult r;
+  for (auto _ : state) {
+    const sim::Planner planner(rq);
+    r = planner.search(opt);
+    benchmark::DoNotOptimize(r.layouts.data());
+  }
+  report(state, r);
+}
+BENCHMARK(BM_PlanSearchExhaustiveUneven)->Unit(benchmark::kMillisecond);
 
 void BM_PlanProcess(benchmark::State& state) {
   std::vector<std::string> args = {TRAINMEM_BINARY, "plan", "--model", "gpt-100b", "--gpu", "h100-80gb",

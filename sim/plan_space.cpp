@@ -25,8 +25,8 @@ Scenario scenario_for(const PlanRequest& request, const PlanLayout& l) {
   p.vpp = l.vpp;
   p.sequence_parallel = l.sequence_parallel;
   p.zero_stage = l.zero_stage;
-  p.first_stage_layers = 0;
-  p.last_stage_layers = 0;
+  p.first_stage_layers = l.first_stage_layers;
+  p.last_stage_layers = l.last_stage_layers;
   sc.training.use_distributed_optimizer = false;  // the layout's zero_stage says it
   sc.training.micro_batch_size = l.micro_batch_size;
   sc.training.recompute_granularity = l.recompute_granularity;
@@ -51,6 +51,8 @@ std::vector<std::string> layout_flags(const PlanLayout& l) {
   if (l.ep != 1) f.insert(f.end(), {"--ep", s(l.ep)});
   if (l.etp != 0 && l.etp != l.tp) f.insert(f.end(), {"--etp", s(l.etp)});
   if (l.vpp != 1) f.insert(f.end(), {"--vpp", s(l.vpp)});
+  if (l.first_stage_layers != 0) f.insert(f.end(), {"--decoder-first-pipeline-num-layers", s(l.first_stage_layers)});
+  if (l.last_stage_layers != 0) f.insert(f.end(), {"--decoder-last-pipeline-num-layers", s(l.last_stage_layers)});
   if (l.sequence_parallel) f.emplace_back("--sequence-parallel");
   f.insert(f.end(), {"--zero-stage", s(l.zero_stage), "--micro-batch-size", s(l.micro_batch_size)});
   if (l.recompute_granularity != RecomputeGranularity::none)

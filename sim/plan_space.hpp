@@ -20,6 +20,8 @@ struct PlanLayout {
   RecomputeGranularity recompute_granularity = RecomputeGranularity::none;
   RecomputeMethod recompute_method = RecomputeMethod::uniform;
   std::int64_t recompute_num_layers = 0;
+  // Uneven pipeline split (Megatron --decoder-first/last-pipeline-num-layers); 0 = even split.
+  std::int64_t first_stage_layers = 0, last_stage_layers = 0;
 
   std::int64_t world_size() const { return tp * cp * pp * dp; }
   friend bool operator==(const PlanLayout&, const PlanLayout&) = default;
@@ -50,6 +52,9 @@ struct PlanRequest {
   std::uint32_t safety_margin_ppm = 100000;  // keep 10% of device memory free (parts per million)
   std::int64_t max_micro_batch_size = 16;    // searched micro batch sizes: powers of two up to this
   std::int64_t max_cp = 64;                  // searched context parallel sizes: powers of two up to this
+  // Also search uneven pipeline splits: any pp from 2 to num_layers, the first and last stage each holding
+  // 0 to 4 layers fewer than a middle stage (pp 2: splits within 4 layers of half), vpp 1. Off by default.
+  bool uneven_splits = false;
 };
 
 // Device bytes a layout's worst rank may use: gpu_memory - ceil(gpu_memory * margin).

@@ -53,7 +53,7 @@ std::vector<std::int64_t> knob(const char* field, const std::optional<std::int64
 auto layout_key(const PlanLayout& l) {
   return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.etp, l.dp, l.micro_batch_size, !l.sequence_parallel,
                          l.zero_stage, static_cast<int>(l.recompute_granularity), static_cast<int>(l.recompute_method),
-                         l.recompute_num_layers);
+                         l.recompute_num_layers, l.first_stage_layers, l.last_stage_layers);
 }
 
 Bytes bytes_for(std::uint64_t n, unsigned bits, bool absmax) {
@@ -124,9 +124,10 @@ void Planner::build() {
     throw ConfigError("max_micro_batch_size", str(rq.max_micro_batch_size), "must be between 1 and 1048576");
   if (in.parallel.ulysses_sp != 1)
     throw ConfigError("ulysses_sp", str(in.parallel.ulysses_sp), "is not searched by plan; leave it at 1");
-  if (in.parallel.first_stage_layers != 0 || in.parallel.last_stage_layers != 0)
-    throw ConfigError("decoder_first_pipeline_num_layers", str(in.parallel.first_stage_layers),
-                      "uneven pipeline splits are not searched by plan yet");
+  // A split given in the base fixes it (both counts; 0 for one of them = Megatron's even share).
+  const bool fixed_split = in.parallel.first_stage_layers != 0 || in.parallel.last_stage_layers != 0;
+  if (in.parallel.first_stage_layers < 0 || in.parallel.last_stage_layers < 0)
+    throw ConfigError("decoder_first_pipeline_num_layers", str(in.parallel.first_stage_layers), "must not be negative");
   if (in.training.use_distributed_optimizer) {
     if (rq.fixed.zero_stage && *rq.fixed.zero_stage != 1)
       throw ConfigError("use_distributed_optimizer", "true",
@@ -193,12 +194,57 @@ void Planner::build() {
         if (s % (2 * v) != 0) return "seq_length (" + str(s) + ") is not divisible by 2 * cp";
         return "";
       });
+  std::vector<std::int64_t> pp_range = divisors(L);
+  if (rq.uneven_splits || fixed_split) {
+    pp_range.clear();
+    for (std::int64_t v = fixed_split ? 2 : 1; v <= L; ++v) pp_range.push_back(v);
+  }
   const std::vector<std::int64_t> pps =
-      knob("pipeline_model_parallel_size", F.pp, divisors(L), [&](std::int64_t v) -> std::string {
+      knob("pipeline_model_parallel_size", F.pp, pp_range, [&](std::int64_t v) -> std::string {
         if (v > L) return "exceeds num_layers " + str(L);
-        if (L % v != 0) return "num_layers (" + str(L) + ") is not divisible by it (uneven splits are not searched)";
+        if (fixed_split && v < 2) return "an uneven split needs pipeline_model_parallel_size >= 2";
+        if (!rq.uneven_splits && !fixed_split && L % v != 0)
+          return "num_layers (" + str(L) + ") is not divisible by it (uneven splits: --uneven-pp)";
         return "";
       });
+  // Pipeline splits of pp stages: (first, last) layer counts, {0, 0} = even (pp must divide L). Uneven ones
+  // give both counts explicitly; the middle stages share the rest evenly.
+  struct Split {
+    std::int64_t first = 0, last = 0, n_first = 0, n_mid = 0, n_last = 0;
+  };
+  auto splits_of = [&](std::int64_t pp) {
+    std::vector<Split> out;
+    if (fixed_split) {
+      const std::int64_t f0 = in.parallel.first_stage_layers, l0 = in.parallel.last_stage_layers;
+      std::int64_t rest = L, other = pp;
+      if (f0 != 0) rest -= f0, --other;
+      if (l0 != 0) rest -= l0, --other;
+      if (rest < other || (other == 0 && rest != 0) || (other > 0 && rest % other != 0)) return out;
+      const std::int64_t mid = other > 0 ? rest / other : 0;
+      if (mid == 0 && other > 0) return out;
+      out.push_back({f0, l0, f0 != 0 ? f0 : mid, mid, l0 != 0 ? l0 : mid});
+      return out;
+    }
+    if (L % pp == 0) out.push_back({0, 0, L / pp, L / pp, L / pp});
+    if (!rq.uneven_splits || pp < 2) return out;
+    // Edge stages lighter than a middle one by at most kShift layers (the usual reason to go uneven: the
+    // first stage keeps pp microbatches in flight, the last one the logits).
+    constexpr std::int64_t kShift = 4;
+    if (pp == 2) {
+      for (std::int64_t f = std::max<std::int64_t>(1, L / 2 - kShift); f <= L - 1 && f <= (L + 1) / 2 + kShift; ++f)
+        if (f != L - f) out.push_back({f, L - f, f, 0, L - f});
+      return out;
+    }
+    for (std::int64_t mid = 1; mid * (pp - 2) <= L - 2; ++mid) {
+      const std::int64_t edges = L - mid * (pp - 2);
+      for (std::int64_t f = std::max<std::int64_t>(1, mid - kShift); f <= mid; ++f) {
+        const std::int64_t l = edges - f;
+        if (l < std::max<std::int64_t>(1, mid - kShift) || l > mid || (f == mid && l == mid)) continue;
+        out.push_back({f, l, f, mid, l});
+      }
+    }
+    return out;
+  };
   const std::vector<std::int64_t> mbss =
       knob("micro_batch_size", F.micro_batch_size, powers_of_two_up_to(rq.max_micro_batch_size),
            [&](std::int64_t v) -> std::string {
@@ -216,9 +262,10 @@ void Planner::build() {
   for (std::int64_t mbs : mbss) dp_of_mbs[mbs] = F.dp ? std::vector<std::int64_t>{*F.dp} : divisors(gbs / mbs);
 
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> layer_ix;
-  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> shard_ix;
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>, std::uint32_t>
+      shard_ix;
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> inflight_ix;
-  std::map<std::tuple<bool, bool, bool, std::int64_t>, std::uint32_t> options_ix;
+  std::map<std::tuple<bool, bool, bool, std::int64_t, bool>, std::uint32_t> options_ix;
 
   auto make_layer = [&](std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t cp, std::int64_t mbs) {
     const auto key = std::make_tuple(tp, etp, ep, cp, mbs);
@@ -247,8 +294,8 @@ void Planner::build() {
     layer_ix.emplace(key, index);
     return index;
   };
-  auto make_shard = [&](std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t pp) {
-    const auto key = std::make_tuple(tp, etp, ep, pp);
+  auto make_shard = [&](std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t pp, const Split& split) {
+    const auto key = std::make_tuple(tp, etp, ep, pp, split.first, split.last);
     if (auto it = shard_ix.find(key); it != shard_ix.end()) return it->second;
     ParallelConfig p;
     p.tp = tp, p.etp = etp, p.ep = ep, p.pp = pp;
@@ -256,8 +303,8 @@ void Planner::build() {
     ShardPiece piece;
     for (int k = 0; k < 3; ++k) {
       StageLayers st;
-      st.num_layers = L / pp;
-      st.chunks.push_back({0, 0, L / pp});
+      st.num_layers = k == 0 ? split.n_first : k == 1 ? split.n_mid : split.n_last;
+      st.chunks.push_back({0, 0, st.num_layers});
       st.has_embedding = k == 0;
       st.has_output_layer = k == 2 || (k == 0 && pp == 1);
       const RankParamShard shard = rank_param_shard(M, p, st);
@@ -293,8 +340,9 @@ void Planner::build() {
     inflight_ix.emplace(key, index);
     return index;
   };
-  auto make_options = [&](std::int64_t tp, bool sp_ok, std::int64_t pp, std::int64_t n) {
-    const auto key = std::make_tuple(tp > 1, sp_ok, pp == 1, n);
+  // n: the smallest chunk of the layout; uneven: stages differ, so block N = n is not uniform recompute.
+  auto make_options = [&](std::int64_t tp, bool sp_ok, std::int64_t pp, std::int64_t n, bool uneven) {
+    const auto key = std::make_tuple(tp > 1, sp_ok, pp == 1, n, uneven);
     if (auto it = options_ix.find(key); it != options_ix.end()) return it->second;
     Options o;
     // Sequence parallel first: same communication volume as plain TP (Korthikanti Sec. 4.2.2), less memory.
@@ -327,7 +375,7 @@ void Planner::build() {
           if (*k <= n) o.block_lo = o.block_hi = *k;
         } else {
           o.block_lo = 1;
-          o.block_hi = method ? n : n - 1;
+          o.block_hi = method || uneven ? n : n - 1;
         }
       }
     }
@@ -357,9 +405,13 @@ void Planner::build() {
         const bool sp_ok = tp > 1 && s % tp == 0 && (s / cp) % tp == 0;
         for (std::int64_t pp : pps) {
           if (tp * cp * pp > world_limit) continue;
+          const std::vector<Split> splits = splits_of(pp);
+          if (splits.empty()) continue;
           auto vpp_reason = [&](std::int64_t v) -> std::string {
             if (v == 1) return "";
             if (pp < 2) return "needs pipeline_model_parallel_size >= 2";
+            if (fixed_split) return "cannot be combined with an uneven first/last stage";
+            if (L % pp != 0) return "needs an even split (num_layers divisible by pp)";
             if (gpipe) return "the gpipe schedule has no virtual stages";
             if ((L / pp) % v != 0) return "num_layers / pp (" + str(L / pp) + ") is not divisible by it";
             return "";
@@ -370,11 +422,17 @@ void Planner::build() {
             if (why.empty()) vpps.push_back(*F.vpp);
             else if (F.pp || gpipe) throw ConfigError("virtual_pipeline_model_parallel_size", str(*F.vpp), why);
           } else {
-            for (std::int64_t v : divisors(L / pp))
+            for (std::int64_t v : L % pp == 0 ? divisors(L / pp) : std::vector<std::int64_t>{1})
               if (vpp_reason(v).empty()) vpps.push_back(v);
           }
-          for (std::int64_t vpp : vpps) {
-            const std::int64_t n = L / (pp * vpp);
+          for (std::int64_t vpp : vpps)
+          for (const Split& split : splits) {
+            const bool uneven = split.first != 0 || split.last != 0;
+            if (uneven && vpp != 1) continue;
+            const std::int64_t n = uneven ? split.n_mid : L / (pp * vpp);
+            const std::int64_t n_first = uneven ? split.n_first : n, n_last = uneven ? split.n_last : n;
+            std::int64_t n_min = std::min(n_first, n_last);
+            if (pp >= 3) n_min = std::min(n_min, n);
             for (std::int64_t mbs : mbss) {
               for (std::int64_t dp : dp_of_mbs[mbs]) {
                 if (gbs % (mbs * dp) != 0) continue;
@@ -387,13 +445,15 @@ void Planner::build() {
                 b.layout.tp = tp, b.layout.pp = pp, b.layout.dp = dp, b.layout.cp = cp, b.layout.ep = ep;
                 b.layout.etp = F.etp ? *F.etp : 0;
                 b.layout.vpp = vpp, b.layout.micro_batch_size = mbs;
+                b.layout.first_stage_layers = split.first, b.layout.last_stage_layers = split.last;
                 b.m = m;
                 b.n = n;
-                b.options = make_options(tp, sp_ok, pp, n);
+                b.n_first = n_first, b.n_last = n_last;
+                b.options = make_options(tp, sp_ok, pp, n_min, uneven);
                 const Options& o = options_[b.options];
                 if (o.num_sp == 0 || o.num_zero == 0 || (o.simple.empty() && o.block_lo > o.block_hi)) continue;
                 b.layer = make_layer(tp, etp, ep, cp, mbs);
-                b.shard = make_shard(tp, etp, ep, pp);
+                b.shard = make_shard(tp, etp, ep, pp, split);
                 b.inflight = make_inflight(pp, vpp, m);
                 bases_.push_back(b);
               }
@@ -454,12 +514,13 @@ Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const Recompute
   const LayerPiece& A = layers_[b.layer + (sp ? 1U : 0U)];
   const ShardPiece& S = shards_[b.shard];
   const InflightPiece& I = inflight_[b.inflight];
-  const ChunkActivations ch = chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers);
+  const ChunkActivations ch = chunk_activations(A.layer, b.n_first, rc.granularity, rc.method, rc.num_layers);
   const auto ways = static_cast<std::uint64_t>(b.layout.dp * b.layout.cp);
   const std::int64_t etp = b.layout.etp == 0 ? b.layout.tp : b.layout.etp;
   const auto edp = static_cast<std::uint64_t>(b.layout.tp * b.layout.cp * b.layout.dp / (etp * b.layout.ep));
   const Bytes transient = ch.recompute_transient + A.layer.cp_exchange_bytes;
   const Bytes extra = non_model_bytes(b, sp, zero_stage, rc);
+  const bool uneven = b.layout.first_stage_layers != 0 || b.layout.last_stage_layers != 0;
   auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
   if (b.layout.pp == 1) {
     return states(S.dense[0], S.expert[0], zero_stage, ways, edp) + ch.chunk_bytes * u(I.first_cf) +
@@ -468,12 +529,20 @@ Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const Recompute
   }
   const Bytes first = states(S.dense[0], S.expert[0], zero_stage, ways, edp) + ch.chunk_bytes * u(I.first_cf) +
                       A.first_saved * u(I.first_extra) + transient + extra;
-  const Bytes last = states(S.dense[2], S.expert[2], zero_stage, ways, edp) + ch.chunk_bytes * u(I.last_cf) +
-                     A.last_saved * u(I.last_extra) + std::max(transient, A.loss_transient) + extra;
+  // Uneven split: the last and middle stages have their own chunk sizes.
+  const ChunkActivations ch_last =
+      uneven ? chunk_activations(A.layer, b.n_last, rc.granularity, rc.method, rc.num_layers) : ch;
+  const Bytes transient_last = ch_last.recompute_transient + A.layer.cp_exchange_bytes;
+  const Bytes last = states(S.dense[2], S.expert[2], zero_stage, ways, edp) + ch_last.chunk_bytes * u(I.last_cf) +
+                     A.last_saved * u(I.last_extra) + std::max(transient_last, A.loss_transient) + extra;
   Bytes worst = std::max(first, last);
-  if (b.layout.pp >= 3)
-    worst = std::max(worst, states(S.dense[1], S.expert[1], zero_stage, ways, edp) + ch.chunk_bytes * u(I.mid_cf) +
-                                transient + extra);
+  if (b.layout.pp >= 3) {
+    const ChunkActivations ch_mid =
+        uneven ? chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers) : ch;
+    worst = std::max(worst, states(S.dense[1], S.expert[1], zero_stage, ways, edp) +
+                                ch_mid.chunk_bytes * u(I.mid_cf) + ch_mid.recompute_transient +
+                                A.layer.cp_exchange_bytes + extra);
+  }
   return worst;
 }
 
@@ -484,7 +553,7 @@ PlanLayout Planner::layout_of(std::size_t bi, bool sp, int zero_stage, const Rec
   l.recompute_granularity = rc.granularity;
   l.recompute_method = rc.method;
   l.recompute_num_layers = rc.num_layers;
-  return l;
+  return l;  // first/last stage layers come with the base
 }
 
 PlanCost Planner::cost_of(std::size_t bi, const PlanLayout& l) const {

@@ -116,7 +116,8 @@ class Planner {
   struct Base {
     PlanLayout layout;  // sp, zero and recompute unset
     std::int64_t m = 0;  // microbatches per step
-    std::int64_t n = 0;  // layers per model chunk
+    std::int64_t n = 0;  // layers per model chunk (a middle stage's with an uneven split)
+    std::int64_t n_first = 0, n_last = 0;  // the first and last stage's chunk (= n for an even split)
     std::uint32_t layer = 0, shard = 0, inflight = 0;  // piece indices (layer: + 1 for sequence parallel)
     std::uint32_t options = 0;                          // index into options_
   };

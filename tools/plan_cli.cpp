@@ -40,6 +40,8 @@ constexpr const char* kPlanHelp =
     "  --top N                 layouts printed (default 10)\n"
     "  --max-micro-batch-size N  micro batch sizes searched: powers of two up to N (default 16)\n"
     "  --max-cp N              context parallel sizes searched: powers of two up to N (default 64)\n"
+    "  --uneven-pp             also search uneven pipeline splits (any pp; first and last stage no fuller\n"
+    "                          than a middle one; --decoder-first/last-pipeline-num-layers fix one)\n"
     "  --why-not               for the layout given by the usual flags: does it fit, which rank overflows,\n"
     "                          by how much, in which category, and the cheapest single-knob change that fits\n"
     "\n";
@@ -50,7 +52,8 @@ constexpr const char* kKnobKeys[] = {"tensor_model_parallel_size", "pipeline_mod
                                      "expert_model_parallel_size", "expert_tensor_parallel_size",
                                      "virtual_pipeline_model_parallel_size", "sequence_parallel", "zero_stage",
                                      "use_distributed_optimizer", "micro_batch_size", "recompute_granularity",
-                                     "recompute_method", "recompute_num_layers"};
+                                     "recompute_method", "recompute_num_layers", "decoder_first_pipeline_num_layers",
+                                     "decoder_last_pipeline_num_layers"};
 
 bool is_knob(const std::string& key) {
   for (const char* k : kKnobKeys)
@@ -61,7 +64,7 @@ bool is_knob(const std::string& key) {
 struct PlanFlags {
   std::int64_t gpus_per_node = 8;
   std::optional<std::int64_t> max_gpus, num_gpus;
-  bool min_gpus = false, why_not = false;
+  bool min_gpus = false, why_not = false, uneven = false;
   std::uint32_t margin_ppm = 100000;
   std::size_t top = 10;
   std::int64_t max_mbs = 16, max_cp = 64;
@@ -132,6 +135,7 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
   if (auto v = take_value(args, "safety-margin")) f.margin_ppm = parse_margin(*v);
   f.min_gpus = take_switch(args, "min-gpus");
   f.why_not = take_switch(args, "why-not");
+  f.uneven = take_switch(args, "uneven-pp");
   if (f.min_gpus && f.num_gpus)
     throw ConfigError("num_gpus", std::to_string(*f.num_gpus), "fixes the GPU count; --min-gpus searches for it");
   return f;
@@ -220,7 +224,9 @@ json layout_json(const sim::PlanLayout& l) {
           {"recompute_granularity", sim::recompute_name(l.recompute_granularity)},
           {"recompute_method", l.recompute_method == sim::RecomputeMethod::block ? "block" : "uniform"},
           {"recompute_num_layers", l.recompute_num_layers},
-          {"micro_batch_size", l.micro_batch_size}};
+          {"micro_batch_size", l.micro_batch_size},
+          {"decoder_first_pipeline_num_layers", l.first_stage_layers},
+          {"decoder_last_pipeline_num_layers", l.last_stage_layers}};
 }
 
 // Entries travel between ranks as JSON (exact integers; doubles round-trip).
@@ -246,6 +252,8 @@ sim::PlanEntry entry_from_wire(const json& j) {
                                                : sim::RecomputeGranularity::none;
   l.recompute_method = j.at("recompute_method") == "block" ? sim::RecomputeMethod::block : sim::RecomputeMethod::uniform;
   l.recompute_num_layers = j.at("recompute_num_layers");
+  l.first_stage_layers = j.at("decoder_first_pipeline_num_layers");
+  l.last_stage_layers = j.at("decoder_last_pipeline_num_layers");
   e.num_microbatches = j.at("num_microbatches");
   e.max_peak = Bytes(j.at("max_peak_bytes").get<std::uint64_t>());
   const json& c = j.at("cost");
@@ -330,6 +338,8 @@ sim::PlanLayout layout_of_scenario(const sim::Scenario& sc) {
   l.recompute_granularity = t.recompute_granularity;
   l.recompute_method = t.recompute_method;
   l.recompute_num_layers = t.recompute_num_layers;
+  l.first_stage_layers = p.first_stage_layers;
+  l.last_stage_layers = p.last_stage_layers;
   return l;
 }
 
@@ -541,6 +551,7 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
   rq.safety_margin_ppm = f.margin_ppm;
   rq.max_micro_batch_size = f.max_mbs;
   rq.max_cp = f.max_cp;
+  rq.uneven_splits = f.uneven;
   const auto& p = built.scenario.parallel;
   const auto& t = built.scenario.training;
   auto has = [&](const char* key) { return settings.count(key) != 0; };
@@ -654,14 +665,20 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
     out << "# rank by    fewest GPUs, then cost = (1 + recompute) x (1 + bubble) + comm (relative step time; "
            "docs/planner.md)\n#\n";
     const bool moe = rs.scenario.model->is_moe();
-    out << "#rank  gpus  tp  pp vpp  cp" << (moe ? "  ep" : "") << "   dp  mbs    m  sp zero  recompute      peak  headroom"
+    const bool split_col = rq.uneven_splits || p.first_stage_layers != 0 || p.last_stage_layers != 0;
+    out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (moe ? "  ep" : "") << "   dp  mbs    m  sp zero  recompute      peak  headroom"
         << "  bubble  recomp    comm    cost\n";
-    out << "#                            " << (moe ? "    " : "") << "                                  (GiB)     (GiB)\n";
+    out << "#                            " << (moe ? "    " : "") << (split_col ? "            " : "") << "                                  (GiB)     (GiB)\n";
     std::size_t rank = 0;
     for (const auto& e : result.layouts) {
       const auto& l = e.layout;
-      out << std::setw(5) << ++rank << std::setw(6) << l.world_size() << std::setw(4) << l.tp << std::setw(4) << l.pp
-          << std::setw(4) << l.vpp << std::setw(4) << l.cp;
+      out << std::setw(5) << ++rank << std::setw(6) << l.world_size() << std::setw(4) << l.tp << std::setw(4) << l.pp;
+      if (split_col)
+        out << std::setw(12)
+            << (l.first_stage_layers == 0 && l.last_stage_layers == 0
+                    ? std::string("even")
+                    : std::to_string(l.first_stage_layers) + "/" + std::to_string(l.last_stage_layers));
+      out << std::setw(4) << l.vpp << std::setw(4) << l.cp;
       if (moe) out << std::setw(4) << l.ep;
       out << std::setw(5) << l.dp << std::setw(5) << l.micro_batch_size << std::setw(5) << e.num_microbatches
           << std::setw(4) << (l.sequence_parallel ? "on" : "off") << std::setw(5) << l.zero_stage << std::setw(11)

@@ -33,7 +33,7 @@ PlanRequest request_for(const std::string& preset, std::int64_t seq, std::int64_
 struct Coverage {
   std::set<int> zero;
   std::set<int> recompute;  // granularity
-  bool block = false, vpp = false, cp = false, sp = false, ep = false, mbs = false, pp3 = false;
+  bool block = false, vpp = false, cp = false, sp = false, ep = false, mbs = false, pp3 = false, uneven = false;
 };
 
 // Compares every `stride`-th candidate of the space with estimate(); returns how many were compared.
@@ -47,7 +47,8 @@ std::size_t sweep(const PlanRequest& rq, std::size_t stride, Coverage& cov) {
                                     << l.cp << " ep " << l.ep << " mbs " << l.micro_batch_size << " sp "
                                     << l.sequence_parallel << " zero " << l.zero_stage << " rc "
                                     << static_cast<int>(l.recompute_granularity) << "/"
-                                    << static_cast<int>(l.recompute_method) << "/" << l.recompute_num_layers);
+                                    << static_cast<int>(l.recompute_method) << "/" << l.recompute_num_layers
+                                    << " split " << l.first_stage_layers << "/" << l.last_stage_layers);
     const EstimateResult est = estimate(scenario_for(rq, l));
     ASSERT_EQ(est.max_peak.value, e.max_peak.value);
     ASSERT_EQ(est.resolved.num_microbatches, e.num_microbatches);
@@ -61,6 +62,7 @@ std::size_t sweep(const PlanRequest& rq, std::size_t stride, Coverage& cov) {
     cov.ep |= l.ep > 1;
     cov.mbs |= l.micro_batch_size > 1;
     cov.pp3 |= l.pp >= 3;
+    cov.uneven |= l.first_stage_layers != 0 || l.last_stage_layers != 0;
   });
   return compared;
 }
@@ -97,6 +99,19 @@ TEST(PlannerEvaluator, EqualsEstimateByteForByteOverEveryKnob) {
     r.base.training.pipeline_schedule = PipelineScheduleOption::gpipe;
     cases.push_back({"llama2-7b gpipe fp32", r, 13});
   }
+  // Uneven pipeline splits (any pp; edges up to 4 layers lighter), GQA, no dropout.
+  {
+    PlanRequest r = request_for("llama2-7b", 4096, 128, "a100-40gb", 64);
+    r.uneven_splits = true;
+    cases.push_back({"llama2-7b uneven splits", r, 29});
+  }
+  // A split fixed in the base (Megatron --decoder-first/last-pipeline-num-layers): pp searched around it.
+  {
+    PlanRequest r = request_for("gpt-100b", 4096, 1536, "h100-80gb", 512);
+    r.base.parallel.first_stage_layers = 6;
+    r.base.parallel.last_stage_layers = 8;
+    cases.push_back({"gpt-100b first 6 last 8", r, 11});
+  }
   Coverage cov;
   std::size_t total = 0;
   for (const auto& c : cases) {
@@ -108,13 +123,14 @@ TEST(PlannerEvaluator, EqualsEstimateByteForByteOverEveryKnob) {
   // The sample touched every knob.
   EXPECT_EQ(cov.zero, (std::set<int>{0, 1, 2, 3}));
   EXPECT_EQ(cov.recompute, (std::set<int>{0, 1, 2}));
-  EXPECT_TRUE(cov.block && cov.vpp && cov.cp && cov.sp && cov.ep && cov.mbs && cov.pp3);
+  EXPECT_TRUE(cov.block && cov.vpp && cov.cp && cov.sp && cov.ep && cov.mbs && cov.pp3 && cov.uneven);
   RecordProperty("compared", static_cast<int>(total));
 }
 
 // Key of a base: everything but sequence_parallel, zero_stage and recompute.
 auto base_key(const PlanLayout& l) {
-  return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.dp, l.micro_batch_size);
+  return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.dp, l.micro_batch_size, l.first_stage_layers,
+                         l.last_stage_layers);
 }
 
 TEST(PlannerSearch, PruningNeverDropsAFittingLayout) {
@@ -124,7 +140,9 @@ TEST(PlannerSearch, PruningNeverDropsAFittingLayout) {
        {std::make_tuple("gpt-100b", 4096, 1536, "h100-80gb", 512), std::make_tuple("llama3-8b", 8192, 256, "a100-40gb", 64),
         std::make_tuple("mixtral-8x7b", 4096, 256, "h100-80gb", 64)}) {
     SCOPED_TRACE(preset);
-    const Planner planner(request_for(preset, seq, gbs, gpu, max));
+    PlanRequest rq = request_for(preset, seq, gbs, gpu, max);
+    rq.uneven_splits = std::string(preset) == "llama3-8b";  // one request with uneven splits too
+    const Planner planner(rq);
     std::map<decltype(base_key(PlanLayout{})), PlanEntry> best;
     std::uint64_t fitting = 0, all = 0;
     planner.for_each_candidate([&](const PlanEntry& e) {

@@ -177,3 +177,42 @@ TEST(PlanCli, HelpListsThePlanOptions) {
 
 }  // namespace
 }  // namespace trainmem::tools::test
+
+namespace trainmem::tools::test {
+namespace {
+
+TEST(PlanCli, UnevenSplitsSearchASupersetAndReproduceWithEstimate) {
+  const CliRun even = run(with(k100B, {"--min-gpus", "--format", "json", "--top", "1"}));
+  const CliRun uneven = run(with(k100B, {"--min-gpus", "--uneven-pp", "--format", "json", "--top", "5"}));
+  ASSERT_EQ(even.code, 0) << even.err;
+  ASSERT_EQ(uneven.code, 0) << uneven.err;
+  const auto je = even.json(), ju = uneven.json();
+  // The uneven space contains the even one: its smallest cluster is never larger, and at the same size its
+  // best cost is never higher.
+  EXPECT_LE(ju["min_gpus"].get<std::int64_t>(), je["min_gpus"].get<std::int64_t>());
+  if (ju["min_gpus"] == je["min_gpus"]) {
+    EXPECT_LE(ju["layouts"][0]["cost"]["total"].get<double>(), je["layouts"][0]["cost"]["total"].get<double>());
+  }
+  for (const auto& l : ju["layouts"]) {
+    std::vector<std::string> args = l["estimate_args"];
+    args.insert(args.end(), {"--format", "json"});
+    const CliRun e = run(args);
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_EQ(e.json()["max_peak_bytes"], l["max_peak_bytes"]);
+  }
+  // A fixed split: every layout keeps it.
+  const CliRun fixed = run(with(k100B, {"--decoder-first-pipeline-num-layers", "6", "--decoder-last-pipeline-num-layers",
+                                        "8", "--num-gpus", "512", "--format", "json", "--top", "3"}));
+  ASSERT_EQ(fixed.code, 0) << fixed.err;
+  const auto jf = fixed.json();
+  ASSERT_FALSE(jf["layouts"].empty());
+  for (const auto& l : jf["layouts"]) {
+    EXPECT_EQ(l["decoder_first_pipeline_num_layers"], 6);
+    EXPECT_EQ(l["decoder_last_pipeline_num_layers"], 8);
+    // 80 - 6 - 8 = 66 layers over pp - 2 middle stages.
+    EXPECT_EQ(66 % (l["pp"].get<std::int64_t>() - 2), 0);
+  }
+}
+
+}  // namespace
+}  // namespace trainmem::tools::test

@@ -114,9 +114,9 @@ void BM_PlanSearchExhaustiveUneven(benchmark::State& state) {
 BENCHMARK(BM_PlanSearchExhaustiveUneven)->Unit(benchmark::kMillisecond);
 
 void BM_PlanProcess(benchmark::State& state) {
-  std::vector<std::string> args = {TRAINMEM_BINARY, "plan", "--model", "gpt-100b", "--gpu", "h100-80gb",
-                                   "--seq-length", "4096", "--global-batch-size", "1536", "--min-gpus",
-                                   "--format", "json"};
+  std::vector<std::string> args = {
+      TRAINMEM_BINARY,       "plan", "--model",    "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096",
+      "--global-batch-size", "1536", "--min-gpus", "--format", "json"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -19,8 +19,9 @@ PlanCostModel::PlanCostModel(const ModelSpec& m, const TrainingConfig& t, unsign
       rates_(rates) {
   const LayerParams lp = layer_params(m, TensorSplit{1, 1, 1});
   // Active parameters per token: the dense part and top-k of the E experts.
-  const double active = static_cast<double>(lp.dense.value) +
-                        (moe_ ? static_cast<double>(lp.expert.value) * topk_ / static_cast<double>(m.num_experts) : 0.0);
+  const double active =
+      static_cast<double>(lp.dense.value) +
+      (moe_ ? static_cast<double>(lp.expert.value) * topk_ / static_cast<double>(m.num_experts) : 0.0);
   core_flops_per_token_ = 4.0 * s_ * static_cast<double>(m.num_attention_heads * m.head_dim());
   layer_flops_per_token_ = 2.0 * active + core_flops_per_token_;
   const double head = 2.0 * h_ * static_cast<double>(m.vocab_size);
@@ -48,9 +49,13 @@ PlanCost PlanCostModel::cost(const PlanLayout& l, std::int64_t num_microbatches,
     extra = layers_ * core_flops_per_token_;
   } else if (l.recompute_granularity == RecomputeGranularity::full) {
     const double n = layers_ / (pp * vpp);
-    full_fraction = l.recompute_method == RecomputeMethod::block
-                        ? std::min(static_cast<double>(l.recompute_num_layers == 0 ? n : static_cast<double>(l.recompute_num_layers)), n) / n
-                        : 1.0;
+    full_fraction =
+        l.recompute_method == RecomputeMethod::block
+            ? std::min(
+                  static_cast<double>(l.recompute_num_layers == 0 ? n : static_cast<double>(l.recompute_num_layers)),
+                  n) /
+                  n
+            : 1.0;
     extra = full_fraction * layers_ * layer_flops_per_token_;
   }
   c.recompute = extra / step_flops_per_token_;

@@ -13,16 +13,16 @@ namespace trainmem::sim {
 
 // Hardware rates the proxy converts bytes and FLOPs to time with (H100-class defaults, docs/planner.md).
 struct CostRates {
-  double flops_per_s = 400e12;      // achieved bf16 FLOP/s per GPU (about 40% of an H100's 989 TFLOP/s dense)
+  double flops_per_s = 400e12;            // achieved bf16 FLOP/s per GPU (about 40% of an H100's 989 TFLOP/s dense)
   double intra_node_bytes_per_s = 450e9;  // NVLink 4: 900 GB/s bidirectional per GPU, one direction
   double inter_node_bytes_per_s = 50e9;   // one 400 Gb/s InfiniBand NIC per GPU
 };
 
 struct PlanCost {
-  double bubble = 0;         // (pp-1)/(m*vpp)
-  double recompute = 0;      // extra FLOPs / the step's training FLOPs (3x forward)
-  double comm = 0;           // communication time / compute time (nothing overlapped)
-  double total = 0;          // (1 + recompute) * (1 + bubble) + comm
+  double bubble = 0;     // (pp-1)/(m*vpp)
+  double recompute = 0;  // extra FLOPs / the step's training FLOPs (3x forward)
+  double comm = 0;       // communication time / compute time (nothing overlapped)
+  double total = 0;      // (1 + recompute) * (1 + bubble) + comm
   // Bytes one GPU sends per step, per group.
   double tp_bytes = 0, cp_bytes = 0, dp_bytes = 0, pp_bytes = 0, ep_bytes = 0;
 };
@@ -39,9 +39,9 @@ class PlanCostModel {
  private:
   double s_, h_, layers_, kv_width_, act_bytes_, grad_bytes_, gbs_, topk_;
   bool moe_;
-  double layer_flops_per_token_;      // forward: linears (2 FLOPs per active parameter) + attention core
-  double core_flops_per_token_;       // forward attention core: QK^T and probs @ V, 4 * s * heads * head_dim
-  double step_flops_per_token_;       // training, no recompute: 3 x (layers + LM head) forward
+  double layer_flops_per_token_;  // forward: linears (2 FLOPs per active parameter) + attention core
+  double core_flops_per_token_;   // forward attention core: QK^T and probs @ V, 4 * s * heads * head_dim
+  double step_flops_per_token_;   // training, no recompute: 3 x (layers + LM head) forward
   std::int64_t gpus_per_node_;
   CostRates rates_;
 };

@@ -44,8 +44,8 @@ struct PlanRequest {
   Scenario base;
   PlanKnobs fixed;
   std::int64_t gpus_per_node = 8;
-  std::int64_t max_gpus = 4096;             // largest world size searched
-  std::optional<std::int64_t> num_gpus;     // a fixed world size (then max_gpus is ignored)
+  std::int64_t max_gpus = 4096;          // largest world size searched
+  std::optional<std::int64_t> num_gpus;  // a fixed world size (then max_gpus is ignored)
   // Whole nodes: world sizes are multiples of gpus_per_node, or divisors of it (one partial node).
   // Off for a fixed num_gpus, which is taken as given.
   bool whole_nodes = true;

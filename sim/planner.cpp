@@ -174,7 +174,8 @@ void Planner::build() {
   const auto& F = rq.fixed;
   const std::vector<std::int64_t> tps =
       knob("tensor_model_parallel_size", F.tp, divisors(rq.gpus_per_node), [&](std::int64_t v) -> std::string {
-        if (M.num_attention_heads % v != 0) return "num_attention_heads (" + str(M.num_attention_heads) + ") is not divisible by it";
+        if (M.num_attention_heads % v != 0)
+          return "num_attention_heads (" + str(M.num_attention_heads) + ") is not divisible by it";
         if (M.query_groups() % v != 0) return "num_query_groups (" + str(M.query_groups()) + ") is not divisible by it";
         if (!M.is_moe() && M.ffn() % v != 0) return "ffn_hidden_size (" + str(M.ffn()) + ") is not divisible by it";
         return "";
@@ -183,7 +184,8 @@ void Planner::build() {
       knob("expert_model_parallel_size", F.ep, M.is_moe() ? divisors(M.num_experts) : std::vector<std::int64_t>{1},
            [&](std::int64_t v) -> std::string {
              if (!M.is_moe() && v != 1) return "the model has no experts (num_experts = 0)";
-             if (M.is_moe() && M.num_experts % v != 0) return "num_experts (" + str(M.num_experts) + ") is not divisible by it";
+             if (M.is_moe() && M.num_experts % v != 0)
+               return "num_experts (" + str(M.num_experts) + ") is not divisible by it";
              return "";
            });
   const bool flash = T.attention == AttentionKernel::flash;
@@ -262,7 +264,8 @@ void Planner::build() {
   for (std::int64_t mbs : mbss) dp_of_mbs[mbs] = F.dp ? std::vector<std::int64_t>{*F.dp} : divisors(gbs / mbs);
 
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> layer_ix;
-  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>, std::uint32_t>
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>,
+           std::uint32_t>
       shard_ix;
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> inflight_ix;
   std::map<std::tuple<bool, bool, bool, std::int64_t, bool>, std::uint32_t> options_ix;
@@ -360,7 +363,8 @@ void Planner::build() {
     const auto g = F.recompute_granularity;
     const auto method = F.recompute_method;
     const auto k = F.recompute_num_layers;
-    if (!g || *g == RecomputeGranularity::none) o.simple.push_back({RecomputeGranularity::none, RecomputeMethod::uniform, 0});
+    if (!g || *g == RecomputeGranularity::none)
+      o.simple.push_back({RecomputeGranularity::none, RecomputeMethod::uniform, 0});
     if (!g || *g == RecomputeGranularity::selective)
       o.simple.push_back({RecomputeGranularity::selective, RecomputeMethod::uniform, 0});
     if (!g || *g == RecomputeGranularity::full) {
@@ -419,46 +423,48 @@ void Planner::build() {
           std::vector<std::int64_t> vpps;
           if (F.vpp) {
             const std::string why = vpp_reason(*F.vpp);
-            if (why.empty()) vpps.push_back(*F.vpp);
-            else if (F.pp || gpipe) throw ConfigError("virtual_pipeline_model_parallel_size", str(*F.vpp), why);
+            if (why.empty())
+              vpps.push_back(*F.vpp);
+            else if (F.pp || gpipe)
+              throw ConfigError("virtual_pipeline_model_parallel_size", str(*F.vpp), why);
           } else {
             for (std::int64_t v : L % pp == 0 ? divisors(L / pp) : std::vector<std::int64_t>{1})
               if (vpp_reason(v).empty()) vpps.push_back(v);
           }
           for (std::int64_t vpp : vpps)
-          for (const Split& split : splits) {
-            const bool uneven = split.first != 0 || split.last != 0;
-            if (uneven && vpp != 1) continue;
-            const std::int64_t n = uneven ? split.n_mid : L / (pp * vpp);
-            const std::int64_t n_first = uneven ? split.n_first : n, n_last = uneven ? split.n_last : n;
-            std::int64_t n_min = std::min(n_first, n_last);
-            if (pp >= 3) n_min = std::min(n_min, n);
-            for (std::int64_t mbs : mbss) {
-              for (std::int64_t dp : dp_of_mbs[mbs]) {
-                if (gbs % (mbs * dp) != 0) continue;
-                const std::int64_t world = tp * cp * pp * dp;
-                if (!world_ok(world)) continue;
-                const std::int64_t m = gbs / (mbs * dp);
-                if (vpp > 1 && m % pp != 0) continue;  // the interleaved schedule needs m % pp == 0
-                if ((tp * cp * dp) % (etp * ep) != 0) continue;
-                Base b;
-                b.layout.tp = tp, b.layout.pp = pp, b.layout.dp = dp, b.layout.cp = cp, b.layout.ep = ep;
-                b.layout.etp = F.etp ? *F.etp : 0;
-                b.layout.vpp = vpp, b.layout.micro_batch_size = mbs;
-                b.layout.first_stage_layers = split.first, b.layout.last_stage_layers = split.last;
-                b.m = m;
-                b.n = n;
-                b.n_first = n_first, b.n_last = n_last;
-                b.options = make_options(tp, sp_ok, pp, n_min, uneven);
-                const Options& o = options_[b.options];
-                if (o.num_sp == 0 || o.num_zero == 0 || (o.simple.empty() && o.block_lo > o.block_hi)) continue;
-                b.layer = make_layer(tp, etp, ep, cp, mbs);
-                b.shard = make_shard(tp, etp, ep, pp, split);
-                b.inflight = make_inflight(pp, vpp, m);
-                bases_.push_back(b);
+            for (const Split& split : splits) {
+              const bool uneven = split.first != 0 || split.last != 0;
+              if (uneven && vpp != 1) continue;
+              const std::int64_t n = uneven ? split.n_mid : L / (pp * vpp);
+              const std::int64_t n_first = uneven ? split.n_first : n, n_last = uneven ? split.n_last : n;
+              std::int64_t n_min = std::min(n_first, n_last);
+              if (pp >= 3) n_min = std::min(n_min, n);
+              for (std::int64_t mbs : mbss) {
+                for (std::int64_t dp : dp_of_mbs[mbs]) {
+                  if (gbs % (mbs * dp) != 0) continue;
+                  const std::int64_t world = tp * cp * pp * dp;
+                  if (!world_ok(world)) continue;
+                  const std::int64_t m = gbs / (mbs * dp);
+                  if (vpp > 1 && m % pp != 0) continue;  // the interleaved schedule needs m % pp == 0
+                  if ((tp * cp * dp) % (etp * ep) != 0) continue;
+                  Base b;
+                  b.layout.tp = tp, b.layout.pp = pp, b.layout.dp = dp, b.layout.cp = cp, b.layout.ep = ep;
+                  b.layout.etp = F.etp ? *F.etp : 0;
+                  b.layout.vpp = vpp, b.layout.micro_batch_size = mbs;
+                  b.layout.first_stage_layers = split.first, b.layout.last_stage_layers = split.last;
+                  b.m = m;
+                  b.n = n;
+                  b.n_first = n_first, b.n_last = n_last;
+                  b.options = make_options(tp, sp_ok, pp, n_min, uneven);
+                  const Options& o = options_[b.options];
+                  if (o.num_sp == 0 || o.num_zero == 0 || (o.simple.empty() && o.block_lo > o.block_hi)) continue;
+                  b.layer = make_layer(tp, etp, ep, cp, mbs);
+                  b.shard = make_shard(tp, etp, ep, pp, split);
+                  b.inflight = make_inflight(pp, vpp, m);
+                  bases_.push_back(b);
+                }
               }
             }
-          }
         }
       }
     }
@@ -539,9 +545,8 @@ Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const Recompute
   if (b.layout.pp >= 3) {
     const ChunkActivations ch_mid =
         uneven ? chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers) : ch;
-    worst = std::max(worst, states(S.dense[1], S.expert[1], zero_stage, ways, edp) +
-                                ch_mid.chunk_bytes * u(I.mid_cf) + ch_mid.recompute_transient +
-                                A.layer.cp_exchange_bytes + extra);
+    worst = std::max(worst, states(S.dense[1], S.expert[1], zero_stage, ways, edp) + ch_mid.chunk_bytes * u(I.mid_cf) +
+                                ch_mid.recompute_transient + A.layer.cp_exchange_bytes + extra);
   }
   return worst;
 }
@@ -579,7 +584,8 @@ std::vector<Planner::Candidate> Planner::candidates() const {
         const int z = o.zero[static_cast<std::size_t>(zi)];
         for (const auto& rc : o.simple) out.push_back({static_cast<std::uint32_t>(bi), sp, z, rc});
         for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k)
-          out.push_back({static_cast<std::uint32_t>(bi), sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k}});
+          out.push_back(
+              {static_cast<std::uint32_t>(bi), sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k}});
       }
   }
   return out;
@@ -607,7 +613,8 @@ void Planner::for_each_candidate(const std::function<void(const PlanEntry&)>& vi
   }
 }
 
-PlanResult Planner::search(const PlanSearchOptions& opt, const std::function<std::uint64_t(std::uint64_t)>& global_sum) const {
+PlanResult Planner::search(const PlanSearchOptions& opt,
+                           const std::function<std::uint64_t(std::uint64_t)>& global_sum) const {
   PlanResult res;
   auto& c = res.counts;
   res.layouts.reserve(opt.top + 1);
@@ -688,15 +695,19 @@ PlanResult Planner::search(const PlanSearchOptions& opt, const std::function<std
         // Full block recompute of N layers per chunk: memory never rises with N (a recomputed layer keeps
         // its checkpoint, a subset of what it would keep; the transient is one layer for every N >= 1) and
         // the recompute cost rises with N, so the smallest fitting N is the only one worth keeping.
-        auto rc_of = [](std::int64_t k) { return RecomputeChoice{RecomputeGranularity::full, RecomputeMethod::block, k}; };
+        auto rc_of = [](std::int64_t k) {
+          return RecomputeChoice{RecomputeGranularity::full, RecomputeMethod::block, k};
+        };
         std::int64_t lo = o.block_lo, hi = o.block_hi;
         std::uint64_t evals = 1;
         if (consider(sp, z, rc_of(hi))) {
           while (lo < hi) {
             const std::int64_t mid = lo + (hi - lo) / 2;
             ++evals;
-            if (consider(sp, z, rc_of(mid))) hi = mid;
-            else lo = mid + 1;
+            if (consider(sp, z, rc_of(mid)))
+              hi = mid;
+            else
+              lo = mid + 1;
           }
         }
         c.pruned_monotone += static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) - evals;

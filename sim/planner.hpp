@@ -29,20 +29,20 @@ struct PlanEntry {
 bool plan_entry_less(const PlanEntry& a, const PlanEntry& b);
 
 struct PlanCounts {
-  std::uint64_t candidates = 0;        // full layouts in the searched space
-  std::uint64_t bases = 0;             // layouts without sequence_parallel, zero_stage and recompute
-  std::uint64_t evaluated = 0;         // worst-rank peaks computed
-  std::uint64_t pruned_by_bound = 0;   // model states alone (at the highest ZeRO stage allowed) overflow
-  std::uint64_t pruned_monotone = 0;   // block-recompute layer counts settled by monotonicity
-  std::uint64_t not_visited = 0;       // in bases with more GPUs than the answer needs (early stop)
-  std::uint64_t fitting_bases = 0;     // bases with at least one fitting layout
-  std::uint64_t fitting = 0;           // evaluated layouts that fit
+  std::uint64_t candidates = 0;       // full layouts in the searched space
+  std::uint64_t bases = 0;            // layouts without sequence_parallel, zero_stage and recompute
+  std::uint64_t evaluated = 0;        // worst-rank peaks computed
+  std::uint64_t pruned_by_bound = 0;  // model states alone (at the highest ZeRO stage allowed) overflow
+  std::uint64_t pruned_monotone = 0;  // block-recompute layer counts settled by monotonicity
+  std::uint64_t not_visited = 0;      // in bases with more GPUs than the answer needs (early stop)
+  std::uint64_t fitting_bases = 0;    // bases with at least one fitting layout
+  std::uint64_t fitting = 0;          // evaluated layouts that fit
 };
 
 struct PlanSearchOptions {
   std::size_t top = 10;
-  bool min_gpus = false;    // keep only layouts on the smallest world size that fits
-  bool stop_early = true;   // stop once no larger world size can enter the result
+  bool min_gpus = false;      // keep only layouts on the smallest world size that fits
+  bool stop_early = true;     // stop once no larger world size can enter the result
   int slice = 0, slices = 1;  // this process evaluates bases i with i % slices == slice
 };
 
@@ -80,9 +80,9 @@ class Planner {
   // `global_sum` adds a count over every slice (identity in one process; an MPI all-reduce when split): the
   // search stops after a world-size group once the fitting bases of all slices reach the answer's need, so
   // each slice visits exactly the bases one process would.
-  PlanResult search(const PlanSearchOptions& options,
-                    const std::function<std::uint64_t(std::uint64_t)>& global_sum =
-                        [](std::uint64_t v) { return v; }) const;
+  PlanResult search(
+      const PlanSearchOptions& options,
+      const std::function<std::uint64_t(std::uint64_t)>& global_sum = [](std::uint64_t v) { return v; }) const;
 
   // Every candidate of the space with its evaluated worst-rank peak and cost, no pruning (tests, audits).
   void for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const;
@@ -114,19 +114,19 @@ class Planner {
     std::int64_t first_cf = 0, first_extra = 0, last_cf = 0, last_extra = 0, mid_cf = 0;
   };
   struct Base {
-    PlanLayout layout;  // sp, zero and recompute unset
-    std::int64_t m = 0;  // microbatches per step
-    std::int64_t n = 0;  // layers per model chunk (a middle stage's with an uneven split)
-    std::int64_t n_first = 0, n_last = 0;  // the first and last stage's chunk (= n for an even split)
+    PlanLayout layout;                                 // sp, zero and recompute unset
+    std::int64_t m = 0;                                // microbatches per step
+    std::int64_t n = 0;                                // layers per model chunk (a middle stage's with an uneven split)
+    std::int64_t n_first = 0, n_last = 0;              // the first and last stage's chunk (= n for an even split)
     std::uint32_t layer = 0, shard = 0, inflight = 0;  // piece indices (layer: + 1 for sequence parallel)
-    std::uint32_t options = 0;                          // index into options_
+    std::uint32_t options = 0;                         // index into options_
   };
   struct Options {  // inner knob values of a base
     std::array<bool, 2> sp{};
     int num_sp = 0;
     std::array<int, 4> zero{};
     int num_zero = 0;
-    std::vector<RecomputeChoice> simple;  // none / selective / full uniform
+    std::vector<RecomputeChoice> simple;      // none / selective / full uniform
     std::int64_t block_lo = 1, block_hi = 0;  // full block N in [lo, hi] (empty when lo > hi)
   };
   struct StateRule {  // one model-state tensor class of the recipe and optimizer

@@ -47,12 +47,22 @@ constexpr const char* kPlanHelp =
     "\n";
 
 // Settings that are layout knobs: given on the command line (or in the YAML) they fix the knob.
-constexpr const char* kKnobKeys[] = {"tensor_model_parallel_size", "pipeline_model_parallel_size",
-                                     "data_parallel_size", "world_size", "context_parallel_size",
-                                     "expert_model_parallel_size", "expert_tensor_parallel_size",
-                                     "virtual_pipeline_model_parallel_size", "sequence_parallel", "zero_stage",
-                                     "use_distributed_optimizer", "micro_batch_size", "recompute_granularity",
-                                     "recompute_method", "recompute_num_layers", "decoder_first_pipeline_num_layers",
+constexpr const char* kKnobKeys[] = {"tensor_model_parallel_size",
+                                     "pipeline_model_parallel_size",
+                                     "data_parallel_size",
+                                     "world_size",
+                                     "context_parallel_size",
+                                     "expert_model_parallel_size",
+                                     "expert_tensor_parallel_size",
+                                     "virtual_pipeline_model_parallel_size",
+                                     "sequence_parallel",
+                                     "zero_stage",
+                                     "use_distributed_optimizer",
+                                     "micro_batch_size",
+                                     "recompute_granularity",
+                                     "recompute_method",
+                                     "recompute_num_layers",
+                                     "decoder_first_pipeline_num_layers",
                                      "decoder_last_pipeline_num_layers"};
 
 bool is_knob(const std::string& key) {
@@ -110,8 +120,8 @@ std::uint32_t parse_margin(const std::string& text) {
   std::string t = text;
   const bool percent = !t.empty() && t.back() == '%';
   if (percent) t.pop_back();
-  const bool shape_ok = !t.empty() && t.find_first_not_of("0123456789.") == std::string::npos &&
-                        t.find('.') == t.rfind('.');
+  const bool shape_ok =
+      !t.empty() && t.find_first_not_of("0123456789.") == std::string::npos && t.find('.') == t.rfind('.');
   double v = -1;
   if (shape_ok) v = std::stod(t);
   if (percent) v /= 100.0;
@@ -122,7 +132,8 @@ std::uint32_t parse_margin(const std::string& text) {
 
 PlanFlags take_plan_flags(std::vector<std::string>& args) {
   PlanFlags f;
-  auto integer = [&](const char* name, const char* field, std::int64_t lo, std::int64_t hi) -> std::optional<std::int64_t> {
+  auto integer = [&](const char* name, const char* field, std::int64_t lo,
+                     std::int64_t hi) -> std::optional<std::int64_t> {
     if (auto v = take_value(args, name)) return parse_int(field, *v, lo, hi);
     return std::nullopt;
   };
@@ -148,7 +159,8 @@ std::string margin_text(std::uint32_t ppm) {
 }
 
 std::string recompute_label(const sim::PlanLayout& l) {
-  if (l.recompute_granularity != sim::RecomputeGranularity::full) return std::string(sim::recompute_name(l.recompute_granularity));
+  if (l.recompute_granularity != sim::RecomputeGranularity::full)
+    return std::string(sim::recompute_name(l.recompute_granularity));
   if (l.recompute_method == sim::RecomputeMethod::block) return "block " + std::to_string(l.recompute_num_layers);
   return l.recompute_num_layers <= 1 ? "full" : "full/" + std::to_string(l.recompute_num_layers);
 }
@@ -180,7 +192,8 @@ std::vector<std::string> base_args(const CommandLine& cl) {
   return a;
 }
 
-std::vector<std::string> estimate_args(const std::vector<std::string>& base, const sim::PlanLayout& l, bool explicit_all) {
+std::vector<std::string> estimate_args(const std::vector<std::string>& base, const sim::PlanLayout& l,
+                                       bool explicit_all) {
   std::vector<std::string> a = {"estimate"};
   a.insert(a.end(), base.begin(), base.end());
   const auto flags = sim::layout_flags(l);
@@ -192,7 +205,8 @@ std::vector<std::string> estimate_args(const std::vector<std::string>& base, con
     if (l.vpp == 1) a.insert(a.end(), {"--vpp", "1"});
     if (!l.sequence_parallel) a.emplace_back("--sequence-parallel=false");
     a.emplace_back("--use-distributed-optimizer=false");
-    if (l.recompute_granularity == sim::RecomputeGranularity::none) a.insert(a.end(), {"--recompute-granularity", "none"});
+    if (l.recompute_granularity == sim::RecomputeGranularity::none)
+      a.insert(a.end(), {"--recompute-granularity", "none"});
     if (l.recompute_granularity != sim::RecomputeGranularity::full) a.insert(a.end(), {"--recompute-num-layers", s(0)});
   }
   return a;
@@ -205,9 +219,9 @@ std::string command_line(const std::vector<std::string>& args) {
 }
 
 json cost_json(const sim::PlanCost& c) {
-  return {{"total", c.total},       {"bubble", c.bubble},     {"recompute", c.recompute}, {"comm", c.comm},
-          {"tp_bytes", c.tp_bytes}, {"cp_bytes", c.cp_bytes}, {"dp_bytes", c.dp_bytes},   {"pp_bytes", c.pp_bytes},
-          {"ep_bytes", c.ep_bytes}};
+  return {{"total", c.total},       {"bubble", c.bubble},     {"recompute", c.recompute},
+          {"comm", c.comm},         {"tp_bytes", c.tp_bytes}, {"cp_bytes", c.cp_bytes},
+          {"dp_bytes", c.dp_bytes}, {"pp_bytes", c.pp_bytes}, {"ep_bytes", c.ep_bytes}};
 }
 
 json layout_json(const sim::PlanLayout& l) {
@@ -250,7 +264,8 @@ sim::PlanEntry entry_from_wire(const json& j) {
   l.recompute_granularity = g == "full"        ? sim::RecomputeGranularity::full
                             : g == "selective" ? sim::RecomputeGranularity::selective
                                                : sim::RecomputeGranularity::none;
-  l.recompute_method = j.at("recompute_method") == "block" ? sim::RecomputeMethod::block : sim::RecomputeMethod::uniform;
+  l.recompute_method =
+      j.at("recompute_method") == "block" ? sim::RecomputeMethod::block : sim::RecomputeMethod::uniform;
   l.recompute_num_layers = j.at("recompute_num_layers");
   l.first_stage_layers = j.at("decoder_first_pipeline_num_layers");
   l.last_stage_layers = j.at("decoder_last_pipeline_num_layers");
@@ -263,10 +278,14 @@ sim::PlanEntry entry_from_wire(const json& j) {
 }
 
 json counts_json(const sim::PlanCounts& c) {
-  return {{"candidates", c.candidates},           {"bases", c.bases},
-          {"evaluated", c.evaluated},             {"pruned_by_bound", c.pruned_by_bound},
-          {"pruned_monotone", c.pruned_monotone}, {"not_visited", c.not_visited},
-          {"fitting_bases", c.fitting_bases},     {"fitting_evaluated", c.fitting}};
+  return {{"candidates", c.candidates},
+          {"bases", c.bases},
+          {"evaluated", c.evaluated},
+          {"pruned_by_bound", c.pruned_by_bound},
+          {"pruned_monotone", c.pruned_monotone},
+          {"not_visited", c.not_visited},
+          {"fitting_bases", c.fitting_bases},
+          {"fitting_evaluated", c.fitting}};
 }
 
 std::string result_wire(const sim::PlanResult& r) {
@@ -315,13 +334,14 @@ std::string training_line(const sim::ResolvedScenario& r) {
 std::string device_line(const sim::Scenario& sc, Bytes budget, std::uint32_t ppm) {
   std::ostringstream s;
   s << (sc.gpu_name.empty() ? std::string("gpu_memory") : sc.gpu_name) << ", " << iec(*sc.gpu_memory) << " ("
-    << with_commas(sc.gpu_memory->value) << " bytes); safety margin " << margin_text(ppm)
-    << " kept free: budget " << iec(budget) << " (" << with_commas(budget.value) << " bytes) per GPU";
+    << with_commas(sc.gpu_memory->value) << " bytes); safety margin " << margin_text(ppm) << " kept free: budget "
+    << iec(budget) << " (" << with_commas(budget.value) << " bytes) per GPU";
   return s.str();
 }
 
 std::string nodes_text(std::int64_t world, std::int64_t gpn) {
-  if (world % gpn == 0) return std::to_string(world / gpn) + (world / gpn == 1 ? " node" : " nodes") + " of " + std::to_string(gpn);
+  if (world % gpn == 0)
+    return std::to_string(world / gpn) + (world / gpn == 1 ? " node" : " nodes") + " of " + std::to_string(gpn);
   return "part of one " + std::to_string(gpn) + "-GPU node";
 }
 
@@ -472,7 +492,8 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   recompute(sim::RecomputeGranularity::none, sim::RecomputeMethod::uniform, 0);
   recompute(sim::RecomputeGranularity::selective, sim::RecomputeMethod::uniform, 0);
   recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::uniform, 1);
-  for (std::int64_t k = 1; k < M.num_layers; ++k) recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::block, k);
+  for (std::int64_t k = 1; k < M.num_layers; ++k)
+    recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::block, k);
   if (M.is_moe())
     for (std::int64_t v = 1; v <= M.num_experts; ++v)
       if (M.num_experts % v == 0) {
@@ -515,8 +536,8 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
         << std::setw(10) << gib(x.peak) << std::setw(11) << gib(budget - x.peak) << std::setw(8)
         << fixed(x.cost.total, 3) << "\n";
   }
-  out << "# Fix        " << fixes.front().change << ": " << command_line(estimate_args(base, fixes.front().layout, cl.scenario_path.has_value()))
-      << "\n";
+  out << "# Fix        " << fixes.front().change << ": "
+      << command_line(estimate_args(base, fixes.front().layout, cl.scenario_path.has_value())) << "\n";
   return kExitDoesNotFit;
 }
 
@@ -571,8 +592,10 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
   if (has("recompute_num_layers")) k.recompute_num_layers = t.recompute_num_layers;
   if (has("world_size")) {
     if (f.num_gpus && *f.num_gpus != p.world_size)
-      throw ConfigError("world_size", std::to_string(p.world_size), "differs from --num-gpus " + std::to_string(*f.num_gpus));
-    if (f.min_gpus) throw ConfigError("world_size", std::to_string(p.world_size), "fixes the GPU count; --min-gpus searches for it");
+      throw ConfigError("world_size", std::to_string(p.world_size),
+                        "differs from --num-gpus " + std::to_string(*f.num_gpus));
+    if (f.min_gpus)
+      throw ConfigError("world_size", std::to_string(p.world_size), "fixes the GPU count; --min-gpus searches for it");
     rq.num_gpus = p.world_size;
   }
   const sim::Planner planner(rq);
@@ -623,7 +646,7 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
       for (const auto& e : result.layouts) {
         json l = layout_json(e.layout);
         l["nodes"] = e.layout.world_size() % rq.gpus_per_node == 0 ? json(e.layout.world_size() / rq.gpus_per_node)
-                                                                    : json(nullptr);
+                                                                   : json(nullptr);
         l["num_microbatches"] = e.num_microbatches;
         l["max_peak_bytes"] = e.max_peak.value;
         l["headroom_bytes"] = (budget - e.max_peak).value;
@@ -658,17 +681,21 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
     out << "# training   " << training_line(rs) << "\n";
     out << "# device     " << device_line(built.scenario, budget, f.margin_ppm) << "\n";
     out << "# search     ";
-    if (rq.num_gpus) out << "exactly " << *rq.num_gpus << " GPUs";
-    else out << "up to " << rq.max_gpus << " GPUs, whole " << rq.gpus_per_node << "-GPU nodes (or a divisor of one)";
-    out << "; tp within a node; every knob not fixed by a flag; " << planner.num_bases() << " layouts x inner knobs = "
-        << with_commas(planner.candidate_count()) << " candidates\n";
+    if (rq.num_gpus)
+      out << "exactly " << *rq.num_gpus << " GPUs";
+    else
+      out << "up to " << rq.max_gpus << " GPUs, whole " << rq.gpus_per_node << "-GPU nodes (or a divisor of one)";
+    out << "; tp within a node; every knob not fixed by a flag; " << planner.num_bases()
+        << " layouts x inner knobs = " << with_commas(planner.candidate_count()) << " candidates\n";
     out << "# rank by    fewest GPUs, then cost = (1 + recompute) x (1 + bubble) + comm (relative step time; "
            "docs/planner.md)\n#\n";
     const bool moe = rs.scenario.model->is_moe();
     const bool split_col = rq.uneven_splits || p.first_stage_layers != 0 || p.last_stage_layers != 0;
-    out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (moe ? "  ep" : "") << "   dp  mbs    m  sp zero  recompute      peak  headroom"
+    out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (moe ? "  ep" : "")
+        << "   dp  mbs    m  sp zero  recompute      peak  headroom"
         << "  bubble  recomp    comm    cost\n";
-    out << "#                            " << (moe ? "    " : "") << (split_col ? "            " : "") << "                                  (GiB)     (GiB)\n";
+    out << "#                            " << (moe ? "    " : "") << (split_col ? "            " : "")
+        << "                                  (GiB)     (GiB)\n";
     std::size_t rank = 0;
     for (const auto& e : result.layouts) {
       const auto& l = e.layout;
@@ -693,7 +720,8 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
             << ") fit this job; no layout of the searched space on fewer GPUs does\n";
       const auto& best = result.layouts.front();
       out << "# Best       peak " << iec(best.max_peak) << " (" << with_commas(best.max_peak.value) << " bytes), "
-          << iec(budget - best.max_peak) << " under the budget, " << iec(gpu - best.max_peak) << " free on the device\n";
+          << iec(budget - best.max_peak) << " under the budget, " << iec(gpu - best.max_peak)
+          << " free on the device\n";
       out << "# Reproduce  " << command_line(estimate_args(base, best.layout, cl.scenario_path.has_value())) << "\n";
     } else {
       out << "# Verdict    NOTHING FITS";
@@ -711,10 +739,9 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
       if (result.closest_bound) {
         const auto& e = *result.closest_bound;
         out << "# Bound      " << (result.closest ? "on the other layouts" : "on every layout")
-            << " the model states alone exceed the budget; the least by "
-            << iec(e.max_peak - budget) << " (" << with_commas((e.max_peak - budget).value)
-            << " bytes, at ZeRO stage " << e.layout.zero_stage << "): "
-            << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value())) << "\n";
+            << " the model states alone exceed the budget; the least by " << iec(e.max_peak - budget) << " ("
+            << with_commas((e.max_peak - budget).value) << " bytes, at ZeRO stage " << e.layout.zero_stage
+            << "): " << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value())) << "\n";
       }
     }
     out << "# Searched   " << with_commas(c.candidates) << " candidates: " << with_commas(c.evaluated) << " evaluated, "

@@ -136,9 +136,9 @@ auto base_key(const PlanLayout& l) {
 TEST(PlannerSearch, PruningNeverDropsAFittingLayout) {
   // Brute force over every candidate (no pruning, no early stop) against the pruned search: the same bases
   // fit, and the search keeps each base's best variant.
-  for (const auto& [preset, seq, gbs, gpu, max] :
-       {std::make_tuple("gpt-100b", 4096, 1536, "h100-80gb", 512), std::make_tuple("llama3-8b", 8192, 256, "a100-40gb", 64),
-        std::make_tuple("mixtral-8x7b", 4096, 256, "h100-80gb", 64)}) {
+  for (const auto& [preset, seq, gbs, gpu, max] : {std::make_tuple("gpt-100b", 4096, 1536, "h100-80gb", 512),
+                                                   std::make_tuple("llama3-8b", 8192, 256, "a100-40gb", 64),
+                                                   std::make_tuple("mixtral-8x7b", 4096, 256, "h100-80gb", 64)}) {
     SCOPED_TRACE(preset);
     PlanRequest rq = request_for(preset, seq, gbs, gpu, max);
     rq.uneven_splits = std::string(preset) == "llama3-8b";  // one request with uneven splits too

@@ -9,8 +9,8 @@
 namespace trainmem::tools::test {
 namespace {
 
-const std::vector<std::string> k100B = {"plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096",
-                                        "--global-batch-size", "1536"};
+const std::vector<std::string> k100B = {
+    "plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096", "--global-batch-size", "1536"};
 
 std::vector<std::string> with(std::vector<std::string> base, std::initializer_list<std::string> more) {
   base.insert(base.end(), more);
@@ -37,9 +37,8 @@ TEST(PlanCli, MinGpusJsonHasEveryFieldAndEachLayoutReproducesWithEstimate) {
                           "recompute_granularity", "micro_batch_size", "max_peak_bytes", "estimate_args"})
       EXPECT_TRUE(l.contains(f)) << f;
     EXPECT_EQ(l["world_size"], j["min_gpus"]);  // --min-gpus lists layouts on the smallest size only
-    EXPECT_EQ(l["world_size"].get<std::int64_t>(),
-              l["tp"].get<std::int64_t>() * l["pp"].get<std::int64_t>() * l["dp"].get<std::int64_t>() *
-                  l["cp"].get<std::int64_t>());
+    EXPECT_EQ(l["world_size"].get<std::int64_t>(), l["tp"].get<std::int64_t>() * l["pp"].get<std::int64_t>() *
+                                                       l["dp"].get<std::int64_t>() * l["cp"].get<std::int64_t>());
     const std::uint64_t peak = l["max_peak_bytes"];
     EXPECT_LE(peak, budget);
     EXPECT_EQ(l["headroom_bytes"].get<std::uint64_t>(), budget - peak);
@@ -91,11 +90,13 @@ TEST(PlanCli, SafetyMarginSetsTheBudget) {
   const CliRun none = run(with(k100B, {"--num-gpus", "64", "--safety-margin", "0", "--format", "json", "--top", "1"}));
   ASSERT_EQ(none.code, 0) << none.err;
   EXPECT_EQ(none.json()["config"]["budget_bytes"], none.json()["config"]["gpu_memory_bytes"]);
-  const CliRun twenty = run(with(k100B, {"--num-gpus", "64", "--safety-margin", "20%", "--format", "json", "--top", "1"}));
+  const CliRun twenty =
+      run(with(k100B, {"--num-gpus", "64", "--safety-margin", "20%", "--format", "json", "--top", "1"}));
   ASSERT_EQ(twenty.code, 0) << twenty.err;
   // 20% of 85,520,809,984 = 17,104,161,996.8 -> 17,104,161,997 reserved.
   EXPECT_EQ(twenty.json()["config"]["budget_bytes"].get<std::uint64_t>(), 85520809984ULL - 17104161997ULL);
-  EXPECT_EQ(run(with(k100B, {"--num-gpus", "64", "--safety-margin", "0.2", "--format", "json", "--top", "1"})).json()["config"],
+  EXPECT_EQ(run(with(k100B, {"--num-gpus", "64", "--safety-margin", "0.2", "--format", "json", "--top", "1"}))
+                .json()["config"],
             twenty.json()["config"]);
   const CliRun table = run(with(k100B, {"--num-gpus", "64", "--top", "1"}));
   EXPECT_NE(table.out.find("safety margin 10% kept free"), std::string::npos) << table.out;
@@ -201,8 +202,9 @@ TEST(PlanCli, UnevenSplitsSearchASupersetAndReproduceWithEstimate) {
     EXPECT_EQ(e.json()["max_peak_bytes"], l["max_peak_bytes"]);
   }
   // A fixed split: every layout keeps it.
-  const CliRun fixed = run(with(k100B, {"--decoder-first-pipeline-num-layers", "6", "--decoder-last-pipeline-num-layers",
-                                        "8", "--num-gpus", "512", "--format", "json", "--top", "3"}));
+  const CliRun fixed =
+      run(with(k100B, {"--decoder-first-pipeline-num-layers", "6", "--decoder-last-pipeline-num-layers", "8",
+                       "--num-gpus", "512", "--format", "json", "--top", "3"}));
   ASSERT_EQ(fixed.code, 0) << fixed.err;
   const auto jf = fixed.json();
   ASSERT_FALSE(jf["layouts"].empty());

@@ -1,5 +1,6 @@
 #include "tools/plan_cli.hpp"
 
+#include <cmath>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -127,7 +128,7 @@ std::uint32_t parse_margin(const std::string& text) {
   if (percent) v /= 100.0;
   if (!shape_ok || !(v >= 0.0 && v < 1.0))
     throw ConfigError("safety_margin", text, "must be a percentage below 100% (10%) or a fraction below 1 (0.1)");
-  return static_cast<std::uint32_t>(v * 1e6 + 0.5);
+  return static_cast<std::uint32_t>(std::lround(v * 1e6));
 }
 
 PlanFlags take_plan_flags(std::vector<std::string>& args) {
@@ -615,6 +616,7 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
       const std::vector<std::string> texts = ranks.gather(result_wire(result));
       if (ranks.rank != 0) return any_fits ? kExitOk : kExitDoesNotFit;
       std::vector<sim::PlanResult> parts;
+      parts.reserve(texts.size());
       for (const auto& text : texts) parts.push_back(result_from_wire(text));
       result = sim::merge_plan_results(parts, opt);
     }

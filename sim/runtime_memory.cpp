@@ -5,7 +5,6 @@
 namespace trainmem::sim {
 namespace {
 // PyTorch CUDACachingAllocator: large allocations get segments rounded up to kRoundLarge = 2 MiB.
-constexpr std::uint64_t kSegmentRounding = 2 * kMiB;
 constexpr std::uint64_t kMillion = 1000000;
 }  // namespace
 

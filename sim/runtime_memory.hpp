@@ -43,6 +43,9 @@ struct RuntimeMemory {
 RuntimeMemory runtime_memory(const ParallelConfig& p, bool moe, const RuntimeConfig& config,
                              const std::vector<Bytes>& persistent_buffers, Bytes dynamic);
 
+// The caching allocator's segment size for large blocks (PyTorch CUDACachingAllocator kLargeBuffer, 2 MiB).
+inline constexpr std::uint64_t kSegmentRounding = 2ULL * 1024 * 1024;
+
 // Bytes up to the next multiple of `unit` minus the bytes (0 when already aligned).
 Bytes round_up_waste(Bytes bytes, std::uint64_t unit);
 // floor(bytes * ppm / 1e6) without overflow.

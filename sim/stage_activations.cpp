@@ -10,20 +10,11 @@ unsigned activation_bytes(const Recipe& recipe) {
   return 2;
 }
 
-StageActivations stage_activations(const ResolvedScenario& r, const LayerActivations& layer, const StageLayers& stage,
-                                   std::int64_t padded_vocab_size, unsigned act_bytes) {
-  const Scenario& sc = r.scenario;
-  const ParallelConfig& p = sc.parallel;
-  const TrainingConfig& t = sc.training;
-  const ModelSpec& m = *sc.model;
-  StageActivations out;
-  out.num_layers = stage.num_layers;
-  const std::int64_t n = stage.chunks.front().num_layers;  // chunks of a stage are equal (resolve checks)
-  out.layers_per_chunk = n;
+ChunkActivations chunk_activations(const LayerActivations& layer, std::int64_t n, RecomputeGranularity granularity,
+                                   RecomputeMethod method, std::int64_t recompute_num_layers) {
+  ChunkActivations out;
   const auto un = static_cast<std::uint64_t>(n);
-
-  out.checkpoint_bytes = layer.checkpoint;
-  switch (t.recompute_granularity) {
+  switch (granularity) {
     case RecomputeGranularity::none:
       out.layer_bytes = layer.saved_all;
       out.chunk_bytes = layer.saved_all * un;
@@ -36,8 +27,8 @@ StageActivations stage_activations(const ResolvedScenario& r, const LayerActivat
     case RecomputeGranularity::full: {
       out.layer_bytes = layer.saved_all;
       // recompute_num_layers 0 = every layer recomputed: uniform groups of 1, block over the whole chunk.
-      const std::int64_t want = t.recompute_num_layers;
-      if (t.recompute_method == RecomputeMethod::uniform) {
+      const std::int64_t want = recompute_num_layers;
+      if (method == RecomputeMethod::uniform) {
         // Megatron _checkpointed_forward, uniform: checkpoint(layers[l : l + N]) for l = 0, N, 2N, ...
         const std::int64_t group = std::min(want == 0 ? 1 : want, n);
         out.recomputed_layers_per_chunk = n;
@@ -56,6 +47,28 @@ StageActivations stage_activations(const ResolvedScenario& r, const LayerActivat
       break;
     }
   }
+  return out;
+}
+
+StageActivations stage_activations(const ResolvedScenario& r, const LayerActivations& layer, const StageLayers& stage,
+                                   std::int64_t padded_vocab_size, unsigned act_bytes) {
+  const Scenario& sc = r.scenario;
+  const ParallelConfig& p = sc.parallel;
+  const TrainingConfig& t = sc.training;
+  const ModelSpec& m = *sc.model;
+  StageActivations out;
+  out.num_layers = stage.num_layers;
+  const std::int64_t n = stage.chunks.front().num_layers;  // chunks of a stage are equal (resolve checks)
+  out.layers_per_chunk = n;
+
+  out.checkpoint_bytes = layer.checkpoint;
+  const ChunkActivations chunk =
+      chunk_activations(layer, n, t.recompute_granularity, t.recompute_method, t.recompute_num_layers);
+  out.layer_bytes = chunk.layer_bytes;
+  out.chunk_bytes = chunk.chunk_bytes;
+  out.recompute_transient = chunk.recompute_transient;
+  out.recomputed_layers_per_chunk = chunk.recomputed_layers_per_chunk;
+  out.checkpoints_per_chunk = chunk.checkpoints_per_chunk;
 
   out.inflight = inflight_microbatches(t.pipeline_schedule, p.pp, p.vpp, stage.pp_rank, r.num_microbatches);
   out.layers_total = out.chunk_bytes * static_cast<std::uint64_t>(out.inflight.chunk_forwards);

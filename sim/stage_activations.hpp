@@ -40,6 +40,19 @@ struct StageActivations {
   Bytes temporaries;
 };
 
+// One model chunk of n layers under a recompute policy, one microbatch (Megatron-LM
+// TransformerBlock._checkpointed_forward): what the chunk keeps and what rebuilding it holds briefly.
+// Allocation-free; stage_activations() and the planner's evaluator both use it.
+struct ChunkActivations {
+  Bytes layer_bytes;          // one layer that is not fully recomputed
+  Bytes chunk_bytes;          // the chunk, one microbatch
+  Bytes recompute_transient;  // rebuilding one group (full uniform), one layer (full block) or one attention core
+  std::int64_t recomputed_layers_per_chunk = 0;
+  std::int64_t checkpoints_per_chunk = 0;
+};
+ChunkActivations chunk_activations(const LayerActivations& layer, std::int64_t n, RecomputeGranularity granularity,
+                                   RecomputeMethod method, std::int64_t recompute_num_layers);
+
 // `layer` is layer_activations() of the scenario's model; `stage` from assign_layers(). The resolved
 // scenario's recompute settings and schedule apply.
 StageActivations stage_activations(const ResolvedScenario& resolved, const LayerActivations& layer,

@@ -15,6 +15,7 @@
 #include "tools/explain_scenario.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
+#include "tools/plan_cli.hpp"
 #include "tools/report.hpp"
 #include "tools/report_simulate.hpp"
 #include "tools/scenario_builder.hpp"
@@ -32,6 +33,8 @@ constexpr const char* kUsage =
     "             (--trace out.json: Chrome trace for Perfetto; --html report.html)\n"
     "  explain    the interview-style answer for a scenario file: question, terms with formulas,\n"
     "             total, and what-ifs (each ZeRO stage, recipe and recompute granularity)\n"
+    "  plan       search the layouts that fit a device, fewest GPUs first (--min-gpus, --num-gpus N,\n"
+    "             --why-not; trainmem plan --help)\n"
     "  models     list the model presets and GPU names\n"
     "\n"
     "  trainmem estimate --help   lists every option; trainmem --version prints the version\n";
@@ -193,6 +196,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (cmd == "simulate") return cmd_simulate(rest, out, err);
     if (cmd == "models") return cmd_models(rest, out);
     if (cmd == "explain") return cmd_explain(rest, out, err);
+    if (cmd == "plan") return run_plan(rest, out);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       out << kUsage;
       return kExitOk;

@@ -1,0 +1,140 @@
+// Speed of `trainmem plan` (DESIGN.md section 9: at least 5 million candidate layouts per second per core;
+// a 100B model up to 4096 GPUs with every knob searched in under 1 s). gpt-100b, h100-80gb, seq 4096,
+// global batch 1536, gpus_per_node 8, 10% margin.
+//   BM_PlanEvaluate: Planner::evaluate() alone over every candidate of the space (items/s = candidates/s).
+//   BM_PlanBuild: resolving the request and precomputing the pieces (no search).
+//   BM_PlanSearch/min_gpus, /top10: build + search as the CLI runs them (early stop once answered).
+//   BM_PlanSearchExhaustive: build + search with no early stop: every world size up to 4096 visited.
+//   BM_PlanSearchExhaustiveUneven: the same with uneven pipeline splits (--uneven-pp).
+//   BM_PlanProcess: the whole `trainmem plan ... --min-gpus --format json` process.
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "partition/model_presets.hpp"
+#include "sim/device_spec.hpp"
+#include "sim/planner.hpp"
+
+extern char** environ;
+
+namespace {
+using namespace trainmem;
+
+sim::PlanRequest request_100b() {
+  sim::PlanRequest r;
+  const ModelPreset* p = find_model_preset("gpt-100b");
+  r.base.model = p->spec;
+  r.base.default_seq_length = p->default_seq_length;
+  r.base.training.seq_length = 4096;
+  r.base.training.global_batch_size = 1536;
+  r.base.gpu_memory = sim::find_device("h100-80gb")->memory;
+  r.max_gpus = 4096;
+  return r;
+}
+
+void BM_PlanEvaluate(benchmark::State& state) {
+  const sim::Planner planner(request_100b());
+  const auto cands = planner.candidates();
+  std::uint64_t fits = 0;
+  for (auto _ : state) {
+    for (const auto& c : cands) {
+      const Bytes peak = planner.evaluate(c.base, c.sequence_parallel, c.zero_stage, c.recompute);
+      fits += peak <= planner.budget() ? 1 : 0;
+      benchmark::DoNotOptimize(peak);
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * cands.size()));
+  state.counters["candidates"] = static_cast<double>(cands.size());
+  benchmark::DoNotOptimize(fits);
+}
+BENCHMARK(BM_PlanEvaluate)->Unit(benchmark::kMillisecond);
+
+void BM_PlanBuild(benchmark::State& state) {
+  const sim::PlanRequest rq = request_100b();
+  for (auto _ : state) {
+    const sim::Planner planner(rq);
+    benchmark::DoNotOptimize(planner.num_bases());
+  }
+}
+BENCHMARK(BM_PlanBuild)->Unit(benchmark::kMillisecond);
+
+void report(benchmark::State& state, const sim::PlanResult& r) {
+  state.counters["candidates"] = static_cast<double>(r.counts.candidates);
+  state.counters["evaluated"] = static_cast<double>(r.counts.evaluated);
+  state.counters["pruned"] = static_cast<double>(r.counts.pruned_by_bound + r.counts.pruned_monotone);
+  state.counters["not_visited"] = static_cast<double>(r.counts.not_visited);
+}
+
+void BM_PlanSearch(benchmark::State& state) {
+  const sim::PlanRequest rq = request_100b();
+  sim::PlanSearchOptions opt;
+  opt.min_gpus = state.range(0) != 0;
+  sim::PlanResult r;
+  for (auto _ : state) {
+    const sim::Planner planner(rq);
+    r = planner.search(opt);
+    benchmark::DoNotOptimize(r.layouts.data());
+  }
+  report(state, r);
+}
+BENCHMARK(BM_PlanSearch)->ArgName("min_gpus")->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
+
+void BM_PlanSearchExhaustive(benchmark::State& state) {
+  const sim::PlanRequest rq = request_100b();
+  sim::PlanSearchOptions opt;
+  opt.stop_early = false;
+  sim::PlanResult r;
+  for (auto _ : state) {
+    const sim::Planner planner(rq);
+    r = planner.search(opt);
+    benchmark::DoNotOptimize(r.layouts.data());
+  }
+  report(state, r);
+}
+BENCHMARK(BM_PlanSearchExhaustive)->Unit(benchmark::kMillisecond);
+
+// The same with uneven pipeline splits searched too (--uneven-pp): every pp from 1 to 80.
+void BM_PlanSearchExhaustiveUneven(benchmark::State& state) {
+  sim::PlanRequest rq = request_100b();
+  rq.uneven_splits = true;
+  sim::PlanSearchOptions opt;
+  opt.stop_early = false;
+  sim::PlanResult r;
+  for (auto _ : state) {
+    const sim::Planner planner(rq);
+    r = planner.search(opt);
+    benchmark::DoNotOptimize(r.layouts.data());
+  }
+  report(state, r);
+}
+BENCHMARK(BM_PlanSearchExhaustiveUneven)->Unit(benchmark::kMillisecond);
+
+void BM_PlanProcess(benchmark::State& state) {
+  std::vector<std::string> args = {
+      TRAINMEM_BINARY,       "plan", "--model",    "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096",
+      "--global-batch-size", "1536", "--min-gpus", "--format", "json"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  for (auto _ : state) {
+    pid_t pid = 0;
+    if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0)
+      throw std::runtime_error("posix_spawn failed");
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("trainmem plan failed");
+  }
+  posix_spawn_file_actions_destroy(&actions);
+}
+BENCHMARK(BM_PlanProcess)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

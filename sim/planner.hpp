@@ -1,0 +1,166 @@
+// Planner: searches the layouts of a PlanRequest for those whose worst rank fits the device budget and
+// ranks them (fewest GPUs, then the cost proxy of sim/plan_cost.hpp). The evaluator is estimate()'s
+// arithmetic, byte for byte, over pieces precomputed per distinct key (DESIGN.md sections 6 and 9).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <tuple>
+#include <optional>
+#include <vector>
+
+#include "sim/activation_memory.hpp"
+#include "sim/plan_cost.hpp"
+#include "sim/plan_space.hpp"
+#include "sim/recipe.hpp"
+#include "sim/scenario.hpp"
+
+namespace trainmem::sim {
+
+struct PlanEntry {
+  PlanLayout layout;
+  std::int64_t num_microbatches = 0;
+  Bytes max_peak;  // worst rank, equal to estimate(scenario_for(request, layout)).max_peak
+  PlanCost cost;
+};
+
+// Fewest GPUs first, then the cost proxy, then the lower peak, then the knobs (a strict total order, so
+// every split of the search merges to the same ranking).
+bool plan_entry_less(const PlanEntry& a, const PlanEntry& b);
+
+struct PlanCounts {
+  std::uint64_t candidates = 0;       // full layouts in the searched space
+  std::uint64_t bases = 0;            // layouts without sequence_parallel, zero_stage and recompute
+  std::uint64_t evaluated = 0;        // worst-rank peaks computed
+  std::uint64_t pruned_by_bound = 0;  // model states alone (at the highest ZeRO stage allowed) overflow
+  std::uint64_t pruned_monotone = 0;  // block-recompute layer counts settled by monotonicity
+  std::uint64_t not_visited = 0;      // in bases with more GPUs than the answer needs (early stop)
+  std::uint64_t fitting_bases = 0;    // bases with at least one fitting layout
+  std::uint64_t fitting = 0;          // evaluated layouts that fit
+};
+
+struct PlanSearchOptions {
+  std::size_t top = 10;
+  bool min_gpus = false;      // keep only layouts on the smallest world size that fits
+  bool stop_early = true;     // stop once no larger world size can enter the result
+  int slice = 0, slices = 1;  // this process evaluates bases i with i % slices == slice
+};
+
+struct PlanResult {
+  std::vector<PlanEntry> layouts;  // best first; at most one per base (its cheapest fitting variant)
+  PlanCounts counts;
+  std::optional<PlanEntry> closest;  // the evaluated layout with the smallest overflow (when none fit)
+  // Among bases pruned by the model-state bound (when none fit): the smallest bound; max_peak holds the
+  // bound (model states at the highest ZeRO stage allowed), a lower limit of that base's every peak.
+  std::optional<PlanEntry> closest_bound;
+};
+
+// Combines the results of slices into the result one process would give.
+PlanResult merge_plan_results(const std::vector<PlanResult>& parts, const PlanSearchOptions& options);
+
+// One recompute setting of the space.
+struct RecomputeChoice {
+  RecomputeGranularity granularity = RecomputeGranularity::none;
+  RecomputeMethod method = RecomputeMethod::uniform;
+  std::int64_t num_layers = 0;
+};
+
+class Planner {
+ public:
+  // Resolves the base scenario, builds the knob ranges and the precomputed pieces. Throws ConfigError for
+  // bad input (a fixed knob no rule allows names the knob).
+  explicit Planner(PlanRequest request);
+
+  const PlanRequest& request() const { return request_; }
+  const ResolvedScenario& resolved_base() const { return resolved_; }
+  Bytes budget() const { return budget_; }
+  std::size_t num_bases() const { return bases_.size(); }
+  std::uint64_t candidate_count() const;
+
+  // `global_sum` adds a count over every slice (identity in one process; an MPI all-reduce when split): the
+  // search stops after a world-size group once the fitting bases of all slices reach the answer's need, so
+  // each slice visits exactly the bases one process would.
+  PlanResult search(
+      const PlanSearchOptions& options,
+      const std::function<std::uint64_t(std::uint64_t)>& global_sum = [](std::uint64_t v) { return v; }) const;
+
+  // Every candidate of the space with its evaluated worst-rank peak and cost, no pruning (tests, audits).
+  void for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const;
+
+  // Every candidate as (base, inner knobs), in search order: for benchmarks of evaluate() alone.
+  struct Candidate {
+    std::uint32_t base = 0;
+    bool sequence_parallel = false;
+    int zero_stage = 0;
+    RecomputeChoice recompute;
+  };
+  std::vector<Candidate> candidates() const;
+
+  // The hot path: worst-rank peak of base `b` with the inner knobs. Allocation-free.
+  Bytes evaluate(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc) const;
+  PlanLayout layout_of(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc) const;
+  PlanCost cost_of(std::size_t b, const PlanLayout& layout) const;
+
+ private:
+  struct LayerPiece {
+    bool valid = false;
+    LayerActivations layer;  // sums only (ops cleared)
+    Bytes first_saved, last_saved, loss_transient;
+  };
+  struct ShardPiece {  // parameters held before ZeRO: first / middle / last stage (pp 1: first is the only one)
+    ElementCount dense[3], expert[3];
+  };
+  struct InflightPiece {  // chunk forwards alive and extra-carrying chunk's count
+    std::int64_t first_cf = 0, first_extra = 0, last_cf = 0, last_extra = 0, mid_cf = 0;
+  };
+  struct Base {
+    PlanLayout layout;                                 // sp, zero and recompute unset
+    std::int64_t m = 0;                                // microbatches per step
+    std::int64_t n = 0;                                // layers per model chunk (a middle stage's with an uneven split)
+    std::int64_t n_first = 0, n_last = 0;              // the first and last stage's chunk (= n for an even split)
+    std::uint32_t layer = 0, shard = 0, inflight = 0;  // piece indices (layer: + 1 for sequence parallel)
+    std::uint32_t options = 0;                         // index into options_
+    Bytes runtime_fixed;                               // CUDA context + NCCL of the layout's groups + workspaces
+  };
+  struct Options {  // inner knob values of a base
+    std::array<bool, 2> sp{};
+    int num_sp = 0;
+    std::array<int, 4> zero{};
+    int num_zero = 0;
+    std::vector<RecomputeChoice> simple;      // none / selective / full uniform
+    std::int64_t block_lo = 1, block_hi = 0;  // full block N in [lo, hi] (empty when lo > hi)
+  };
+  struct StateRule {  // one model-state tensor class of the recipe and optimizer
+    ZeroStateClass cls;
+    unsigned bits;        // storage bits per element
+    bool absmax = false;  // fp32 scale per kBlockwise8bitBlock elements
+  };
+
+  Bytes states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp) const;
+  Bytes lower_bound(const Base& b, int zero_stage) const;
+  Bytes non_model_bytes(const Base& b, Bytes dynamic) const;
+  Bytes runtime_fixed(const PlanLayout& layout) const;
+  void build();
+
+  PlanRequest request_;
+  ResolvedScenario resolved_;
+  Bytes budget_;
+  unsigned act_bytes_ = 2;
+  bool rounding_ = false;                // runtime model on with 2 MiB segment rounding of the state buffers
+  std::uint64_t fragmentation_ppm_ = 0;  // runtime model on: fragmentation reserve of the dynamic bytes
+  std::array<StateRule, 8> rules_{};
+  int num_rules_ = 0;
+  std::vector<LayerPiece> layers_;
+  std::vector<ShardPiece> shards_;
+  std::vector<InflightPiece> inflight_;
+  std::vector<Options> options_;
+  std::vector<Base> bases_;  // sorted by world size
+  std::optional<PlanCostModel> cost_model_;
+  // runtime_fixed() per (tp, cp, pp, dp, ep, etp): filled while the bases are built.
+  mutable std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>, Bytes>
+      nccl_cache_;
+};
+
+}  // namespace trainmem::sim

@@ -1,0 +1,220 @@
+// `trainmem plan` through the real command line: JSON fields, every layout reproduces with `estimate`
+// (same peak, under the budget), fixed knobs, --min-gpus / --num-gpus / --why-not, margins, errors.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "cli_test_util.hpp"
+
+namespace trainmem::tools::test {
+namespace {
+
+const std::vector<std::string> k100B = {
+    "plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096", "--global-batch-size", "1536"};
+
+std::vector<std::string> with(std::vector<std::string> base, std::initializer_list<std::string> more) {
+  base.insert(base.end(), more);
+  return base;
+}
+
+TEST(PlanCli, MinGpusJsonHasEveryFieldAndEachLayoutReproducesWithEstimate) {
+  const CliRun r = run(with(k100B, {"--min-gpus", "--format", "json", "--top", "4"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = r.json();
+  EXPECT_EQ(j["schema_version"], 1);
+  EXPECT_EQ(j["mode"], "min_gpus");
+  EXPECT_TRUE(j["fits"].get<bool>());
+  ASSERT_FALSE(j["layouts"].empty());
+  EXPECT_LE(j["layouts"].size(), 4u);
+  const std::uint64_t budget = j["config"]["budget_bytes"];
+  const std::uint64_t gpu = j["config"]["gpu_memory_bytes"];
+  // 10% margin, reserve rounded up: 85,520,809,984 - ceil(8,552,080,998.4).
+  EXPECT_EQ(gpu, 81559ULL * 1024 * 1024);
+  EXPECT_EQ(budget, gpu - 8552080999ULL);
+  EXPECT_EQ(j["min_gpus"], j["layouts"][0]["world_size"]);
+  for (const auto& l : j["layouts"]) {
+    for (const char* f : {"world_size", "tp", "pp", "dp", "cp", "vpp", "zero_stage", "sequence_parallel",
+                          "recompute_granularity", "micro_batch_size", "max_peak_bytes", "estimate_args"})
+      EXPECT_TRUE(l.contains(f)) << f;
+    EXPECT_EQ(l["world_size"], j["min_gpus"]);  // --min-gpus lists layouts on the smallest size only
+    EXPECT_EQ(l["world_size"].get<std::int64_t>(), l["tp"].get<std::int64_t>() * l["pp"].get<std::int64_t>() *
+                                                       l["dp"].get<std::int64_t>() * l["cp"].get<std::int64_t>());
+    const std::uint64_t peak = l["max_peak_bytes"];
+    EXPECT_LE(peak, budget);
+    EXPECT_EQ(l["headroom_bytes"].get<std::uint64_t>(), budget - peak);
+    std::vector<std::string> args = l["estimate_args"];
+    args.insert(args.end(), {"--format", "json"});
+    const CliRun e = run(args);
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_EQ(e.json()["max_peak_bytes"].get<std::uint64_t>(), peak);
+    EXPECT_EQ(e.json()["world_size"], l["world_size"]);
+  }
+  // Whole nodes: 24 GPUs is 3 nodes of 8, and the answer is a multiple of gpus_per_node.
+  EXPECT_EQ(j["min_gpus"].get<std::int64_t>() % 8, 0);
+}
+
+TEST(PlanCli, DefaultRankingIsFewestGpusThenCost) {
+  const CliRun r = run(with(k100B, {"--format", "json", "--top", "30", "--max-gpus", "64"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = r.json();  // keep the document alive while iterating it
+  const auto& ls = j["layouts"];
+  ASSERT_GT(ls.size(), 1u);
+  for (std::size_t i = 1; i < ls.size(); ++i) {
+    const auto w0 = ls[i - 1]["world_size"].get<std::int64_t>(), w1 = ls[i]["world_size"].get<std::int64_t>();
+    EXPECT_LE(w0, w1);
+    if (w0 == w1) {
+      EXPECT_LE(ls[i - 1]["cost"]["total"].get<double>(), ls[i]["cost"]["total"].get<double>());
+    }
+    EXPECT_LE(w1, 64);
+  }
+}
+
+TEST(PlanCli, LayoutFlagsFixTheirKnobAndNumGpusFixesTheWorld) {
+  const CliRun r = run(with(k100B, {"--num-gpus", "256", "--tp", "4", "--zero-stage", "1", "--format", "json"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = r.json();
+  EXPECT_EQ(j["mode"], "num_gpus");
+  ASSERT_FALSE(j["layouts"].empty());
+  for (const auto& l : j["layouts"]) {
+    EXPECT_EQ(l["world_size"], 256);
+    EXPECT_EQ(l["tp"], 4);
+    EXPECT_EQ(l["zero_stage"], 1);
+  }
+  // --world-size is the same as --num-gpus.
+  const CliRun w = run(with(k100B, {"--world-size", "256", "--tp", "4", "--zero-stage", "1", "--format", "json"}));
+  ASSERT_EQ(w.code, 0) << w.err;
+  EXPECT_EQ(w.json()["layouts"], j["layouts"]);
+}
+
+TEST(PlanCli, SafetyMarginSetsTheBudget) {
+  const CliRun none = run(with(k100B, {"--num-gpus", "64", "--safety-margin", "0", "--format", "json", "--top", "1"}));
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(none.json()["config"]["budget_bytes"], none.json()["config"]["gpu_memory_bytes"]);
+  const CliRun twenty =
+      run(with(k100B, {"--num-gpus", "64", "--safety-margin", "20%", "--format", "json", "--top", "1"}));
+  ASSERT_EQ(twenty.code, 0) << twenty.err;
+  // 20% of 85,520,809,984 = 17,104,161,996.8 -> 17,104,161,997 reserved.
+  EXPECT_EQ(twenty.json()["config"]["budget_bytes"].get<std::uint64_t>(), 85520809984ULL - 17104161997ULL);
+  EXPECT_EQ(run(with(k100B, {"--num-gpus", "64", "--safety-margin", "0.2", "--format", "json", "--top", "1"}))
+                .json()["config"],
+            twenty.json()["config"]);
+  const CliRun table = run(with(k100B, {"--num-gpus", "64", "--top", "1"}));
+  EXPECT_NE(table.out.find("safety margin 10% kept free"), std::string::npos) << table.out;
+}
+
+TEST(PlanCli, WhyNotNamesTheRankTheOverflowAndAFixThatFits) {
+  // tp 8, dp 4, ZeRO-1, no recompute on 32 GPUs: 100B x 16 bytes with only the optimizer sharded 4 ways.
+  const CliRun r = run(with(k100B, {"--why-not", "--tp", "8", "--dp", "4", "--zero-stage", "1"}));
+  ASSERT_EQ(r.code, 1) << r.err << r.out;
+  EXPECT_NE(r.out.find("DOES NOT FIT: class 0 (ranks 0-31, pp_rank 0)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("over the budget"), std::string::npos);
+  EXPECT_NE(r.out.find("# Largest    activations"), std::string::npos) << r.out;
+  // The suggested command fits per estimate within the margin.
+  const auto at = r.out.find("# Fix        ");
+  ASSERT_NE(at, std::string::npos);
+  const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  const auto cmd = line.find("trainmem estimate ");
+  ASSERT_NE(cmd, std::string::npos);
+  std::vector<std::string> args;
+  std::istringstream words(line.substr(cmd + 9));
+  for (std::string w; words >> w;) args.push_back(w);
+  args.insert(args.end(), {"--format", "json"});
+  const CliRun e = run(args);
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_LE(e.json()["max_peak_bytes"].get<std::uint64_t>(), 85520809984ULL - 8552080999ULL);
+
+  // A layout that fits says so, exit 0.
+  const CliRun ok = run(with(k100B, {"--why-not", "--tp", "8", "--pp", "8", "--dp", "4", "--zero-stage", "1",
+                                     "--sequence-parallel", "--recompute-granularity", "selective"}));
+  EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("# Verdict    FITS"), std::string::npos) << ok.out;
+}
+
+TEST(PlanCli, NothingFitsExitsOneAndSaysHowCloseItCame) {
+  // 24 GiB per GPU and at most 32 GPUs: 100B x 16 bytes needs over 1.5 TB of model states alone.
+  const CliRun n = run({"plan", "--model", "gpt-100b", "--gpu-memory", "24GiB", "--seq-length", "4096",
+                        "--global-batch-size", "1536", "--max-gpus", "32", "--format", "json"});
+  ASSERT_EQ(n.code, 1) << n.err;
+  EXPECT_FALSE(n.json()["fits"].get<bool>());
+  EXPECT_TRUE(n.json()["layouts"].empty());
+  const CliRun t = run({"plan", "--model", "gpt-100b", "--gpu-memory", "24GiB", "--seq-length", "4096",
+                        "--global-batch-size", "1536", "--max-gpus", "32"});
+  EXPECT_EQ(t.code, 1);
+  EXPECT_NE(t.out.find("NOTHING FITS"), std::string::npos) << t.out;
+}
+
+TEST(PlanCli, BadInputExitsTwoNamingFieldAndValue) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  } cases[] = {
+      {with(k100B, {"--tp", "3"}), "tensor_model_parallel_size = 3"},
+      {with(k100B, {"--safety-margin", "150%"}), "safety_margin = 150%"},
+      {with(k100B, {"--safety-margin", "10"}), "safety_margin = 10"},
+      {with(k100B, {"--gpus-per-node", "0"}), "gpus_per_node = 0"},
+      {with(k100B, {"--min-gpus", "--num-gpus", "64"}), "num_gpus = 64"},
+      {with(k100B, {"--top", "x"}), "top = x"},
+      {with(k100B, {"--no-such-flag", "1"}), "unknown option"},
+      {{"plan", "--model", "gpt-100b", "--seq-length", "4096", "--global-batch-size", "1536"}, "gpu"},
+      {{"plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096"}, "global_batch_size"},
+      {{"plan", "--num-parameters", "7e9", "--gpu", "h100-80gb", "--global-batch-size", "64"}, "num_parameters"},
+      {with(k100B, {"--ulysses-sp", "2"}), "ulysses_sp = 2"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = run(c.args);
+    EXPECT_EQ(r.code, 2) << c.message << "\n" << r.out;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  }
+}
+
+TEST(PlanCli, HelpListsThePlanOptions) {
+  const CliRun r = run({"plan", "--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* f : {"--min-gpus", "--num-gpus", "--max-gpus", "--gpus-per-node", "--safety-margin", "--top",
+                        "--why-not", "--tensor-model-parallel-size"})
+    EXPECT_NE(r.out.find(f), std::string::npos) << f;
+}
+
+}  // namespace
+}  // namespace trainmem::tools::test
+
+namespace trainmem::tools::test {
+namespace {
+
+TEST(PlanCli, UnevenSplitsSearchASupersetAndReproduceWithEstimate) {
+  const CliRun even = run(with(k100B, {"--min-gpus", "--format", "json", "--top", "1"}));
+  const CliRun uneven = run(with(k100B, {"--min-gpus", "--uneven-pp", "--format", "json", "--top", "5"}));
+  ASSERT_EQ(even.code, 0) << even.err;
+  ASSERT_EQ(uneven.code, 0) << uneven.err;
+  const auto je = even.json(), ju = uneven.json();
+  // The uneven space contains the even one: its smallest cluster is never larger, and at the same size its
+  // best cost is never higher.
+  EXPECT_LE(ju["min_gpus"].get<std::int64_t>(), je["min_gpus"].get<std::int64_t>());
+  if (ju["min_gpus"] == je["min_gpus"]) {
+    EXPECT_LE(ju["layouts"][0]["cost"]["total"].get<double>(), je["layouts"][0]["cost"]["total"].get<double>());
+  }
+  for (const auto& l : ju["layouts"]) {
+    std::vector<std::string> args = l["estimate_args"];
+    args.insert(args.end(), {"--format", "json"});
+    const CliRun e = run(args);
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_EQ(e.json()["max_peak_bytes"], l["max_peak_bytes"]);
+  }
+  // A fixed split: every layout keeps it.
+  const CliRun fixed =
+      run(with(k100B, {"--decoder-first-pipeline-num-layers", "6", "--decoder-last-pipeline-num-layers", "8",
+                       "--num-gpus", "512", "--format", "json", "--top", "3"}));
+  ASSERT_EQ(fixed.code, 0) << fixed.err;
+  const auto jf = fixed.json();
+  ASSERT_FALSE(jf["layouts"].empty());
+  for (const auto& l : jf["layouts"]) {
+    EXPECT_EQ(l["decoder_first_pipeline_num_layers"], 6);
+    EXPECT_EQ(l["decoder_last_pipeline_num_layers"], 8);
+    // 80 - 6 - 8 = 66 layers over pp - 2 middle stages.
+    EXPECT_EQ(66 % (l["pp"].get<std::int64_t>() - 2), 0);
+  }
+}
+
+}  // namespace
+}  // namespace trainmem::tools::test

@@ -402,6 +402,7 @@ void reference_updated_params(const ReferenceSpec& spec, std::uint64_t begin, st
   const std::uint64_t km = stream_key(spec.seed, Stream::moment_m, spec.group, 0);
   const std::uint64_t kv = stream_key(spec.seed, Stream::moment_v, spec.group, 0);
   std::vector<std::uint64_t> kg;
+  kg.reserve(static_cast<std::size_t>(spec.dp));
   for (int d = 0; d < spec.dp; ++d) kg.push_back(stream_key(spec.seed, Stream::grad, spec.group, static_cast<std::uint64_t>(d)));
   const float dp = static_cast<float>(spec.dp);
   for (std::uint64_t i = begin; i < end; ++i) {

@@ -3,9 +3,8 @@
 // unsharded reference, and rank 0 prints predicted vs measured per rank and category (nccl-tests
 // layout). Exit 0 pass, 1 mismatch, 2 usage/input error or refusal, 3 MPI/CUDA runtime error.
 // Setup errors are agreed on by all ranks (no hang); any later failure ends the job with MPI_Abort.
-#include <signal.h>
-
 #include <algorithm>
+#include <csignal>
 #include <iostream>
 #include <new>
 #include <sstream>

@@ -9,9 +9,17 @@
 namespace trainmem::tools {
 namespace {
 
+// "a" + "b" + "c" without the temporaries of chained operator+.
+template <class... Parts>
+std::string cat(const Parts&... parts) {
+  std::string s;
+  (s.append(parts), ...);
+  return s;
+}
+
 void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, std::string>& out) {
   if (j.is_object()) {
-    for (const auto& [key, value] : j.items()) flatten(value, prefix.empty() ? key : prefix + "." + key, out);
+    for (const auto& [key, value] : j.items()) flatten(value, prefix.empty() ? key : cat(prefix, ".", key), out);
   } else {
     out[prefix] = j.dump();
   }
@@ -37,7 +45,7 @@ std::string scenario_fingerprint(const nlohmann::json& config, const std::string
   flatten(config, "", leaves);
   leaves.erase("model_source");
   std::string text;
-  for (const auto& [key, value] : leaves) text += key + " = " + value + "\n";
+  for (const auto& [key, value] : leaves) text.append(cat(key, " = ", value, "\n"));
   text += "validate.backend = " + backend + "\n";
   text += "validate.seed = " + std::to_string(seed) + "\n";
   return text;
@@ -68,13 +76,13 @@ std::optional<std::vector<std::string>> describe_disagreement(const std::vector<
     std::vector<std::string> diffs;
     for (const auto& [key, value] : want) {
       const auto it = got.find(key);
-      if (it == got.end()) diffs.push_back(key + " missing (not " + value + ")");
-      else if (it->second != value) diffs.push_back(key + " = " + it->second + " (not " + value + ")");
+      if (it == got.end()) diffs.push_back(cat(key, " missing (not ", value, ")"));
+      else if (it->second != value) diffs.push_back(cat(key, " = ", it->second, " (not ", value, ")"));
       if (it != got.end()) got.erase(it);
     }
-    for (const auto& [key, value] : got) diffs.push_back(key + " = " + value + " (absent on " + ref_ranks + ")");
-    std::string line = "rank " + std::to_string(r) + " resolved a different scenario than " + ref_ranks + ": ";
-    for (std::size_t i = 0; i < diffs.size() && i < kMaxNamed; ++i) line += (i > 0 ? ", " : "") + diffs[i];
+    for (const auto& [key, value] : got) diffs.push_back(cat(key, " = ", value, " (absent on ", ref_ranks, ")"));
+    std::string line = cat("rank ", std::to_string(r), " resolved a different scenario than ", ref_ranks, ": ");
+    for (std::size_t i = 0; i < diffs.size() && i < kMaxNamed; ++i) line.append(i > 0 ? ", " : "").append(diffs[i]);
     if (diffs.size() > kMaxNamed) line += " and " + std::to_string(diffs.size() - kMaxNamed) + " more";
     out.push_back(line);
   }

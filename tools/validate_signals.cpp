@@ -1,9 +1,9 @@
 #include "tools/validate_signals.hpp"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <cstring>
 
 namespace trainmem::tools {

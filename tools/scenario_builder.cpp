@@ -36,6 +36,7 @@ struct IntegerDomain {
   const char* key;
   std::int64_t lo, hi;
 };
+constexpr std::int64_t kBig = 1LL << 62;
 constexpr std::int64_t kMaxDegree = 1 << 20, kMaxWorld = 1 << 24, kMaxLayers = 100000;
 constexpr IntegerDomain kIntegerDomains[] = {
     {"num_layers", 1, kMaxLayers},
@@ -75,7 +76,8 @@ struct Lookup {
   }
   bool has(const char* key) const { return find(key) != nullptr; }
   std::string text(const char* key) const { return find(key)->text; }
-  void integer(const char* key, std::int64_t& out) const {
+  // A key missing from kIntegerDomains (add it there) is parsed in [lo, 2^62] and the library checks it.
+  void integer(const char* key, std::int64_t& out, std::int64_t lo = 1) const {
     const auto* v = find(key);
     if (v == nullptr) return;
     for (const auto& d : kIntegerDomains)
@@ -83,7 +85,9 @@ struct Lookup {
         out = parse_int(key, v->text, d.lo, d.hi);
         return;
       }
-    throw std::logic_error(std::string("no domain for integer key ") + key);  // a key added without one
+    out = parse_int(key, v->text, lo, kBig,
+                    lo >= 1 ? "must be a positive whole number" : lo == 0 ? "must be a whole number, 0 or more"
+                                                                          : "must be a whole number");
   }
   void boolean(const char* key, bool& out) const {
     if (const auto* v = find(key)) out = parse_bool(key, v->text);

@@ -16,7 +16,8 @@
 namespace trainmem::comm {
 namespace {
 
-void bf16_sum(void* in, void* inout, int* len, MPI_Datatype* /*type*/) {
+// The signature is MPI_User_function's, so `len` cannot be a pointer to const.
+void bf16_sum(void* in, void* inout, int* len, MPI_Datatype* /*type*/) {  // NOLINT(readability-non-const-parameter)
   const auto* a = static_cast<const std::uint16_t*>(in);
   auto* b = static_cast<std::uint16_t*>(inout);
   for (int i = 0; i < *len; ++i) b[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));

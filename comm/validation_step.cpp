@@ -217,7 +217,8 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
     b.dtype = r.dtype;
     b.elements = held(r.role);
     b.bytes = b.elements * esize(r.dtype);
-    b.ptr = be_.allocate(b.bytes, b.reserved);
+    const bool fail_here = spec_.alloc_fail_rank == session_.rank() && &r == requests.data();
+    b.ptr = be_.allocate(fail_here ? std::size_t{1} << 62 : b.bytes, b.reserved);
     result_.buffers.push_back(MeasuredBuffer{r.label, r.category, r.role, r.dtype, sharded(r.role),
                                              ElementCount(b.elements), Bytes(b.bytes), Bytes(b.reserved)});
   }
@@ -286,12 +287,18 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
   if (stage >= 3) gather_and_check_layers(/*updated=*/false);
   // Gradient reduction: all-reduce (stage 0), reduce-scatter in place (stage 1), or per-layer buckets
   // reduce-scattered into the gradient shard (stages 2 and 3).
+  auto mid_collective = [this] {
+    if (spec_.mid_collective_hook) spec_.mid_collective_hook();
+  };
   if (stage == 0) {
+    mid_collective();
     be_.all_reduce(grads_.ptr, n_, grads_.dtype);
   } else if (stage == 1) {
+    mid_collective();
     be_.reduce_scatter(grads_.ptr, grads_.at(lo_), counts(0, n_), grads_.dtype);
   } else {
     for (std::int64_t u = 0; u < units(); ++u) {
+      if (u == units() / 2) mid_collective();
       const std::size_t a = unit_begin(u), b = unit_begin(u + 1);
       Buffer bucket = temporary(grads_.dtype, b - a);
       fill(bucket, 0, a, b - a, my_grad);
@@ -402,6 +409,7 @@ void reference_updated_params(const ReferenceSpec& spec, std::uint64_t begin, st
   const std::uint64_t km = stream_key(spec.seed, Stream::moment_m, spec.group, 0);
   const std::uint64_t kv = stream_key(spec.seed, Stream::moment_v, spec.group, 0);
   std::vector<std::uint64_t> kg;
+  kg.reserve(static_cast<std::size_t>(spec.dp));
   for (int d = 0; d < spec.dp; ++d) kg.push_back(stream_key(spec.seed, Stream::grad, spec.group, static_cast<std::uint64_t>(d)));
   const float dp = static_cast<float>(spec.dp);
   for (std::uint64_t i = begin; i < end; ++i) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +48,12 @@ struct StepSpec {
   std::uint64_t seed = 1234;
   AdamConfig adam;
   int fail_rank = -1;           // test-only: this global rank throws after allocating
+  // Test-only: this global rank requests its first model-state buffer as 2^62 bytes, more than any
+  // 64-bit address space maps (x86-64: 2^47 user bytes), so the backend's real allocation call fails.
+  int alloc_fail_rank = -1;
+  // Test-only: called on every rank half-way through the gradient reduction (before the middle
+  // bucket's reduce-scatter at ZeRO-2/3, before the one collective at ZeRO-0/1); tools/ injects faults.
+  std::function<void()> mid_collective_hook;
 };
 
 struct MeasuredBuffer {

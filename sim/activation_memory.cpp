@@ -195,7 +195,7 @@ void add_moe_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const M
   const std::uint64_t fe = u(m.expert_ffn() / p.etp);
   const bool gated = m.gated_mlp();
   const std::string ex_split = join_splits({{p.etp > 1, "etp"}, {p.ep > 1, "ep"}, {p.cp > 1, "cp"}});
-  auto ex = [&](std::string name, std::string shape, std::uint64_t width) {
+  auto ex = [&](std::string name, const std::string& shape, std::uint64_t width) {
     return tb.make(std::move(name), routed_shape + "*" + shape, ex_split, ElementCount(routed) * width,
                    tb.dims().activation_bytes, tb.act_dtype());
   };

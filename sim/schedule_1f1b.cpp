@@ -16,7 +16,7 @@ std::vector<ScheduleOp> one_f_one_b_ops(const ScheduleShape& s) {
   const auto m = static_cast<std::int32_t>(s.num_microbatches);
   const auto warmup = static_cast<std::int32_t>(std::min<std::int64_t>(s.pp - s.pp_rank - 1, m));
   std::vector<ScheduleOp> ops;
-  ops.reserve(static_cast<std::size_t>(2 * m));
+  ops.reserve(2 * static_cast<std::size_t>(m));
   for (std::int32_t i = 0; i < warmup; ++i) ops.push_back({ScheduleOp::Kind::forward, i, 0});
   for (std::int32_t i = 0; i < m - warmup; ++i) {
     ops.push_back({ScheduleOp::Kind::forward, warmup + i, 0});

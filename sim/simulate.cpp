@@ -23,7 +23,7 @@ void chunk_layers(const LayerActivations& layer, const TrainingConfig& t, std::i
     switch (t.recompute_granularity) {
       case RecomputeGranularity::none:
         saved.push_back(layer.saved_all);
-        transient.push_back(Bytes(0));
+        transient.emplace_back(0);
         break;
       case RecomputeGranularity::selective:
         saved.push_back(layer.saved_selective);

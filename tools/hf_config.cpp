@@ -1,5 +1,6 @@
 #include "tools/hf_config.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -95,6 +96,32 @@ ModelSpec opt_family(const Reader& r) {
     throw ConfigError(r.field("do_layer_norm_before"), "false", "post-norm OPT (opt-350m) is not modelled");
   return m;
 }
+// The config.json key each ModelSpec field of a family comes from, so that a shape error found by
+// validate() names the key the user wrote (GPT-2's n_embd, not hidden_size).
+const char* hf_key(const std::string& type, const std::string& field) {
+  struct Entry {
+    const char* field;
+    const char* llama;
+    const char* gpt2;
+    const char* opt;
+  };
+  static constexpr Entry kKeys[] = {
+      {"num_layers", "num_hidden_layers", "n_layer", "num_hidden_layers"},
+      {"hidden_size", "hidden_size", "n_embd", "hidden_size"},
+      {"ffn_hidden_size", "intermediate_size", "n_inner", "ffn_dim"},
+      {"num_attention_heads", "num_attention_heads", "n_head", "num_attention_heads"},
+      {"num_query_groups", "num_key_value_heads", nullptr, nullptr},
+      {"kv_channels", "head_dim", nullptr, nullptr},
+      {"vocab_size", "vocab_size", "vocab_size", "vocab_size"},
+      {"max_position_embeddings", nullptr, "n_positions", "max_position_embeddings"},
+      {"num_experts", "num_local_experts", nullptr, nullptr},
+      {"moe_router_topk", "num_experts_per_tok", nullptr, nullptr},
+  };
+  for (const auto& e : kKeys)
+    if (field == e.field) return type == "gpt2" ? e.gpt2 : type == "opt" ? e.opt : e.llama;
+  return nullptr;
+}
+
 }  // namespace
 
 ModelSpec model_from_hf_config(const std::string& text, const std::string& origin) {
@@ -123,7 +150,16 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
   m.name = j.contains("_name_or_path") && j["_name_or_path"].is_string()
                ? j["_name_or_path"].get<std::string>()
                : std::filesystem::path(origin).filename().string();
-  validate(m);
+  try {
+    validate(m);
+  } catch (const ConfigError& e) {
+    const char* key = hf_key(type, e.field());
+    if (key == nullptr) throw;
+    // e.what() is "FIELD = VALUE: REASON" (partition/error.hpp); keep the reason, rename the field.
+    const std::string what = e.what();
+    const std::string reason = what.substr(std::min(what.size(), e.field().size() + 3 + e.value().size() + 2));
+    throw ConfigError(r.field(key), e.value(), reason);
+  }
   if (m.ffn_hidden_size == 0) m.ffn_hidden_size = m.ffn();  // GPT-2's n_inner null: 4h, h now bounded
   return m;
 }

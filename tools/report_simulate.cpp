@@ -35,6 +35,7 @@ std::vector<std::vector<std::size_t>> stage_groups(const sim::SimulationResult& 
 
 std::string stage_list(const sim::SimulationResult& r, const std::vector<std::size_t>& g) {
   std::vector<std::int64_t> pp;
+  pp.reserve(g.size());
   for (auto i : g) pp.push_back(r.stages[i].pp_rank);
   return rank_ranges(pp);
 }

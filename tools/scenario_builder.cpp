@@ -1,5 +1,6 @@
 #include "tools/scenario_builder.hpp"
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -13,8 +14,8 @@
 
 namespace trainmem::tools {
 namespace {
-// A plain decimal number in [lo, hi]: "0.1", "1.25", "0".
-double parse_real(const std::string& field, const std::string& text, double lo, double hi) {
+// A plain decimal number in [lo, hi]: "0.1", "1.25", "0"; `domain` is the error's reason.
+double parse_real(const std::string& field, const std::string& text, double lo, double hi, const std::string& domain) {
   const bool shape_ok = !text.empty() && text.find_first_not_of("0123456789.eE+-") == std::string::npos;
   double v = 0.0;
   std::size_t used = 0;
@@ -24,11 +25,50 @@ double parse_real(const std::string& field, const std::string& text, double lo, 
     used = 0;
   }
   if (!shape_ok || used != text.size() || !(v >= lo && v <= hi))
-    throw ConfigError(field, text, "must be a number between " + std::to_string(lo) + " and " + std::to_string(hi));
+    throw ConfigError(field, text, domain);
   return v;
 }
 
-constexpr std::int64_t kBig = 1LL << 62;  // domain limits are checked by the library
+// The domain of every integer key, as the library checks it (partition/model_spec.cpp `validate`,
+// partition/parallel_config.cpp `resolve`, sim/scenario.cpp `resolve_scenario`). Checked here first so
+// that text that is no number, or a number beyond 64 bits, gets the same range in its message as an
+// out-of-range number (tests/tools/input_checks_test.cpp compares the two). The library still applies
+// the constraints between fields (divisibility, the layers of a stage).
+struct IntegerDomain {
+  const char* key;
+  std::int64_t lo, hi;
+};
+constexpr std::int64_t kBig = 1LL << 62;
+constexpr std::int64_t kMaxDegree = 1 << 20, kMaxWorld = 1 << 24, kMaxLayers = 100000;
+constexpr IntegerDomain kIntegerDomains[] = {
+    {"num_layers", 1, kMaxLayers},
+    {"hidden_size", 1, 1 << 20},
+    {"ffn_hidden_size", 1, 1 << 24},
+    {"num_attention_heads", 1, 1 << 16},
+    {"num_query_groups", 1, 1 << 16},
+    {"kv_channels", 1, 1 << 20},
+    {"vocab_size", 1, 1 << 26},
+    {"max_position_embeddings", 1, 1LL << 32},
+    {"num_experts", 0, 1 << 16},  // 0: a dense model
+    {"moe_router_topk", 1, 8},
+    {"moe_ffn_hidden_size", 1, 1 << 24},
+    {"tensor_model_parallel_size", 1, kMaxDegree},
+    {"pipeline_model_parallel_size", 1, kMaxDegree},
+    {"context_parallel_size", 1, kMaxDegree},
+    {"expert_model_parallel_size", 1, kMaxDegree},
+    {"expert_tensor_parallel_size", 1, kMaxDegree},
+    {"virtual_pipeline_model_parallel_size", 1, kMaxDegree},
+    {"ulysses_sp", 1, kMaxDegree},
+    {"data_parallel_size", 1, kMaxWorld},
+    {"world_size", 1, kMaxWorld},
+    {"decoder_first_pipeline_num_layers", 1, kMaxLayers},
+    {"decoder_last_pipeline_num_layers", 1, kMaxLayers},
+    {"make_vocab_size_divisible_by", 1, 1 << 16},
+    {"seq_length", 1, 1 << 25},
+    {"micro_batch_size", 1, 1 << 30},
+    {"global_batch_size", 1, 1 << 30},
+    {"recompute_num_layers", 0, kMaxLayers},
+};
 
 struct Lookup {
   const Settings& s;
@@ -38,8 +78,18 @@ struct Lookup {
   }
   bool has(const char* key) const { return find(key) != nullptr; }
   std::string text(const char* key) const { return find(key)->text; }
+  // A key missing from kIntegerDomains (add it there) is parsed in [lo, 2^62] and the library checks it.
   void integer(const char* key, std::int64_t& out, std::int64_t lo = 1) const {
-    if (const auto* v = find(key)) out = parse_int(key, v->text, lo, kBig);
+    const auto* v = find(key);
+    if (v == nullptr) return;
+    for (const auto& d : kIntegerDomains)
+      if (std::string_view(d.key) == key) {
+        out = parse_int(key, v->text, d.lo, d.hi);
+        return;
+      }
+    out = parse_int(key, v->text, lo, kBig,
+                    lo >= 1 ? "must be a positive whole number" : lo == 0 ? "must be a whole number, 0 or more"
+                                                                          : "must be a whole number");
   }
   void boolean(const char* key, bool& out) const {
     if (const auto* v = find(key)) out = parse_bool(key, v->text);
@@ -61,7 +111,7 @@ void apply_shape_overrides(const Lookup& l, ModelSpec& m) {
   l.integer("kv_channels", m.kv_channels);
   l.integer("vocab_size", m.vocab_size);
   l.integer("max_position_embeddings", m.max_position_embeddings);
-  l.integer("num_experts", m.num_experts, 0);
+  l.integer("num_experts", m.num_experts);
   l.integer("moe_router_topk", m.moe_router_topk);
   l.integer("moe_ffn_hidden_size", m.moe_ffn_hidden_size);
   if (l.has("position_embedding_type")) {
@@ -185,15 +235,15 @@ BuiltScenario build_scenario(const Settings& settings) {
   }
 
   auto& p = sc.parallel;
-  l.integer("tensor_model_parallel_size", p.tp, -kBig);
-  l.integer("pipeline_model_parallel_size", p.pp, -kBig);
-  l.integer("data_parallel_size", p.dp, -kBig);
-  l.integer("world_size", p.world_size, -kBig);
-  l.integer("context_parallel_size", p.cp, -kBig);
-  l.integer("expert_model_parallel_size", p.ep, -kBig);
-  l.integer("expert_tensor_parallel_size", p.etp, -kBig);
-  l.integer("virtual_pipeline_model_parallel_size", p.vpp, -kBig);
-  l.integer("ulysses_sp", p.ulysses_sp, -kBig);
+  l.integer("tensor_model_parallel_size", p.tp);
+  l.integer("pipeline_model_parallel_size", p.pp);
+  l.integer("data_parallel_size", p.dp);
+  l.integer("world_size", p.world_size);
+  l.integer("context_parallel_size", p.cp);
+  l.integer("expert_model_parallel_size", p.ep);
+  l.integer("expert_tensor_parallel_size", p.etp);
+  l.integer("virtual_pipeline_model_parallel_size", p.vpp);
+  l.integer("ulysses_sp", p.ulysses_sp);
   l.boolean("sequence_parallel", p.sequence_parallel);
   if (l.has("zero_stage")) p.zero_stage = static_cast<int>(parse_int("zero_stage", l.text("zero_stage"), 0, 3));
   l.integer("decoder_first_pipeline_num_layers", p.first_stage_layers);
@@ -201,9 +251,9 @@ BuiltScenario build_scenario(const Settings& settings) {
   l.integer("make_vocab_size_divisible_by", p.make_vocab_size_divisible_by);
 
   auto& t = sc.training;
-  l.integer("seq_length", t.seq_length, -kBig);
-  l.integer("micro_batch_size", t.micro_batch_size, -kBig);
-  l.integer("global_batch_size", t.global_batch_size, -kBig);
+  l.integer("seq_length", t.seq_length);
+  l.integer("micro_batch_size", t.micro_batch_size);
+  l.integer("global_batch_size", t.global_batch_size);
   if (l.has("recipe")) t.recipe = l.text("recipe");
   if (l.has("optimizer")) t.optimizer = l.text("optimizer");
   l.boolean("use_distributed_optimizer", t.use_distributed_optimizer);
@@ -215,13 +265,14 @@ BuiltScenario build_scenario(const Settings& settings) {
   if (l.has("recompute_method"))
     t.recompute_method = parse_choice("recompute_method", l.text("recompute_method"), {"uniform", "block"}) == "block"
                              ? sim::RecomputeMethod::block : sim::RecomputeMethod::uniform;
-  l.integer("recompute_num_layers", t.recompute_num_layers, 0);
+  l.integer("recompute_num_layers", t.recompute_num_layers);
   if (l.has("attention"))
     t.attention = parse_choice("attention", l.text("attention"), {"flash", "eager"}) == "eager"
                       ? sim::AttentionKernel::eager : sim::AttentionKernel::flash;
 
   auto probability = [&l](const char* key, std::optional<double>& target) {
-    if (l.has(key)) target = parse_real(key, l.text(key), 0.0, 0.999999);
+    // Megatron's dropout probabilities: 0 <= p < 1 (p = 1 would drop everything).
+    if (l.has(key)) target = parse_real(key, l.text(key), 0.0, std::nextafter(1.0, 0.0), "must be a number p with 0 <= p < 1");
   };
   probability("attention_dropout", t.attention_dropout);
   probability("hidden_dropout", t.hidden_dropout);
@@ -229,7 +280,8 @@ BuiltScenario build_scenario(const Settings& settings) {
     t.pipeline_schedule = parse_choice("pipeline_schedule", l.text("pipeline_schedule"), {"1f1b", "gpipe"}) == "gpipe"
                               ? sim::PipelineScheduleOption::gpipe : sim::PipelineScheduleOption::one_f_one_b;
   if (l.has("moe_expert_capacity_factor"))
-    t.moe_capacity_factor = parse_real("moe_expert_capacity_factor", l.text("moe_expert_capacity_factor"), 1e-6, 1000.0);
+    t.moe_capacity_factor = parse_real("moe_expert_capacity_factor", l.text("moe_expert_capacity_factor"), 1e-6, 1000.0,
+                                       "must be a number f with 0.000001 <= f <= 1000");
   l.boolean("fused_linear_cross_entropy", t.fused_linear_cross_entropy);
 
   if (l.has("gpu") && l.has("gpu_memory"))

@@ -4,6 +4,7 @@
 // layout). Exit 0 pass, 1 mismatch, 2 usage/input error or refusal, 3 MPI/CUDA runtime error.
 // Setup errors are agreed on by all ranks (no hang); any later failure ends the job with MPI_Abort.
 #include <algorithm>
+#include <csignal>
 #include <iostream>
 #include <new>
 #include <sstream>
@@ -20,10 +21,13 @@
 #include "tools/ecosystem_inputs.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
+#include "tools/report.hpp"
 #include "tools/scenario_builder.hpp"
+#include "tools/validate_agreement.hpp"
 #include "tools/validate_compare.hpp"
 #include "tools/validate_options.hpp"
 #include "tools/validate_plan.hpp"
+#include "tools/validate_signals.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -41,8 +45,21 @@ struct Setup {
   const sim::RankClass* mine = nullptr;
   std::vector<comm::BufferRequest> requests;
   std::string model_source;
+  std::string fingerprint;  // the resolved scenario, compared across ranks
   bool help = false;
 };
+
+bool injected(const ValidateOptions& o, FaultKind kind, int rank) {
+  return std::any_of(o.faults.begin(), o.faults.end(),
+                     [&](const InjectedFault& f) { return f.kind == kind && f.rank == rank; });
+}
+
+// --inject-fault sigterm-*: this rank sends itself SIGTERM (the handler of validate_signals.hpp reports it).
+void raise_injected_sigterm(const comm::Session& session, FaultKind kind) {
+  std::cerr << "trainmem-validate: test hook --inject-fault " << fault_kind_name(kind) << ":" << session.rank()
+            << ": rank " << session.rank() << " raises SIGTERM" << std::endl;
+  ::raise(SIGTERM);
+}
 
 const sim::RankClass& class_of(const sim::EstimateResult& r, std::int64_t rank) {
   for (const auto& c : r.classes)
@@ -80,6 +97,10 @@ Setup prepare(const comm::Session& session, const std::vector<std::string>& args
   for (const auto& p : s.options.perturbations)
     if (p.rank && *p.rank >= session.size())
       throw ConfigError("--perturb rank", std::to_string(*p.rank), "no such rank (the job has " + std::to_string(session.size()) + ")");
+  for (const auto& f : s.options.faults)
+    if (f.rank >= session.size())
+      throw ConfigError("--inject-fault rank", std::to_string(f.rank), "no such rank (the job has " + std::to_string(session.size()) + ")");
+  s.fingerprint = scenario_fingerprint(estimate_json(s.estimate, s.model_source)["config"], s.options.backend, s.options.seed);
   s.mine = &class_of(s.estimate, session.rank());
   s.requests = buffer_requests(s.mine->model_states);
   if (s.options.backend == "cuda") {
@@ -129,6 +150,8 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
     local_code = exit_code_of(e);
     local_error = e.what();
   }
+  if (local_code == 0 && injected(setup.options, FaultKind::sigterm_at_setup, session.rank()))
+    raise_injected_sigterm(session, FaultKind::sigterm_at_setup);
   const auto worst = static_cast<int>(session.allreduce_max(static_cast<std::uint64_t>(local_code)));
   if (worst != 0) {
     const auto first = static_cast<int>(static_cast<std::uint64_t>(session.size()) -
@@ -141,6 +164,21 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
   if (setup.help) {
     if (session.rank() == 0) std::cout << kUsage << validate_options_help() << "\nscenario options:\n" << options_help();
     return kExitOk;
+  }
+
+  // --- every rank must have resolved the same scenario (a rank given other flags or another file
+  // would allocate and reduce different buffers): rank 0 compares the fingerprints and names the odd ones.
+  {
+    const std::vector<std::string> prints = session.gather_to_root(setup.fingerprint);
+    int code = kExitOk;
+    if (session.rank() == 0) {
+      if (const auto lines = describe_disagreement(prints)) {
+        for (const auto& line : *lines) std::cerr << "trainmem-validate: error: " << line << "\n";
+        std::cerr << "trainmem-validate: every rank must be given the same scenario and options\n";
+        code = kExitUsage;
+      }
+    }
+    if (session.broadcast_from_root(code) != kExitOk) return kExitUsage;
   }
 
   const sim::EstimateResult& est = setup.estimate;
@@ -180,6 +218,17 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
     spec.seed = setup.options.seed;
     if (std::string_view(est.resolved.optimizer->name) == "adamw") spec.adam.weight_decay = 0.01F;
     if (setup.options.fail_rank) spec.fail_rank = static_cast<int>(*setup.options.fail_rank);
+    if (injected(setup.options, FaultKind::alloc_fail, session.rank())) spec.alloc_fail_rank = session.rank();
+    const bool throw_mid = injected(setup.options, FaultKind::throw_mid_collective, session.rank());
+    const bool sigterm_mid = injected(setup.options, FaultKind::sigterm_mid_collective, session.rank());
+    if (throw_mid || sigterm_mid) {
+      spec.mid_collective_hook = [&session, throw_mid] {
+        if (!throw_mid) raise_injected_sigterm(session, FaultKind::sigterm_mid_collective);
+        throw comm::CommError("test-only failure injected by --inject-fault throw-mid-collective:" +
+                              std::to_string(session.rank()) + " half-way through the gradient reduction, on rank " +
+                              std::to_string(session.rank()) + " (host " + session.host() + ")");
+      };
+    }
     const comm::StepResult r = comm::run_validation_step(session, groups, spec, setup.requests);
 
     RankMeasurement m;
@@ -260,6 +309,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   try {
     trainmem::comm::Session session(&argc, &argv);
+    trainmem::tools::install_termination_handler(session.rank(), session.host());
     return trainmem::tools::validate(session, args);
   } catch (const std::exception& e) {
     std::cerr << "trainmem-validate: cannot start the MPI runtime: " << e.what() << "\n";

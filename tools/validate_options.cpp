@@ -31,7 +31,38 @@ Perturbation parse_perturbation(const std::string& text) {
   return p;
 }
 
+constexpr FaultKind kFaultKinds[] = {FaultKind::alloc_fail, FaultKind::throw_mid_collective, FaultKind::sigterm_at_setup,
+                                     FaultKind::sigterm_mid_collective};
+
+InjectedFault parse_fault(const std::string& text) {
+  const auto colon = text.rfind(':');
+  const std::string kind = colon == std::string::npos ? text : text.substr(0, colon);
+  InjectedFault f;
+  bool known = false;
+  for (FaultKind k : kFaultKinds)
+    if (kind == fault_kind_name(k)) {
+      f.kind = k;
+      known = true;
+    }
+  if (!known || colon == std::string::npos)
+    throw ConfigError("--inject-fault", text,
+                      "expected KIND:RANK with KIND one of alloc-fail, throw-mid-collective, sigterm-at-setup, "
+                      "sigterm-mid-collective");
+  f.rank = parse_int("--inject-fault rank", text.substr(colon + 1), 0, 1 << 24);
+  return f;
+}
+
 }  // namespace
+
+std::string_view fault_kind_name(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::alloc_fail: return "alloc-fail";
+    case FaultKind::throw_mid_collective: return "throw-mid-collective";
+    case FaultKind::sigterm_at_setup: return "sigterm-at-setup";
+    case FaultKind::sigterm_mid_collective: return "sigterm-mid-collective";
+  }
+  return "?";
+}
 
 SplitArgs split_validate_args(const std::vector<std::string>& args) {
   SplitArgs out;
@@ -54,6 +85,7 @@ SplitArgs split_validate_args(const std::vector<std::string>& args) {
     };
     if (name == "--backend") out.validate.backend = parse_choice("--backend", take(), {"host", "cuda"});
     else if (name == "--perturb") out.validate.perturbations.push_back(parse_perturbation(take()));
+    else if (name == "--inject-fault") out.validate.faults.push_back(parse_fault(take()));
     else if (name == "--fail-rank") out.validate.fail_rank = parse_int("--fail-rank", take(), 0, 1 << 24);
     else if (name == "--assume-available") out.validate.assume_available = parse_size("--assume-available", take());
     else if (name == "--seed") out.validate.seed = static_cast<std::uint64_t>(parse_int("--seed", take(), 0, INT64_MAX));
@@ -71,6 +103,10 @@ std::string validate_options_help() {
          "test-only options (prove that the check and the abort path work):\n"
          "  --perturb [RANK:]CAT=BYTES add BYTES (may be negative) to the prediction of category CAT\n"
          "  --fail-rank N              rank N throws after allocating its model states\n"
+         "  --inject-fault KIND:RANK   rank RANK fails; KIND: alloc-fail (its first model-state allocation\n"
+         "                             asks for 2^62 bytes), throw-mid-collective (it throws half-way through\n"
+         "                             the gradient reduction), sigterm-at-setup / sigterm-mid-collective (it\n"
+         "                             raises SIGTERM there); the whole job must end, naming the rank\n"
          "  --assume-available SIZE    pretend this much host memory is available (up-front refusal)\n";
 }
 

@@ -29,9 +29,12 @@ bool parse_decimal(const std::string& text, long double& out) {
 }
 }  // namespace
 
-std::int64_t parse_int(const std::string& field, const std::string& raw, std::int64_t lo, std::int64_t hi) {
+std::int64_t parse_int(const std::string& field, const std::string& raw, std::int64_t lo, std::int64_t hi,
+                       std::string_view domain) {
   const std::string text = trim(raw);
-  const std::string range = "must be a whole number between " + std::to_string(lo) + " and " + std::to_string(hi);
+  const std::string range = domain.empty()
+                                ? "must be a whole number between " + std::to_string(lo) + " and " + std::to_string(hi)
+                                : std::string(domain);
   if (text.empty()) throw ConfigError(field, "''", range);
   std::size_t i = 0;
   const bool negative = text[0] == '-';

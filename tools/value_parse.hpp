@@ -12,8 +12,10 @@
 
 namespace trainmem::tools {
 
-// A whole number in [lo, hi]: "8", "4096".
-std::int64_t parse_int(const std::string& field, const std::string& text, std::int64_t lo, std::int64_t hi);
+// A whole number in [lo, hi]: "8", "4096". The error says "must be a whole number between lo and hi",
+// or `domain` when given (a field whose real domain is best said in words).
+std::int64_t parse_int(const std::string& field, const std::string& text, std::int64_t lo, std::int64_t hi,
+                       std::string_view domain = {});
 // A count that may use scientific notation or a K/M/B/T suffix but must be whole: "7.5e9", "175B".
 std::uint64_t parse_count(const std::string& field, const std::string& text, std::uint64_t lo, std::uint64_t hi);
 // A memory size: plain bytes, or with a unit: KiB MiB GiB TiB (powers of 1024), KB MB GB TB (powers of 1000).

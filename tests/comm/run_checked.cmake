@@ -1,12 +1,20 @@
 cmake_minimum_required(VERSION 3.25)
 # Runs CMD (a ;-list), then checks its exit code is in CODES and its output matches every regex in
-# EXPECT and none in FORBID. Used for the mpiexec tests, whose exit code and text both matter.
+# EXPECT and none in FORBID, and (when MAX_SECONDS is given) that it ended within that many seconds of
+# wall time. Used for the mpiexec tests, whose exit code and text both matter.
 foreach(var CMD CODES EXPECT FORBID)
   string(REPLACE "@@" ";" ${var} "${${var}}")
 endforeach()
+string(TIMESTAMP t0 "%s")
 execute_process(COMMAND ${CMD} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(TIMESTAMP t1 "%s")
+math(EXPR wall "${t1} - ${t0}")
 set(all "${out}${err}")
 message("${all}")
+message("run_checked: exit ${code} after ${wall} s (whole seconds)")
+if(MAX_SECONDS AND wall GREATER MAX_SECONDS)
+  message(FATAL_ERROR "the job took ${wall} s, more than ${MAX_SECONDS} s")
+endif()
 if(NOT code IN_LIST CODES)
   message(FATAL_ERROR "exit code ${code}, expected one of ${CODES}")
 endif()

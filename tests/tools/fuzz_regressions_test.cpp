@@ -56,7 +56,7 @@ TEST(FuzzRegressions, Gpt2HugeHiddenSizeDoesNotOverflow) {
     model_from_hf_config(text, "gpt2.json");
     FAIL() << "no error";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(e.field(), "hidden_size");
+    EXPECT_EQ(e.field(), "n_embd (in gpt2.json)");  // the config.json key, not Megatron's hidden_size
     EXPECT_EQ(e.value(), "9223372036854775807");
   }
   // The default 4h is still applied once h is valid.

@@ -35,6 +35,27 @@ TEST(ValidateOptions, BadValuesNameTheFlag) {
   EXPECT_THROW(split_validate_args({"--fail-rank"}), ConfigError);
 }
 
+TEST(ValidateOptions, InjectFaultTakesKindAndRank) {
+  const SplitArgs s = split_validate_args({"--inject-fault", "alloc-fail:1", "--inject-fault=sigterm-mid-collective:3",
+                                           "--inject-fault", "throw-mid-collective:0", "--inject-fault", "sigterm-at-setup:2"});
+  ASSERT_EQ(s.validate.faults.size(), 4U);
+  EXPECT_EQ(s.validate.faults[0].kind, FaultKind::alloc_fail);
+  EXPECT_EQ(s.validate.faults[0].rank, 1);
+  EXPECT_EQ(s.validate.faults[1].kind, FaultKind::sigterm_mid_collective);
+  EXPECT_EQ(s.validate.faults[1].rank, 3);
+  EXPECT_EQ(s.validate.faults[2].kind, FaultKind::throw_mid_collective);
+  EXPECT_EQ(s.validate.faults[3].kind, FaultKind::sigterm_at_setup);
+  EXPECT_TRUE(s.scenario_args.empty());
+  for (const char* bad : {"alloc-fail", "segfault:1", "alloc-fail:-1", "alloc-fail:x", ":1"}) {
+    try {
+      split_validate_args({"--inject-fault", bad});
+      ADD_FAILURE() << bad;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.field().rfind("--inject-fault", 0), 0U) << e.what();
+    }
+  }
+}
+
 sim::ModelStateMemory states_for(const std::string& recipe, int stage) {
   sim::Scenario sc;
   sc.num_parameters = ElementCount(1000003);

@@ -3,13 +3,13 @@
 //   BM_EstimateCliInProcess: the same through run_cli with JSON output (parsing + formatting included).
 //   BM_EstimateProcess: the whole `trainmem estimate` process (exec, dynamic loading, YAML, output).
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-#include <fcntl.h>
 #include <sstream>
 #include <stdexcept>
-#include <unistd.h>
 
 #include "partition/model_presets.hpp"
 #include "sim/estimate.hpp"
@@ -39,8 +39,8 @@ void BM_EstimateLibrary(benchmark::State& state) {
 BENCHMARK(BM_EstimateLibrary)->Unit(benchmark::kMicrosecond);
 
 void BM_EstimateCliInProcess(benchmark::State& state) {
-  const std::vector<std::string> args = {"estimate", "--model", "gpt3-175b", "--tp", "8", "--pp", "16",
-                                         "--dp", "8", "--recipe", "megatron", "--format", "json"};
+  const std::vector<std::string> args = {"estimate", "--model", "gpt3-175b", "--tp",     "8",        "--pp", "16",
+                                         "--dp",     "8",       "--recipe",  "megatron", "--format", "json"};
   for (auto _ : state) {
     std::ostringstream out, err;
     if (tools::run_cli(args, out, err) != 0) throw std::runtime_error(err.str());

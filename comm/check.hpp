@@ -17,17 +17,17 @@ inline std::string mpi_error_string(int rc) {
 }
 }  // namespace trainmem::comm::detail
 
-#define TRAINMEM_MPI_CHECK(call)                                                                          \
-  do {                                                                                                    \
-    const int trainmem_rc_ = (call);                                                                      \
-    if (trainmem_rc_ != MPI_SUCCESS)                                                                      \
-      throw ::trainmem::comm::CommError(std::string(#call) + " failed: " +                               \
-                                        ::trainmem::comm::detail::mpi_error_string(trainmem_rc_) + " at " + \
-                                        ::trainmem::comm::where(__FILE__, __LINE__));                    \
+#define TRAINMEM_MPI_CHECK(call)                                                                                 \
+  do {                                                                                                           \
+    const int trainmem_rc_ = (call);                                                                             \
+    if (trainmem_rc_ != MPI_SUCCESS)                                                                             \
+      throw ::trainmem::comm::CommError(std::string(#call) +                                                     \
+                                        " failed: " + ::trainmem::comm::detail::mpi_error_string(trainmem_rc_) + \
+                                        " at " + ::trainmem::comm::where(__FILE__, __LINE__));                   \
   } while (false)
 
-#define TRAINMEM_SYS_CHECK(cond, what)                                                                    \
-  do {                                                                                                    \
-    if (!(cond))                                                                                          \
+#define TRAINMEM_SYS_CHECK(cond, what)                                                                             \
+  do {                                                                                                             \
+    if (!(cond))                                                                                                   \
       throw ::trainmem::comm::CommError(std::string(what) + " at " + ::trainmem::comm::where(__FILE__, __LINE__)); \
   } while (false)

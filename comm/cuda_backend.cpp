@@ -13,20 +13,20 @@
 #include "comm/parallel_groups_impl.hpp"
 #include "comm/session.hpp"
 
-#define TRAINMEM_CUDA_CHECK(call)                                                                          \
-  do {                                                                                                     \
-    const cudaError_t trainmem_e_ = (call);                                                                \
-    if (trainmem_e_ != cudaSuccess)                                                                        \
-      throw ::trainmem::comm::CommError(std::string(#call) + " failed: " + cudaGetErrorString(trainmem_e_) + \
-                                        " at " + ::trainmem::comm::where(__FILE__, __LINE__));            \
+#define TRAINMEM_CUDA_CHECK(call)                                                                                     \
+  do {                                                                                                                \
+    const cudaError_t trainmem_e_ = (call);                                                                           \
+    if (trainmem_e_ != cudaSuccess)                                                                                   \
+      throw ::trainmem::comm::CommError(std::string(#call) + " failed: " + cudaGetErrorString(trainmem_e_) + " at " + \
+                                        ::trainmem::comm::where(__FILE__, __LINE__));                                 \
   } while (false)
 
-#define TRAINMEM_NCCL_CHECK(call)                                                                          \
-  do {                                                                                                     \
-    const ncclResult_t trainmem_r_ = (call);                                                               \
-    if (trainmem_r_ != ncclSuccess)                                                                        \
-      throw ::trainmem::comm::CommError(std::string(#call) + " failed: " + ncclGetErrorString(trainmem_r_) + \
-                                        " at " + ::trainmem::comm::where(__FILE__, __LINE__));            \
+#define TRAINMEM_NCCL_CHECK(call)                                                                                     \
+  do {                                                                                                                \
+    const ncclResult_t trainmem_r_ = (call);                                                                          \
+    if (trainmem_r_ != ncclSuccess)                                                                                   \
+      throw ::trainmem::comm::CommError(std::string(#call) + " failed: " + ncclGetErrorString(trainmem_r_) + " at " + \
+                                        ::trainmem::comm::where(__FILE__, __LINE__));                                 \
   } while (false)
 
 namespace trainmem::comm {
@@ -46,10 +46,11 @@ class CudaBackend final : public Backend {
                                "); the cuda backend needs one GPU per rank, use --backend host here (" +
                                where(__FILE__, __LINE__) + ")");
     if (session.local_size() > devices)
-      throw BackendUnavailable(std::to_string(session.local_size()) + " ranks on host " + session.host() + " but only " +
-                               std::to_string(devices) +
+      throw BackendUnavailable(std::to_string(session.local_size()) + " ranks on host " + session.host() +
+                               " but only " + std::to_string(devices) +
                                " visible GPU(s): NCCL needs one GPU per rank (two ranks on one GPU fail with "
-                               "'Duplicate GPU detected'); start at most " + std::to_string(devices) + " ranks per host");
+                               "'Duplicate GPU detected'); start at most " +
+                               std::to_string(devices) + " ranks per host");
     device_ = session.local_rank();
     TRAINMEM_CUDA_CHECK(cudaSetDevice(device_));
     cudaDeviceProp prop{};
@@ -104,7 +105,9 @@ class CudaBackend final : public Backend {
     for (std::size_t r = 0; r < counts.size(); ++r) {
       const void* block = static_cast<const char*>(send) + offset * es;
       void* out = static_cast<int>(r) == rank_ ? recv : nullptr;
-      if (counts[r] > 0) TRAINMEM_NCCL_CHECK(ncclReduce(block, out, counts[r], nccl_type(dtype), ncclSum, static_cast<int>(r), comm_, stream_));
+      if (counts[r] > 0)
+        TRAINMEM_NCCL_CHECK(
+            ncclReduce(block, out, counts[r], nccl_type(dtype), ncclSum, static_cast<int>(r), comm_, stream_));
       offset += counts[r];
     }
     TRAINMEM_NCCL_CHECK(ncclGroupEnd());
@@ -116,7 +119,9 @@ class CudaBackend final : public Backend {
     TRAINMEM_NCCL_CHECK(ncclGroupStart());
     for (std::size_t r = 0; r < counts.size(); ++r) {
       void* block = static_cast<char*>(full) + offset * es;
-      if (counts[r] > 0) TRAINMEM_NCCL_CHECK(ncclBroadcast(block, block, counts[r], nccl_type(dtype), static_cast<int>(r), comm_, stream_));
+      if (counts[r] > 0)
+        TRAINMEM_NCCL_CHECK(
+            ncclBroadcast(block, block, counts[r], nccl_type(dtype), static_cast<int>(r), comm_, stream_));
       offset += counts[r];
     }
     TRAINMEM_NCCL_CHECK(ncclGroupEnd());

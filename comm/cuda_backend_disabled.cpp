@@ -12,8 +12,9 @@ int cuda_device_count(std::string& why) {
 }
 
 std::unique_ptr<Backend> make_cuda_backend(const Session& /*session*/, const ParallelGroups& /*groups*/) {
-  throw BackendUnavailable("this build has no cuda backend (CUDA toolkit or NCCL not found at configure time, or "
-                           "TRAINMEM_ENABLE_CUDA=OFF); use --backend host");
+  throw BackendUnavailable(
+      "this build has no cuda backend (CUDA toolkit or NCCL not found at configure time, or "
+      "TRAINMEM_ENABLE_CUDA=OFF); use --backend host");
 }
 
 }  // namespace trainmem::comm

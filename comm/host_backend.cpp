@@ -57,7 +57,8 @@ class HostBackend final : public Backend {
     auto* own = static_cast<const char*>(send) + own_offset * es;
     if (recv == own) {
       // In place: MPI leaves the result at the start of the buffer; move it to this rank's block.
-      TRAINMEM_MPI_CHECK(MPI_Reduce_scatter(MPI_IN_PLACE, const_cast<void*>(send), c.data(), type(dtype), op(dtype), comm_));
+      TRAINMEM_MPI_CHECK(
+          MPI_Reduce_scatter(MPI_IN_PLACE, const_cast<void*>(send), c.data(), type(dtype), op(dtype), comm_));
       std::memmove(recv, send, counts[static_cast<std::size_t>(rank_)] * es);
     } else {
       TRAINMEM_MPI_CHECK(MPI_Reduce_scatter(send, recv, c.data(), type(dtype), op(dtype), comm_));
@@ -71,7 +72,8 @@ class HostBackend final : public Backend {
       displs[i] = at;
       at += c[i];
     }
-    TRAINMEM_MPI_CHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full, c.data(), displs.data(), type(dtype), comm_));
+    TRAINMEM_MPI_CHECK(
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full, c.data(), displs.data(), type(dtype), comm_));
   }
   void all_reduce(void* buf, std::size_t count, Dtype dtype) override {
     // MPI counts are int: reduce in slices of at most 2^30 elements.
@@ -79,7 +81,8 @@ class HostBackend final : public Backend {
     auto* p = static_cast<char*>(buf);
     for (std::size_t done = 0; done < count; done += kSlice) {
       const std::size_t n = std::min(kSlice, count - done);
-      TRAINMEM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p + done * elem_size(dtype), static_cast<int>(n), type(dtype), op(dtype), comm_));
+      TRAINMEM_MPI_CHECK(
+          MPI_Allreduce(MPI_IN_PLACE, p + done * elem_size(dtype), static_cast<int>(n), type(dtype), op(dtype), comm_));
     }
   }
 
@@ -107,6 +110,8 @@ class HostBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_host_backend(const ParallelGroups& groups) { return std::make_unique<HostBackend>(groups); }
+std::unique_ptr<Backend> make_host_backend(const ParallelGroups& groups) {
+  return std::make_unique<HostBackend>(groups);
+}
 
 }  // namespace trainmem::comm

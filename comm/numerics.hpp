@@ -15,7 +15,8 @@ namespace trainmem::comm {
 inline std::uint16_t float_to_bf16(float f) {
   std::uint32_t bits = 0;
   std::memcpy(&bits, &f, 4);
-  if ((bits & 0x7f800000U) == 0x7f800000U && (bits & 0x007fffffU) != 0) return static_cast<std::uint16_t>((bits >> 16) | 0x40U);
+  if ((bits & 0x7f800000U) == 0x7f800000U && (bits & 0x007fffffU) != 0)
+    return static_cast<std::uint16_t>((bits >> 16) | 0x40U);
   const std::uint32_t rounding = 0x7fffU + ((bits >> 16) & 1U);
   return static_cast<std::uint16_t>((bits + rounding) >> 16);
 }

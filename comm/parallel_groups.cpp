@@ -33,7 +33,8 @@ ParallelGroups::ParallelGroups(const Session& session, const RankGrid& grid) : i
     const auto pos = std::find(members.begin(), members.end(), session.rank());
     if (size != static_cast<int>(members.size()) || pos == members.end() || index != pos - members.begin())
       throw CommError(std::string(parallel_dim_name(kGroupDims[i])) + " communicator disagrees with RankGrid: size " +
-                      std::to_string(size) + " vs " + std::to_string(members.size()) + " at " + where(__FILE__, __LINE__));
+                      std::to_string(size) + " vs " + std::to_string(members.size()) + " at " +
+                      where(__FILE__, __LINE__));
     impl_->members[i] = std::move(members);
     impl_->index[i] = index;
   }
@@ -44,7 +45,9 @@ ParallelGroups::~ParallelGroups() {
     if (c != MPI_COMM_NULL) MPI_Comm_free(&c);
 }
 
-const std::vector<std::int64_t>& ParallelGroups::members(ParallelDim dim) const { return impl_->members[group_slot(dim)]; }
+const std::vector<std::int64_t>& ParallelGroups::members(ParallelDim dim) const {
+  return impl_->members[group_slot(dim)];
+}
 int ParallelGroups::size(ParallelDim dim) const { return static_cast<int>(impl_->members[group_slot(dim)].size()); }
 int ParallelGroups::index(ParallelDim dim) const { return impl_->index[group_slot(dim)]; }
 

@@ -22,7 +22,8 @@ std::string where(const char* file, int line) {
   int len = 0;
   if (initialized != 0 && finalized == 0) MPI_Get_processor_name(host, &len);
   std::string text = std::string(file) + ":" + std::to_string(line);
-  if (rank >= 0) text += " on rank " + std::to_string(rank) + " (host " + std::string(host, static_cast<std::size_t>(len)) + ")";
+  if (rank >= 0)
+    text += " on rank " + std::to_string(rank) + " (host " + std::string(host, static_cast<std::size_t>(len)) + ")";
   return text;
 }
 
@@ -40,7 +41,8 @@ Session::Session(int* argc, char*** argv) {
   TRAINMEM_MPI_CHECK(MPI_Get_processor_name(host, &len));
   host_.assign(host, static_cast<std::size_t>(len));
   node_comm_ = new MPI_Comm(MPI_COMM_NULL);
-  TRAINMEM_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &as_comm(node_comm_)));
+  TRAINMEM_MPI_CHECK(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &as_comm(node_comm_)));
   TRAINMEM_MPI_CHECK(MPI_Comm_size(as_comm(node_comm_), &local_size_));
   TRAINMEM_MPI_CHECK(MPI_Comm_rank(as_comm(node_comm_), &local_rank_));
 }
@@ -96,8 +98,8 @@ std::vector<std::string> Session::gather_to_root(const std::string& text) const 
     total += lens[i];
   }
   std::string all(static_cast<std::size_t>(total), '\0');
-  TRAINMEM_MPI_CHECK(MPI_Gatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0,
-                                 MPI_COMM_WORLD));
+  TRAINMEM_MPI_CHECK(
+      MPI_Gatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD));
   std::vector<std::string> out;
   for (std::size_t i = 0; i < lens.size(); ++i)
     out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(lens[i])));

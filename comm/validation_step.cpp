@@ -180,8 +180,10 @@ void Step::check(const Buffer& b, std::size_t e0, std::size_t g0, std::size_t co
       const float want = reference_[i];
       const float err = std::fabs(got - want);
       if (!(err <= kRelTolerance * std::max(1.0F, std::fabs(want)))) ++result_.wrong_elements;
-      if (std::isfinite(err)) result_.max_abs_error = std::max(result_.max_abs_error, static_cast<double>(err));
-      else result_.max_abs_error = INFINITY;
+      if (std::isfinite(err))
+        result_.max_abs_error = std::max(result_.max_abs_error, static_cast<double>(err));
+      else
+        result_.max_abs_error = INFINITY;
     }
     result_.checked_elements += n;
   }
@@ -192,11 +194,11 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
   bool seen[6] = {};
   for (const BufferRequest& r : requests) {
     const auto idx = static_cast<std::size_t>(r.role);
-    if (seen[idx])
-      throw ConfigError("buffer " + std::string(buffer_role_name(r.role)), r.label, "requested twice");
+    if (seen[idx]) throw ConfigError("buffer " + std::string(buffer_role_name(r.role)), r.label, "requested twice");
     seen[idx] = true;
     if (r.dtype != Dtype::fp32 && r.dtype != Dtype::bf16)
-      throw ConfigError("dtype of " + r.label, std::string(dtype_name(r.dtype)), "the validation step stores only fp32 and bf16");
+      throw ConfigError("dtype of " + r.label, std::string(dtype_name(r.dtype)),
+                        "the validation step stores only fp32 and bf16");
     if ((r.role == BufferRole::grad_copy || r.role == BufferRole::master_params) && r.dtype != Dtype::fp32)
       throw ConfigError("dtype of " + r.label, std::string(dtype_name(r.dtype)), "must be fp32");
   }
@@ -244,10 +246,13 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
   fill_role(m_, BufferRole::moment_m, [km](std::size_t i) { return moment_m_value(km, i); });
   fill_role(v_, BufferRole::moment_v, [kv](std::size_t i) { return moment_v_value(kv, i); });
   auto my_grad = [kg](std::size_t i) { return grad_value(kg, i); };
-  if (sharded(BufferRole::grads)) fill(grads_, 0, 0, shard_, zero);  // produced per bucket below
-  else fill(grads_, 0, 0, n_, my_grad);
+  if (sharded(BufferRole::grads))
+    fill(grads_, 0, 0, shard_, zero);  // produced per bucket below
+  else
+    fill(grads_, 0, 0, n_, my_grad);
   if (has_grad_copy_) fill(grad_copy_, 0, 0, grad_copy_.elements, zero);
-  result_.host_model_states_delta = read_proc_status().rss_anon - std::min(read_proc_status().rss_anon, result_.host_rss_before_alloc);
+  result_.host_model_states_delta =
+      read_proc_status().rss_anon - std::min(read_proc_status().rss_anon, result_.host_rss_before_alloc);
   if (be_.has_device_memory()) {
     const DeviceUsage after = be_.device_usage();
     result_.device_model_states = after.used - std::min(after.used, dev_before_alloc.used);
@@ -277,7 +282,8 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
       Buffer layer = temporary(params_.dtype, b - a);
       const auto c = counts(a, b);
       if (c[static_cast<std::size_t>(me_)] > 0)
-        be_.copy(layer.at(std::max(a, lo_) - a), params_.at(std::max(a, lo_) - lo_), c[static_cast<std::size_t>(me_)] * esize(layer.dtype));
+        be_.copy(layer.at(std::max(a, lo_) - a), params_.at(std::max(a, lo_) - lo_),
+                 c[static_cast<std::size_t>(me_)] * esize(layer.dtype));
       be_.all_gather_in_place(layer.ptr, c, layer.dtype);
       sample_device();
       check(layer, 0, a, b - a, updated);
@@ -338,8 +344,10 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
         write(grad_copy_, done, g, n);
         read(g, grad_copy_, done, n);
       }
-      if (has_master_) read(w, master_, done, n);
-      else read(w, params_, param_off + done, n);
+      if (has_master_)
+        read(w, master_, done, n);
+      else
+        read(w, params_, param_off + done, n);
       read(m, m_, done, n);
       read(v, v_, done, n);
       for (std::size_t i = 0; i < n; ++i) adam_update(w[i], m[i], v[i], g[i] / dp, spec_.adam, bias1, bias2);
@@ -410,7 +418,8 @@ void reference_updated_params(const ReferenceSpec& spec, std::uint64_t begin, st
   const std::uint64_t kv = stream_key(spec.seed, Stream::moment_v, spec.group, 0);
   std::vector<std::uint64_t> kg;
   kg.reserve(static_cast<std::size_t>(spec.dp));
-  for (int d = 0; d < spec.dp; ++d) kg.push_back(stream_key(spec.seed, Stream::grad, spec.group, static_cast<std::uint64_t>(d)));
+  for (int d = 0; d < spec.dp; ++d)
+    kg.push_back(stream_key(spec.seed, Stream::grad, spec.group, static_cast<std::uint64_t>(d)));
   const float dp = static_cast<float>(spec.dp);
   for (std::uint64_t i = begin; i < end; ++i) {
     // Every member's gradient, summed in rank order (exact: see numerics.hpp), stored in the grad

@@ -37,17 +37,17 @@ struct BufferRequest {
   std::string label;     // "bf16 parameters"
   std::string category;  // "params", "grads", ... (reported back unchanged)
   BufferRole role;
-  Dtype dtype;           // fp32 or bf16
+  Dtype dtype;  // fp32 or bf16
 };
 
 struct StepSpec {
   BackendKind backend = BackendKind::host;
-  ElementCount elements;        // this rank's parameters before ZeRO (its tp/pp shard of the model)
+  ElementCount elements;  // this rank's parameters before ZeRO (its tp/pp shard of the model)
   int zero_stage = 0;
   std::int64_t gather_units = 1;  // ZeRO-2 gradient buckets and ZeRO-3 parameter gathers (one per layer)
   std::uint64_t seed = 1234;
   AdamConfig adam;
-  int fail_rank = -1;           // test-only: this global rank throws after allocating
+  int fail_rank = -1;  // test-only: this global rank throws after allocating
   // Test-only: this global rank requests its first model-state buffer as 2^62 bytes, more than any
   // 64-bit address space maps (x86-64: 2^47 user bytes), so the backend's real allocation call fails.
   int alloc_fail_rank = -1;
@@ -69,17 +69,17 @@ struct MeasuredBuffer {
 
 struct StepResult {
   std::vector<MeasuredBuffer> buffers;
-  Bytes host_rss_before_alloc;        // RssAnon before the first model-state buffer
-  Bytes host_model_states_delta;      // RssAnon growth across allocating and filling them
-  Bytes host_collective_peak;         // VmHWM growth over the collectives (HWM reset before them)
-  Bytes own_temporaries_peak;         // largest live step temporary (bucket, gathered layer)
-  Bytes staging_bytes;                // host staging buffer for fills, updates and checks
+  Bytes host_rss_before_alloc;    // RssAnon before the first model-state buffer
+  Bytes host_model_states_delta;  // RssAnon growth across allocating and filling them
+  Bytes host_collective_peak;     // VmHWM growth over the collectives (HWM reset before them)
+  Bytes own_temporaries_peak;     // largest live step temporary (bucket, gathered layer)
+  Bytes staging_bytes;            // host staging buffer for fills, updates and checks
   bool hwm_reset_ok = false;
   // Device figures (cuda backend; 0 on host): cudaMemGetInfo used-memory deltas.
-  Bytes device_context;               // used after creating the CUDA context (whole GPU, other processes included)
-  Bytes device_comm_init;             // growth across ncclCommInitRank of the dp communicator
-  Bytes device_model_states;          // growth across the model-state cudaMallocs
-  Bytes device_collective_peak;       // growth across the collectives (temporaries, NCCL lazy buffers)
+  Bytes device_context;          // used after creating the CUDA context (whole GPU, other processes included)
+  Bytes device_comm_init;        // growth across ncclCommInitRank of the dp communicator
+  Bytes device_model_states;     // growth across the model-state cudaMallocs
+  Bytes device_collective_peak;  // growth across the collectives (temporaries, NCCL lazy buffers)
   std::string device_name;
   std::uint64_t checked_elements = 0;  // on this rank
   std::uint64_t wrong_elements = 0;    // on this rank

@@ -6,8 +6,8 @@
 namespace trainmem {
 namespace {
 
-ModelSpec gpt(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads,
-              std::int64_t vocab, std::int64_t positions) {
+ModelSpec gpt(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads, std::int64_t vocab,
+              std::int64_t positions) {
   ModelSpec m;
   m.name = std::move(name);
   m.num_layers = layers;
@@ -19,8 +19,8 @@ ModelSpec gpt(std::string name, std::int64_t layers, std::int64_t hidden, std::i
   return m;  // LayerNorm, GeLU, learned positions, tied embeddings, biases: the ModelSpec defaults
 }
 
-ModelSpec llama(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn,
-                std::int64_t heads, std::int64_t kv_heads, std::int64_t vocab) {
+ModelSpec llama(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn, std::int64_t heads,
+                std::int64_t kv_heads, std::int64_t vocab) {
   ModelSpec m;
   m.name = std::move(name);
   m.num_layers = layers;

@@ -29,17 +29,16 @@ std::string_view position_embedding_name(PositionEmbedding p) {
 namespace {
 // Upper bounds that no real model reaches; they keep products of sizes far from 2^64.
 constexpr std::int64_t kMaxLayers = 100000;
-constexpr std::int64_t kMaxHidden = 1 << 20;       // 1,048,576
+constexpr std::int64_t kMaxHidden = 1 << 20;  // 1,048,576
 constexpr std::int64_t kMaxFfn = 1 << 24;
 constexpr std::int64_t kMaxHeads = 1 << 16;
-constexpr std::int64_t kMaxVocab = 1 << 26;        // 67M tokens
+constexpr std::int64_t kMaxVocab = 1 << 26;  // 67M tokens
 constexpr std::int64_t kMaxPositions = 1LL << 32;
 constexpr std::int64_t kMaxExperts = 1 << 16;
 
 void require_range(const char* field, std::int64_t v, std::int64_t lo, std::int64_t hi) {
   if (v < lo || v > hi)
-    throw ConfigError(field, std::to_string(v),
-                      "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    throw ConfigError(field, std::to_string(v), "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
 }
 
 std::uint64_t u(std::int64_t v) { return static_cast<std::uint64_t>(v); }
@@ -88,7 +87,8 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
     items.push_back({std::move(name), std::move(formula), n, expert});
   };
   // Attention: QKV is column-parallel (weight and bias split), out-proj row-parallel (bias replicated).
-  add("attention QKV weight", "h*(heads+2*kv_heads)*head_dim/tp = " + H + "*(" + heads + "+2*" + kv + ")*" + D + "/" + TP,
+  add("attention QKV weight",
+      "h*(heads+2*kv_heads)*head_dim/tp = " + H + "*(" + heads + "+2*" + kv + ")*" + D + "/" + TP,
       ElementCount(h) * qkv_out);
   if (m.add_bias_linear || m.add_qkv_bias)
     add("attention QKV bias", "(heads+2*kv_heads)*head_dim/tp = (" + heads + "+2*" + kv + ")*" + D + "/" + TP,
@@ -107,11 +107,12 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
     const std::string F = std::to_string(ffn), S = std::to_string(split);
     const bool gated = m.gated_mlp();
     const std::string fc1 = gated ? "gate+up" : "up (fc1)";
-    add(prefix + fc1 + " weight", copies_text + (gated ? "2*" : "") + "h*ffn/" + (expert ? "etp" : "tp") + " = " +
-                                      copies_text + (gated ? "2*" : "") + H + "*" + F + "/" + S,
+    add(prefix + fc1 + " weight",
+        copies_text + (gated ? "2*" : "") + "h*ffn/" + (expert ? "etp" : "tp") + " = " + copies_text +
+            (gated ? "2*" : "") + H + "*" + F + "/" + S,
         ElementCount(h) * (f * (gated ? 2 : 1)) * copies, expert);
-    add(prefix + "down (fc2) weight", copies_text + "ffn*h/" + std::string(expert ? "etp" : "tp") + " = " + copies_text +
-                                          F + "*" + H + "/" + S,
+    add(prefix + "down (fc2) weight",
+        copies_text + "ffn*h/" + std::string(expert ? "etp" : "tp") + " = " + copies_text + F + "*" + H + "/" + S,
         ElementCount(f) * h * copies, expert);
     if (m.add_bias_linear) {
       add(prefix + fc1 + " bias", copies_text + (gated ? "2*" : "") + "ffn/" + (expert ? "etp" : "tp"),

@@ -24,18 +24,18 @@ struct ModelSpec {
   std::string name = "custom";
   std::int64_t num_layers = 0;
   std::int64_t hidden_size = 0;
-  std::int64_t ffn_hidden_size = 0;      // 0 = 4 * hidden_size
+  std::int64_t ffn_hidden_size = 0;  // 0 = 4 * hidden_size
   std::int64_t num_attention_heads = 0;
-  std::int64_t num_query_groups = 0;     // kv heads; 0 = num_attention_heads (MHA)
-  std::int64_t kv_channels = 0;          // head dim; 0 = hidden_size / num_attention_heads
+  std::int64_t num_query_groups = 0;  // kv heads; 0 = num_attention_heads (MHA)
+  std::int64_t kv_channels = 0;       // head dim; 0 = hidden_size / num_attention_heads
   std::int64_t vocab_size = 50257;
   std::int64_t max_position_embeddings = 0;  // rows of the learned position table (0 = seq_length)
   Normalization normalization = Normalization::layer_norm;
   Activation activation = Activation::gelu;
   PositionEmbedding position_embedding = PositionEmbedding::learned;
-  bool tie_embeddings = true;            // LM head shares the word embedding
-  bool add_bias_linear = true;           // biases on QKV, out-proj and MLP linears
-  bool add_qkv_bias = false;             // QKV bias even when add_bias_linear is false (Qwen2)
+  bool tie_embeddings = true;   // LM head shares the word embedding
+  bool add_bias_linear = true;  // biases on QKV, out-proj and MLP linears
+  bool add_qkv_bias = false;    // QKV bias even when add_bias_linear is false (Qwen2)
   // Mixture of experts: every layer's MLP is replaced by num_experts experts (0 = dense).
   std::int64_t num_experts = 0;
   std::int64_t moe_router_topk = 2;

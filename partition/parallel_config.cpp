@@ -12,8 +12,7 @@ constexpr std::int64_t kMaxWorld = 1 << 24;  // 16.7M ranks
 std::string s(std::int64_t v) { return std::to_string(v); }
 
 void require_degree(const char* field, std::int64_t v) {
-  if (v < 1 || v > kMaxDegree)
-    throw ConfigError(field, s(v), "must be between 1 and " + s(kMaxDegree));
+  if (v < 1 || v > kMaxDegree) throw ConfigError(field, s(v), "must be between 1 and " + s(kMaxDegree));
 }
 
 void require_divides(const char* field, std::int64_t degree, const char* what, std::int64_t n) {
@@ -31,11 +30,9 @@ ParallelConfig resolve(ParallelConfig c, const ModelSpec* m) {
   require_degree("ulysses_sp", c.ulysses_sp);
   if (c.etp == 0) c.etp = c.tp;
   require_degree("expert_tensor_parallel_size", c.etp);
-  if (c.zero_stage < 0 || c.zero_stage > 3)
-    throw ConfigError("zero_stage", s(c.zero_stage), "must be 0, 1, 2 or 3");
+  if (c.zero_stage < 0 || c.zero_stage > 3) throw ConfigError("zero_stage", s(c.zero_stage), "must be 0, 1, 2 or 3");
   if (c.make_vocab_size_divisible_by < 1 || c.make_vocab_size_divisible_by > (1 << 16))
-    throw ConfigError("make_vocab_size_divisible_by", s(c.make_vocab_size_divisible_by),
-                      "must be between 1 and 65536");
+    throw ConfigError("make_vocab_size_divisible_by", s(c.make_vocab_size_divisible_by), "must be between 1 and 65536");
 
   const std::int64_t model_parallel = c.tp * c.cp * c.pp;  // each <= 2^20: product checked below
   if (model_parallel > kMaxWorld)
@@ -50,13 +47,12 @@ ParallelConfig resolve(ParallelConfig c, const ModelSpec* m) {
       throw ConfigError("data_parallel_size", s(c.dp), "tp * cp * pp * dp exceeds " + s(kMaxWorld) + " ranks");
     if (c.world_size != 0 && c.world_size != c.dp * model_parallel)
       throw ConfigError("world_size", s(c.world_size),
-                        "does not equal tp * cp * pp * dp = " + s(c.tp) + " * " + s(c.cp) + " * " + s(c.pp) +
-                            " * " + s(c.dp) + " = " + s(c.dp * model_parallel));
+                        "does not equal tp * cp * pp * dp = " + s(c.tp) + " * " + s(c.cp) + " * " + s(c.pp) + " * " +
+                            s(c.dp) + " = " + s(c.dp * model_parallel));
     c.world_size = c.dp * model_parallel;
   } else if (c.world_size != 0) {
     if (c.world_size % model_parallel != 0)
-      throw ConfigError("world_size", s(c.world_size),
-                        "is not divisible by tp * cp * pp = " + s(model_parallel));
+      throw ConfigError("world_size", s(c.world_size), "is not divisible by tp * cp * pp = " + s(model_parallel));
     c.dp = c.world_size / model_parallel;
   } else {
     c.dp = 1;
@@ -99,9 +95,11 @@ ParallelConfig resolve(ParallelConfig c, const ModelSpec* m) {
   const bool uneven = c.first_stage_layers != 0 || c.last_stage_layers != 0;
   if (uneven) {
     if (c.pp < 2)
-      throw ConfigError("decoder_first_pipeline_num_layers", s(c.first_stage_layers), "needs pipeline_model_parallel_size >= 2");
+      throw ConfigError("decoder_first_pipeline_num_layers", s(c.first_stage_layers),
+                        "needs pipeline_model_parallel_size >= 2");
     if (c.vpp > 1)
-      throw ConfigError("virtual_pipeline_model_parallel_size", s(c.vpp), "cannot be combined with an uneven first/last stage");
+      throw ConfigError("virtual_pipeline_model_parallel_size", s(c.vpp),
+                        "cannot be combined with an uneven first/last stage");
     if (c.first_stage_layers < 0 || c.last_stage_layers < 0)
       throw ConfigError("decoder_first_pipeline_num_layers", s(c.first_stage_layers), "must not be negative");
     // Stages without an explicit count share the remaining layers evenly.

@@ -16,7 +16,7 @@ struct ParallelConfig {
   std::int64_t world_size = 0;  // 0 = tp * cp * pp * dp
   std::int64_t cp = 1;
   std::int64_t ep = 1;
-  std::int64_t etp = 0;         // 0 = tp (Megatron's default expert tensor parallel size)
+  std::int64_t etp = 0;  // 0 = tp (Megatron's default expert tensor parallel size)
   std::int64_t vpp = 1;
   bool sequence_parallel = false;  // Megatron SP, only meaningful with tp > 1
   std::int64_t ulysses_sp = 1;     // DeepSpeed Ulysses degree, carved out of dp

@@ -19,8 +19,8 @@ RankParamShard rank_param_shard(const ModelSpec& m, const ParallelConfig& c, con
   if (stage.has_embedding) {
     add("word embeddings (vocab-parallel)", vocab_shard, 1, false);
     if (m.position_embedding == PositionEmbedding::learned)
-      add("position embeddings (replicated)", ElementCount(static_cast<std::uint64_t>(m.max_position_embeddings)) * h, 1,
-          false);
+      add("position embeddings (replicated)", ElementCount(static_cast<std::uint64_t>(m.max_position_embeddings)) * h,
+          1, false);
   }
   const LayerParams layer = layer_params(m, TensorSplit{c.tp, c.etp, c.ep});
   const auto layers = static_cast<std::uint64_t>(stage.num_layers);

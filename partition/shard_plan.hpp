@@ -13,10 +13,10 @@
 namespace trainmem {
 
 struct ShardTerm {
-  std::string name;        // e.g. "transformer layers (dense part)"
-  ElementCount per_unit;   // parameters of one unit on this rank
-  std::uint64_t units = 1; // how many units (layers) this rank holds
-  bool expert = false;     // expert parameters are sharded by ZeRO over edp, not dp
+  std::string name;         // e.g. "transformer layers (dense part)"
+  ElementCount per_unit;    // parameters of one unit on this rank
+  std::uint64_t units = 1;  // how many units (layers) this rank holds
+  bool expert = false;      // expert parameters are sharded by ZeRO over edp, not dp
   ElementCount total() const { return per_unit * units; }
 };
 

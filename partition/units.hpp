@@ -52,7 +52,9 @@ struct Bytes {
   constexpr explicit Bytes(std::uint64_t v) : value(v) {}
   friend Bytes operator+(Bytes a, Bytes b) { return Bytes(detail::checked_add(a.value, b.value, "byte addition")); }
   friend Bytes operator-(Bytes a, Bytes b) { return Bytes(detail::checked_sub(a.value, b.value, "byte subtraction")); }
-  friend Bytes operator*(Bytes a, std::uint64_t k) { return Bytes(detail::checked_mul(a.value, k, "byte multiplication")); }
+  friend Bytes operator*(Bytes a, std::uint64_t k) {
+    return Bytes(detail::checked_mul(a.value, k, "byte multiplication"));
+  }
   Bytes& operator+=(Bytes o) { return *this = *this + o; }
   friend constexpr auto operator<=>(Bytes, Bytes) = default;
 };

@@ -32,7 +32,8 @@ DeepSpeedEstimate deepspeed_estimate(const DeepSpeedEstimatorInput& in) {
   if (in.gpus_per_node < 1 || in.gpus_per_node > 1024)
     throw ConfigError("gpus_per_node", std::to_string(in.gpus_per_node), "must be between 1 and 1024");
   if (in.offload_param && !in.offload_optimizer)
-    throw ConfigError("offload_param", "cpu", "DeepSpeed's estimator only offloads parameters together with the optimizer");
+    throw ConfigError("offload_param", "cpu",
+                      "DeepSpeed's estimator only offloads parameters together with the optimizer");
   if (in.zero_stage == 2 && in.offload_param)
     throw ConfigError("offload_param", "cpu", "parameter offload needs zero_stage 3");
   if (in.zero_stage == 3 && (in.largest_layer_params == 0 || in.largest_layer_params > in.total_params))
@@ -71,7 +72,8 @@ DeepSpeedEstimate deepspeed_estimate(const DeepSpeedEstimatorInput& in) {
   if (in.offload_optimizer) {
     const double k = in.offload_param ? 18.0 : 16.0;
     out.gpu_bytes = in.offload_param ? largest_layer_memory
-                                     : largest_layer_memory + py_int(as_double(2 * P) / static_cast<double>(total_gpus), "gpu bytes");
+                                     : largest_layer_memory +
+                                           py_int(as_double(2 * P) / static_cast<double>(total_gpus), "gpu bytes");
     // zero_init: total_params * K * gpus_factor * f (left to right: (P * K) * gpus_factor * f)
     out.cpu_bytes = in.zero_init ? py_int(as_double(P * static_cast<std::uint64_t>(k)) * gpus_factor * f, "cpu bytes")
                                  : offloaded_cpu(k);

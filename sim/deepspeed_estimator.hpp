@@ -13,11 +13,11 @@ struct DeepSpeedEstimatorInput {
   std::uint64_t largest_layer_params = 0;  // ZeRO-3 only: the module with most direct parameters
   std::int64_t num_nodes = 1;
   std::int64_t gpus_per_node = 1;
-  int zero_stage = 2;                      // 2 or 3
-  bool offload_optimizer = false;          // cpu_offload
-  bool offload_param = false;              // cpu_offload_params (ZeRO-3, needs offload_optimizer)
-  bool zero_init = true;                   // ZeRO-3 zero.Init
-  double additional_buffer_factor = 1.5;   // applied to host memory only
+  int zero_stage = 2;                     // 2 or 3
+  bool offload_optimizer = false;         // cpu_offload
+  bool offload_param = false;             // cpu_offload_params (ZeRO-3, needs offload_optimizer)
+  bool zero_init = true;                  // ZeRO-3 zero.Init
+  double additional_buffer_factor = 1.5;  // applied to host memory only
 };
 
 struct DeepSpeedEstimate {

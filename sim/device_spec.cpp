@@ -9,7 +9,8 @@ namespace {
 constexpr DeviceSpec kDevices[] = {
     {"a100-40gb", Bytes(40960 * kMiB), "nvidia-smi total for A100-SXM4-40GB: 40960 MiB"},
     {"a100-80gb", Bytes(81920 * kMiB), "nvidia-smi total for A100-SXM4-80GB: 81920 MiB"},
-    {"h100-80gb", Bytes(81559 * kMiB), "nvidia-smi total for H100 80GB HBM3: 81559 MiB (measured on this project's device)"},
+    {"h100-80gb", Bytes(81559 * kMiB),
+     "nvidia-smi total for H100 80GB HBM3: 81559 MiB (measured on this project's device)"},
     {"h200", Bytes(143771 * kMiB), "nvidia-smi total for H200: 143771 MiB (measured on this project's device)"},
     {"rtx-4090", Bytes(24564 * kMiB), "nvidia-smi total for GeForce RTX 4090: 24564 MiB"},
     {"mi300x", Bytes(192 * kGiB), "AMD Instinct MI300X: 192 GiB HBM3"},

@@ -30,13 +30,13 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
       if (sc.inference.enabled) {
         const ModelSpec served = serving_model(*sc.model, p.tp);
         per_stage[i].shard = rank_param_shard(served, p, stages[i]);
-        per_stage[i].inference = inference_rank(served, p, stages[i], per_stage[i].shard, sc.inference,
-                                                sc.training.micro_batch_size, sc.training.seq_length,
-                                                out.padded_vocab_size);
+        per_stage[i].inference =
+            inference_rank(served, p, stages[i], per_stage[i].shard, sc.inference, sc.training.micro_batch_size,
+                           sc.training.seq_length, out.padded_vocab_size);
         continue;
       }
-      per_stage[i].activations =
-          stage_activations(out.resolved, *out.layer_activations, stages[i], out.padded_vocab_size, out.activation_bytes);
+      per_stage[i].activations = stage_activations(out.resolved, *out.layer_activations, stages[i],
+                                                   out.padded_vocab_size, out.activation_bytes);
       if (sc.lora.enabled()) {
         const std::int64_t tokens = sc.training.seq_length / p.cp * sc.training.micro_batch_size;
         per_stage[i].lora = lora_rank(*sc.model, p, stages[i], per_stage[i].shard, sc.lora, *out.resolved.recipe,
@@ -44,16 +44,15 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
         // Layers kept whole (not fully recomputed) also keep the adapters' r-wide tensors, per in-flight forward.
         const auto& a = *per_stage[i].activations;
         const auto kept = static_cast<std::uint64_t>(a.layers_per_chunk - a.recomputed_layers_per_chunk);
-        per_stage[i].lora_activations =
-            per_stage[i].lora->adapter_activations_per_layer * kept * static_cast<std::uint64_t>(a.inflight.chunk_forwards);
+        per_stage[i].lora_activations = per_stage[i].lora->adapter_activations_per_layer * kept *
+                                        static_cast<std::uint64_t>(a.inflight.chunk_forwards);
       }
     }
   } else {
     out.num_parameters = *sc.num_parameters;
     for (auto& st : per_stage) st.shard = rank_param_shard(*sc.num_parameters, p);
   }
-  const std::uint64_t largest =
-      sc.model ? largest_parameter_elements(*sc.model, p, out.padded_vocab_size) : 0;
+  const std::uint64_t largest = sc.model ? largest_parameter_elements(*sc.model, p, out.padded_vocab_size) : 0;
   for (auto& st : per_stage) {
     if (st.inference)
       st.model_states = inference_weight_terms(st.inference->weights, sc.inference);
@@ -135,7 +134,8 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
 EstimateResult estimate(const Scenario& input) { return estimate_impl(input, true); }
 
 std::uint64_t largest_parameter_elements(const ModelSpec& model, const ParallelConfig& p, std::int64_t padded_vocab) {
-  std::uint64_t largest = static_cast<std::uint64_t>(padded_vocab / p.tp) * static_cast<std::uint64_t>(model.hidden_size);
+  std::uint64_t largest =
+      static_cast<std::uint64_t>(padded_vocab / p.tp) * static_cast<std::uint64_t>(model.hidden_size);
   for (const auto& item : layer_param_items(model, TensorSplit{p.tp, p.etp, p.ep}))
     largest = std::max(largest, item.count.value);
   return largest;
@@ -168,21 +168,20 @@ void finish_rank_class(RankClass& c, const ResolvedScenario& r, std::uint64_t la
     bool moved = false;
     for (const auto& o : c.offload.terms)
       if (o.name == t.name && o.target != OffloadTarget::gpu) moved = true;
-    const bool streamed = sc.offload.optimizer != OffloadDevice::none && p.zero_stage == 2 &&
-                          t.category == MemoryCategory::grads;
+    const bool streamed =
+        sc.offload.optimizer != OffloadDevice::none && p.zero_stage == 2 && t.category == MemoryCategory::grads;
     if (!moved && !streamed) persistent.push_back(t.bytes);
   }
   if (c.kv_cache > Bytes(0)) persistent.push_back(c.kv_cache);  // one preallocated pool (vLLM)
-  const Bytes dynamic = c.bytes[MemoryCategory::activations] + c.bytes[MemoryCategory::buffers] +
-                        c.bytes[MemoryCategory::temporaries];
+  const Bytes dynamic =
+      c.bytes[MemoryCategory::activations] + c.bytes[MemoryCategory::buffers] + c.bytes[MemoryCategory::temporaries];
   const bool moe = sc.model && sc.model->is_moe();
   c.runtime = runtime_memory(p, moe, sc.runtime, persistent, dynamic);
   c.bytes[MemoryCategory::runtime] = c.runtime.total();
   c.peak = c.bytes.total() + c.kv_cache;
   c.allocated = c.peak - c.runtime.total() + c.runtime.workspaces;
   c.reserved = c.allocated + c.runtime.allocator_rounding + c.runtime.fragmentation;
-  if (sc.gpu_memory)
-    c.safe_budget = *sc.gpu_memory > c.runtime.total() ? *sc.gpu_memory - c.runtime.total() : Bytes(0);
+  if (sc.gpu_memory) c.safe_budget = *sc.gpu_memory > c.runtime.total() ? *sc.gpu_memory - c.runtime.total() : Bytes(0);
 }
 
 }  // namespace trainmem::sim

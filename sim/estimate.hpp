@@ -31,17 +31,17 @@ struct RankClass {
   RankParamShard shard;
   ModelStateMemory model_states;
   std::optional<StageActivations> activations;  // absent for a bare parameter count
-  OffloadMemory offload;               // what left the GPU and where it went (host RAM, NVMe)
-  RuntimeMemory runtime;               // the parts of bytes[runtime]
-  std::optional<InferenceRank> inference;  // --inference: weights, KV cache, workspace
-  std::optional<LoraRank> lora;            // LoRA/QLoRA: frozen base and adapters
-  Bytes lora_activations;              // adapters' r-wide saved tensors (inside bytes.activations)
-  MemoryBreakdown bytes;               // GPU bytes per category (offloaded states excluded)
-  Bytes kv_cache;                      // inference only (JSON bytes.kv_cache); 0 for training
-  Bytes peak;                          // device total: bytes.total() + kv_cache = reserved + CUDA context + NCCL
-  Bytes allocated;                     // through the caching allocator: every category but runtime, + workspaces
-  Bytes reserved;                      // allocated + allocator rounding + fragmentation reserve
-  std::optional<Bytes> safe_budget;    // gpu_memory - runtime: room left for model states, activations, buffers
+  OffloadMemory offload;                        // what left the GPU and where it went (host RAM, NVMe)
+  RuntimeMemory runtime;                        // the parts of bytes[runtime]
+  std::optional<InferenceRank> inference;       // --inference: weights, KV cache, workspace
+  std::optional<LoraRank> lora;                 // LoRA/QLoRA: frozen base and adapters
+  Bytes lora_activations;                       // adapters' r-wide saved tensors (inside bytes.activations)
+  MemoryBreakdown bytes;                        // GPU bytes per category (offloaded states excluded)
+  Bytes kv_cache;                               // inference only (JSON bytes.kv_cache); 0 for training
+  Bytes peak;                        // device total: bytes.total() + kv_cache = reserved + CUDA context + NCCL
+  Bytes allocated;                   // through the caching allocator: every category but runtime, + workspaces
+  Bytes reserved;                    // allocated + allocator rounding + fragmentation reserve
+  std::optional<Bytes> safe_budget;  // gpu_memory - runtime: room left for model states, activations, buffers
 };
 
 // The largest total any one node needs (nodes hold gpus_per_node consecutive ranks; each figure is the
@@ -58,11 +58,11 @@ struct NodeTotals {
 struct EstimateResult {
   ResolvedScenario resolved;
   std::int64_t world_size = 0;
-  ElementCount num_parameters;          // the model's exact (unpadded) count
-  std::int64_t padded_vocab_size = 0;   // 0 for a bare parameter count
+  ElementCount num_parameters;                        // the model's exact (unpadded) count
+  std::int64_t padded_vocab_size = 0;                 // 0 for a bare parameter count
   std::optional<LayerActivations> layer_activations;  // the per-layer op table (layered models)
-  unsigned activation_bytes = 2;        // compute dtype size of the activations
-  std::vector<RankClass> classes;       // ordered by first rank
+  unsigned activation_bytes = 2;                      // compute dtype size of the activations
+  std::vector<RankClass> classes;                     // ordered by first rank
   std::size_t max_peak_class = 0;
   Bytes max_peak;
   std::optional<Bytes> gpu_memory;

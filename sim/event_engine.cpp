@@ -11,8 +11,12 @@ class Replay {
  public:
   explicit Replay(bool keep) : keep_(keep) {}
 
-  void alloc(MemoryCategory c, Bytes b, StepEvent e) { record(e, [&](std::uint32_t i) { ledger_.alloc(c, b, i); }); }
-  void free(MemoryCategory c, Bytes b, StepEvent e) { record(e, [&](std::uint32_t i) { ledger_.free(c, b, i); }); }
+  void alloc(MemoryCategory c, Bytes b, StepEvent e) {
+    record(e, [&](std::uint32_t i) { ledger_.alloc(c, b, i); });
+  }
+  void free(MemoryCategory c, Bytes b, StepEvent e) {
+    record(e, [&](std::uint32_t i) { ledger_.free(c, b, i); });
+  }
 
   StageSimulation finish() {
     out_.peak = ledger_.peak();
@@ -47,7 +51,8 @@ class Replay {
 }  // namespace
 
 StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
-  if (in.chunk_layers.size() != static_cast<std::size_t>(in.vpp) || in.chunk_first_layer.size() != in.chunk_layers.size())
+  if (in.chunk_layers.size() != static_cast<std::size_t>(in.vpp) ||
+      in.chunk_first_layer.size() != in.chunk_layers.size())
     throw Error("event engine: chunk_layers must have vpp entries");
   std::vector<std::size_t> chunk_offset(in.chunk_layers.size(), 0);  // local index of each chunk's first layer
   std::size_t stage_layers = 0;
@@ -69,13 +74,15 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
   const auto last_chunk = static_cast<std::int32_t>(in.vpp - 1);
 
   for (auto c : kMemoryCategories)
-    if (in.persistent[c].value != 0) r.alloc(c, in.persistent[c], {Phase::setup, -1, -1, -1, "persistent model states and buffers"});
+    if (in.persistent[c].value != 0)
+      r.alloc(c, in.persistent[c], {Phase::setup, -1, -1, -1, "persistent model states and buffers"});
 
   std::vector<std::int32_t> live_chunks(static_cast<std::size_t>(in.num_microbatches), 0);
   std::int64_t live = 0;
   bool send_pending = false;
   auto drain_send = [&](const StepEvent& e) {
-    if (send_pending) r.free(MemoryCategory::buffers, in.p2p_send_buffer, {e.phase, e.microbatch, e.chunk, -1, "p2p send done"});
+    if (send_pending)
+      r.free(MemoryCategory::buffers, in.p2p_send_buffer, {e.phase, e.microbatch, e.chunk, -1, "p2p send done"});
     send_pending = false;
   };
 
@@ -86,31 +93,42 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
     if (op.kind == ScheduleOp::Kind::forward) {
       const StepEvent at{Phase::forward, op.microbatch, op.chunk, -1, ""};
       drain_send(at);
-      if (live_chunks[static_cast<std::size_t>(op.microbatch)]++ == 0) r.out().max_live_microbatches = std::max(r.out().max_live_microbatches, ++live);
+      if (live_chunks[static_cast<std::size_t>(op.microbatch)]++ == 0)
+        r.out().max_live_microbatches = std::max(r.out().max_live_microbatches, ++live);
       if (first_stage && op.chunk == 0 && in.embedding_activation.value != 0)
         r.alloc(MemoryCategory::activations, in.embedding_activation,
                 {Phase::forward, op.microbatch, op.chunk, -1, "embedding output"});
       for (std::int64_t l = 0; l < n; ++l) {
         const std::size_t local = chunk_offset[chunk] + static_cast<std::size_t>(l);
-        const StepEvent e{Phase::forward, op.microbatch, op.chunk, static_cast<std::int32_t>(first + l), "saved activations"};
-        if (gathers) r.alloc(MemoryCategory::buffers, in.layer_gather[local], {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameter gather"});
+        const StepEvent e{Phase::forward, op.microbatch, op.chunk, static_cast<std::int32_t>(first + l),
+                          "saved activations"};
+        if (gathers)
+          r.alloc(MemoryCategory::buffers, in.layer_gather[local],
+                  {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameter gather"});
         r.alloc(MemoryCategory::activations, in.layer_activation[local], e);
         if (in.attention_transient.value != 0) {
-          r.alloc(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "context-parallel K/V exchange"});
-          r.free(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "K/V exchange done"});
+          r.alloc(MemoryCategory::temporaries, in.attention_transient,
+                  {e.phase, e.microbatch, e.chunk, e.layer, "context-parallel K/V exchange"});
+          r.free(MemoryCategory::temporaries, in.attention_transient,
+                 {e.phase, e.microbatch, e.chunk, e.layer, "K/V exchange done"});
         }
-        if (gathers) r.free(MemoryCategory::buffers, in.layer_gather[local], {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameters released"});
+        if (gathers)
+          r.free(MemoryCategory::buffers, in.layer_gather[local],
+                 {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameters released"});
       }
       if (last_stage && op.chunk == last_chunk && in.output_activation.value != 0)
         r.alloc(MemoryCategory::activations, in.output_activation,
                 {Phase::forward, op.microbatch, op.chunk, -1, "final norm, logits and loss"});
       if (last_stage && op.chunk == last_chunk && in.output_transient.value != 0) {
-        r.alloc(MemoryCategory::temporaries, in.output_transient, {Phase::forward, op.microbatch, op.chunk, -1, "loss computation"});
-        r.free(MemoryCategory::temporaries, in.output_transient, {Phase::forward, op.microbatch, op.chunk, -1, "loss computed"});
+        r.alloc(MemoryCategory::temporaries, in.output_transient,
+                {Phase::forward, op.microbatch, op.chunk, -1, "loss computation"});
+        r.free(MemoryCategory::temporaries, in.output_transient,
+               {Phase::forward, op.microbatch, op.chunk, -1, "loss computed"});
       }
       const bool sends = !(last_stage && op.chunk == last_chunk);
       if (sends && in.p2p_send_buffer.value != 0) {
-        r.alloc(MemoryCategory::buffers, in.p2p_send_buffer, {Phase::forward, op.microbatch, op.chunk, -1, "p2p send buffer"});
+        r.alloc(MemoryCategory::buffers, in.p2p_send_buffer,
+                {Phase::forward, op.microbatch, op.chunk, -1, "p2p send buffer"});
         send_pending = true;
       }
     } else {
@@ -123,25 +141,33 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
         const std::size_t local = chunk_offset[chunk] + static_cast<std::size_t>(l);
         const StepEvent e{Phase::backward, op.microbatch, op.chunk, static_cast<std::int32_t>(first + l), "recompute"};
         if (gathers) {
-          r.alloc(MemoryCategory::buffers, in.layer_gather[local], {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameter gather"});
-          r.alloc(MemoryCategory::temporaries, in.layer_gather_grads[local], {e.phase, e.microbatch, e.chunk, e.layer, "full-size gradients before reduce-scatter"});
+          r.alloc(MemoryCategory::buffers, in.layer_gather[local],
+                  {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameter gather"});
+          r.alloc(MemoryCategory::temporaries, in.layer_gather_grads[local],
+                  {e.phase, e.microbatch, e.chunk, e.layer, "full-size gradients before reduce-scatter"});
         }
         if (in.attention_transient.value != 0) {
-          r.alloc(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "context-parallel K/V exchange"});
-          r.free(MemoryCategory::temporaries, in.attention_transient, {e.phase, e.microbatch, e.chunk, e.layer, "K/V exchange done"});
+          r.alloc(MemoryCategory::temporaries, in.attention_transient,
+                  {e.phase, e.microbatch, e.chunk, e.layer, "context-parallel K/V exchange"});
+          r.free(MemoryCategory::temporaries, in.attention_transient,
+                 {e.phase, e.microbatch, e.chunk, e.layer, "K/V exchange done"});
         }
         if (in.backward_transient.value != 0)
-          r.alloc(MemoryCategory::temporaries, in.backward_transient, {e.phase, e.microbatch, e.chunk, e.layer, "activation gradients"});
+          r.alloc(MemoryCategory::temporaries, in.backward_transient,
+                  {e.phase, e.microbatch, e.chunk, e.layer, "activation gradients"});
         if (in.recompute_transient[local].value != 0) {
           r.alloc(MemoryCategory::temporaries, in.recompute_transient[local], e);
           r.free(MemoryCategory::temporaries, in.recompute_transient[local],
                  {e.phase, e.microbatch, e.chunk, e.layer, "recomputed activations freed"});
         }
         if (in.backward_transient.value != 0)
-          r.free(MemoryCategory::temporaries, in.backward_transient, {e.phase, e.microbatch, e.chunk, e.layer, "activation gradients freed"});
+          r.free(MemoryCategory::temporaries, in.backward_transient,
+                 {e.phase, e.microbatch, e.chunk, e.layer, "activation gradients freed"});
         if (gathers) {
-          r.free(MemoryCategory::temporaries, in.layer_gather_grads[local], {e.phase, e.microbatch, e.chunk, e.layer, "gradients reduce-scattered"});
-          r.free(MemoryCategory::buffers, in.layer_gather[local], {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameters released"});
+          r.free(MemoryCategory::temporaries, in.layer_gather_grads[local],
+                 {e.phase, e.microbatch, e.chunk, e.layer, "gradients reduce-scattered"});
+          r.free(MemoryCategory::buffers, in.layer_gather[local],
+                 {e.phase, e.microbatch, e.chunk, e.layer, "ZeRO-3 parameters released"});
         }
         r.free(MemoryCategory::activations, in.layer_activation[local],
                {e.phase, e.microbatch, e.chunk, e.layer, "saved activations freed"});
@@ -152,7 +178,8 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
       if (--live_chunks[static_cast<std::size_t>(op.microbatch)] == 0) --live;
       if (!first_stage || op.chunk != 0) {
         if (in.p2p_send_buffer.value != 0) {
-          r.alloc(MemoryCategory::buffers, in.p2p_send_buffer, {Phase::backward, op.microbatch, op.chunk, -1, "p2p send buffer (input grad)"});
+          r.alloc(MemoryCategory::buffers, in.p2p_send_buffer,
+                  {Phase::backward, op.microbatch, op.chunk, -1, "p2p send buffer (input grad)"});
           send_pending = true;
         }
       }
@@ -160,12 +187,16 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
   }
   drain_send({Phase::optimizer, -1, -1, -1, ""});
   if (in.optimizer_transient.value != 0) {
-    r.alloc(MemoryCategory::temporaries, in.optimizer_transient, {Phase::optimizer, -1, -1, -1, "optimizer step scratch"});
-    r.free(MemoryCategory::temporaries, in.optimizer_transient, {Phase::optimizer, -1, -1, -1, "optimizer step scratch freed"});
+    r.alloc(MemoryCategory::temporaries, in.optimizer_transient,
+            {Phase::optimizer, -1, -1, -1, "optimizer step scratch"});
+    r.free(MemoryCategory::temporaries, in.optimizer_transient,
+           {Phase::optimizer, -1, -1, -1, "optimizer step scratch freed"});
   }
   if (in.param_gather_transient.value != 0) {
-    r.alloc(MemoryCategory::buffers, in.param_gather_transient, {Phase::optimizer, -1, -1, -1, "parameter all-gather bucket"});
-    r.free(MemoryCategory::buffers, in.param_gather_transient, {Phase::optimizer, -1, -1, -1, "parameter all-gather done"});
+    r.alloc(MemoryCategory::buffers, in.param_gather_transient,
+            {Phase::optimizer, -1, -1, -1, "parameter all-gather bucket"});
+    r.free(MemoryCategory::buffers, in.param_gather_transient,
+           {Phase::optimizer, -1, -1, -1, "parameter all-gather done"});
   }
   return r.finish();
 }

@@ -29,12 +29,12 @@ struct StageStepInputs {
   // full-size gradients exist alongside them until the bucket reduce-scatters them.
   std::vector<Bytes> layer_gather;
   std::vector<Bytes> layer_gather_grads;
-  Bytes backward_transient;      // activation gradients alive while one layer runs its backward
-  Bytes attention_transient;     // alive while one layer's attention runs, forward and backward (CP K/V exchange)
-  Bytes embedding_activation;    // first stage, first chunk: embedding output (+ dropout mask)
-  Bytes output_activation;       // last stage, last chunk: final norm + logits + loss, kept until backward
-  Bytes output_transient;        // last stage: alive only while the loss is computed (e.g. bf16 logits)
-  Bytes p2p_send_buffer;         // activation sent to the next stage, alive until the next op
+  Bytes backward_transient;    // activation gradients alive while one layer runs its backward
+  Bytes attention_transient;   // alive while one layer's attention runs, forward and backward (CP K/V exchange)
+  Bytes embedding_activation;  // first stage, first chunk: embedding output (+ dropout mask)
+  Bytes output_activation;     // last stage, last chunk: final norm + logits + loss, kept until backward
+  Bytes output_transient;      // last stage: alive only while the loss is computed (e.g. bf16 logits)
+  Bytes p2p_send_buffer;       // activation sent to the next stage, alive until the next op
   // Per step:
   Bytes optimizer_transient;     // optimizer-step scratch (e.g. fp32 gradient cast of one sub-group)
   Bytes param_gather_transient;  // post-step parameter all-gather bucket (ZeRO-1/2, distributed optimizer)

@@ -27,8 +27,9 @@ KvCache kv_cache(const ModelSpec& m, const KvCacheConfig& c) {
     out.kv_heads_per_rank = kv_heads / c.tp;
   } else {
     if (c.tp % kv_heads != 0)
-      throw ConfigError("tensor_model_parallel_size", std::to_string(c.tp),
-                        "is not a multiple of the " + std::to_string(kv_heads) + " KV heads (each rank needs whole heads)");
+      throw ConfigError(
+          "tensor_model_parallel_size", std::to_string(c.tp),
+          "is not a multiple of the " + std::to_string(kv_heads) + " KV heads (each rank needs whole heads)");
     out.kv_heads_per_rank = 1;  // replicated: tp / kv_heads ranks share each head
   }
   std::int64_t tokens = c.context_tokens + c.new_tokens;
@@ -40,8 +41,8 @@ KvCache kv_cache(const ModelSpec& m, const KvCacheConfig& c) {
                                  static_cast<std::uint64_t>(out.kv_heads_per_rank) *
                                  static_cast<std::uint64_t>(m.head_dim());
   out.bytes_per_token = bytes_of(per_token, c.dtype);
-  out.total = bytes_of(per_token * static_cast<std::uint64_t>(tokens) * static_cast<std::uint64_t>(c.num_sequences),
-                       c.dtype);
+  out.total =
+      bytes_of(per_token * static_cast<std::uint64_t>(tokens) * static_cast<std::uint64_t>(c.num_sequences), c.dtype);
   return out;
 }
 

@@ -12,11 +12,11 @@
 namespace trainmem::sim {
 
 struct KvCacheConfig {
-  std::int64_t num_sequences = 1;    // concurrent sequences (batch)
-  std::int64_t context_tokens = 0;   // prompt length per sequence
-  std::int64_t new_tokens = 0;       // generated tokens per sequence
-  Dtype dtype = Dtype::bf16;         // KV cache dtype (fp8/int8 caches halve it)
-  std::int64_t block_size = 0;       // paged attention block in tokens (vLLM default 16); 0 = contiguous
+  std::int64_t num_sequences = 1;   // concurrent sequences (batch)
+  std::int64_t context_tokens = 0;  // prompt length per sequence
+  std::int64_t new_tokens = 0;      // generated tokens per sequence
+  Dtype dtype = Dtype::bf16;        // KV cache dtype (fp8/int8 caches halve it)
+  std::int64_t block_size = 0;      // paged attention block in tokens (vLLM default 16); 0 = contiguous
   std::int64_t tp = 1;
 };
 

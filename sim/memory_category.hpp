@@ -8,12 +8,21 @@
 
 namespace trainmem::sim {
 
-enum class MemoryCategory { params, grads, master_params, optimizer_states, activations, buffers, temporaries, runtime };
+enum class MemoryCategory {
+  params,
+  grads,
+  master_params,
+  optimizer_states,
+  activations,
+  buffers,
+  temporaries,
+  runtime
+};
 
 inline constexpr std::array<MemoryCategory, 8> kMemoryCategories = {
-    MemoryCategory::params,      MemoryCategory::grads,   MemoryCategory::master_params,
+    MemoryCategory::params,           MemoryCategory::grads,       MemoryCategory::master_params,
     MemoryCategory::optimizer_states, MemoryCategory::activations, MemoryCategory::buffers,
-    MemoryCategory::temporaries, MemoryCategory::runtime};
+    MemoryCategory::temporaries,      MemoryCategory::runtime};
 
 constexpr std::string_view category_name(MemoryCategory c) {
   switch (c) {

@@ -28,7 +28,8 @@ ModelStateMemory model_state_memory(const RankParamShard& shard, const Recipe& r
     add(std::string(tensor.name), tensor.category, std::string(dtype_name(d)), tensor.zero_class,
         [d](ElementCount n) { return bytes_of(n, d); });
   }
-  static constexpr const char* kMomentNames[] = {"optimizer state m (first moment)", "optimizer state v (second moment)"};
+  static constexpr const char* kMomentNames[] = {"optimizer state m (first moment)",
+                                                 "optimizer state v (second moment)"};
   for (int i = 0; i < optimizer.num_states; ++i) {
     const std::string name = optimizer.num_states == 1 ? "optimizer state (momentum)" : kMomentNames[i];
     if (optimizer.blockwise_8bit) {

@@ -15,10 +15,10 @@ namespace trainmem::sim {
 struct ModelStateTerm {
   std::string name;
   MemoryCategory category;
-  std::string dtype;            // "bf16", "fp32", "int8", "fp32 absmax"
-  ElementCount dense_elements;  // after ZeRO sharding over dp
-  ElementCount expert_elements; // after ZeRO sharding over edp
-  bool sharded = false;         // sharded by the ZeRO stage in force
+  std::string dtype;             // "bf16", "fp32", "int8", "fp32 absmax"
+  ElementCount dense_elements;   // after ZeRO sharding over dp
+  ElementCount expert_elements;  // after ZeRO sharding over edp
+  bool sharded = false;          // sharded by the ZeRO stage in force
   Bytes bytes;
 };
 

@@ -133,7 +133,7 @@ void Planner::build() {
       in.offload.activation_checkpoints)
     throw ConfigError(in.offload.optimizer != OffloadDevice::none ? "offload_optimizer"
                       : in.offload.param != OffloadDevice::none   ? "offload_param"
-                                                                   : "offload_activation_checkpoints",
+                                                                  : "offload_activation_checkpoints",
                       "(set)", "offload is not searched by plan yet; evaluate it with `trainmem estimate`");
   // A split given in the base fixes it (both counts; 0 for one of them = Megatron's even share).
   const bool fixed_split = in.parallel.first_stage_layers != 0 || in.parallel.last_stage_layers != 0;
@@ -570,22 +570,22 @@ Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const Recompute
     return states(S.dense[k], S.expert[k], zero_stage, ways, edp) + dynamic + non_model_bytes(b, dynamic);
   };
   if (b.layout.pp == 1) {
-    return stage(0, ch.chunk_bytes * u(I.first_cf) + A.first_saved * u(I.first_extra) +
-                        A.last_saved * u(I.last_extra) + std::max(transient, A.loss_transient));
+    return stage(0, ch.chunk_bytes * u(I.first_cf) + A.first_saved * u(I.first_extra) + A.last_saved * u(I.last_extra) +
+                        std::max(transient, A.loss_transient));
   }
   const Bytes first = stage(0, ch.chunk_bytes * u(I.first_cf) + A.first_saved * u(I.first_extra) + transient);
   // Uneven split: the last and middle stages have their own chunk sizes.
   const ChunkActivations ch_last =
       uneven ? chunk_activations(A.layer, b.n_last, rc.granularity, rc.method, rc.num_layers) : ch;
   const Bytes transient_last = ch_last.recompute_transient + A.layer.cp_exchange_bytes;
-  const Bytes last =
-      stage(2, ch_last.chunk_bytes * u(I.last_cf) + A.last_saved * u(I.last_extra) + std::max(transient_last, A.loss_transient));
+  const Bytes last = stage(2, ch_last.chunk_bytes * u(I.last_cf) + A.last_saved * u(I.last_extra) +
+                                  std::max(transient_last, A.loss_transient));
   Bytes worst = std::max(first, last);
   if (b.layout.pp >= 3) {
     const ChunkActivations ch_mid =
         uneven ? chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers) : ch;
-    worst = std::max(worst, stage(1, ch_mid.chunk_bytes * u(I.mid_cf) + ch_mid.recompute_transient +
-                                         A.layer.cp_exchange_bytes));
+    worst = std::max(
+        worst, stage(1, ch_mid.chunk_bytes * u(I.mid_cf) + ch_mid.recompute_transient + A.layer.cp_exchange_bytes));
   }
   return worst;
 }

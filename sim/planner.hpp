@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <tuple>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "sim/activation_memory.hpp"
@@ -159,7 +159,8 @@ class Planner {
   std::vector<Base> bases_;  // sorted by world size
   std::optional<PlanCostModel> cost_model_;
   // runtime_fixed() per (tp, cp, pp, dp, ep, etp): filled while the bases are built.
-  mutable std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>, Bytes>
+  mutable std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>,
+                   Bytes>
       nccl_cache_;
 };
 

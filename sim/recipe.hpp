@@ -36,8 +36,8 @@ struct Recipe {
 
 struct Optimizer {
   std::string_view name;
-  int num_states;        // moment tensors per parameter (Adam: m and v)
-  bool blockwise_8bit;   // states stored as int8 with one fp32 absmax per kBlockwise8bitBlock elements
+  int num_states;       // moment tensors per parameter (Adam: m and v)
+  bool blockwise_8bit;  // states stored as int8 with one fp32 absmax per kBlockwise8bitBlock elements
   std::string_view summary;
 };
 

@@ -8,9 +8,9 @@
 
 #include "partition/model_spec.hpp"
 #include "partition/parallel_config.hpp"
-#include "sim/offload_config.hpp"
 #include "sim/inference_memory.hpp"
 #include "sim/lora_memory.hpp"
+#include "sim/offload_config.hpp"
 #include "sim/recipe.hpp"
 #include "sim/runtime_config.hpp"
 #include "sim/zero_runtime.hpp"
@@ -23,9 +23,9 @@ enum class AttentionKernel { flash, eager };
 enum class PipelineScheduleOption { one_f_one_b, gpipe };  // 1F1B is interleaved when vpp > 1
 
 struct TrainingConfig {
-  std::int64_t seq_length = 0;          // 0 = the preset's default
+  std::int64_t seq_length = 0;  // 0 = the preset's default
   std::int64_t micro_batch_size = 1;
-  std::int64_t global_batch_size = 0;   // 0 = micro_batch_size * dp (one microbatch per rank)
+  std::int64_t global_batch_size = 0;  // 0 = micro_batch_size * dp (one microbatch per rank)
   std::string recipe = "mixed-16";
   std::string optimizer = "adam";
   bool use_distributed_optimizer = false;  // Megatron: ZeRO stage 1
@@ -47,23 +47,23 @@ struct TrainingConfig {
 };
 
 struct Scenario {
-  std::optional<ModelSpec> model;                 // a layered model, or...
-  std::optional<ElementCount> num_parameters;     // ...a bare parameter count (model states only)
-  std::int64_t default_seq_length = 2048;         // from the preset, used when training.seq_length == 0
+  std::optional<ModelSpec> model;              // a layered model, or...
+  std::optional<ElementCount> num_parameters;  // ...a bare parameter count (model states only)
+  std::int64_t default_seq_length = 2048;      // from the preset, used when training.seq_length == 0
   ParallelConfig parallel;
   TrainingConfig training;
-  ZeroRuntimeConfig zero_runtime;                 // DeepSpeed buffer knobs (simulate)
-  OffloadConfig offload;                          // ZeRO-Offload / ZeRO-Infinity (docs/offload.md)
-  RuntimeConfig runtime;                          // non-model GPU memory (docs/runtime-memory.md)
-  std::int64_t gpus_per_node = 8;                 // ranks per node for the per-node host/NVMe/GPU totals
+  ZeroRuntimeConfig zero_runtime;  // DeepSpeed buffer knobs (simulate)
+  OffloadConfig offload;           // ZeRO-Offload / ZeRO-Infinity (docs/offload.md)
+  RuntimeConfig runtime;           // non-model GPU memory (docs/runtime-memory.md)
+  std::int64_t gpus_per_node = 8;  // ranks per node for the per-node host/NVMe/GPU totals
   std::optional<Bytes> gpu_memory;
-  std::string gpu_name;                           // "" when gpu_memory was given directly or not at all
-  InferenceConfig inference;                      // enabled: serving memory instead of a training step
-  LoraConfig lora;                                // rank > 0: LoRA/QLoRA fine-tuning
+  std::string gpu_name;       // "" when gpu_memory was given directly or not at all
+  InferenceConfig inference;  // enabled: serving memory instead of a training step
+  LoraConfig lora;            // rank > 0: LoRA/QLoRA fine-tuning
 };
 
 struct ResolvedScenario {
-  Scenario scenario;               // with defaults applied and parallel resolved
+  Scenario scenario;  // with defaults applied and parallel resolved
   const Recipe* recipe = nullptr;
   const Optimizer* optimizer = nullptr;
   std::int64_t num_microbatches = 1;

@@ -12,7 +12,8 @@ namespace trainmem::sim {
 
 std::vector<ScheduleOp> one_f_one_b_ops(const ScheduleShape& s) {
   if (s.vpp != 1)
-    throw ConfigError("virtual_pipeline_model_parallel_size", std::to_string(s.vpp), "1F1B runs one model chunk per stage");
+    throw ConfigError("virtual_pipeline_model_parallel_size", std::to_string(s.vpp),
+                      "1F1B runs one model chunk per stage");
   const auto m = static_cast<std::int32_t>(s.num_microbatches);
   const auto warmup = static_cast<std::int32_t>(std::min<std::int64_t>(s.pp - s.pp_rank - 1, m));
   std::vector<ScheduleOp> ops;

@@ -9,7 +9,8 @@ std::vector<ScheduleOp> gpipe_ops(const ScheduleShape& s) {
   for (std::int32_t m = 0; m < s.num_microbatches; ++m)
     for (std::int32_t c = 0; c < s.vpp; ++c) ops.push_back({ScheduleOp::Kind::forward, m, c});
   for (std::int32_t m = 0; m < s.num_microbatches; ++m)
-    for (std::int32_t c = static_cast<std::int32_t>(s.vpp) - 1; c >= 0; --c) ops.push_back({ScheduleOp::Kind::backward, m, c});
+    for (std::int32_t c = static_cast<std::int32_t>(s.vpp) - 1; c >= 0; --c)
+      ops.push_back({ScheduleOp::Kind::backward, m, c});
   return ops;
 }
 

@@ -9,7 +9,8 @@ namespace {
 
 PipelineSchedule schedule_for(const ResolvedScenario& r) {
   const auto& p = r.scenario.parallel;
-  if (r.scenario.training.pipeline_schedule == PipelineScheduleOption::gpipe && p.pp > 1) return PipelineSchedule::gpipe;
+  if (r.scenario.training.pipeline_schedule == PipelineScheduleOption::gpipe && p.pp > 1)
+    return PipelineSchedule::gpipe;
   return default_schedule(p.pp, p.vpp);
 }
 
@@ -107,7 +108,8 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
       if (term.name != "fp32 gradient copy" || sc.offload.optimizer != OffloadDevice::none) continue;
       in.persistent[term.category] = in.persistent[term.category] - term.bytes;
       const std::uint64_t elements = (term.dense_elements + term.expert_elements).value;
-      in.optimizer_transient = p.zero_stage == 3 ? Bytes(std::min(elements, sc.zero_runtime.sub_group_size) * 4) : term.bytes;
+      in.optimizer_transient =
+          p.zero_stage == 3 ? Bytes(std::min(elements, sc.zero_runtime.sub_group_size) * 4) : term.bytes;
     }
 
     if (sc.model && cls.activations && e.layer_activations) {
@@ -127,25 +129,29 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
         // never partitioned: they stay whole on every rank (persistent params) and need no gather.
         std::uint64_t partitioned = 0, persistent_elems = 0;
         for (const auto& item : layer_param_items(*sc.model, TensorSplit{p.tp, p.etp, p.ep}))
-          (item.count.value < z.stage3_param_persistence_threshold ? persistent_elems : partitioned) += item.count.value;
+          (item.count.value < z.stage3_param_persistence_threshold ? persistent_elems : partitioned) +=
+              item.count.value;
         const std::uint64_t live = std::min(z.stage3_max_live_parameters, partitioned + z.stage3_prefetch_bucket_size);
         in.layer_gather.assign(in.layer_activation.size(), Bytes(live * 2));
         in.layer_gather_grads.assign(in.layer_activation.size(), Bytes(partitioned * 2));
         const auto layers = static_cast<std::uint64_t>(in.layer_activation.size());
-        const std::uint64_t dp_shard = (persistent_elems + static_cast<std::uint64_t>(p.dp) - 1) / static_cast<std::uint64_t>(p.dp);
+        const std::uint64_t dp_shard =
+            (persistent_elems + static_cast<std::uint64_t>(p.dp) - 1) / static_cast<std::uint64_t>(p.dp);
         // With offload_param the partition (dp_shard included) is in host memory or on NVMe, while
         // persistent tensors stay on the GPU whole.
-        const std::uint64_t extra = sc.offload.param != OffloadDevice::none ? persistent_elems : persistent_elems - dp_shard;
+        const std::uint64_t extra =
+            sc.offload.param != OffloadDevice::none ? persistent_elems : persistent_elems - dp_shard;
         in.persistent[MemoryCategory::params] += Bytes(extra * 2) * layers;
       }
       // Backward of one layer holds the gradient flowing in (the layer output's shape) and produces the
       // gradient of its widest intermediate, the MLP up-projection output ([tokens, ffn/tp], twice that for
       // SwiGLU's gate and up), in the compute dtype. MoE layers use the expert width.
       const auto& m = *sc.model;
-      const std::uint64_t ffn = static_cast<std::uint64_t>((m.is_moe() ? m.expert_ffn() : m.ffn()) / p.tp) *
-                                (m.gated_mlp() ? 2 : 1);
-      in.backward_transient = Bytes((layer.dims.tokens_replicated * static_cast<std::uint64_t>(m.hidden_size) +
-                                     layer.dims.tokens_tp * ffn) * e.activation_bytes);
+      const std::uint64_t ffn =
+          static_cast<std::uint64_t>((m.is_moe() ? m.expert_ffn() : m.ffn()) / p.tp) * (m.gated_mlp() ? 2 : 1);
+      in.backward_transient = Bytes(
+          (layer.dims.tokens_replicated * static_cast<std::uint64_t>(m.hidden_size) + layer.dims.tokens_tp * ffn) *
+          e.activation_bytes);
       if (a.first_stage) in.embedding_activation = a.first.saved_bytes;
       if (a.last_stage) {
         in.output_activation = a.last.saved_bytes;

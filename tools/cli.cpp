@@ -132,8 +132,10 @@ int cmd_models(const std::vector<std::string>& args, std::ostream& out) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     std::string value;
-    if (a == "--format" && i + 1 < args.size()) value = args[++i];
-    else if (a.rfind("--format=", 0) == 0) value = a.substr(9);
+    if (a == "--format" && i + 1 < args.size())
+      value = args[++i];
+    else if (a.rfind("--format=", 0) == 0)
+      value = a.substr(9);
     else if (a == "--help" || a == "-h") {
       out << "usage: trainmem models [--format table|json]\n";
       return kExitOk;
@@ -165,16 +167,17 @@ int cmd_models(const std::vector<std::string>& args, std::ostream& out) {
   }
   out << "# model presets (parameter counts are exact, unpadded; learned position tables sized at default_seq)\n";
   out << "#" << std::setw(13) << "name" << std::setw(19) << "parameters" << std::setw(7) << "layers" << std::setw(7)
-      << "hidden" << std::setw(7) << "heads" << std::setw(5) << "kv" << std::setw(7) << "ffn" << std::setw(8)
-      << "vocab" << std::setw(8) << "experts" << std::setw(12) << "default_seq" << "  source\n";
+      << "hidden" << std::setw(7) << "heads" << std::setw(5) << "kv" << std::setw(7) << "ffn" << std::setw(8) << "vocab"
+      << std::setw(8) << "experts" << std::setw(12) << "default_seq"
+      << "  source\n";
   for (const auto& p : model_presets()) {
     ModelSpec m = p.spec;
     if (m.position_embedding == PositionEmbedding::learned && m.max_position_embeddings == 0)
       m.max_position_embeddings = p.default_seq_length;
     out << std::setw(14) << p.name << std::setw(19) << with_commas(total_parameters(m).value) << std::setw(7)
         << m.num_layers << std::setw(7) << m.hidden_size << std::setw(7) << m.num_attention_heads << std::setw(5)
-        << m.query_groups() << std::setw(7) << m.ffn() << std::setw(8) << m.vocab_size << std::setw(8)
-        << m.num_experts << std::setw(12) << p.default_seq_length << "  " << p.source << "\n";
+        << m.query_groups() << std::setw(7) << m.ffn() << std::setw(8) << m.vocab_size << std::setw(8) << m.num_experts
+        << std::setw(12) << p.default_seq_length << "  " << p.source << "\n";
   }
   out << "#\n# GPUs (--gpu NAME)\n";
   for (const auto& d : sim::devices())
@@ -192,7 +195,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   const std::string& cmd = args.front();
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   try {
-    if (cmd == "estimate") return wants_deepspeed_estimator(rest) ? run_deepspeed_estimator(rest, out) : cmd_estimate(rest, out, err);
+    if (cmd == "estimate")
+      return wants_deepspeed_estimator(rest) ? run_deepspeed_estimator(rest, out) : cmd_estimate(rest, out, err);
     if (cmd == "simulate") return cmd_simulate(rest, out, err);
     if (cmd == "models") return cmd_models(rest, out);
     if (cmd == "explain") return cmd_explain(rest, out, err);

@@ -14,15 +14,16 @@ namespace trainmem::tools {
 namespace po = boost::program_options;
 
 bool wants_deepspeed_estimator(const std::vector<std::string>& args) {
-  return std::any_of(args.begin(), args.end(),
-                     [](const std::string& a) { return a == "--deepspeed-estimator" || a.rfind("--deepspeed-estimator=", 0) == 0; });
+  return std::any_of(args.begin(), args.end(), [](const std::string& a) {
+    return a == "--deepspeed-estimator" || a.rfind("--deepspeed-estimator=", 0) == 0;
+  });
 }
 
 int run_deepspeed_estimator(const std::vector<std::string>& args, std::ostream& out) {
   po::options_description desc("DeepSpeed estimator compatibility mode");
   auto text = [] { return po::value<std::string>(); };
   desc.add_options()("help,h", "show this help")("deepspeed-estimator", text()->implicit_value("true"),
-                                                  "use DeepSpeed's estimate_zero{2,3}_model_states_mem_needs")(
+                                                 "use DeepSpeed's estimate_zero{2,3}_model_states_mem_needs")(
       "num-parameters", text(), "total parameters (required)")(
       "largest-layer-parameters", text(), "parameters of the largest module (ZeRO-3, required there)")(
       "num-nodes", text(), "nodes (default 1)")("gpus-per-node", text(), "GPUs per node (default 1)")(
@@ -54,22 +55,24 @@ int run_deepspeed_estimator(const std::vector<std::string>& args, std::ostream& 
   if (!get("num-parameters")) throw ConfigError("num_parameters", "(missing)", "required with --deepspeed-estimator");
   in.total_params = parse_count("num_parameters", *get("num-parameters"), 1, 1000000000000000ULL);
   if (get("largest-layer-parameters"))
-    in.largest_layer_params = parse_count("largest_layer_parameters", *get("largest-layer-parameters"), 1,
-                                          1000000000000000ULL);
+    in.largest_layer_params =
+        parse_count("largest_layer_parameters", *get("largest-layer-parameters"), 1, 1000000000000000ULL);
   if (get("num-nodes")) in.num_nodes = parse_int("num_nodes", *get("num-nodes"), 1, 1 << 20);
   if (get("gpus-per-node")) in.gpus_per_node = parse_int("gpus_per_node", *get("gpus-per-node"), 1, 1024);
   if (!get("zero-stage")) throw ConfigError("zero_stage", "(missing)", "required with --deepspeed-estimator (2 or 3)");
   in.zero_stage = static_cast<int>(parse_int("zero_stage", *get("zero-stage"), 2, 3));
   if (get("offload-optimizer"))
     in.offload_optimizer = parse_choice("offload_optimizer", *get("offload-optimizer"), {"none", "cpu"}) == "cpu";
-  if (get("offload-param")) in.offload_param = parse_choice("offload_param", *get("offload-param"), {"none", "cpu"}) == "cpu";
+  if (get("offload-param"))
+    in.offload_param = parse_choice("offload_param", *get("offload-param"), {"none", "cpu"}) == "cpu";
   if (get("zero-init")) in.zero_init = parse_choice("zero_init", *get("zero-init"), {"0", "1"}) == "1";
   if (get("additional-buffer-factor")) {
     const std::string& f = *get("additional-buffer-factor");
     try {
       std::size_t used = 0;
       in.additional_buffer_factor = std::stod(f, &used);
-      if (used != f.size() || !(in.additional_buffer_factor > 0) || in.additional_buffer_factor > 100) throw std::invalid_argument(f);
+      if (used != f.size() || !(in.additional_buffer_factor > 0) || in.additional_buffer_factor > 100)
+        throw std::invalid_argument(f);
     } catch (const std::exception&) {
       throw ConfigError("additional_buffer_factor", f, "must be a number between 0 and 100");
     }
@@ -103,8 +106,8 @@ int run_deepspeed_estimator(const std::vector<std::string>& args, std::ostream& 
     out << ", offload_param " << (in.offload_param ? "cpu" : "none") << ", zero_init " << (in.zero_init ? 1 : 0)
         << ", largest layer " << with_commas(in.largest_layer_params);
   out << "\n#   per GPU: " << iec(Bytes(e.gpu_bytes)) << " (" << with_commas(e.gpu_bytes) << " bytes)\n"
-      << "#   per node (host RAM, x" << fixed(in.additional_buffer_factor, 2) << " buffer factor): "
-      << iec(Bytes(e.cpu_bytes)) << " (" << with_commas(e.cpu_bytes) << " bytes)\n"
+      << "#   per node (host RAM, x" << fixed(in.additional_buffer_factor, 2)
+      << " buffer factor): " << iec(Bytes(e.cpu_bytes)) << " (" << with_commas(e.cpu_bytes) << " bytes)\n"
       << "# DeepSpeed's estimator counts model states only: no activations, buckets, gathers or runtime memory.\n";
   return 0;
 }

@@ -43,8 +43,8 @@ void explain_recipes(std::ostream& o, const sim::EstimateResult& r) {
     << "  (recipe bf16) needs stochastic rounding or Kahan summation to converge (Zamirai et al. 2020).\n";
   for (const auto& t : r.resolved.recipe->tensors) o << "  - " << t.name << ": " << t.why << "\n";
   o << "  This scenario: " << r.resolved.recipe->name << " + " << r.resolved.optimizer->name << " ("
-    << r.resolved.optimizer->summary << ") = "
-    << sim::bytes_per_parameter(*r.resolved.recipe, *r.resolved.optimizer) << " bytes per parameter before sharding.\n\n";
+    << r.resolved.optimizer->summary << ") = " << sim::bytes_per_parameter(*r.resolved.recipe, *r.resolved.optimizer)
+    << " bytes per parameter before sharding.\n\n";
 }
 
 void explain_layer_activations(std::ostream& o, const sim::EstimateResult& r) {
@@ -55,8 +55,8 @@ void explain_layer_activations(std::ostream& o, const sim::EstimateResult& r) {
   o << "Activations: what one transformer layer saves for backward on one rank (Korthikanti et al. 2022, Sec. 4;\n"
     << "docs/activations.md). s = " << d.seq << ", b = " << d.batch << "; tokens per rank: " << d.tokens_replicated
     << " in the norm/dropout region (s*b / (cp" << (p.sequence_parallel && p.tp > 1 ? " * tp [SP]" : "")
-    << " * ulysses_sp)), " << d.tokens_tp << " in the TP region (s*b / (cp * ulysses_sp)); widths split by tp = " << p.tp
-    << ".\n";
+    << " * ulysses_sp)), " << d.tokens_tp
+    << " in the TP region (s*b / (cp * ulysses_sp)); widths split by tp = " << p.tp << ".\n";
   o << "  " << pad("op", 40) << pad("saved tensor", 46) << pad("shape", 22) << pad("split", 16) << pad("dtype", 6)
     << lpad("elements", 16) << lpad("bytes", 17) << "\n";
   for (const auto& op : layer.ops) {
@@ -124,12 +124,12 @@ void explain_class(std::ostream& o, const sim::EstimateResult& r, std::size_t in
   const auto& c = r.classes[index];
   const auto& sc = r.resolved.scenario;
   const auto& p = sc.parallel;
-  o << "Rank class " << index << ": ranks " << rank_ranges(c.ranks) << " (pp_rank " << rank_ranges(c.pp_ranks)
-    << ", " << c.num_layers << " layers)\n";
+  o << "Rank class " << index << ": ranks " << rank_ranges(c.ranks) << " (pp_rank " << rank_ranges(c.pp_ranks) << ", "
+    << c.num_layers << " layers)\n";
   o << "  Parameters held by one rank (after the TP/PP/EP split, before ZeRO):\n";
   for (const auto& t : c.shard.terms) {
-    const std::string expr = t.units == 1 ? with_commas(t.total().value)
-                                          : std::to_string(t.units) + " x " + with_commas(t.per_unit.value);
+    const std::string expr =
+        t.units == 1 ? with_commas(t.total().value) : std::to_string(t.units) + " x " + with_commas(t.per_unit.value);
     o << "    " << pad(t.name, 46) << lpad(expr, 26) << " = " << lpad(with_commas(t.total().value), 17) << "\n";
   }
   o << "    " << pad("total", 46) << lpad("", 26) << " = " << lpad(with_commas(c.shard.total().value), 17) << "\n";

@@ -21,7 +21,8 @@ constexpr OptionSpec kOptions[] = {
     // model
     {"model", "", K::text, "model preset (see `trainmem models`)", "model"},
     {"model_config", "", K::text, "Hugging Face config.json (llama, mistral, mixtral, qwen2, gpt2, opt)", "model"},
-    {"deepspeed_config", "", K::text, "DeepSpeed ds_config.json: fills the keys not given (docs/ecosystem-inputs.md)", "model"},
+    {"deepspeed_config", "", K::text, "DeepSpeed ds_config.json: fills the keys not given (docs/ecosystem-inputs.md)",
+     "model"},
     {"megatron_args", "", K::text, "Megatron-LM arguments in one string: fills the keys not given", "model"},
     {"num_parameters", "", K::count, "bare parameter count for model-state-only questions (7.5e9, 175B)", "model"},
     {"num_layers", "", K::integer, "transformer layers", "model"},
@@ -61,17 +62,21 @@ constexpr OptionSpec kOptions[] = {
     {"seq_length", "", K::integer, "sequence length (default: the preset's)", "training"},
     {"micro_batch_size", "", K::integer, "sequences per microbatch", "training"},
     {"global_batch_size", "", K::integer, "sequences per step (default micro_batch_size * dp)", "training"},
-    {"recipe", "", K::text, "mixed-16 (zero-paper) | mixed-18 (megatron) | mixed-20 (deepspeed) | fp32 | bf16", "training"},
+    {"recipe", "", K::text, "mixed-16 (zero-paper) | mixed-18 (megatron) | mixed-20 (deepspeed) | fp32 | bf16",
+     "training"},
     {"optimizer", "", K::text, "adam | adamw | sgd-momentum | sgd | adam-8bit", "training"},
     {"recompute_granularity", "", K::text, "none | selective | full", "training"},
     {"recompute_method", "", K::text, "uniform | block", "training"},
     {"recompute_num_layers", "", K::integer, "layers recomputed per stage (full recompute)", "training"},
     {"attention", "", K::text, "flash | eager", "training"},
-    {"attention_dropout", "", K::text, "attention dropout probability (default 0.1 GPT-style, 0 Llama-style)", "training"},
+    {"attention_dropout", "", K::text, "attention dropout probability (default 0.1 GPT-style, 0 Llama-style)",
+     "training"},
     {"hidden_dropout", "", K::text, "hidden (residual/embedding) dropout probability (same default)", "training"},
     {"pipeline_schedule", "", K::text, "1f1b (interleaved with vpp > 1) | gpipe", "training"},
-    {"moe_expert_capacity_factor", "", K::text, "MoE expert capacity factor (default: dropless, balanced routing)", "training"},
-    {"fused_linear_cross_entropy", "", K::boolean, "chunked LM head + cross entropy (Liger): logits never kept whole", "training"},
+    {"moe_expert_capacity_factor", "", K::text, "MoE expert capacity factor (default: dropless, balanced routing)",
+     "training"},
+    {"fused_linear_cross_entropy", "", K::boolean, "chunked LM head + cross entropy (Liger): logits never kept whole",
+     "training"},
     // device
     // DeepSpeed ZeRO runtime knobs (ds_config zero_optimization names; they size simulate's buffers)
     {"reduce_bucket_size", "", K::count, "gradient bucket elements (DeepSpeed default 5e8)", "deepspeed"},
@@ -79,42 +84,57 @@ constexpr OptionSpec kOptions[] = {
     {"contiguous_gradients", "", K::boolean, "copy gradients into the bucket buffer (default true)", "deepspeed"},
     {"stage3_prefetch_bucket_size", "", K::count, "ZeRO-3 elements gathered ahead (default 5e7)", "deepspeed"},
     {"stage3_max_live_parameters", "", K::count, "ZeRO-3 gathered elements alive at once (default 1e9)", "deepspeed"},
-    {"stage3_param_persistence_threshold", "", K::count, "ZeRO-3 tensors below this stay whole (default 1e5)", "deepspeed"},
+    {"stage3_param_persistence_threshold", "", K::count, "ZeRO-3 tensors below this stay whole (default 1e5)",
+     "deepspeed"},
     {"sub_group_size", "", K::count, "ZeRO-3 optimizer-step sub-group elements (default 1e9)", "deepspeed"},
-    {"ddp_gradient_as_bucket_view", "", K::boolean, "PyTorch DDP buckets alias the gradients (no second copy)", "deepspeed"},
-    {"offload_optimizer", "", K::text, "ZeRO-Offload: optimizer states + fp32 master to none | cpu | nvme", "deepspeed"},
+    {"ddp_gradient_as_bucket_view", "", K::boolean, "PyTorch DDP buckets alias the gradients (no second copy)",
+     "deepspeed"},
+    {"offload_optimizer", "", K::text, "ZeRO-Offload: optimizer states + fp32 master to none | cpu | nvme",
+     "deepspeed"},
     {"offload_param", "", K::text, "ZeRO-Infinity (stage 3): parameters to none | cpu | nvme", "deepspeed"},
     {"gpu", "", K::text, "GPU name (h100-80gb, a100-80gb, h200, ...)", "device"},
     {"gpu_memory", "", K::size, "device memory, e.g. 80GiB or 81559MiB", "device"},
     // offload (docs/offload.md) and non-model GPU memory (docs/runtime-memory.md)
-    {"gpus_per_node", "", K::integer, "GPUs (ranks) per node for the per-node GPU/host/NVMe totals (default 8)", "device"},
-    {"offload_activation_checkpoints", "", K::boolean, "full-recompute checkpoints in host memory (DeepSpeed cpu_checkpointing)", "offload"},
-    {"offload_pin_memory", "", K::boolean, "offloaded states in page-locked host memory (DeepSpeed pin_memory, default false)", "offload"},
+    {"gpus_per_node", "", K::integer, "GPUs (ranks) per node for the per-node GPU/host/NVMe totals (default 8)",
+     "device"},
+    {"offload_activation_checkpoints", "", K::boolean,
+     "full-recompute checkpoints in host memory (DeepSpeed cpu_checkpointing)", "offload"},
+    {"offload_pin_memory", "", K::boolean,
+     "offloaded states in page-locked host memory (DeepSpeed pin_memory, default false)", "offload"},
     {"offload_optimizer_buffer_count", "", K::integer, "NVMe optimizer swap buffers (default 4)", "offload"},
     {"offload_param_buffer_count", "", K::integer, "NVMe parameter swap buffers (default 5)", "offload"},
     {"offload_param_buffer_size", "", K::count, "elements per NVMe parameter swap buffer (default 1e8)", "offload"},
-    {"runtime", "", K::boolean, "model non-model GPU memory: context, NCCL, workspaces, allocator (default on)", "runtime"},
+    {"runtime", "", K::boolean, "model non-model GPU memory: context, NCCL, workspaces, allocator (default on)",
+     "runtime"},
     {"cuda_context", "", K::size, "CUDA context per process (default 512MiB; 0 = off)", "runtime"},
     {"nccl_buffsize", "", K::size, "NCCL_BUFFSIZE per connection (default 4MiB; 0 = no NCCL memory)", "runtime"},
     {"nccl_channels", "", K::integer, "NCCL channels of a collective (ring) communicator (default 16)", "runtime"},
     {"nccl_p2p_channels", "", K::integer, "NCCL channels per peer for send/recv and all-to-all (default 2)", "runtime"},
     {"cublas_workspace", "", K::size, "cuBLAS workspace (default 32MiB, PyTorch on Hopper; 0 = off)", "runtime"},
     {"attention_workspace", "", K::size, "extra attention-kernel workspace (default 0)", "runtime"},
-    {"allocator_rounding", "", K::boolean, "2 MiB segment rounding of the persistent buffers (default true)", "runtime"},
-    {"allocator_fragmentation", "", K::text, "fragmentation reserve, fraction of the dynamic bytes (default 0.05)", "runtime"},
+    {"allocator_rounding", "", K::boolean, "2 MiB segment rounding of the persistent buffers (default true)",
+     "runtime"},
+    {"allocator_fragmentation", "", K::text, "fragmentation reserve, fraction of the dynamic bytes (default 0.05)",
+     "runtime"},
     // inference (docs/inference.md): seq_length is the context (prompt) length, micro_batch_size the sequences
     {"inference", "", K::boolean, "serving memory: weights, KV cache, workspace; no grads/optimizer", "inference"},
     {"max_new_tokens", "", K::integer, "generated tokens per sequence kept in the KV cache (default 0)", "inference"},
-    {"weight_dtype", "", K::text, "inference weights: bf16 | fp16 | fp32 | fp8 | int8 | int4 | nf4 (default bf16)", "inference"},
+    {"weight_dtype", "", K::text, "inference weights: bf16 | fp16 | fp32 | fp8 | int8 | int4 | nf4 (default bf16)",
+     "inference"},
     {"kv_cache_dtype", "", K::text, "bf16 | fp16 | fp32 | fp8 | int8 (default: the compute dtype)", "inference"},
-    {"kv_block_size", "", K::integer, "paged-attention block in tokens (default 16, vLLM; 0 = contiguous)", "inference"},
-    {"max_num_batched_tokens", "", K::integer, "tokens per forward, chunked prefill (vLLM; default 0 = whole prompts)", "inference"},
+    {"kv_block_size", "", K::integer, "paged-attention block in tokens (default 16, vLLM; 0 = contiguous)",
+     "inference"},
+    {"max_num_batched_tokens", "", K::integer, "tokens per forward, chunked prefill (vLLM; default 0 = whole prompts)",
+     "inference"},
     {"quant_group_size", "", K::integer, "weights per quantisation scale (default int8/int4 128, nf4 64)", "inference"},
     // LoRA / QLoRA fine-tuning (docs/lora.md)
     {"lora_rank", "", K::integer, "LoRA rank r (0 = full fine-tuning)", "lora"},
-    {"lora_target_modules", "", K::text, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj | all-linear (default q_proj,v_proj)", "lora"},
-    {"base_weight_dtype", "", K::text, "frozen base weights: bf16 | fp16 | fp32 | int8 | int4 | nf4 (QLoRA) (default bf16)", "lora"},
-    {"double_quantization", "", K::boolean, "QLoRA: quantise the nf4 absmax scales to 8 bits (+ fp32 per 256 blocks)", "lora"},
+    {"lora_target_modules", "", K::text,
+     "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj | all-linear (default q_proj,v_proj)", "lora"},
+    {"base_weight_dtype", "", K::text,
+     "frozen base weights: bf16 | fp16 | fp32 | int8 | int4 | nf4 (QLoRA) (default bf16)", "lora"},
+    {"double_quantization", "", K::boolean, "QLoRA: quantise the nf4 absmax scales to 8 bits (+ fp32 per 256 blocks)",
+     "lora"},
     // output
     {"format", "", K::text, "table | json", "output"},
     {"explain", "", K::boolean, "print the derivation of every term", "output"},
@@ -195,7 +215,8 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
     for (char& ch : key)
       if (ch == '-') ch = '_';
     const std::string hint = suggestion(key);
-    throw ConfigError("option", flag, "unknown option" + (hint.empty() ? "" : " (did you mean " + flag_of(hint) + "?)"));
+    throw ConfigError("option", flag,
+                      "unknown option" + (hint.empty() ? "" : " (did you mean " + flag_of(hint) + "?)"));
   } catch (const po::too_many_positional_options_error&) {
     throw ConfigError("scenario", "(second file)", "only one scenario file may be given");
   } catch (const po::error_with_option_name& e) {
@@ -215,8 +236,10 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
     if (long_v && alias_v && long_v->text != alias_v->text)
       throw ConfigError(std::string(o.key), long_v->text + " / " + alias_v->text,
                         "given twice with different values (" + long_v->origin + " and " + alias_v->origin + ")");
-    if (long_v) cl.settings[std::string(o.key)] = *long_v;
-    else if (alias_v) cl.settings[std::string(o.key)] = *alias_v;
+    if (long_v)
+      cl.settings[std::string(o.key)] = *long_v;
+    else if (alias_v)
+      cl.settings[std::string(o.key)] = *alias_v;
   }
   return cl;
 }
@@ -229,8 +252,9 @@ Settings load_scenario_file(const std::string& path) {
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError("scenario", path, "malformed YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
-                                            std::to_string(e.mark.column + 1) + ": " + e.msg);
+    throw ConfigError("scenario", path,
+                      "malformed YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
+                          std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   if (root.IsNull()) throw ConfigError("scenario", path, "is empty (expected a mapping of settings)");
   if (!root.IsMap()) throw ConfigError("scenario", path, "must be a mapping of settings (key: value)");
@@ -243,11 +267,11 @@ Settings load_scenario_file(const std::string& path) {
     const OptionSpec* spec = find_option(key);
     if (spec == nullptr) {
       const std::string hint = suggestion(key);
-      throw ConfigError(key, "(in " + origin + ")", "unknown key" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+      throw ConfigError(key, "(in " + origin + ")",
+                        "unknown key" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
     }
     const std::string canonical(spec->key);
-    if (!seen.insert(canonical).second)
-      throw ConfigError(canonical, "(in " + origin + ")", "appears more than once");
+    if (!seen.insert(canonical).second) throw ConfigError(canonical, "(in " + origin + ")", "appears more than once");
     if (!kv.second.IsScalar())
       throw ConfigError(canonical, "(in " + origin + ")",
                         kv.second.IsNull() ? "has no value" : "must be a single value, not a list or mapping");

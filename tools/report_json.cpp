@@ -30,28 +30,28 @@ nlohmann::json extras_json(const sim::StageExtras& e, std::int64_t inflight) {
 // inflight_microbatches (chunk forwards / vpp).
 nlohmann::json activations_json(const sim::StageActivations& a) {
   using nlohmann::json;
-  return {{"layers", a.num_layers},
-          {"layers_per_chunk", a.layers_per_chunk},
-          {"vpp", a.inflight.vpp},
-          {"per_layer_bytes", a.layer_bytes.value},
-          {"checkpoint_bytes", a.checkpoint_bytes.value},
-          {"recomputed_layers_per_chunk", a.recomputed_layers_per_chunk},
-          {"checkpoints_per_chunk", a.checkpoints_per_chunk},
-          {"chunk_bytes_per_microbatch", a.chunk_bytes.value},
-          {"inflight_chunk_forwards", a.inflight.chunk_forwards},
-          {"inflight_per_chunk", a.inflight.per_chunk},
-          {"inflight_microbatches",
-           static_cast<double>(a.inflight.chunk_forwards) / static_cast<double>(a.inflight.vpp)},
-          {"layers_bytes", a.layers_total.value},
-          {"first_stage_extras", a.first_stage ? extras_json(a.first, a.first_inflight) : json(nullptr)},
-          {"last_stage_extras", a.last_stage ? extras_json(a.last, a.last_inflight) : json(nullptr)},
-          {"extras_bytes", a.extras_total.value},
-          {"total_bytes", a.total.value},
-          {"temporaries",
-           {{"recompute_transient", a.recompute_transient.value},
-            {"cp_exchange", a.cp_exchange.value},
-            {"loss_transient", a.loss_transient.value},
-            {"bytes", a.temporaries.value}}}};
+  return {
+      {"layers", a.num_layers},
+      {"layers_per_chunk", a.layers_per_chunk},
+      {"vpp", a.inflight.vpp},
+      {"per_layer_bytes", a.layer_bytes.value},
+      {"checkpoint_bytes", a.checkpoint_bytes.value},
+      {"recomputed_layers_per_chunk", a.recomputed_layers_per_chunk},
+      {"checkpoints_per_chunk", a.checkpoints_per_chunk},
+      {"chunk_bytes_per_microbatch", a.chunk_bytes.value},
+      {"inflight_chunk_forwards", a.inflight.chunk_forwards},
+      {"inflight_per_chunk", a.inflight.per_chunk},
+      {"inflight_microbatches", static_cast<double>(a.inflight.chunk_forwards) / static_cast<double>(a.inflight.vpp)},
+      {"layers_bytes", a.layers_total.value},
+      {"first_stage_extras", a.first_stage ? extras_json(a.first, a.first_inflight) : json(nullptr)},
+      {"last_stage_extras", a.last_stage ? extras_json(a.last, a.last_inflight) : json(nullptr)},
+      {"extras_bytes", a.extras_total.value},
+      {"total_bytes", a.total.value},
+      {"temporaries",
+       {{"recompute_transient", a.recompute_transient.value},
+        {"cp_exchange", a.cp_exchange.value},
+        {"loss_transient", a.loss_transient.value},
+        {"bytes", a.temporaries.value}}}};
 }
 
 // Offload and runtime figures of one rank class (docs/offload.md, docs/runtime-memory.md).
@@ -81,7 +81,9 @@ void add_offload_runtime(nlohmann::json& j, const sim::RankClass& c) {
   for (const auto& t : c.offload.terms) {
     json term = {{"name", t.name}, {"bytes", t.bytes.value}, {"why", t.why}};
     if (t.target == sim::OffloadTarget::host) term["pinned"] = t.pinned;
-    (t.target == sim::OffloadTarget::host ? host_terms : t.target == sim::OffloadTarget::nvme ? nvme_terms : gpu_terms)
+    (t.target == sim::OffloadTarget::host   ? host_terms
+     : t.target == sim::OffloadTarget::nvme ? nvme_terms
+                                            : gpu_terms)
         .push_back(term);
   }
   j["host"] = {{"bytes", c.offload.host.value}, {"pinned_bytes", c.offload.host_pinned.value}, {"terms", host_terms}};
@@ -89,7 +91,8 @@ void add_offload_runtime(nlohmann::json& j, const sim::RankClass& c) {
   j["gpu_staging"] = {{"bytes", c.offload.gpu_staging.value}, {"terms", gpu_terms}};
   json removed;
   for (auto cat : sim::kMemoryCategories)
-    if (c.offload.gpu_removed[cat].value > 0) removed[std::string(sim::category_name(cat))] = c.offload.gpu_removed[cat].value;
+    if (c.offload.gpu_removed[cat].value > 0)
+      removed[std::string(sim::category_name(cat))] = c.offload.gpu_removed[cat].value;
   j["offloaded_from_gpu"] = removed.is_null() ? json::object() : removed;
 }
 }  // namespace
@@ -156,12 +159,12 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
   config["hidden_dropout"] = t.hidden_dropout.value_or(0.0);
   config["recompute_granularity"] = t.recompute_granularity == sim::RecomputeGranularity::full        ? "full"
                                     : t.recompute_granularity == sim::RecomputeGranularity::selective ? "selective"
-                                                                                                     : "none";
+                                                                                                      : "none";
   config["recompute_method"] = t.recompute_method == sim::RecomputeMethod::block ? "block" : "uniform";
   config["recompute_num_layers"] = t.recompute_num_layers;
   config["pipeline_schedule"] = t.pipeline_schedule == sim::PipelineScheduleOption::gpipe ? "gpipe"
-                                : p.vpp > 1                                                ? "interleaved-1f1b"
-                                                                                           : "1f1b";
+                                : p.vpp > 1                                               ? "interleaved-1f1b"
+                                                                                          : "1f1b";
   config["moe_expert_capacity_factor"] = t.moe_capacity_factor ? json(*t.moe_capacity_factor) : json(nullptr);
   config["fused_linear_cross_entropy"] = t.fused_linear_cross_entropy;
   config["activation_bytes_per_element"] = r.activation_bytes;
@@ -198,19 +201,19 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
     json activations = nullptr;
     if (c.activations) activations = activations_json(*c.activations);
     json entry = {{"ranks", c.ranks},
-                     {"pp_ranks", c.pp_ranks},
-                     {"pp_rank", c.coords.pp},
-                     {"tp_rank", c.coords.tp},
-                     {"dp_rank", c.coords.dp},
-                     {"cp_rank", c.coords.cp},
-                     {"ep_rank", c.coords.ep},
-                     {"num_layers", c.num_layers},
-                     {"parameters", c.shard.total().value},
-                     {"dense_parameters", c.shard.dense.value},
-                     {"expert_parameters", c.shard.expert.value},
-                     {"bytes", bytes},
-                     {"model_state_terms", terms},
-                     {"activations", activations}};
+                  {"pp_ranks", c.pp_ranks},
+                  {"pp_rank", c.coords.pp},
+                  {"tp_rank", c.coords.tp},
+                  {"dp_rank", c.coords.dp},
+                  {"cp_rank", c.coords.cp},
+                  {"ep_rank", c.coords.ep},
+                  {"num_layers", c.num_layers},
+                  {"parameters", c.shard.total().value},
+                  {"dense_parameters", c.shard.dense.value},
+                  {"expert_parameters", c.shard.expert.value},
+                  {"bytes", bytes},
+                  {"model_state_terms", terms},
+                  {"activations", activations}};
     add_offload_runtime(entry, c);
     ranks.push_back(entry);
   }

@@ -27,8 +27,10 @@ std::vector<std::vector<std::size_t>> stage_groups(const sim::SimulationResult& 
       return o.peak == s.peak && o.at_peak == s.at_peak && o.max_live_microbatches == s.max_live_microbatches &&
              r.stages[g.front()].inputs.layer_activation.size() == r.stages[i].inputs.layer_activation.size();
     });
-    if (same == groups.end()) groups.push_back({i});
-    else same->push_back(i);
+    if (same == groups.end())
+      groups.push_back({i});
+    else
+      same->push_back(i);
   }
   return groups;
 }
@@ -50,10 +52,11 @@ constexpr struct {
   MemoryCategory cat;
   const char* title;
   const char* color;
-} kCols[] = {{MemoryCategory::params, "params", "#4e79a7"},          {MemoryCategory::grads, "grads", "#f28e2b"},
-             {MemoryCategory::master_params, "master", "#e15759"},   {MemoryCategory::optimizer_states, "optim", "#76b7b2"},
-             {MemoryCategory::activations, "activ", "#59a14f"},      {MemoryCategory::buffers, "buffers", "#edc948"},
-             {MemoryCategory::temporaries, "temps", "#b07aa1"},      {MemoryCategory::runtime, "runtime", "#9c755f"}};
+} kCols[] = {
+    {MemoryCategory::params, "params", "#4e79a7"},        {MemoryCategory::grads, "grads", "#f28e2b"},
+    {MemoryCategory::master_params, "master", "#e15759"}, {MemoryCategory::optimizer_states, "optim", "#76b7b2"},
+    {MemoryCategory::activations, "activ", "#59a14f"},    {MemoryCategory::buffers, "buffers", "#edc948"},
+    {MemoryCategory::temporaries, "temps", "#b07aa1"},    {MemoryCategory::runtime, "runtime", "#9c755f"}};
 }  // namespace
 
 void write_simulation_table(std::ostream& out, const sim::SimulationResult& r, const std::string& source) {
@@ -62,15 +65,18 @@ void write_simulation_table(std::ostream& out, const sim::SimulationResult& r, c
   // Reuse the estimate's resolved-configuration header lines (everything before the column titles).
   std::istringstream lines(header.str());
   std::string line;
-  while (std::getline(lines, line) && line != "#") out << (line.rfind("# trainmem", 0) == 0 ? "# trainmem " + std::string(kVersion) + " simulate" : line) << "\n";
+  while (std::getline(lines, line) && line != "#")
+    out << (line.rfind("# trainmem", 0) == 0 ? "# trainmem " + std::string(kVersion) + " simulate" : line) << "\n";
   out << "# schedule   " << schedule_name(r.schedule) << ", " << r.estimate.resolved.num_microbatches
       << " microbatches per step; peak = the largest total over the replayed step\n#\n";
   out << "#" << std::setw(6) << "stage" << std::setw(6) << "live";
   for (const auto& c : kCols) out << std::setw(9) << c.title;
-  out << std::setw(10) << "peak" << "  event at the peak (ranks)\n";
+  out << std::setw(10) << "peak"
+      << "  event at the peak (ranks)\n";
   out << "#" << std::setw(6) << "" << std::setw(6) << "(mb)";
   for (std::size_t i = 0; i < std::size(kCols); ++i) out << std::setw(9) << "(GiB)";
-  out << std::setw(10) << "(GiB)" << "\n";
+  out << std::setw(10) << "(GiB)"
+      << "\n";
   for (const auto& g : stage_groups(r)) {
     const auto& s = r.stages[g.front()];
     out << std::setw(7) << stage_list(r, g) << std::setw(6) << s.simulation.max_live_microbatches;
@@ -134,8 +140,8 @@ void write_chrome_trace(std::ostream& o, const sim::SimulationResult& r) {
     const auto& s = r.stages[g.front()];
     const auto pid = s.pp_rank;
     sep();
-    o << "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" << pid << ",\"args\":{\"name\":\"stage "
-      << stage_list(r, g) << " (ranks " << rank_ranges(group_ranks(r, g)) << ")\"}}";
+    o << "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" << pid << ",\"args\":{\"name\":\"stage " << stage_list(r, g)
+      << " (ranks " << rank_ranges(group_ranks(r, g)) << ")\"}}";
     const auto& ev = s.simulation.events;
     const auto& tl = s.simulation.timeline;
     // Counter track: bytes per category after every event; time axis = event order (1 us per event).
@@ -149,8 +155,8 @@ void write_chrome_trace(std::ostream& o, const sim::SimulationResult& r) {
     // Phase slices: runs of events of the same forward/backward op.
     std::size_t start = 0;
     for (std::size_t i = 1; i <= ev.size(); ++i) {
-      const bool boundary = i == ev.size() || ev[i].phase != ev[start].phase || ev[i].microbatch != ev[start].microbatch ||
-                            ev[i].chunk != ev[start].chunk;
+      const bool boundary = i == ev.size() || ev[i].phase != ev[start].phase ||
+                            ev[i].microbatch != ev[start].microbatch || ev[i].chunk != ev[start].chunk;
       if (!boundary) continue;
       static constexpr const char* kPhase[] = {"setup", "forward", "backward", "optimizer step"};
       std::string name = kPhase[static_cast<int>(ev[start].phase)];
@@ -173,16 +179,21 @@ std::string html_report(const sim::SimulationResult& r, const std::string& sourc
   auto escape = [](const std::string& s) {
     std::string e;
     for (char ch : s) {
-      if (ch == '<') e += "&lt;";
-      else if (ch == '>') e += "&gt;";
-      else if (ch == '&') e += "&amp;";
-      else e += ch;
+      if (ch == '<')
+        e += "&lt;";
+      else if (ch == '>')
+        e += "&gt;";
+      else if (ch == '&')
+        e += "&amp;";
+      else
+        e += ch;
     }
     return e;
   };
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>trainmem simulate</title>\n"
     << "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-       "padding:2px 8px;text-align:right;white-space:nowrap}th{background:#eee}pre{background:#f7f7f7;padding:1em;overflow-x:auto}"
+       "padding:2px "
+       "8px;text-align:right;white-space:nowrap}th{background:#eee}pre{background:#f7f7f7;padding:1em;overflow-x:auto}"
        ".legend span{display:inline-block;margin-right:1em}.swatch{width:12px;height:12px;display:inline-block;"
        "margin-right:4px}</style></head><body>\n";
   o << "<h1>trainmem simulate</h1>\n<p>" << escape(source) << ": one training step replayed per pipeline stage. "
@@ -221,13 +232,17 @@ std::string html_report(const sim::SimulationResult& r, const std::string& sourc
       for (std::size_t i = 0; i < tl.size(); i += stride) {
         next[i] = base[i] + static_cast<double>(tl[i].bytes[c.cat].value);
         any = any || tl[i].bytes[c.cat].value != 0;
-        top << fixed(static_cast<double>(tl[i].event) / xmax * width, 1) << "," << fixed(height - next[i] / ymax * height, 1) << " ";
+        top << fixed(static_cast<double>(tl[i].event) / xmax * width, 1) << ","
+            << fixed(height - next[i] / ymax * height, 1) << " ";
       }
       for (std::size_t k = tl.size(); k-- > 0;) {
         if (k % stride != 0) continue;
-        bottom << fixed(static_cast<double>(tl[k].event) / xmax * width, 1) << "," << fixed(height - base[k] / ymax * height, 1) << " ";
+        bottom << fixed(static_cast<double>(tl[k].event) / xmax * width, 1) << ","
+               << fixed(height - base[k] / ymax * height, 1) << " ";
       }
-      if (any) o << "<polygon fill=\"" << c.color << "\" points=\"" << top.str() << bottom.str() << "\"><title>" << c.title << "</title></polygon>\n";
+      if (any)
+        o << "<polygon fill=\"" << c.color << "\" points=\"" << top.str() << bottom.str() << "\"><title>" << c.title
+          << "</title></polygon>\n";
       base = next;
     }
     o << "<text x=\"4\" y=\"14\" font-size=\"12\">peak " << iec(s.simulation.peak) << "</text></svg>\n";

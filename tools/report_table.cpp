@@ -23,8 +23,8 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
         << " heads (" << m.query_groups() << " kv), head_dim " << m.head_dim() << ", ffn " << m.ffn() << ", vocab "
         << m.vocab_size << " (padded " << r.padded_vocab_size << ")\n";
     out << "#            " << normalization_name(m.normalization) << ", " << activation_name(m.activation) << ", "
-        << position_embedding_name(m.position_embedding) << " positions, "
-        << (m.tie_embeddings ? "tied" : "untied") << " embeddings, " << (m.add_bias_linear ? "biases" : "no biases");
+        << position_embedding_name(m.position_embedding) << " positions, " << (m.tie_embeddings ? "tied" : "untied")
+        << " embeddings, " << (m.add_bias_linear ? "biases" : "no biases");
     if (m.is_moe())
       out << ", " << m.num_experts << " experts (top-" << m.moe_router_topk << ", expert ffn " << m.expert_ffn() << ")";
     out << "\n";
@@ -44,7 +44,7 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
   if (sc.model) {
     const char* recompute = t.recompute_granularity == sim::RecomputeGranularity::full        ? "full"
                             : t.recompute_granularity == sim::RecomputeGranularity::selective ? "selective"
-                                                                                             : "none";
+                                                                                              : "none";
     out << "# activation " << (r.activation_bytes == 4 ? "fp32" : "bf16") << "; attention "
         << (t.attention == sim::AttentionKernel::eager ? "eager" : "flash") << "; dropout attention "
         << t.attention_dropout.value_or(0.0) << ", hidden " << t.hidden_dropout.value_or(0.0) << "; recompute "
@@ -54,8 +54,8 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
           << t.recompute_num_layers << " layers)";
     out << "; schedule "
         << (t.pipeline_schedule == sim::PipelineScheduleOption::gpipe ? "gpipe"
-            : p.vpp > 1                                                ? "interleaved 1f1b"
-                                                                       : "1f1b")
+            : p.vpp > 1                                               ? "interleaved 1f1b"
+                                                                      : "1f1b")
         << "; per layer and microbatch " << iec(r.layer_activations->saved_all) << " kept whole, "
         << iec(r.layer_activations->saved_selective) << " with selective recompute, "
         << iec(r.layer_activations->checkpoint) << " as a full-recompute checkpoint\n";
@@ -77,7 +77,9 @@ void write_offload_runtime(std::ostream& out, const sim::EstimateResult& r) {
       for (std::size_t k = 0; k < rt.comms.size(); ++k) {
         const auto& cm = rt.comms[k];
         out << (k ? ", " : "") << cm.group << " " << cm.size << " "
-            << (cm.pattern == sim::CommPattern::ring ? "ring" : cm.pattern == sim::CommPattern::p2p ? "p2p" : "all-to-all")
+            << (cm.pattern == sim::CommPattern::ring  ? "ring"
+                : cm.pattern == sim::CommPattern::p2p ? "p2p"
+                                                      : "all-to-all")
             << " " << iec(cm.bytes);
       }
       out << ")";
@@ -114,21 +116,23 @@ void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const
   static constexpr struct {
     MemoryCategory cat;
     const char* title;
-  } kCols[] = {{MemoryCategory::params, "params"},       {MemoryCategory::grads, "grads"},
+  } kCols[] = {{MemoryCategory::params, "params"},        {MemoryCategory::grads, "grads"},
                {MemoryCategory::master_params, "master"}, {MemoryCategory::optimizer_states, "optim"},
-               {MemoryCategory::activations, "activ"},   {MemoryCategory::buffers, "buffers"},
-               {MemoryCategory::temporaries, "temps"},   {MemoryCategory::runtime, "runtime"}};
+               {MemoryCategory::activations, "activ"},    {MemoryCategory::buffers, "buffers"},
+               {MemoryCategory::temporaries, "temps"},    {MemoryCategory::runtime, "runtime"}};
   out << "#" << std::setw(5) << "class" << std::setw(9) << "pp_rank" << std::setw(7) << "layers" << std::setw(19)
       << "parameters";
   for (const auto& c : kCols) out << std::setw(9) << c.title;
-  out << std::setw(10) << "peak" << "  ranks\n";
+  out << std::setw(10) << "peak"
+      << "  ranks\n";
   out << "#" << std::setw(5) << "" << std::setw(9) << "" << std::setw(7) << "" << std::setw(19) << "(held)";
   for (std::size_t i = 0; i < std::size(kCols); ++i) out << std::setw(9) << "(GiB)";
-  out << std::setw(10) << "(GiB)" << "\n";
+  out << std::setw(10) << "(GiB)"
+      << "\n";
   for (std::size_t i = 0; i < r.classes.size(); ++i) {
     const auto& c = r.classes[i];
-    out << std::setw(6) << i << std::setw(9) << rank_ranges(c.pp_ranks) << std::setw(7) << c.num_layers
-        << std::setw(19) << with_commas(c.shard.total().value);
+    out << std::setw(6) << i << std::setw(9) << rank_ranges(c.pp_ranks) << std::setw(7) << c.num_layers << std::setw(19)
+        << with_commas(c.shard.total().value);
     for (const auto& col : kCols) out << std::setw(9) << gib(c.bytes[col.cat]);
     out << std::setw(10) << gib(c.peak) << "  " << rank_ranges(c.ranks) << "\n";
   }

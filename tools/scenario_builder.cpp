@@ -24,8 +24,7 @@ double parse_real(const std::string& field, const std::string& text, double lo, 
   } catch (const std::exception&) {
     used = 0;
   }
-  if (!shape_ok || used != text.size() || !(v >= lo && v <= hi))
-    throw ConfigError(field, text, domain);
+  if (!shape_ok || used != text.size() || !(v >= lo && v <= hi)) throw ConfigError(field, text, domain);
   return v;
 }
 
@@ -88,19 +87,32 @@ struct Lookup {
         return;
       }
     out = parse_int(key, v->text, lo, kBig,
-                    lo >= 1 ? "must be a positive whole number" : lo == 0 ? "must be a whole number, 0 or more"
-                                                                          : "must be a whole number");
+                    lo >= 1   ? "must be a positive whole number"
+                    : lo == 0 ? "must be a whole number, 0 or more"
+                              : "must be a whole number");
   }
   void boolean(const char* key, bool& out) const {
     if (const auto* v = find(key)) out = parse_bool(key, v->text);
   }
 };
 
-constexpr const char* kShapeKeys[] = {
-    "num_layers", "hidden_size", "ffn_hidden_size", "num_attention_heads", "num_query_groups", "kv_channels",
-    "vocab_size", "max_position_embeddings", "position_embedding_type", "normalization", "swiglu",
-    "untie_embeddings_and_output_weights", "disable_bias_linear", "add_qkv_bias", "num_experts",
-    "moe_router_topk", "moe_ffn_hidden_size"};
+constexpr const char* kShapeKeys[] = {"num_layers",
+                                      "hidden_size",
+                                      "ffn_hidden_size",
+                                      "num_attention_heads",
+                                      "num_query_groups",
+                                      "kv_channels",
+                                      "vocab_size",
+                                      "max_position_embeddings",
+                                      "position_embedding_type",
+                                      "normalization",
+                                      "swiglu",
+                                      "untie_embeddings_and_output_weights",
+                                      "disable_bias_linear",
+                                      "add_qkv_bias",
+                                      "num_experts",
+                                      "moe_router_topk",
+                                      "moe_ffn_hidden_size"};
 
 void apply_shape_overrides(const Lookup& l, ModelSpec& m) {
   l.integer("num_layers", m.num_layers);
@@ -115,21 +127,28 @@ void apply_shape_overrides(const Lookup& l, ModelSpec& m) {
   l.integer("moe_router_topk", m.moe_router_topk);
   l.integer("moe_ffn_hidden_size", m.moe_ffn_hidden_size);
   if (l.has("position_embedding_type")) {
-    const auto v = parse_choice("position_embedding_type", l.text("position_embedding_type"), {"learned_absolute", "rope", "none"});
-    m.position_embedding = v == "rope" ? PositionEmbedding::rope
-                           : v == "none" ? PositionEmbedding::none : PositionEmbedding::learned;
+    const auto v = parse_choice("position_embedding_type", l.text("position_embedding_type"),
+                                {"learned_absolute", "rope", "none"});
+    m.position_embedding = v == "rope"   ? PositionEmbedding::rope
+                           : v == "none" ? PositionEmbedding::none
+                                         : PositionEmbedding::learned;
   }
   if (l.has("normalization"))
     m.normalization = parse_choice("normalization", l.text("normalization"), {"LayerNorm", "RMSNorm"}) == "RMSNorm"
-                          ? Normalization::rms_norm : Normalization::layer_norm;
+                          ? Normalization::rms_norm
+                          : Normalization::layer_norm;
   if (l.has("swiglu")) {
     const bool on = parse_bool("swiglu", l.text("swiglu"));
-    if (on) m.activation = Activation::swiglu;
-    else if (m.activation == Activation::swiglu) m.activation = Activation::gelu;
+    if (on)
+      m.activation = Activation::swiglu;
+    else if (m.activation == Activation::swiglu)
+      m.activation = Activation::gelu;
   }
   if (l.has("untie_embeddings_and_output_weights"))
-    m.tie_embeddings = !parse_bool("untie_embeddings_and_output_weights", l.text("untie_embeddings_and_output_weights"));
-  if (l.has("disable_bias_linear")) m.add_bias_linear = !parse_bool("disable_bias_linear", l.text("disable_bias_linear"));
+    m.tie_embeddings =
+        !parse_bool("untie_embeddings_and_output_weights", l.text("untie_embeddings_and_output_weights"));
+  if (l.has("disable_bias_linear"))
+    m.add_bias_linear = !parse_bool("disable_bias_linear", l.text("disable_bias_linear"));
   l.boolean("add_qkv_bias", m.add_qkv_bias);
 }
 Dtype parse_dtype_choice(const char* key, const std::string& text, std::initializer_list<std::string_view> choices) {
@@ -144,17 +163,41 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
   l.boolean("inference", inf.enabled);
   static constexpr const char* kInferenceKeys[] = {"max_new_tokens", "weight_dtype", "kv_cache_dtype", "kv_block_size",
                                                    "max_num_batched_tokens"};
-  static constexpr const char* kTrainingOnly[] = {
-      "zero_stage", "use_distributed_optimizer", "recipe", "optimizer", "global_batch_size", "recompute_granularity",
-      "recompute_method", "recompute_num_layers", "attention", "attention_dropout", "hidden_dropout",
-      "pipeline_schedule", "moe_expert_capacity_factor", "fused_linear_cross_entropy", "context_parallel_size",
-      "virtual_pipeline_model_parallel_size", "ulysses_sp", "sequence_parallel", "reduce_bucket_size", "overlap_comm",
-      "contiguous_gradients", "stage3_prefetch_bucket_size", "stage3_max_live_parameters",
-      "stage3_param_persistence_threshold", "sub_group_size", "ddp_gradient_as_bucket_view", "lora_rank",
-      "lora_target_modules", "base_weight_dtype", "double_quantization"};
+  static constexpr const char* kTrainingOnly[] = {"zero_stage",
+                                                  "use_distributed_optimizer",
+                                                  "recipe",
+                                                  "optimizer",
+                                                  "global_batch_size",
+                                                  "recompute_granularity",
+                                                  "recompute_method",
+                                                  "recompute_num_layers",
+                                                  "attention",
+                                                  "attention_dropout",
+                                                  "hidden_dropout",
+                                                  "pipeline_schedule",
+                                                  "moe_expert_capacity_factor",
+                                                  "fused_linear_cross_entropy",
+                                                  "context_parallel_size",
+                                                  "virtual_pipeline_model_parallel_size",
+                                                  "ulysses_sp",
+                                                  "sequence_parallel",
+                                                  "reduce_bucket_size",
+                                                  "overlap_comm",
+                                                  "contiguous_gradients",
+                                                  "stage3_prefetch_bucket_size",
+                                                  "stage3_max_live_parameters",
+                                                  "stage3_param_persistence_threshold",
+                                                  "sub_group_size",
+                                                  "ddp_gradient_as_bucket_view",
+                                                  "lora_rank",
+                                                  "lora_target_modules",
+                                                  "base_weight_dtype",
+                                                  "double_quantization"};
   if (inf.enabled) {
     for (const char* k : kTrainingOnly)
-      if (l.has(k)) throw ConfigError(k, l.text(k), "is a training setting; --inference has no backward pass, gradients or optimizer");
+      if (l.has(k))
+        throw ConfigError(k, l.text(k),
+                          "is a training setting; --inference has no backward pass, gradients or optimizer");
   } else {
     for (const char* k : kInferenceKeys)
       if (l.has(k)) throw ConfigError(k, l.text(k), "applies to inference only (add --inference)");
@@ -164,7 +207,8 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
     inf.weights.dtype = parse_dtype_choice("weight_dtype", l.text("weight_dtype"),
                                            {"bf16", "fp16", "fp32", "fp8", "int8", "int4", "nf4"});
   if (l.has("kv_cache_dtype"))
-    inf.kv_cache_dtype = parse_dtype_choice("kv_cache_dtype", l.text("kv_cache_dtype"), {"bf16", "fp16", "fp32", "fp8", "int8"});
+    inf.kv_cache_dtype =
+        parse_dtype_choice("kv_cache_dtype", l.text("kv_cache_dtype"), {"bf16", "fp16", "fp32", "fp8", "int8"});
   l.integer("kv_block_size", inf.kv_block_size, 0);
   l.integer("max_num_batched_tokens", inf.max_num_batched_tokens, 0);
 
@@ -185,8 +229,10 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
   l.boolean("double_quantization", lora.base.double_quantization);
   if (l.has("quant_group_size")) {
     if (!inf.enabled && !lora.enabled())
-      throw ConfigError("quant_group_size", l.text("quant_group_size"), "applies to quantised inference or LoRA base weights");
-    (inf.enabled ? inf.weights.group_size : lora.base.group_size) = parse_int("quant_group_size", l.text("quant_group_size"), 1, kBig);
+      throw ConfigError("quant_group_size", l.text("quant_group_size"),
+                        "applies to quantised inference or LoRA base weights");
+    (inf.enabled ? inf.weights.group_size : lora.base.group_size) =
+        parse_int("quant_group_size", l.text("quant_group_size"), 1, kBig);
   }
 }
 }  // namespace
@@ -213,8 +259,9 @@ BuiltScenario build_scenario(const Settings& settings) {
       const ModelPreset* preset = find_model_preset(name);
       if (preset == nullptr) {
         const auto hint = closest_preset_name(name);
-        throw ConfigError("model", name, "unknown preset" + (hint ? " (did you mean " + *hint + "?)" : "") +
-                                             "; `trainmem models` lists them");
+        throw ConfigError(
+            "model", name,
+            "unknown preset" + (hint ? " (did you mean " + *hint + "?)" : "") + "; `trainmem models` lists them");
       }
       m = preset->spec;
       sc.default_seq_length = preset->default_seq_length;
@@ -258,27 +305,33 @@ BuiltScenario build_scenario(const Settings& settings) {
   if (l.has("optimizer")) t.optimizer = l.text("optimizer");
   l.boolean("use_distributed_optimizer", t.use_distributed_optimizer);
   if (l.has("recompute_granularity")) {
-    const auto v = parse_choice("recompute_granularity", l.text("recompute_granularity"), {"none", "selective", "full"});
-    t.recompute_granularity = v == "full" ? sim::RecomputeGranularity::full
-                              : v == "selective" ? sim::RecomputeGranularity::selective : sim::RecomputeGranularity::none;
+    const auto v =
+        parse_choice("recompute_granularity", l.text("recompute_granularity"), {"none", "selective", "full"});
+    t.recompute_granularity = v == "full"        ? sim::RecomputeGranularity::full
+                              : v == "selective" ? sim::RecomputeGranularity::selective
+                                                 : sim::RecomputeGranularity::none;
   }
   if (l.has("recompute_method"))
     t.recompute_method = parse_choice("recompute_method", l.text("recompute_method"), {"uniform", "block"}) == "block"
-                             ? sim::RecomputeMethod::block : sim::RecomputeMethod::uniform;
+                             ? sim::RecomputeMethod::block
+                             : sim::RecomputeMethod::uniform;
   l.integer("recompute_num_layers", t.recompute_num_layers);
   if (l.has("attention"))
     t.attention = parse_choice("attention", l.text("attention"), {"flash", "eager"}) == "eager"
-                      ? sim::AttentionKernel::eager : sim::AttentionKernel::flash;
+                      ? sim::AttentionKernel::eager
+                      : sim::AttentionKernel::flash;
 
   auto probability = [&l](const char* key, std::optional<double>& target) {
     // Megatron's dropout probabilities: 0 <= p < 1 (p = 1 would drop everything).
-    if (l.has(key)) target = parse_real(key, l.text(key), 0.0, std::nextafter(1.0, 0.0), "must be a number p with 0 <= p < 1");
+    if (l.has(key))
+      target = parse_real(key, l.text(key), 0.0, std::nextafter(1.0, 0.0), "must be a number p with 0 <= p < 1");
   };
   probability("attention_dropout", t.attention_dropout);
   probability("hidden_dropout", t.hidden_dropout);
   if (l.has("pipeline_schedule"))
     t.pipeline_schedule = parse_choice("pipeline_schedule", l.text("pipeline_schedule"), {"1f1b", "gpipe"}) == "gpipe"
-                              ? sim::PipelineScheduleOption::gpipe : sim::PipelineScheduleOption::one_f_one_b;
+                              ? sim::PipelineScheduleOption::gpipe
+                              : sim::PipelineScheduleOption::one_f_one_b;
   if (l.has("moe_expert_capacity_factor"))
     t.moe_capacity_factor = parse_real("moe_expert_capacity_factor", l.text("moe_expert_capacity_factor"), 1e-6, 1000.0,
                                        "must be a number f with 0.000001 <= f <= 1000");
@@ -291,8 +344,9 @@ BuiltScenario build_scenario(const Settings& settings) {
     const sim::DeviceSpec* d = sim::find_device(name);
     if (d == nullptr) {
       const auto hint = sim::closest_device_name(name);
-      throw ConfigError("gpu", name, "unknown GPU" + (hint ? " (did you mean " + *hint + "?)" : "") +
-                                         "; `trainmem models` lists the GPUs, or give --gpu-memory");
+      throw ConfigError("gpu", name,
+                        "unknown GPU" + (hint ? " (did you mean " + *hint + "?)" : "") +
+                            "; `trainmem models` lists the GPUs, or give --gpu-memory");
     }
     sc.gpu_memory = d->memory;
     sc.gpu_name = name;
@@ -302,7 +356,7 @@ BuiltScenario build_scenario(const Settings& settings) {
 
   if (l.has("format"))
     out.output.format = parse_choice("format", l.text("format"), {"table", "json"}) == "json" ? OutputFormat::json
-                                                                                             : OutputFormat::table;
+                                                                                              : OutputFormat::table;
   l.boolean("explain", out.output.explain);
 
   build_inference_and_lora(l.s, sc);

@@ -90,24 +90,29 @@ Setup prepare(const comm::Session& session, const std::vector<std::string>& args
   if (s.estimate.world_size != session.size())
     throw ConfigError("world_size", std::to_string(s.estimate.world_size),
                       "the scenario needs " + std::to_string(s.estimate.world_size) + " ranks but the job has " +
-                          std::to_string(session.size()) + " (run mpiexec -n " + std::to_string(s.estimate.world_size) + ")");
+                          std::to_string(session.size()) + " (run mpiexec -n " + std::to_string(s.estimate.world_size) +
+                          ")");
   const std::string opt(s.estimate.resolved.optimizer->name);
   if (opt != "adam" && opt != "adamw")
     throw ConfigError("optimizer", opt, "trainmem-validate runs an Adam step; use adam or adamw");
   for (const auto& p : s.options.perturbations)
     if (p.rank && *p.rank >= session.size())
-      throw ConfigError("--perturb rank", std::to_string(*p.rank), "no such rank (the job has " + std::to_string(session.size()) + ")");
+      throw ConfigError("--perturb rank", std::to_string(*p.rank),
+                        "no such rank (the job has " + std::to_string(session.size()) + ")");
   for (const auto& f : s.options.faults)
     if (f.rank >= session.size())
-      throw ConfigError("--inject-fault rank", std::to_string(f.rank), "no such rank (the job has " + std::to_string(session.size()) + ")");
-  s.fingerprint = scenario_fingerprint(estimate_json(s.estimate, s.model_source)["config"], s.options.backend, s.options.seed);
+      throw ConfigError("--inject-fault rank", std::to_string(f.rank),
+                        "no such rank (the job has " + std::to_string(session.size()) + ")");
+  s.fingerprint =
+      scenario_fingerprint(estimate_json(s.estimate, s.model_source)["config"], s.options.backend, s.options.seed);
   s.mine = &class_of(s.estimate, session.rank());
   s.requests = buffer_requests(s.mine->model_states);
   if (s.options.backend == "cuda") {
     // Decided before any collective, so every rank of a GPU-less job exits cleanly with the reason.
     if (!comm::cuda_backend_compiled())
-      throw comm::BackendUnavailable("--backend cuda: this build has no cuda backend (CUDA toolkit or NCCL not found "
-                                     "at configure time); use --backend host");
+      throw comm::BackendUnavailable(
+          "--backend cuda: this build has no cuda backend (CUDA toolkit or NCCL not found "
+          "at configure time); use --backend host");
     std::string why;
     const int devices = comm::cuda_device_count(why);
     if (devices == 0)
@@ -117,8 +122,8 @@ Setup prepare(const comm::Session& session, const std::vector<std::string>& args
       throw comm::BackendUnavailable("--backend cuda: " + std::to_string(session.local_size()) + " ranks on host " +
                                      session.host() + " but " + why +
                                      ": NCCL needs one GPU per rank (two ranks on one GPU fail in ncclCommInitRank "
-                                     "with 'Duplicate GPU detected'); start at most " + std::to_string(devices) +
-                                     " ranks per host");
+                                     "with 'Duplicate GPU detected'); start at most " +
+                                     std::to_string(devices) + " ranks per host");
   }
   return s;
 }
@@ -134,7 +139,8 @@ std::map<std::string, Bytes> predicted_for(const Setup& s, std::int64_t rank) {
   for (const auto& p : s.options.perturbations) {
     if (p.rank && *p.rank != rank) continue;
     Bytes& b = predicted[p.category];
-    b = p.bytes >= 0 ? b + Bytes(static_cast<std::uint64_t>(p.bytes)) : b - std::min(b, Bytes(static_cast<std::uint64_t>(-p.bytes)));
+    b = p.bytes >= 0 ? b + Bytes(static_cast<std::uint64_t>(p.bytes))
+                     : b - std::min(b, Bytes(static_cast<std::uint64_t>(-p.bytes)));
   }
   return predicted;
 }
@@ -154,15 +160,17 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
     raise_injected_sigterm(session, FaultKind::sigterm_at_setup);
   const auto worst = static_cast<int>(session.allreduce_max(static_cast<std::uint64_t>(local_code)));
   if (worst != 0) {
-    const auto first = static_cast<int>(static_cast<std::uint64_t>(session.size()) -
-                                        session.allreduce_max(local_code != 0 ? static_cast<std::uint64_t>(session.size() - session.rank()) : 0));
+    const auto first = static_cast<int>(
+        static_cast<std::uint64_t>(session.size()) -
+        session.allreduce_max(local_code != 0 ? static_cast<std::uint64_t>(session.size() - session.rank()) : 0));
     if (session.rank() == first)
       std::cerr << "trainmem-validate: error on rank " << session.rank() << " (host " << session.host()
                 << "): " << local_error << "\n";
     return worst;
   }
   if (setup.help) {
-    if (session.rank() == 0) std::cout << kUsage << validate_options_help() << "\nscenario options:\n" << options_help();
+    if (session.rank() == 0)
+      std::cout << kUsage << validate_options_help() << "\nscenario options:\n" << options_help();
     return kExitOk;
   }
 
@@ -235,7 +243,8 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
     m.rank = session.rank();
     m.host = session.host();
     for (const auto& b : r.buffers)
-      m.buffers.push_back(MeasuredCategoryBuffer{b.label, b.category, b.bytes.value, b.reserved.value, b.elements.value});
+      m.buffers.push_back(
+          MeasuredCategoryBuffer{b.label, b.category, b.bytes.value, b.reserved.value, b.elements.value});
     const auto delta = [](Bytes a, Bytes b) { return a.value > b.value ? a.value - b.value : 0; };
     m.runtime_init = delta(session.after_init().rss_anon, session.before_init().rss_anon);
     m.rss_after_init = session.after_init().rss_anon.value;
@@ -285,8 +294,8 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
       for (const auto& row : rows)
         if (!row.ok())
           std::cerr << "trainmem-validate: mismatch on rank " << row.rank << ", " << row.item << ": predicted "
-                    << row.predicted << " B, measured " << row.measured << " B (delta " << row.delta()
-                    << ", tolerance " << row.tolerance << ")\n";
+                    << row.predicted << " B, measured " << row.measured << " B (delta " << row.delta() << ", tolerance "
+                    << row.tolerance << ")\n";
       code = ok ? kExitOk : kExitDoesNotFit;
       std::cout.flush();
     }
@@ -296,8 +305,8 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
               << "): out of host memory; aborting the job\n";
     session.abort(kExitRuntime);
   } catch (const std::exception& e) {
-    std::cerr << "trainmem-validate: fatal on rank " << session.rank() << " (host " << session.host() << "): " << e.what()
-              << "; aborting the job\n";
+    std::cerr << "trainmem-validate: fatal on rank " << session.rank() << " (host " << session.host()
+              << "): " << e.what() << "; aborting the job\n";
     session.abort(exit_code_of(e));
   }
 }

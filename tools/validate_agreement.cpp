@@ -76,8 +76,10 @@ std::optional<std::vector<std::string>> describe_disagreement(const std::vector<
     std::vector<std::string> diffs;
     for (const auto& [key, value] : want) {
       const auto it = got.find(key);
-      if (it == got.end()) diffs.push_back(cat(key, " missing (not ", value, ")"));
-      else if (it->second != value) diffs.push_back(cat(key, " = ", it->second, " (not ", value, ")"));
+      if (it == got.end())
+        diffs.push_back(cat(key, " missing (not ", value, ")"));
+      else if (it->second != value)
+        diffs.push_back(cat(key, " = ", it->second, " (not ", value, ")"));
       if (it != got.end()) got.erase(it);
     }
     for (const auto& [key, value] : got) diffs.push_back(cat(key, " = ", value, " (absent on ", ref_ranks, ")"));

@@ -3,11 +3,10 @@
 // backend and seed); rank 0 compares them and names every rank that resolved something else.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace trainmem::tools {
 

@@ -21,7 +21,8 @@ std::string serialize(const RankMeasurement& m) {
     << m.max_abs_error << "\nseconds\t" << m.seconds_fill << "\t" << m.seconds_collectives << "\t" << m.seconds_check
     << "\n";
   for (const auto& b : m.buffers)
-    o << "buffer\t" << b.label << "\t" << b.category << "\t" << b.bytes << "\t" << b.reserved << "\t" << b.elements << "\n";
+    o << "buffer\t" << b.label << "\t" << b.category << "\t" << b.bytes << "\t" << b.reserved << "\t" << b.elements
+      << "\n";
   return o.str();
 }
 
@@ -42,23 +43,40 @@ RankMeasurement deserialize(const std::string& text) {
     const std::string& k = f[0];
     auto u = [&](std::size_t i) { return static_cast<std::uint64_t>(std::stoull(f.at(i))); };
     auto d = [&](std::size_t i) { return std::stod(f.at(i)); };
-    if (k == "rank") m.rank = std::stoll(f[1]);
-    else if (k == "host") m.host = f[1];
-    else if (k == "runtime_init") m.runtime_init = u(1);
-    else if (k == "rss_after_init") m.rss_after_init = u(1);
-    else if (k == "comm_init") m.comm_init = u(1);
-    else if (k == "model_states_rss") m.model_states_rss = u(1);
-    else if (k == "collective_peak") m.collective_peak = u(1);
-    else if (k == "temporaries_peak") m.temporaries_peak = u(1);
-    else if (k == "staging") m.staging = u(1);
-    else if (k == "device_context") m.device_context = u(1);
-    else if (k == "device_comm_init") m.device_comm_init = u(1);
-    else if (k == "device_model_states") m.device_model_states = u(1);
-    else if (k == "device_collective_peak") m.device_collective_peak = u(1);
-    else if (k == "device") m.device = f[1];
-    else if (k == "checked") m.checked = u(1);
-    else if (k == "wrong") m.wrong = u(1);
-    else if (k == "max_abs_error") m.max_abs_error = d(1);
+    if (k == "rank")
+      m.rank = std::stoll(f[1]);
+    else if (k == "host")
+      m.host = f[1];
+    else if (k == "runtime_init")
+      m.runtime_init = u(1);
+    else if (k == "rss_after_init")
+      m.rss_after_init = u(1);
+    else if (k == "comm_init")
+      m.comm_init = u(1);
+    else if (k == "model_states_rss")
+      m.model_states_rss = u(1);
+    else if (k == "collective_peak")
+      m.collective_peak = u(1);
+    else if (k == "temporaries_peak")
+      m.temporaries_peak = u(1);
+    else if (k == "staging")
+      m.staging = u(1);
+    else if (k == "device_context")
+      m.device_context = u(1);
+    else if (k == "device_comm_init")
+      m.device_comm_init = u(1);
+    else if (k == "device_model_states")
+      m.device_model_states = u(1);
+    else if (k == "device_collective_peak")
+      m.device_collective_peak = u(1);
+    else if (k == "device")
+      m.device = f[1];
+    else if (k == "checked")
+      m.checked = u(1);
+    else if (k == "wrong")
+      m.wrong = u(1);
+    else if (k == "max_abs_error")
+      m.max_abs_error = d(1);
     else if (k == "seconds") {
       m.seconds_fill = d(1);
       m.seconds_collectives = d(2);
@@ -127,11 +145,14 @@ bool write_validation_table(std::ostream& out, const TableContext& ctx, const st
                             const std::vector<RankMeasurement>& ranks, bool device_figures) {
   for (const auto& h : ctx.header) out << "# " << h << "\n";
   out << "#\n";
-  out << "# " << std::setw(4) << "rank" << "  " << std::left << std::setw(24) << "category" << std::right
-      << std::setw(14) << "predicted" << std::setw(14) << "measured" << std::setw(11) << "delta" << std::setw(11)
-      << "tolerance" << "  verdict\n";
-  out << "# " << std::setw(4) << "" << "  " << std::setw(24) << "" << std::setw(14) << "(B)" << std::setw(14) << "(B)"
-      << std::setw(11) << "(B)" << std::setw(11) << "(B)" << "\n";
+  out << "# " << std::setw(4) << "rank"
+      << "  " << std::left << std::setw(24) << "category" << std::right << std::setw(14) << "predicted" << std::setw(14)
+      << "measured" << std::setw(11) << "delta" << std::setw(11) << "tolerance"
+      << "  verdict\n";
+  out << "# " << std::setw(4) << ""
+      << "  " << std::setw(24) << "" << std::setw(14) << "(B)" << std::setw(14) << "(B)" << std::setw(11) << "(B)"
+      << std::setw(11) << "(B)"
+      << "\n";
   bool all_ok = true;
   std::size_t exact_rows = 0, exact_ok = 0;
   std::uint64_t wrong = 0, checked = 0;
@@ -152,7 +173,8 @@ bool write_validation_table(std::ostream& out, const TableContext& ctx, const st
   out << "#\n# Phases (measured; RssAnon deltas per rank, host bytes unless marked device)\n";
   out << "# " << std::setw(4) << "rank" << std::setw(14) << "mpi_init" << std::setw(14) << "comm_init" << std::setw(14)
       << "model_states" << std::setw(14) << "coll_peak" << std::setw(14) << "temporaries" << std::setw(14)
-      << "mpi_scratch" << std::setw(10) << "fill_s" << std::setw(10) << "coll_s" << std::setw(10) << "check_s" << "\n";
+      << "mpi_scratch" << std::setw(10) << "fill_s" << std::setw(10) << "coll_s" << std::setw(10) << "check_s"
+      << "\n";
   for (const auto& m : ranks) {
     const std::uint64_t scratch = m.collective_peak > m.temporaries_peak ? m.collective_peak - m.temporaries_peak : 0;
     out << "  " << std::setw(4) << m.rank << std::setw(14) << m.runtime_init << std::setw(14) << m.comm_init
@@ -163,7 +185,8 @@ bool write_validation_table(std::ostream& out, const TableContext& ctx, const st
   if (device_figures) {
     out << "#\n# Device (cudaMemGetInfo used-memory deltas)\n";
     out << "# " << std::setw(4) << "rank" << std::setw(14) << "context" << std::setw(14) << "nccl_comm" << std::setw(14)
-        << "model_states" << std::setw(14) << "coll_peak" << "  device\n";
+        << "model_states" << std::setw(14) << "coll_peak"
+        << "  device\n";
     for (const auto& m : ranks)
       out << "  " << std::setw(4) << m.rank << std::setw(14) << m.device_context << std::setw(14) << m.device_comm_init
           << std::setw(14) << m.device_model_states << std::setw(14) << m.device_collective_peak << "  " << m.device

@@ -26,13 +26,13 @@ struct RankMeasurement {
   std::int64_t rank = 0;
   std::string host;
   std::vector<MeasuredCategoryBuffer> buffers;
-  std::uint64_t runtime_init = 0;        // RssAnon after MPI_Init - before
-  std::uint64_t rss_after_init = 0;      // RssAnon right after MPI_Init
-  std::uint64_t comm_init = 0;           // RssAnon growth across the 5 communicator splits
-  std::uint64_t model_states_rss = 0;    // RssAnon growth across allocating + filling the buffers
-  std::uint64_t collective_peak = 0;     // VmHWM growth over the collectives
-  std::uint64_t temporaries_peak = 0;    // the step's own largest live temporary
-  std::uint64_t staging = 0;             // host staging of the step
+  std::uint64_t runtime_init = 0;      // RssAnon after MPI_Init - before
+  std::uint64_t rss_after_init = 0;    // RssAnon right after MPI_Init
+  std::uint64_t comm_init = 0;         // RssAnon growth across the 5 communicator splits
+  std::uint64_t model_states_rss = 0;  // RssAnon growth across allocating + filling the buffers
+  std::uint64_t collective_peak = 0;   // VmHWM growth over the collectives
+  std::uint64_t temporaries_peak = 0;  // the step's own largest live temporary
+  std::uint64_t staging = 0;           // host staging of the step
   std::uint64_t device_context = 0, device_comm_init = 0, device_model_states = 0, device_collective_peak = 0;
   std::string device;
   std::uint64_t checked = 0;

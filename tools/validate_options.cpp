@@ -31,8 +31,8 @@ Perturbation parse_perturbation(const std::string& text) {
   return p;
 }
 
-constexpr FaultKind kFaultKinds[] = {FaultKind::alloc_fail, FaultKind::throw_mid_collective, FaultKind::sigterm_at_setup,
-                                     FaultKind::sigterm_mid_collective};
+constexpr FaultKind kFaultKinds[] = {FaultKind::alloc_fail, FaultKind::throw_mid_collective,
+                                     FaultKind::sigterm_at_setup, FaultKind::sigterm_mid_collective};
 
 InjectedFault parse_fault(const std::string& text) {
   const auto colon = text.rfind(':');
@@ -83,14 +83,22 @@ SplitArgs split_validate_args(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) throw ConfigError(name, "(missing)", "needs a value");
       return args[++i];
     };
-    if (name == "--backend") out.validate.backend = parse_choice("--backend", take(), {"host", "cuda"});
-    else if (name == "--perturb") out.validate.perturbations.push_back(parse_perturbation(take()));
-    else if (name == "--inject-fault") out.validate.faults.push_back(parse_fault(take()));
-    else if (name == "--fail-rank") out.validate.fail_rank = parse_int("--fail-rank", take(), 0, 1 << 24);
-    else if (name == "--assume-available") out.validate.assume_available = parse_size("--assume-available", take());
-    else if (name == "--seed") out.validate.seed = static_cast<std::uint64_t>(parse_int("--seed", take(), 0, INT64_MAX));
-    else if (a == "--help" || a == "-h") out.validate.help = true;
-    else out.scenario_args.push_back(a);
+    if (name == "--backend")
+      out.validate.backend = parse_choice("--backend", take(), {"host", "cuda"});
+    else if (name == "--perturb")
+      out.validate.perturbations.push_back(parse_perturbation(take()));
+    else if (name == "--inject-fault")
+      out.validate.faults.push_back(parse_fault(take()));
+    else if (name == "--fail-rank")
+      out.validate.fail_rank = parse_int("--fail-rank", take(), 0, 1 << 24);
+    else if (name == "--assume-available")
+      out.validate.assume_available = parse_size("--assume-available", take());
+    else if (name == "--seed")
+      out.validate.seed = static_cast<std::uint64_t>(parse_int("--seed", take(), 0, INT64_MAX));
+    else if (a == "--help" || a == "-h")
+      out.validate.help = true;
+    else
+      out.scenario_args.push_back(a);
   }
   return out;
 }

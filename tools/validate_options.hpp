@@ -35,11 +35,11 @@ struct InjectedFault {
 std::string_view fault_kind_name(FaultKind kind);
 
 struct ValidateOptions {
-  std::string backend = "host";                 // host | cuda
+  std::string backend = "host";  // host | cuda
   std::vector<Perturbation> perturbations;
-  std::optional<std::int64_t> fail_rank;        // test-only: this rank throws after allocating
-  std::optional<Bytes> assume_available;        // test-only: pretend MemAvailable is this
-  std::vector<InjectedFault> faults;            // test-only: --inject-fault
+  std::optional<std::int64_t> fail_rank;  // test-only: this rank throws after allocating
+  std::optional<Bytes> assume_available;  // test-only: pretend MemAvailable is this
+  std::vector<InjectedFault> faults;      // test-only: --inject-fault
   std::uint64_t seed = 1234;
   bool help = false;
 };

@@ -8,14 +8,16 @@ namespace {
 comm::BufferRole role_of(const sim::ModelStateTerm& t) {
   const std::string& n = t.name;
   if (n.find("absmax") != std::string::npos)
-    throw ConfigError("optimizer", n, "8-bit optimizer states are not allocated by trainmem-validate (use adam or adamw)");
+    throw ConfigError("optimizer", n,
+                      "8-bit optimizer states are not allocated by trainmem-validate (use adam or adamw)");
   if (n.find("first moment") != std::string::npos) return comm::BufferRole::moment_m;
   if (n.find("second moment") != std::string::npos) return comm::BufferRole::moment_v;
   if (n.find("gradient copy") != std::string::npos) return comm::BufferRole::grad_copy;
   if (n.find("master") != std::string::npos) return comm::BufferRole::master_params;
   if (n.find("grad") != std::string::npos) return comm::BufferRole::grads;
   if (n.find("parameters") != std::string::npos) return comm::BufferRole::params;
-  throw ConfigError("optimizer", n, "this optimizer state has no counterpart in the validation step (use adam or adamw)");
+  throw ConfigError("optimizer", n,
+                    "this optimizer state has no counterpart in the validation step (use adam or adamw)");
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ TEST(ModelSpec, PublishedParameterCounts) {
   EXPECT_EQ(count("llama2-7b"), 6'738'415'616ULL);
   EXPECT_EQ(count("llama3-8b"), 8'030'261'248ULL);
   EXPECT_EQ(count("gpt2-large"), 774'030'080ULL);
-  EXPECT_EQ(count("gpt2"), 124'439'808ULL);         // GPT-2 small, "124M"
+  EXPECT_EQ(count("gpt2"), 124'439'808ULL);  // GPT-2 small, "124M"
   EXPECT_EQ(count("llama2-13b"), 13'015'864'320ULL);
   EXPECT_EQ(count("llama2-70b"), 68'976'648'192ULL);
   EXPECT_EQ(count("llama3-70b"), 70'553'706'496ULL);

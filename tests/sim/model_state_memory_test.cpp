@@ -15,17 +15,18 @@ RankParamShard dense(std::uint64_t n) {
 }
 
 Bytes total(const char* recipe, const char* optimizer, int stage, std::uint64_t n, std::int64_t dp) {
-  return model_state_memory(dense(n), *find_recipe(recipe), *find_optimizer(optimizer), stage, dp, dp).breakdown.total();
+  return model_state_memory(dense(n), *find_recipe(recipe), *find_optimizer(optimizer), stage, dp, dp)
+      .breakdown.total();
 }
 
 TEST(ModelStateMemory, RecipesGive16_18_20BytesPerParameter) {
   EXPECT_EQ(total("mixed-16", "adam", 0, 1000, 1).value, 16000u);  // 2 + 2 + 4 + 4 + 4
   EXPECT_EQ(total("zero-paper", "adam", 0, 1000, 1).value, 16000u);
-  EXPECT_EQ(total("megatron", "adam", 0, 1000, 1).value, 18000u);  // 2 + 4 + 4 + 8
-  EXPECT_EQ(total("deepspeed", "adam", 0, 1000, 1).value, 20000u); // 2 + 2 + 4 + 4 + 8
-  EXPECT_EQ(total("fp32", "adam", 0, 1000, 1).value, 16000u);      // 4 + 4 + 8
-  EXPECT_EQ(total("bf16", "adam", 0, 1000, 1).value, 8000u);       // 2 + 2 + 2 + 2
-  EXPECT_EQ(total("mixed-16", "sgd", 0, 1000, 1).value, 8000u);    // 2 + 2 + 4
+  EXPECT_EQ(total("megatron", "adam", 0, 1000, 1).value, 18000u);   // 2 + 4 + 4 + 8
+  EXPECT_EQ(total("deepspeed", "adam", 0, 1000, 1).value, 20000u);  // 2 + 2 + 4 + 4 + 8
+  EXPECT_EQ(total("fp32", "adam", 0, 1000, 1).value, 16000u);       // 4 + 4 + 8
+  EXPECT_EQ(total("bf16", "adam", 0, 1000, 1).value, 8000u);        // 2 + 2 + 2 + 2
+  EXPECT_EQ(total("mixed-16", "sgd", 0, 1000, 1).value, 8000u);     // 2 + 2 + 4
   EXPECT_EQ(total("mixed-16", "sgd-momentum", 0, 1000, 1).value, 12000u);
 }
 

@@ -119,7 +119,8 @@ TEST(Simulate, Zero3GathersAreSizedByTheDeepSpeedKnobs) {
   EXPECT_EQ(s.inputs.layer_gather.front().value, (partitioned + 50'000'000ULL) * 2);
   EXPECT_EQ(s.inputs.layer_gather_grads.front().value, partitioned * 2);
   // Buffers at most: the ZeRO-3 IPG bucket (reduce_bucket_size 5e8 * 2 bytes) + one layer's gather.
-  EXPECT_EQ(s.simulation.category_max[MemoryCategory::buffers].value, 1'000'000'000ULL + (partitioned + 50'000'000ULL) * 2);
+  EXPECT_EQ(s.simulation.category_max[MemoryCategory::buffers].value,
+            1'000'000'000ULL + (partitioned + 50'000'000ULL) * 2);
   // The knobs change it: max_live 6e8 caps the gather, a 1e8 bucket shrinks the IPG buffer.
   sc.zero_runtime.stage3_max_live_parameters = 600'000'000ULL;
   sc.zero_runtime.reduce_bucket_size = 100'000'000ULL;

@@ -143,10 +143,10 @@ TEST(DeepSpeedConfig, HuggingFaceAutoValuesAreUnresolvedOrDerived) {
   EXPECT_EQ(c.settings.at("optimizer").text, "adamw");
   // pin_memory of the offloads maps onto trainmem's one switch (page-locked host buffers, docs/offload.md).
   EXPECT_EQ(c.settings.at("offload_pin_memory").text, "true");
-  EXPECT_EQ(c.settings.at("offload_pin_memory").origin, "ds_config_zero3.json: zero_optimization.offload_param.pin_memory");
-  for (const char* k :
-       {"optimizer.params.lr", "optimizer.params.betas", "scheduler", "gradient_clipping", "steps_per_print",
-        "wall_clock_breakdown", "fp16.loss_scale"})
+  EXPECT_EQ(c.settings.at("offload_pin_memory").origin,
+            "ds_config_zero3.json: zero_optimization.offload_param.pin_memory");
+  for (const char* k : {"optimizer.params.lr", "optimizer.params.betas", "scheduler", "gradient_clipping",
+                        "steps_per_print", "wall_clock_breakdown", "fp16.loss_scale"})
     EXPECT_TRUE(contains(c.ignored, k)) << k;
 }
 
@@ -320,11 +320,34 @@ TEST(DeepSpeedConfigCli, OffloadFromDsConfigEqualsTheFlags) {
   const CliRun a = run({"estimate", "--model", "llama2-7b", "--dp", "8", "--deepspeed-config", path,
                         "--micro-batch-size", "1", "--format", "json"});
   ASSERT_EQ(a.code, 0) << a.err;
-  const CliRun b = run({"estimate", "--model", "llama2-7b", "--dp", "8", "--zero-stage", "3", "--recipe", "fp32",
-                        "--micro-batch-size", "1", "--contiguous-gradients", "--stage3-max-live-parameters", "1e9",
-                        "--stage3-prefetch-bucket-size", "1e7", "--stage3-param-persistence-threshold", "1e5",
-                        "--reduce-bucket-size", "1e7", "--sub-group-size", "1e9", "--offload-optimizer", "cpu",
-                        "--offload-param", "cpu", "--format", "json"});
+  const CliRun b = run({"estimate",
+                        "--model",
+                        "llama2-7b",
+                        "--dp",
+                        "8",
+                        "--zero-stage",
+                        "3",
+                        "--recipe",
+                        "fp32",
+                        "--micro-batch-size",
+                        "1",
+                        "--contiguous-gradients",
+                        "--stage3-max-live-parameters",
+                        "1e9",
+                        "--stage3-prefetch-bucket-size",
+                        "1e7",
+                        "--stage3-param-persistence-threshold",
+                        "1e5",
+                        "--reduce-bucket-size",
+                        "1e7",
+                        "--sub-group-size",
+                        "1e9",
+                        "--offload-optimizer",
+                        "cpu",
+                        "--offload-param",
+                        "cpu",
+                        "--format",
+                        "json"});
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.json()["ranks"], b.json()["ranks"]);
   EXPECT_EQ(bytes(a.json(), "optimizer_states"), 0u);

@@ -79,7 +79,8 @@ TEST(EstimateCli, Gpt3PerStageModelStatesMatchHandDerivation) {
   // + cross-entropy target mask (1 byte per token) + masked targets (int64 per token); the bf16 logits
   // 2 * s * V/tp are a transient (temporaries).
   const std::uint64_t v_shard = 51200 / tp;
-  EXPECT_EQ(ranks[2]["bytes"]["activations"].get<std::uint64_t>(), 6 * per_layer + 4 * sbh + 4 * s * v_shard + s + 8 * s);
+  EXPECT_EQ(ranks[2]["bytes"]["activations"].get<std::uint64_t>(),
+            6 * per_layer + 4 * sbh + 4 * s * v_shard + s + 8 * s);
   EXPECT_EQ(ranks[2]["bytes"]["temporaries"].get<std::uint64_t>(), 2 * s * v_shard);
   // The peak is the sum of the categories; the largest is the last stage here (its logits outweigh the
   // embedding shard's extra position table): compare with stage 0 explicitly.
@@ -124,7 +125,8 @@ TEST(EstimateCli, FitsVerdictAndExitCode) {
   EXPECT_EQ(big.code, 1);
   EXPECT_EQ(big.json()["fits"], false);
   EXPECT_EQ(big.json()["gpu_memory_bytes"].get<std::uint64_t>(), 81920ULL * 1024 * 1024);
-  const CliRun ok = run({"estimate", "--model", "llama2-7b", "--dp", "8", "--zero-stage", "3", "--gpu-memory", "80GiB"});
+  const CliRun ok =
+      run({"estimate", "--model", "llama2-7b", "--dp", "8", "--zero-stage", "3", "--gpu-memory", "80GiB"});
   EXPECT_EQ(ok.code, 0) << ok.err;
   EXPECT_NE(ok.out.find("FITS"), std::string::npos);
 }
@@ -134,8 +136,9 @@ TEST(EstimateCli, ShapeFlagsOverridePreset) {
   const auto full = run({"estimate", "--model", "gpt3-175b", "--format", "json"}).json();
   const auto half = run({"estimate", "--model", "gpt3-175b", "--num-layers", "48", "--format", "json"}).json();
   const std::uint64_t h = 12288;
-  EXPECT_EQ(full["config"]["num_parameters"].get<std::uint64_t>() - half["config"]["num_parameters"].get<std::uint64_t>(),
-            48 * (12 * h * h + 13 * h));
+  EXPECT_EQ(
+      full["config"]["num_parameters"].get<std::uint64_t>() - half["config"]["num_parameters"].get<std::uint64_t>(),
+      48 * (12 * h * h + 13 * h));
 }
 
 TEST(EstimateCli, ScenarioFileAndFlagOverride) {
@@ -158,8 +161,8 @@ TEST(EstimateCli, ExplainShowsTermsAndRecipe) {
 
 TEST(EstimateCli, MoeExpertsShardOverExpertDataParallel) {
   // mixtral-8x7b, ep 8, dp 8, ZeRO-1 mixed-16: edp = 8/8 = 1, so expert states are not sharded further.
-  const CliRun r = run({"estimate", "--model", "mixtral-8x7b", "--ep", "8", "--dp", "8", "--zero-stage", "1",
-                        "--format", "json"});
+  const CliRun r =
+      run({"estimate", "--model", "mixtral-8x7b", "--ep", "8", "--dp", "8", "--zero-stage", "1", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = r.json();
   const auto& c = j["ranks"][0];

@@ -8,7 +8,9 @@
 namespace trainmem::tools {
 namespace {
 
-std::uint64_t params(const std::string& json) { return total_parameters(model_from_hf_config(json, "config.json")).value; }
+std::uint64_t params(const std::string& json) {
+  return total_parameters(model_from_hf_config(json, "config.json")).value;
+}
 
 TEST(HfConfig, LlamaFamily) {
   // meta-llama/Llama-2-7b-hf config.json (fields that matter).
@@ -56,7 +58,9 @@ TEST(HfConfig, ErrorsNameTheKey) {
   EXPECT_THROW(model_from_hf_config("[1, 2]", "cfg.json"), ConfigError);
   EXPECT_THROW(model_from_hf_config(R"({"model_type": "opt", "hidden_size": 1024, "ffn_dim": 4096,
       "num_attention_heads": 16, "num_hidden_layers": 24, "vocab_size": 50272, "max_position_embeddings": 2048,
-      "word_embed_proj_dim": 512})", "opt-350m.json"), ConfigError);
+      "word_embed_proj_dim": 512})",
+                                    "opt-350m.json"),
+               ConfigError);
 }
 
 }  // namespace

@@ -73,7 +73,8 @@ TEST(InputChecks, EachExitsTwoWithOneLineNamingFieldAndValue) {
       {{est, "--model", "llama2-7b", "--num-experts", "65537"}, "num_experts = 65537"},
       {{est, "--model", "mixtral-8x7b", "--moe-router-topk", "9"}, "moe_router_topk = 9"},
       {{est, "--model", "mixtral-8x7b", "--moe-ffn-hidden-size", "16777217"}, "moe_ffn_hidden_size = 16777217"},
-      {{est, "--model", "llama2-7b", "--num-layers", "0"}, "num_layers = 0: must be a whole number between 1 and 100000"},
+      {{est, "--model", "llama2-7b", "--num-layers", "0"},
+       "num_layers = 0: must be a whole number between 1 and 100000"},
       // parallel layout (partition/parallel_config.cpp resolve)
       {{est, "--model", "llama2-7b", "--pp", "0"}, "pipeline_model_parallel_size = 0"},
       {{est, "--model", "llama2-7b", "--cp", "1048577"}, "context_parallel_size = 1048577"},
@@ -127,8 +128,10 @@ TEST(InputChecks, EachExitsTwoWithOneLineNamingFieldAndValue) {
        "recompute_num_layers = -1: must be a whole number between 0 and 100000"},
       {{est, "--model", "llama2-7b", "--pp", "4", "--recompute-granularity", "full", "--recompute-num-layers", "9"},
        "recompute_num_layers = 9"},
-      {{est, "--model", "llama2-7b", "--attention-dropout", "1.5"}, "attention_dropout = 1.5: must be a number p with 0 <= p < 1"},
-      {{est, "--model", "llama2-7b", "--hidden-dropout", "-0.1"}, "hidden_dropout = -0.1: must be a number p with 0 <= p < 1"},
+      {{est, "--model", "llama2-7b", "--attention-dropout", "1.5"},
+       "attention_dropout = 1.5: must be a number p with 0 <= p < 1"},
+      {{est, "--model", "llama2-7b", "--hidden-dropout", "-0.1"},
+       "hidden_dropout = -0.1: must be a number p with 0 <= p < 1"},
       {{est, "--model", "llama2-7b", "--pipeline-schedule", "gpipe", "--pp", "2", "--vpp", "2", "--global-batch-size",
         "2"},
        "pipeline_schedule = gpipe"},
@@ -139,7 +142,8 @@ TEST(InputChecks, EachExitsTwoWithOneLineNamingFieldAndValue) {
       {{est, "--model", "llama2-70b", "--tp", "8", "--ulysses-sp", "2", "--dp", "2"}, "ulysses_sp = 2"},
       // value syntax (tools/value_parse.cpp)
       // Text that is no whole number quotes the field's real domain (the library's 1..2^20), not the parser's.
-      {{est, "--model", "llama2-7b", "--tp", ""}, "tensor_model_parallel_size = '': must be a whole number between 1 and 1048576"},
+      {{est, "--model", "llama2-7b", "--tp", ""},
+       "tensor_model_parallel_size = '': must be a whole number between 1 and 1048576"},
       {{est, "--model", "llama2-7b", "--tp", "99999999999999999999"},
        "tensor_model_parallel_size = 99999999999999999999: must be a whole number between 1 and 1048576"},
       {{est, "--model", "llama2-7b", "--gpu-memory", "0"}, "gpu_memory = 0"},

@@ -52,7 +52,8 @@ TEST(InputErrors, EachGivesExit2AndNamesTheField) {
       {{est, "--model", "llama2-7b", "--format", "xml"}, "format = xml"},
       {{est, "--model", "llama2-7b", "--sequence-parallel=maybe"}, "sequence_parallel = maybe"},
       {{est, "--model", "llama2-7b", "--tensor-paralel-size", "2"}, "unknown option"},
-      {{est, "--model", "llama2-7b", "--tp", "2", "--tensor-model-parallel-size", "4"}, "tensor_model_parallel_size = 4 / 2"},
+      {{est, "--model", "llama2-7b", "--tp", "2", "--tensor-model-parallel-size", "4"},
+       "tensor_model_parallel_size = 4 / 2"},
       {{est, "--model", "llama2-7b", "--num-parameters", "7e9"}, "num_parameters = 7e9"},
       {{est}, "model = (none)"},
       {{est, "/nonexistent/scenario.yaml"}, "scenario = /nonexistent/scenario.yaml: file not found"},
@@ -63,7 +64,8 @@ TEST(InputErrors, EachGivesExit2AndNamesTheField) {
       {{est, temp_file("list.yaml", "- a\n- b\n")}, "must be a mapping"},
       {{est, temp_file("unknown.yaml", "model: llama2-7b\ntensor_paralel_size: 2\n")},
        "tensor_paralel_size = (in unknown.yaml): unknown key (did you mean 'tensor_model_parallel_size'?)"},
-      {{est, temp_file("dup.yaml", "model: llama2-7b\ntp: 2\ntensor_model_parallel_size: 4\n")}, "appears more than once"},
+      {{est, temp_file("dup.yaml", "model: llama2-7b\ntp: 2\ntensor_model_parallel_size: 4\n")},
+       "appears more than once"},
       {{est, temp_file("nested.yaml", "model: {name: x}\n")}, "model = (in nested.yaml): must be a single value"},
       {{est, temp_file("null.yaml", "model:\n")}, "has no value"},
       {{est, "--model-config", "/nonexistent/config.json"}, "model_config = /nonexistent/config.json: file not found"},
@@ -85,7 +87,8 @@ TEST(InputErrors, EachGivesExit2AndNamesTheField) {
 
 TEST(InputErrors, HundredTrillionParametersDoNotWrap) {
   // 1e14 parameters, mixed-20, one rank: exactly 20 * 1e14 = 2e15 bytes of model states (runtime off).
-  const CliRun r = run({"estimate", "--num-parameters", "100T", "--recipe", "mixed-20", "--runtime", "off", "--format", "json"});
+  const CliRun r =
+      run({"estimate", "--num-parameters", "100T", "--recipe", "mixed-20", "--runtime", "off", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.json()["max_peak_bytes"].get<std::uint64_t>(), 2'000'000'000'000'000ULL);
 }

@@ -62,7 +62,8 @@ TEST(IntegerDomains, NonNumbersQuoteTheLibrarysRange) {
       {"num_query_groups", 1 << 16, [](sim::Scenario& s, std::int64_t v) { s.model->num_query_groups = v; }},
       {"kv_channels", 1 << 20, [](sim::Scenario& s, std::int64_t v) { s.model->kv_channels = v; }},
       {"vocab_size", 1 << 26, [](sim::Scenario& s, std::int64_t v) { s.model->vocab_size = v; }},
-      {"max_position_embeddings", 1LL << 32, [](sim::Scenario& s, std::int64_t v) { s.model->max_position_embeddings = v; }},
+      {"max_position_embeddings", 1LL << 32,
+       [](sim::Scenario& s, std::int64_t v) { s.model->max_position_embeddings = v; }},
       {"num_experts", 1 << 16, [](sim::Scenario& s, std::int64_t v) { s.model->num_experts = v; }},
       {"moe_router_topk", 8, [](sim::Scenario& s, std::int64_t v) { s.model->moe_router_topk = v; }},
       {"moe_ffn_hidden_size", 1 << 24, [](sim::Scenario& s, std::int64_t v) { s.model->moe_ffn_hidden_size = v; }},
@@ -73,7 +74,8 @@ TEST(IntegerDomains, NonNumbersQuoteTheLibrarysRange) {
       {"expert_tensor_parallel_size", 1 << 20, [](sim::Scenario& s, std::int64_t v) { s.parallel.etp = v; }},
       {"virtual_pipeline_model_parallel_size", 1 << 20, [](sim::Scenario& s, std::int64_t v) { s.parallel.vpp = v; }},
       {"ulysses_sp", 1 << 20, [](sim::Scenario& s, std::int64_t v) { s.parallel.ulysses_sp = v; }},
-      {"make_vocab_size_divisible_by", 1 << 16, [](sim::Scenario& s, std::int64_t v) { s.parallel.make_vocab_size_divisible_by = v; }},
+      {"make_vocab_size_divisible_by", 1 << 16,
+       [](sim::Scenario& s, std::int64_t v) { s.parallel.make_vocab_size_divisible_by = v; }},
       {"seq_length", 1 << 25, [](sim::Scenario& s, std::int64_t v) { s.training.seq_length = v; }},
       {"micro_batch_size", 1 << 30, [](sim::Scenario& s, std::int64_t v) { s.training.micro_batch_size = v; }},
       {"global_batch_size", 1 << 30, [](sim::Scenario& s, std::int64_t v) { s.training.global_batch_size = v; }},
@@ -82,7 +84,8 @@ TEST(IntegerDomains, NonNumbersQuoteTheLibrarysRange) {
     SCOPED_TRACE(c.key);
     const std::string range = "1.." + std::to_string(c.hi);
     EXPECT_EQ(between(library_message(c, c.hi + 1)), range);
-    for (const std::string& text : std::vector<std::string>{"two", "", "2.5", "99999999999999999999", std::to_string(c.hi + 1)}) {
+    for (const std::string& text :
+         std::vector<std::string>{"two", "", "2.5", "99999999999999999999", std::to_string(c.hi + 1)}) {
       const std::string msg = tools_message(c.key, text);
       // num_experts accepts 0 (a dense model); the library checks 1..HI only when experts are present.
       EXPECT_EQ(between(msg), std::string(c.key) == "num_experts" ? "0.." + std::to_string(c.hi) : range) << msg;

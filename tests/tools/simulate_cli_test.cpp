@@ -21,9 +21,9 @@ TEST(SimulateCli, Gpt3StageZeroPeaksInTheFirstBackward) {
   const auto dir = std::filesystem::temp_directory_path() / "trainmem_simulate_cli";
   std::filesystem::create_directories(dir);
   const std::string trace = (dir / "t.json").string(), html = (dir / "r.html").string();
-  const CliRun r = run({"simulate", "--model", "gpt3-175b", "--tp", "8", "--pp", "8", "--dp", "8", "--sequence-parallel",
-                        "--recompute-granularity", "selective", "--global-batch-size", "512", "--trace", trace, "--html",
-                        html});
+  const CliRun r =
+      run({"simulate", "--model", "gpt3-175b", "--tp", "8", "--pp", "8", "--dp", "8", "--sequence-parallel",
+           "--recompute-granularity", "selective", "--global-batch-size", "512", "--trace", trace, "--html", html});
   ASSERT_EQ(r.code, 0) << r.err;
   // Stage 0 of 1F1B holds pp = 8 microbatches after warm-up; the first backward (microbatch 0) rebuilds the
   // attention core and holds activation gradients on top of that: the peak is there.
@@ -41,16 +41,19 @@ TEST(SimulateCli, Gpt3StageZeroPeaksInTheFirstBackward) {
   EXPECT_GT(slices, 8u * 64u);  // at least a forward slice per microbatch per stage
   // The HTML is self-contained (no network) with one row per stage.
   const std::string page = slurp(html);
-  EXPECT_EQ(page.find("http://") == std::string::npos || page.find("http://www.w3.org/2000/svg") != std::string::npos, true);
+  EXPECT_EQ(page.find("http://") == std::string::npos || page.find("http://www.w3.org/2000/svg") != std::string::npos,
+            true);
   EXPECT_EQ(page.find("<script src"), std::string::npos);
   std::size_t rows = 0;
-  for (std::size_t at = page.find("class=\"rank-row\""); at != std::string::npos; at = page.find("class=\"rank-row\"", at + 1))
+  for (std::size_t at = page.find("class=\"rank-row\""); at != std::string::npos;
+       at = page.find("class=\"rank-row\"", at + 1))
     ++rows;
   EXPECT_EQ(rows, 8u);
 }
 
 TEST(SimulateCli, JsonHasStagesAndErrorsAreInputErrors) {
-  const CliRun r = run({"simulate", "--model", "llama2-7b", "--pp", "2", "--global-batch-size", "8", "--format", "json"});
+  const CliRun r =
+      run({"simulate", "--model", "llama2-7b", "--pp", "2", "--global-batch-size", "8", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = r.json();
   ASSERT_EQ(j["stages"].size(), 2u);
@@ -82,7 +85,8 @@ TEST(SimulateCli, DeepSpeedKnobsSizeTheBuffers) {
   // gradients, 2 * 6,738,415,616 bytes, unless they are views of the gradients.
   const CliRun ddp = run({"simulate", "--model", "llama2-7b", "--dp", "8", "--format", "json"});
   EXPECT_EQ(ddp.json()["stages"][0]["category_max_bytes"]["buffers"].get<std::uint64_t>(), 2 * 6'738'415'616ULL);
-  const CliRun view = run({"simulate", "--model", "llama2-7b", "--dp", "8", "--ddp-gradient-as-bucket-view", "--format", "json"});
+  const CliRun view =
+      run({"simulate", "--model", "llama2-7b", "--dp", "8", "--ddp-gradient-as-bucket-view", "--format", "json"});
   EXPECT_EQ(view.json()["stages"][0]["category_max_bytes"]["buffers"].get<std::uint64_t>(), 0u);
   const CliRun bad = run({"simulate", "--model", "llama2-7b", "--reduce-bucket-size", "0"});
   EXPECT_EQ(bad.code, 2);

@@ -6,7 +6,9 @@ namespace trainmem::tools {
 namespace {
 
 nlohmann::json config(int zero_stage, const std::string& recipe, int hidden) {
-  return {{"model_source", "shape flags"}, {"zero_stage", zero_stage}, {"recipe", recipe},
+  return {{"model_source", "shape flags"},
+          {"zero_stage", zero_stage},
+          {"recipe", recipe},
           {"model", {{"hidden_size", hidden}, {"num_layers", 6}}}};
 }
 
@@ -21,7 +23,8 @@ TEST(ValidateAgreement, FingerprintIsOneSortedLinePerLeafWithoutModelSource) {
             "validate.seed = 1234\n");
   auto other_path = config(2, "mixed-16", 384);
   other_path["model_source"] = "config.json /elsewhere/config.json";
-  EXPECT_EQ(scenario_fingerprint(other_path, "host", 1234), scenario_fingerprint(config(2, "mixed-16", 384), "host", 1234));
+  EXPECT_EQ(scenario_fingerprint(other_path, "host", 1234),
+            scenario_fingerprint(config(2, "mixed-16", 384), "host", 1234));
 }
 
 TEST(ValidateAgreement, AllEqualIsAgreement) {

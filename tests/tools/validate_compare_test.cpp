@@ -36,7 +36,8 @@ TEST(ValidateCompare, SerializationRoundTrips) {
 }
 
 TEST(ValidateCompare, ExactCategoriesPass) {
-  const std::map<std::string, Bytes> predicted = {{"params", Bytes(2000)}, {"grads", Bytes(500)}, {"master_params", Bytes(1000)}};
+  const std::map<std::string, Bytes> predicted = {
+      {"params", Bytes(2000)}, {"grads", Bytes(500)}, {"master_params", Bytes(1000)}};
   const auto rows = compare_rank(predicted, sample());
   ASSERT_EQ(rows.size(), 5U);  // 3 categories + RssAnon + update
   for (const auto& r : rows) EXPECT_TRUE(r.ok()) << r.item;
@@ -45,7 +46,8 @@ TEST(ValidateCompare, ExactCategoriesPass) {
 }
 
 TEST(ValidateCompare, OneByteOffFailsAndNamesTheCategory) {
-  const std::map<std::string, Bytes> predicted = {{"params", Bytes(2000)}, {"grads", Bytes(501)}, {"master_params", Bytes(1000)}};
+  const std::map<std::string, Bytes> predicted = {
+      {"params", Bytes(2000)}, {"grads", Bytes(501)}, {"master_params", Bytes(1000)}};
   const auto rows = compare_rank(predicted, sample());
   int failures = 0;
   for (const auto& r : rows)
@@ -59,8 +61,8 @@ TEST(ValidateCompare, OneByteOffFailsAndNamesTheCategory) {
 }
 
 TEST(ValidateCompare, MissingOrExtraCategoryFails) {
-  const std::map<std::string, Bytes> predicted = {{"params", Bytes(2000)}, {"grads", Bytes(500)},
-                                                   {"optimizer_states", Bytes(8)}};
+  const std::map<std::string, Bytes> predicted = {
+      {"params", Bytes(2000)}, {"grads", Bytes(500)}, {"optimizer_states", Bytes(8)}};
   const auto rows = compare_rank(predicted, sample());
   int failures = 0;
   for (const auto& r : rows) failures += r.ok() ? 0 : 1;
@@ -70,14 +72,16 @@ TEST(ValidateCompare, MissingOrExtraCategoryFails) {
 TEST(ValidateCompare, WrongElementsFailTheUpdateRow) {
   RankMeasurement m = sample();
   m.wrong = 3;
-  const std::map<std::string, Bytes> predicted = {{"params", Bytes(2000)}, {"grads", Bytes(500)}, {"master_params", Bytes(1000)}};
+  const std::map<std::string, Bytes> predicted = {
+      {"params", Bytes(2000)}, {"grads", Bytes(500)}, {"master_params", Bytes(1000)}};
   const auto rows = compare_rank(predicted, m);
   EXPECT_FALSE(rows.back().ok());
   EXPECT_EQ(rows.back().item, "update: wrong elements");
 }
 
 TEST(ValidateCompare, TableHasHeaderRowsAndVerdict) {
-  const std::map<std::string, Bytes> predicted = {{"params", Bytes(2000)}, {"grads", Bytes(500)}, {"master_params", Bytes(1000)}};
+  const std::map<std::string, Bytes> predicted = {
+      {"params", Bytes(2000)}, {"grads", Bytes(500)}, {"master_params", Bytes(1000)}};
   const auto m = sample();
   std::ostringstream out;
   TableContext ctx;
@@ -88,7 +92,8 @@ TEST(ValidateCompare, TableHasHeaderRowsAndVerdict) {
   EXPECT_NE(text.find("predicted"), std::string::npos);
   EXPECT_NE(text.find("# Verdict: PASS"), std::string::npos);
   std::ostringstream bad;
-  const std::map<std::string, Bytes> off = {{"params", Bytes(1)}, {"grads", Bytes(500)}, {"master_params", Bytes(1000)}};
+  const std::map<std::string, Bytes> off = {
+      {"params", Bytes(1)}, {"grads", Bytes(500)}, {"master_params", Bytes(1000)}};
   EXPECT_FALSE(write_validation_table(bad, ctx, compare_rank(off, m), {m}, false));
   EXPECT_NE(bad.str().find("FAIL"), std::string::npos);
 }

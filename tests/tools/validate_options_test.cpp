@@ -36,8 +36,9 @@ TEST(ValidateOptions, BadValuesNameTheFlag) {
 }
 
 TEST(ValidateOptions, InjectFaultTakesKindAndRank) {
-  const SplitArgs s = split_validate_args({"--inject-fault", "alloc-fail:1", "--inject-fault=sigterm-mid-collective:3",
-                                           "--inject-fault", "throw-mid-collective:0", "--inject-fault", "sigterm-at-setup:2"});
+  const SplitArgs s =
+      split_validate_args({"--inject-fault", "alloc-fail:1", "--inject-fault=sigterm-mid-collective:3",
+                           "--inject-fault", "throw-mid-collective:0", "--inject-fault", "sigterm-at-setup:2"});
   ASSERT_EQ(s.validate.faults.size(), 4U);
   EXPECT_EQ(s.validate.faults[0].kind, FaultKind::alloc_fail);
   EXPECT_EQ(s.validate.faults[0].rank, 1);
@@ -71,7 +72,8 @@ TEST(ValidatePlan, MapsEveryMixedRecipeTermToABuffer) {
     const auto requests = buffer_requests(states);
     ASSERT_EQ(requests.size(), states.terms.size()) << recipe;
     int moments = 0;
-    for (const auto& r : requests) moments += (r.role == comm::BufferRole::moment_m || r.role == comm::BufferRole::moment_v) ? 1 : 0;
+    for (const auto& r : requests)
+      moments += (r.role == comm::BufferRole::moment_m || r.role == comm::BufferRole::moment_v) ? 1 : 0;
     EXPECT_EQ(moments, 2) << recipe;
   }
   const auto twenty = buffer_requests(states_for("mixed-20", 2));

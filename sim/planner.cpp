@@ -612,44 +612,38 @@ PlanCost Planner::cost_of(std::size_t bi, const PlanLayout& l) const {
   return cost_model_->cost(l, b.m, dense, expert);
 }
 
-std::vector<Planner::Candidate> Planner::candidates() const {
-  std::vector<Candidate> out;
-  out.reserve(static_cast<std::size_t>(candidate_count()));
+void Planner::for_each_inner(const std::function<void(std::size_t, bool, int, const RecomputeChoice&)>& visit) const {
   for (std::size_t bi = 0; bi < bases_.size(); ++bi) {
     const Options& o = options_[bases_[bi].options];
     for (int si = 0; si < o.num_sp; ++si)
       for (int zi = 0; zi < o.num_zero; ++zi) {
         const bool sp = o.sp[static_cast<std::size_t>(si)];
         const int z = o.zero[static_cast<std::size_t>(zi)];
-        for (const auto& rc : o.simple) out.push_back({static_cast<std::uint32_t>(bi), sp, z, rc});
+        for (const auto& rc : o.simple) visit(bi, sp, z, rc);
         for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k)
-          out.push_back(
-              {static_cast<std::uint32_t>(bi), sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k}});
+          visit(bi, sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k});
       }
   }
+}
+
+std::vector<Planner::Candidate> Planner::candidates() const {
+  std::vector<Candidate> out;
+  out.reserve(static_cast<std::size_t>(candidate_count()));
+  for_each_inner([&out](std::size_t bi, bool sp, int z, const RecomputeChoice& rc) {
+    out.push_back({static_cast<std::uint32_t>(bi), sp, z, rc});
+  });
   return out;
 }
 
 void Planner::for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const {
-  for (std::size_t bi = 0; bi < bases_.size(); ++bi) {
-    const Options& o = options_[bases_[bi].options];
-    for (int si = 0; si < o.num_sp; ++si)
-      for (int zi = 0; zi < o.num_zero; ++zi) {
-        const bool sp = o.sp[static_cast<std::size_t>(si)];
-        const int z = o.zero[static_cast<std::size_t>(zi)];
-        auto run = [&](const RecomputeChoice& rc) {
-          PlanEntry e;
-          e.layout = layout_of(bi, sp, z, rc);
-          e.num_microbatches = bases_[bi].m;
-          e.max_peak = evaluate(bi, sp, z, rc);
-          e.cost = cost_of(bi, e.layout);
-          visit(e);
-        };
-        for (const auto& rc : o.simple) run(rc);
-        for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k)
-          run({RecomputeGranularity::full, RecomputeMethod::block, k});
-      }
-  }
+  for_each_inner([&](std::size_t bi, bool sp, int z, const RecomputeChoice& rc) {
+    PlanEntry e;
+    e.layout = layout_of(bi, sp, z, rc);
+    e.num_microbatches = bases_[bi].m;
+    e.max_peak = evaluate(bi, sp, z, rc);
+    e.cost = cost_of(bi, e.layout);
+    visit(e);
+  });
 }
 
 PlanResult Planner::search(const PlanSearchOptions& opt,

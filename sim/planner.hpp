@@ -140,6 +140,8 @@ class Planner {
 
   Bytes states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp) const;
   Bytes lower_bound(const Base& b, int zero_stage) const;
+  // Every (base, sequence_parallel, zero_stage, recompute) of the space, in search order, unpruned.
+  void for_each_inner(const std::function<void(std::size_t, bool, int, const RecomputeChoice&)>& visit) const;
   Bytes non_model_bytes(const Base& b, Bytes dynamic) const;
   Bytes runtime_fixed(const PlanLayout& layout) const;
   void build();

@@ -248,54 +248,39 @@ TEST(DeepSpeedConfigCli, EstimateEqualsTheEquivalentFlags) {
       run({"estimate", "--model", "llama2-7b", "--dp", "4", "--deepspeed-config", path, "--format", "json"});
   ASSERT_EQ(a.code, 0) << a.err;
   // fp16 with the ZeRO optimizer keeps an fp32 gradient partition: mixed-20. 64 = 4 * 4 * dp 4.
-  const CliRun b = run({"estimate",
-                        "--model",
-                        "llama2-7b",
-                        "--dp",
-                        "4",
-                        "--zero-stage",
-                        "2",
-                        "--recipe",
-                        "mixed-20",
-                        "--optimizer",
-                        "adamw",
-                        "--micro-batch-size",
-                        "4",
-                        "--global-batch-size",
-                        "64",
-                        "--reduce-bucket-size",
-                        "2e8",
-                        "--overlap-comm",
-                        "--contiguous-gradients",
-                        "--format",
-                        "json"});
+  const std::vector<std::string> equivalent = {"--model",
+                                               "llama2-7b",
+                                               "--dp",
+                                               "4",
+                                               "--zero-stage",
+                                               "2",
+                                               "--recipe",
+                                               "mixed-20",
+                                               "--optimizer",
+                                               "adamw",
+                                               "--micro-batch-size",
+                                               "4",
+                                               "--global-batch-size",
+                                               "64",
+                                               "--reduce-bucket-size",
+                                               "2e8",
+                                               "--overlap-comm",
+                                               "--contiguous-gradients",
+                                               "--format",
+                                               "json"};
+  auto with = [&equivalent](const char* command) {
+    std::vector<std::string> args = {command};
+    args.insert(args.end(), equivalent.begin(), equivalent.end());
+    return args;
+  };
+  const CliRun b = run(with("estimate"));
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.json()["ranks"], b.json()["ranks"]);
   EXPECT_EQ(a.json()["config"], b.json()["config"]);
   // simulate replays the buckets the ds_config sized: the same with the flags.
   const CliRun sa =
       run({"simulate", "--model", "llama2-7b", "--dp", "4", "--deepspeed-config", path, "--format", "json"});
-  const CliRun sb = run({"simulate",
-                         "--model",
-                         "llama2-7b",
-                         "--dp",
-                         "4",
-                         "--zero-stage",
-                         "2",
-                         "--recipe",
-                         "mixed-20",
-                         "--optimizer",
-                         "adamw",
-                         "--micro-batch-size",
-                         "4",
-                         "--global-batch-size",
-                         "64",
-                         "--reduce-bucket-size",
-                         "2e8",
-                         "--overlap-comm",
-                         "--contiguous-gradients",
-                         "--format",
-                         "json"});
+  const CliRun sb = run(with("simulate"));
   ASSERT_EQ(sa.code, 0) << sa.err;
   ASSERT_EQ(sb.code, 0) << sb.err;
   EXPECT_EQ(sa.json(), sb.json());

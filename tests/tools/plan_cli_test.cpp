@@ -159,6 +159,10 @@ TEST(PlanCli, BadInputExitsTwoNamingFieldAndValue) {
       {{"plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096"}, "global_batch_size"},
       {{"plan", "--num-parameters", "7e9", "--gpu", "h100-80gb", "--global-batch-size", "64"}, "num_parameters"},
       {with(k100B, {"--ulysses-sp", "2"}), "ulysses_sp = 2"},
+      // Not searched yet: refused rather than planned without them.
+      {with(k100B, {"--offload-optimizer", "cpu"}), "offload_optimizer = (set)"},
+      {with(k100B, {"--inference"}), "--inference"},  // the builder refuses the training keys first
+      {with(k100B, {"--lora-rank", "8"}), "lora_rank = 8"},
   };
   for (const auto& c : cases) {
     const CliRun r = run(c.args);

@@ -158,7 +158,8 @@ TEST(LoraMemory, Zero3ShardsTheFrozenBaseAndTheAdapters) {
     if (t.name == "adapter bf16 parameters") adapter_params = t.bytes.value;
   EXPECT_EQ(adapter_params, 39'976'960u);
   sc.parallel.zero_stage = 1;
-  const RankClass& c1 = estimate(sc).classes[0];
+  const EstimateResult r1 = estimate(sc);  // keep the result alive: c1 refers into it
+  const RankClass& c1 = r1.classes[0];
   EXPECT_EQ(c1.lora->base.quantized.data.value, 3'238'002'688u);
   EXPECT_EQ(c1.bytes[MemoryCategory::optimizer_states].value, 159'907'840u);
 }

@@ -200,7 +200,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (cmd == "simulate") return cmd_simulate(rest, out, err);
     if (cmd == "models") return cmd_models(rest, out);
     if (cmd == "explain") return cmd_explain(rest, out, err);
-    if (cmd == "plan") return run_plan(rest, out);
+    if (cmd == "plan") return run_plan(rest, out, err);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       out << kUsage;
       return kExitOk;

@@ -108,18 +108,21 @@ void write_text(std::ostream& out, const std::string& path, const std::string& q
   line("activations", worst.bytes[sim::MemoryCategory::activations],
        r.layer_activations ? "saved for backward x in-flight microbatches" : "none (bare parameter count)");
   line("temporaries", worst.bytes[sim::MemoryCategory::temporaries], "recompute / CP / loss transients");
+  line("runtime", worst.bytes[sim::MemoryCategory::runtime],
+       "CUDA context, NCCL, workspaces, allocator (docs/runtime-memory.md)");
+  if (worst.kv_cache.value != 0) line("kv_cache", worst.kv_cache, "inference KV cache");
   line("peak", worst.peak, device_verdict(r, r.max_peak, r.fits));
-  out << "  Not in this total: buffers (ZeRO buckets and gathers, see `trainmem simulate`) and runtime (CUDA\n"
-      << "  context, NCCL, allocator).\n\n";
+  out << "  Not in this total: buffers (ZeRO buckets and gathers, see `trainmem simulate`).\n\n";
 
   out << "What if (each row is a new estimate with one knob changed; the fullest rank of each; * = the scenario)\n"
       << "=======================================================================================================\n";
   out << "  " << std::left << std::setw(22) << "knob" << std::setw(11) << "value" << std::right << std::setw(13)
-      << "model states" << std::setw(10) << "activ" << std::setw(10) << "temps" << std::setw(10) << "peak"
-      << std::setw(11) << "peak" << std::setw(11) << "vs scen."
+      << "model states" << std::setw(10) << "activ" << std::setw(10) << "temps" << std::setw(10) << "runtime"
+      << std::setw(10) << "peak" << std::setw(11) << "peak" << std::setw(11) << "vs scen."
       << "  fits\n";
   out << "  " << std::left << std::setw(33) << "" << std::right << std::setw(13) << "(GiB)" << std::setw(10) << "(GiB)"
-      << std::setw(10) << "(GiB)" << std::setw(10) << "(GiB)" << std::setw(11) << "(GB=1e9)" << std::setw(11) << "(GiB)"
+      << std::setw(10) << "(GiB)" << std::setw(10) << "(GiB)" << std::setw(10) << "(GiB)" << std::setw(11) << "(GB=1e9)"
+      << std::setw(11) << "(GiB)"
       << "\n";
   for (const auto& w : rows) {
     out << (w.is_scenario ? "* " : "  ") << std::left << std::setw(22) << w.knob << std::setw(11) << w.value
@@ -132,9 +135,9 @@ void write_text(std::ostream& out, const std::string& path, const std::string& q
         (static_cast<double>(w.peak.value) - static_cast<double>(worst.peak.value)) / static_cast<double>(kGiB);
     out << std::setw(13) << gib(model_states(w.bytes)) << std::setw(10)
         << gib(w.bytes[sim::MemoryCategory::activations]) << std::setw(10)
-        << gib(w.bytes[sim::MemoryCategory::temporaries]) << std::setw(10) << gib(w.peak) << std::setw(11) << gb(w.peak)
-        << std::setw(11) << ((delta >= 0 ? "+" : "") + fixed(delta, 2)) << "  "
-        << (w.fits ? (*w.fits ? "yes" : "NO") : "-") << "\n";
+        << gib(w.bytes[sim::MemoryCategory::temporaries]) << std::setw(10) << gib(w.bytes[sim::MemoryCategory::runtime])
+        << std::setw(10) << gib(w.peak) << std::setw(11) << gb(w.peak) << std::setw(11)
+        << ((delta >= 0 ? "+" : "") + fixed(delta, 2)) << "  " << (w.fits ? (*w.fits ? "yes" : "NO") : "-") << "\n";
   }
   const auto& p = r.resolved.scenario.parallel;
   if (p.dp * p.cp == 1 && p.edp() == 1)

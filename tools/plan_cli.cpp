@@ -9,6 +9,7 @@
 #include "sim/estimate.hpp"
 #include "sim/planner.hpp"
 #include "tools/cli.hpp"
+#include "tools/ecosystem_inputs.hpp"
 #include "tools/format.hpp"
 #include "tools/options.hpp"
 #include "tools/plan_ranks.hpp"
@@ -544,7 +545,8 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
 
 }  // namespace
 
-int run_plan(const std::vector<std::string>& input, std::ostream& out) {
+namespace {
+int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std::ostream& notices) {
   std::vector<std::string> args = input;
   const PlanFlags f = take_plan_flags(args);
   const CommandLine cl = parse_command_line(args);
@@ -555,8 +557,11 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
   Settings settings;
   if (cl.scenario_path) settings = load_scenario_file(*cl.scenario_path);
   settings = merge(std::move(settings), cl.settings);
-  const BuiltScenario built = build_scenario(settings);
+  const BuiltScenario built = build_scenario_with_inputs(settings, notices);
   if (f.why_not) {
+    if (built.output.format == OutputFormat::json)
+      throw ConfigError("format", "json",
+                        "--why-not prints a table only (use `trainmem estimate --format json` for the numbers)");
     // One analysis, no search to split: under mpirun only the first rank prints it.
     if (launcher_rank() != 0) {
       std::ostringstream discard;
@@ -741,9 +746,11 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
       if (result.closest_bound) {
         const auto& e = *result.closest_bound;
         out << "# Bound      " << (result.closest ? "on the other layouts" : "on every layout")
-            << " the model states alone exceed the budget; the least by " << iec(e.max_peak - budget) << " ("
-            << with_commas((e.max_peak - budget).value) << " bytes, at ZeRO stage " << e.layout.zero_stage
-            << "): " << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value())) << "\n";
+            << " the model states alone (with the layout's fixed runtime: CUDA context, NCCL, workspaces) exceed the "
+               "budget; the least by "
+            << iec(e.max_peak - budget) << " (" << with_commas((e.max_peak - budget).value) << " bytes, at ZeRO stage "
+            << e.layout.zero_stage << "): " << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value()))
+            << "\n";
       }
     }
     out << "# Searched   " << with_commas(c.candidates) << " candidates: " << with_commas(c.evaluated) << " evaluated, "
@@ -753,6 +760,17 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out) {
         << " layouts fit (best recompute/ZeRO/SP variant each)\n";
     return any_fits ? kExitOk : kExitDoesNotFit;
   });
+}
+
+}  // namespace
+
+int run_plan(const std::vector<std::string>& input, std::ostream& out, std::ostream& err) {
+  // ds_config / Megatron-args notices: printed once the plan succeeded (an input error stays one line), by
+  // the first rank only under mpirun.
+  std::ostringstream notices;
+  const int rc = run_plan_impl(input, out, notices);
+  if (launcher_rank() == 0) err << notices.str();
+  return rc;
 }
 
 }  // namespace trainmem::tools

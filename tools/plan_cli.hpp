@@ -10,6 +10,6 @@ namespace trainmem::tools {
 
 // args: the arguments after "plan". Returns the exit code (0 a layout fits, 1 none fits, 2 input error);
 // throws trainmem::Error for input errors (run_cli maps them to exit 2).
-int run_plan(const std::vector<std::string>& args, std::ostream& out);
+int run_plan(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace trainmem::tools

@@ -174,7 +174,12 @@ std::string explain_inference(const sim::EstimateResult& r) {
       << (m.gated_mlp() ? 3 : 2) << " x ffn/tp -> " << with_commas(ir.workspace.layer.value) << " B; logits "
       << with_commas(ir.workspace.logits.value) << " B; max = " << with_commas(ir.workspace.total.value) << " B  "
       << iec(ir.workspace.total) << "\n";
-    o << "  peak       " << with_commas(c.peak.value) << " B  " << iec(c.peak) << "\n\n";
+    const Bytes runtime = c.bytes[sim::MemoryCategory::runtime];
+    o << "  runtime    CUDA context + NCCL + workspaces + allocator rounding and fragmentation "
+         "(docs/runtime-memory.md) = "
+      << with_commas(runtime.value) << " B  " << iec(runtime) << "\n";
+    o << "  peak       weights + kv_cache + workspace + runtime = " << with_commas(c.peak.value) << " B  "
+      << iec(c.peak) << "\n\n";
   }
   return o.str();
 }

@@ -159,6 +159,7 @@ TEST(PlanCli, BadInputExitsTwoNamingFieldAndValue) {
       {{"plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096"}, "global_batch_size"},
       {{"plan", "--num-parameters", "7e9", "--gpu", "h100-80gb", "--global-batch-size", "64"}, "num_parameters"},
       {with(k100B, {"--ulysses-sp", "2"}), "ulysses_sp = 2"},
+      {with(k100B, {"--why-not", "--tp", "8", "--format", "json"}), "format = json"},
       // Not searched yet: refused rather than planned without them.
       {with(k100B, {"--offload-optimizer", "cpu"}), "offload_optimizer = (set)"},
       {with(k100B, {"--inference"}), "--inference"},  // the builder refuses the training keys first

@@ -6,7 +6,10 @@
 //   BM_PlanSearch/min_gpus, /top10: build + search as the CLI runs them (early stop once answered).
 //   BM_PlanSearchExhaustive: build + search with no early stop: every world size up to 4096 visited.
 //   BM_PlanSearchExhaustiveUneven: the same with uneven pipeline splits (--uneven-pp).
-//   BM_PlanProcess: the whole `trainmem plan ... --min-gpus --format json` process.
+//   BM_PlanSearchAndReplay: build + search + the simulator's replay of the finalists, as `plan --min-gpus`
+//     (default top 10) runs them.
+//   BM_PlanProcess: the whole `trainmem plan ... --min-gpus --format json` process (/simulate:0 adds
+//     --no-simulate).
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -17,6 +20,7 @@
 
 #include "partition/model_presets.hpp"
 #include "sim/device_spec.hpp"
+#include "sim/plan_verify.hpp"
 #include "sim/planner.hpp"
 
 extern char** environ;
@@ -113,10 +117,31 @@ void BM_PlanSearchExhaustiveUneven(benchmark::State& state) {
 }
 BENCHMARK(BM_PlanSearchExhaustiveUneven)->Unit(benchmark::kMillisecond);
 
+// As tools/plan_cli.cpp runs it for `--min-gpus --top 10`: a ranking 2 x 10 + 8 deep, then the replay.
+void BM_PlanSearchAndReplay(benchmark::State& state) {
+  const sim::PlanRequest rq = request_100b();
+  sim::PlanSearchOptions opt;
+  opt.top = 28;
+  sim::PlanVerification v;
+  for (auto _ : state) {
+    const sim::Planner planner(rq);
+    v = sim::verify_finalists(planner, planner.search(opt), opt.top, {10, true}, [&](std::size_t depth) {
+      sim::PlanSearchOptions deeper;
+      deeper.top = depth;
+      return planner.search(deeper);
+    });
+    benchmark::DoNotOptimize(v.layouts.data());
+  }
+  state.counters["replays"] = static_cast<double>(v.replays);
+  state.counters["finalists"] = static_cast<double>(v.bases_replayed);
+}
+BENCHMARK(BM_PlanSearchAndReplay)->Unit(benchmark::kMillisecond);
+
 void BM_PlanProcess(benchmark::State& state) {
   std::vector<std::string> args = {
       TRAINMEM_BINARY,       "plan", "--model",    "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096",
       "--global-batch-size", "1536", "--min-gpus", "--format", "json"};
+  if (state.range(0) == 0) args.emplace_back("--no-simulate");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -133,7 +158,7 @@ void BM_PlanProcess(benchmark::State& state) {
   }
   posix_spawn_file_actions_destroy(&actions);
 }
-BENCHMARK(BM_PlanProcess)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PlanProcess)->ArgName("simulate")->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

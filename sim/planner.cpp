@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 
@@ -639,11 +640,39 @@ void Planner::for_each_candidate(const std::function<void(const PlanEntry&)>& vi
   for_each_inner([&](std::size_t bi, bool sp, int z, const RecomputeChoice& rc) {
     PlanEntry e;
     e.layout = layout_of(bi, sp, z, rc);
+    e.base = static_cast<std::uint32_t>(bi);
     e.num_microbatches = bases_[bi].m;
     e.max_peak = evaluate(bi, sp, z, rc);
     e.cost = cost_of(bi, e.layout);
     visit(e);
   });
+}
+
+std::vector<PlanEntry> Planner::fitting_variants(std::size_t bi) const {
+  if (bi >= bases_.size()) throw std::out_of_range("Planner::fitting_variants: no such base");
+  std::vector<PlanEntry> out;
+  auto visit = [&](bool sp, int z, const RecomputeChoice& rc) {
+    const Bytes peak = evaluate(bi, sp, z, rc);
+    if (peak > budget_) return;
+    PlanEntry e;
+    e.layout = layout_of(bi, sp, z, rc);
+    e.base = static_cast<std::uint32_t>(bi);
+    e.num_microbatches = bases_[bi].m;
+    e.max_peak = peak;
+    e.cost = cost_of(bi, e.layout);
+    out.push_back(e);
+  };
+  const Options& o = options_[bases_[bi].options];
+  for (int si = 0; si < o.num_sp; ++si)
+    for (int zi = 0; zi < o.num_zero; ++zi) {
+      const bool sp = o.sp[static_cast<std::size_t>(si)];
+      const int z = o.zero[static_cast<std::size_t>(zi)];
+      for (const auto& rc : o.simple) visit(sp, z, rc);
+      for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k)
+        visit(sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k});
+    }
+  std::sort(out.begin(), out.end(), plan_entry_less);
+  return out;
 }
 
 PlanResult Planner::search(const PlanSearchOptions& opt,
@@ -693,6 +722,7 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
       if (c.fitting_bases == 0 && (!res.closest_bound || lb <= res.closest_bound->max_peak)) {
         PlanEntry e;
         e.layout = layout_of(bi, o.sp[0], zmax, RecomputeChoice{});
+        e.base = static_cast<std::uint32_t>(bi);
         e.num_microbatches = b.m;
         e.max_peak = lb;
         if (!res.closest_bound || closer(e, *res.closest_bound)) res.closest_bound = e;
@@ -708,6 +738,7 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
       if (fits || !res.closest || peak <= res.closest->max_peak) {
         PlanEntry e;
         e.layout = layout_of(bi, sp, z, rc);
+        e.base = static_cast<std::uint32_t>(bi);
         e.num_microbatches = b.m;
         e.max_peak = peak;
         e.cost = cost_of(bi, e.layout);

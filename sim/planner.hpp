@@ -21,6 +21,7 @@ namespace trainmem::sim {
 
 struct PlanEntry {
   PlanLayout layout;
+  std::uint32_t base = 0;  // index of the layout's base in the planner (same in every slice of a split search)
   std::int64_t num_microbatches = 0;
   Bytes max_peak;  // worst rank, equal to estimate(scenario_for(request, layout)).max_peak
   PlanCost cost;
@@ -88,6 +89,10 @@ class Planner {
 
   // Every candidate of the space with its evaluated worst-rank peak and cost, no pruning (tests, audits).
   void for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const;
+
+  // Every variant (sequence_parallel, zero_stage, recompute) of base `b` whose worst-rank peak fits the
+  // budget, best first (plan_entry_less). At most a few hundred: sp x zero x recompute choices.
+  std::vector<PlanEntry> fitting_variants(std::size_t b) const;
 
   // Every candidate as (base, inner knobs), in search order: for benchmarks of evaluate() alone.
   struct Candidate {

@@ -7,6 +7,7 @@
 
 #include "partition/error.hpp"
 #include "sim/estimate.hpp"
+#include "sim/plan_verify.hpp"
 #include "sim/planner.hpp"
 #include "tools/cli.hpp"
 #include "tools/ecosystem_inputs.hpp"
@@ -76,7 +77,7 @@ bool is_knob(const std::string& key) {
 struct PlanFlags {
   std::int64_t gpus_per_node = 8;
   std::optional<std::int64_t> max_gpus, num_gpus;
-  bool min_gpus = false, why_not = false, uneven = false;
+  bool min_gpus = false, why_not = false, uneven = false, simulate = true;
   std::uint32_t margin_ppm = 100000;
   std::size_t top = 10;
   std::int64_t max_mbs = 16, max_cp = 64;
@@ -149,6 +150,7 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
   f.min_gpus = take_switch(args, "min-gpus");
   f.why_not = take_switch(args, "why-not");
   f.uneven = take_switch(args, "uneven-pp");
+  f.simulate = !take_switch(args, "no-simulate");
   if (f.min_gpus && f.num_gpus)
     throw ConfigError("num_gpus", std::to_string(*f.num_gpus), "fixes the GPU count; --min-gpus searches for it");
   return f;
@@ -251,6 +253,7 @@ json entry_wire(const sim::PlanEntry& e) {
   j["etp"] = e.layout.etp;
   j["num_microbatches"] = e.num_microbatches;
   j["max_peak_bytes"] = e.max_peak.value;
+  j["base"] = e.base;
   j["cost"] = cost_json(e.cost);
   return j;
 }
@@ -273,6 +276,7 @@ sim::PlanEntry entry_from_wire(const json& j) {
   l.last_stage_layers = j.at("decoder_last_pipeline_num_layers");
   e.num_microbatches = j.at("num_microbatches");
   e.max_peak = Bytes(j.at("max_peak_bytes").get<std::uint64_t>());
+  e.base = j.at("base");
   const json& c = j.at("cost");
   e.cost = {c.at("bubble"),   c.at("recompute"), c.at("comm"),     c.at("total"),   c.at("tp_bytes"),
             c.at("cp_bytes"), c.at("dp_bytes"),  c.at("pp_bytes"), c.at("ep_bytes")};
@@ -611,12 +615,19 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   sim::PlanSearchOptions opt;
   opt.top = f.top;
   opt.min_gpus = f.min_gpus;
+  if (f.simulate) {
+    // The replay needs the analytic ranking past the answer (a finalist may overflow when replayed), so
+    // the split search keeps a deeper ranking over every world size it visits; verify_finalists asks for
+    // more (one process) in the rare case that is not enough.
+    opt.top = 2 * f.top + 8;
+    opt.min_gpus = false;
+  }
   return with_plan_ranks([&](const PlanRanks& ranks) {
     sim::PlanSearchOptions mine = opt;
     mine.slice = ranks.rank;
     mine.slices = ranks.size;
     sim::PlanResult result = planner.search(mine, ranks.sum);
-    const bool any_fits = ranks.sum(result.counts.fitting_bases) > 0;
+    bool any_fits = ranks.sum(result.counts.fitting_bases) > 0;
     if (ranks.size > 1) {
       const std::vector<std::string> texts = ranks.gather(result_wire(result));
       if (ranks.rank != 0) return any_fits ? kExitOk : kExitDoesNotFit;
@@ -625,11 +636,35 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       for (const auto& text : texts) parts.push_back(result_from_wire(text));
       result = sim::merge_plan_results(parts, opt);
     }
+    // Rows: the answer, best first, with the replayed peak when the finalists were simulated.
+    struct Row {
+      sim::PlanEntry e;
+      std::optional<sim::ReplayedPeak> replayed;
+      Bytes worst() const { return replayed && replayed->peak > e.max_peak ? replayed->peak : e.max_peak; }
+    };
+    std::vector<Row> rows;
+    std::optional<sim::PlanVerification> verified;
+    if (f.simulate) {
+      verified = sim::verify_finalists(planner, result, opt.top, {f.top, f.min_gpus}, [&](std::size_t depth) {
+        sim::PlanSearchOptions deeper;
+        deeper.top = depth;
+        return planner.search(deeper);
+      });
+      for (const auto& v : verified->layouts) rows.push_back({v.entry, v.replayed});
+      any_fits = !rows.empty();
+    } else {
+      for (const auto& e : result.layouts) rows.push_back({e, std::nullopt});
+    }
     const Bytes budget = planner.budget();
     const Bytes gpu = *built.scenario.gpu_memory;
     const auto& rs = planner.resolved_base();
     const std::string mode = f.min_gpus ? "min_gpus" : rq.num_gpus ? "num_gpus" : "top";
-    const std::int64_t answer_world = result.layouts.empty() ? 0 : result.layouts.front().layout.world_size();
+    const std::int64_t answer_world = rows.empty() ? 0 : rows.front().e.layout.world_size();
+    auto replay_json = [](const sim::ReplayedPeak& r) {
+      return json{{"simulated_max_peak_bytes", r.peak.value},
+                  {"simulated_peak_stage", r.stage},
+                  {"simulated_peak_event", r.event}};
+    };
     if (json_out) {
       json j;
       j["schema_version"] = 1;
@@ -650,14 +685,16 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
                      {"max_gpus", rq.num_gpus ? json(nullptr) : json(rq.max_gpus)},
                      {"num_gpus", rq.num_gpus ? json(*rq.num_gpus) : json(nullptr)}};
       j["layouts"] = json::array();
-      for (const auto& e : result.layouts) {
+      for (const auto& row : rows) {
+        const sim::PlanEntry& e = row.e;
         json l = layout_json(e.layout);
         l["nodes"] = e.layout.world_size() % rq.gpus_per_node == 0 ? json(e.layout.world_size() / rq.gpus_per_node)
                                                                    : json(nullptr);
         l["num_microbatches"] = e.num_microbatches;
         l["max_peak_bytes"] = e.max_peak.value;
-        l["headroom_bytes"] = (budget - e.max_peak).value;
-        l["free_bytes"] = (gpu - e.max_peak).value;
+        if (row.replayed) l.update(replay_json(*row.replayed));
+        l["headroom_bytes"] = (budget - row.worst()).value;
+        l["free_bytes"] = (gpu - row.worst()).value;
         l["cost"] = cost_json(e.cost);
         const auto a = estimate_args(base, e.layout, cl.scenario_path.has_value());
         l["estimate_args"] = a;
@@ -667,6 +704,23 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       if (f.min_gpus) j["min_gpus"] = answer_world == 0 ? json(nullptr) : json(answer_world);
       j["fits"] = any_fits;
       j["search"] = counts_json(result.counts);
+      if (verified) {
+        json r = {{"finalists", verified->bases_replayed},
+                  {"simulations", verified->replays},
+                  {"rejected_variants", verified->rejected},
+                  {"rejected_finalists", verified->bases_rejected},
+                  {"ranking_depth", verified->depth}};
+        if (verified->first_rejected) {
+          json b = layout_json(verified->first_rejected->entry.layout);
+          b["max_peak_bytes"] = verified->first_rejected->entry.max_peak.value;
+          b.update(replay_json(verified->first_rejected->replayed));
+          b["overflow_bytes"] = (verified->first_rejected->replayed.peak - budget).value;
+          r["best_rejected"] = b;
+        }
+        j["simulated"] = r;
+      } else {
+        j["simulated"] = nullptr;
+      }
       if (result.closest) {
         json c = layout_json(result.closest->layout);
         c["max_peak_bytes"] = result.closest->max_peak.value;
@@ -695,16 +749,22 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
     out << "; tp within a node; every knob not fixed by a flag; " << planner.num_bases()
         << " layouts x inner knobs = " << with_commas(planner.candidate_count()) << " candidates\n";
     out << "# rank by    fewest GPUs, then cost = (1 + recompute) x (1 + bubble) + comm (relative step time; "
-           "docs/planner.md)\n#\n";
+           "docs/planner.md)\n";
+    if (f.simulate)
+      out << "# verify     each finalist is replayed by the simulator (buckets, gathers, p2p buffers, the optimizer "
+             "step) and kept only if that peak fits too; headroom from the larger peak (--no-simulate: estimate "
+             "only)\n";
+    out << "#\n";
     const bool moe = rs.scenario.model->is_moe();
     const bool split_col = rq.uneven_splits || p.first_stage_layers != 0 || p.last_stage_layers != 0;
     out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (moe ? "  ep" : "")
-        << "   dp  mbs    m  sp zero  recompute      peak  headroom"
+        << "   dp  mbs    m  sp zero  recompute      peak" << (f.simulate ? "  sim peak" : "") << "  headroom"
         << "  bubble  recomp    comm    cost\n";
     out << "#                            " << (moe ? "    " : "") << (split_col ? "            " : "")
-        << "                                  (GiB)     (GiB)\n";
+        << "                                  (GiB)" << (f.simulate ? "     (GiB)" : "") << "     (GiB)\n";
     std::size_t rank = 0;
-    for (const auto& e : result.layouts) {
+    for (const auto& row : rows) {
+      const auto& e = row.e;
       const auto& l = e.layout;
       out << std::setw(5) << ++rank << std::setw(6) << l.world_size() << std::setw(4) << l.tp << std::setw(4) << l.pp;
       if (split_col)
@@ -716,26 +776,39 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       if (moe) out << std::setw(4) << l.ep;
       out << std::setw(5) << l.dp << std::setw(5) << l.micro_batch_size << std::setw(5) << e.num_microbatches
           << std::setw(4) << (l.sequence_parallel ? "on" : "off") << std::setw(5) << l.zero_stage << std::setw(11)
-          << recompute_label(l) << std::setw(10) << gib(e.max_peak) << std::setw(10) << gib(budget - e.max_peak)
-          << std::setw(8) << fixed(e.cost.bubble, 3) << std::setw(8) << fixed(e.cost.recompute, 3) << std::setw(8)
-          << fixed(e.cost.comm, 3) << std::setw(8) << fixed(e.cost.total, 3) << "\n";
+          << recompute_label(l) << std::setw(10) << gib(e.max_peak);
+      if (row.replayed) out << std::setw(10) << gib(row.replayed->peak);
+      out << std::setw(10) << gib(budget - row.worst()) << std::setw(8) << fixed(e.cost.bubble, 3) << std::setw(8)
+          << fixed(e.cost.recompute, 3) << std::setw(8) << fixed(e.cost.comm, 3) << std::setw(8)
+          << fixed(e.cost.total, 3) << "\n";
     }
     const auto& c = result.counts;
-    if (!result.layouts.empty()) {
+    if (!rows.empty()) {
       if (f.min_gpus)
         out << "# Smallest   " << answer_world << " GPUs (" << nodes_text(answer_world, rq.gpus_per_node)
-            << ") fit this job; no layout of the searched space on fewer GPUs does\n";
-      const auto& best = result.layouts.front();
-      out << "# Best       peak " << iec(best.max_peak) << " (" << with_commas(best.max_peak.value) << " bytes), "
-          << iec(budget - best.max_peak) << " under the budget, " << iec(gpu - best.max_peak)
+            << ") fit this job; no layout of the searched space on fewer GPUs does"
+            << (f.simulate ? " (by estimate, or when replayed)" : "") << "\n";
+      const auto& best = rows.front();
+      out << "# Best       peak " << iec(best.e.max_peak) << " (" << with_commas(best.e.max_peak.value) << " bytes)";
+      if (best.replayed)
+        out << ", simulated " << iec(best.replayed->peak) << " (" << with_commas(best.replayed->peak.value)
+            << " bytes) at " << best.replayed->event;
+      out << "; " << iec(budget - best.worst()) << " under the budget, " << iec(gpu - best.worst())
           << " free on the device\n";
-      out << "# Reproduce  " << command_line(estimate_args(base, best.layout, cl.scenario_path.has_value())) << "\n";
+      out << "# Reproduce  " << command_line(estimate_args(base, best.e.layout, cl.scenario_path.has_value())) << "\n";
     } else {
       out << "# Verdict    NOTHING FITS";
       if (planner.num_bases() == 0) {
         out << ": no layout satisfies the limits and fixed knobs (world sizes, divisibility, global batch)\n";
       } else {
         out << "\n";
+      }
+      if (verified && verified->first_rejected) {
+        const auto& r = *verified->first_rejected;
+        out << "# Closest    fits by estimate (" << iec(r.entry.max_peak) << ") but the replay peaks at "
+            << iec(r.replayed.peak) << ", " << iec(r.replayed.peak - budget) << " over the budget, at "
+            << r.replayed.event << ": "
+            << command_line(estimate_args(base, r.entry.layout, cl.scenario_path.has_value())) << "\n";
       }
       if (result.closest) {
         const auto& e = *result.closest;
@@ -758,6 +831,20 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
         << " settled by recompute monotonicity, " << with_commas(c.not_visited)
         << " not visited (more GPUs than the answer); " << with_commas(c.fitting_bases)
         << " layouts fit (best recompute/ZeRO/SP variant each)\n";
+    if (verified && verified->bases_replayed > 0) {
+      const auto& v = *verified;
+      out << "# Simulated  " << v.bases_replayed << " finalist layouts, " << v.replays
+          << " simulate() runs: " << v.rejected << " variants that fit by estimate overflow when replayed";
+      if (v.bases_rejected > 0) out << " (" << v.bases_rejected << " layouts had no variant left)";
+      out << "\n";
+      if (v.first_rejected && !rows.empty()) {
+        const auto& r = *v.first_rejected;
+        out << "# Rejected   best of them: " << recompute_label(r.entry.layout) << " on tp " << r.entry.layout.tp
+            << " pp " << r.entry.layout.pp << " dp " << r.entry.layout.dp << " (zero " << r.entry.layout.zero_stage
+            << "): estimate " << iec(r.entry.max_peak) << ", simulated " << iec(r.replayed.peak) << " at "
+            << r.replayed.event << "\n";
+      }
+    }
     return any_fits ? kExitOk : kExitDoesNotFit;
   });
 }

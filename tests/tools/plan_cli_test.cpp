@@ -40,17 +40,50 @@ TEST(PlanCli, MinGpusJsonHasEveryFieldAndEachLayoutReproducesWithEstimate) {
     EXPECT_EQ(l["world_size"].get<std::int64_t>(), l["tp"].get<std::int64_t>() * l["pp"].get<std::int64_t>() *
                                                        l["dp"].get<std::int64_t>() * l["cp"].get<std::int64_t>());
     const std::uint64_t peak = l["max_peak_bytes"];
+    const std::uint64_t simulated = l["simulated_max_peak_bytes"];
     EXPECT_LE(peak, budget);
-    EXPECT_EQ(l["headroom_bytes"].get<std::uint64_t>(), budget - peak);
+    EXPECT_LE(simulated, budget);  // finalists are replayed and kept only when the replay fits too
+    EXPECT_EQ(l["headroom_bytes"].get<std::uint64_t>(), budget - std::max(peak, simulated));
     std::vector<std::string> args = l["estimate_args"];
     args.insert(args.end(), {"--format", "json"});
     const CliRun e = run(args);
     ASSERT_EQ(e.code, 0) << e.err;
     EXPECT_EQ(e.json()["max_peak_bytes"].get<std::uint64_t>(), peak);
     EXPECT_EQ(e.json()["world_size"], l["world_size"]);
+    // The same flags under `trainmem simulate` replay to the reported simulated peak.
+    args[0] = "simulate";
+    const CliRun sim = run(args);
+    ASSERT_EQ(sim.code, 0) << sim.err;
+    EXPECT_EQ(sim.json()["simulated_max_peak_bytes"].get<std::uint64_t>(), simulated);
   }
+  // The replay rejected estimate()'s own best variant here (it fits by estimate, not when replayed).
+  ASSERT_TRUE(j["simulated"].contains("best_rejected"));
+  const auto& rej = j["simulated"]["best_rejected"];
+  EXPECT_LE(rej["max_peak_bytes"].get<std::uint64_t>(), budget);
+  EXPECT_GT(rej["simulated_max_peak_bytes"].get<std::uint64_t>(), budget);
+  EXPECT_EQ(rej["overflow_bytes"].get<std::uint64_t>(), rej["simulated_max_peak_bytes"].get<std::uint64_t>() - budget);
   // Whole nodes: 24 GPUs is 3 nodes of 8, and the answer is a multiple of gpus_per_node.
   EXPECT_EQ(j["min_gpus"].get<std::int64_t>() % 8, 0);
+}
+
+TEST(PlanCli, NoSimulateRanksByEstimateAlone) {
+  const CliRun r = run(with(k100B, {"--min-gpus", "--format", "json", "--top", "2", "--no-simulate"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = r.json();
+  EXPECT_TRUE(j["simulated"].is_null());
+  const std::uint64_t budget = j["config"]["budget_bytes"];
+  for (const auto& l : j["layouts"]) {
+    EXPECT_FALSE(l.contains("simulated_max_peak_bytes"));
+    EXPECT_EQ(l["headroom_bytes"].get<std::uint64_t>(), budget - l["max_peak_bytes"].get<std::uint64_t>());
+  }
+  // Same smallest cluster with and without the replay (the replay only drops variants here).
+  const CliRun v = run(with(k100B, {"--min-gpus", "--format", "json", "--top", "1"}));
+  ASSERT_EQ(v.code, 0) << v.err;
+  EXPECT_EQ(v.json()["min_gpus"], j["min_gpus"]);
+  const CliRun t = run(with(k100B, {"--min-gpus", "--top", "1"}));
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("# Rejected   best of them: block"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("sim peak"), std::string::npos) << t.out;
 }
 
 TEST(PlanCli, DefaultRankingIsFewestGpusThenCost) {

@@ -9,6 +9,7 @@
 #include "sim/estimate.hpp"
 #include "sim/plan_verify.hpp"
 #include "sim/planner.hpp"
+#include "sim/simulate.hpp"
 #include "tools/cli.hpp"
 #include "tools/ecosystem_inputs.hpp"
 #include "tools/format.hpp"
@@ -374,6 +375,8 @@ struct Fix {
   sim::PlanLayout layout;
   Bytes peak;
   sim::PlanCost cost;
+  std::optional<Bytes> simulated;  // the replay's peak (when the fixes are replayed)
+  Bytes worst() const { return simulated && *simulated > peak ? *simulated : peak; }
 };
 
 int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFlags& f, std::ostream& out) {
@@ -412,28 +415,55 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
       << (here.sequence_parallel ? "on" : "off") << ", zero_stage " << here.zero_stage << ", recompute "
       << recompute_label(here) << ", micro_batch_size " << here.micro_batch_size << ", " << rs.num_microbatches
       << " microbatches\n";
-  if (est.max_peak <= budget) {
+  // Fits by estimate(): replay the step too (the buffers estimate() leaves out), as plan does for its
+  // finalists; the verdict is the replay's when it overflows.
+  std::optional<sim::SimulationResult> replay;
+  if (est.max_peak <= budget && f.simulate) replay = sim::simulate(built.scenario, false);
+  const bool replay_over = replay && replay->max_peak > budget;
+  if (est.max_peak <= budget && !replay_over) {
     out << "# Verdict    FITS: the fullest rank (class " << est.max_peak_class << ", ranks " << rank_ranges(worst.ranks)
         << ", pp_rank " << worst.coords.pp << ") peaks at " << iec(est.max_peak) << ", " << iec(budget - est.max_peak)
-        << " under the budget\n";
+        << " under the budget";
+    if (replay)
+      out << "; replayed by the simulator it peaks at " << iec(replay->max_peak) << ", "
+          << iec(budget - replay->max_peak) << " under";
+    out << "\n";
     return kExitOk;
   }
-  const Bytes over = est.max_peak - budget;
-  out << "# Verdict    DOES NOT FIT: class " << est.max_peak_class << " (ranks " << rank_ranges(worst.ranks)
-      << ", pp_rank " << worst.coords.pp << ") peaks at " << iec(est.max_peak) << " ("
-      << with_commas(est.max_peak.value) << " bytes), " << iec(over) << " (" << with_commas(over.value)
-      << " bytes) over the budget\n";
+  sim::MemoryBreakdown at_peak = worst.bytes;
+  if (replay_over) {
+    const sim::StageReport& st = replay->stages.at(replay->max_peak_stage);
+    const Bytes over = replay->max_peak - budget;
+    out << "# Verdict    DOES NOT FIT when replayed: estimate() puts the fullest rank at " << iec(est.max_peak) << ", "
+        << iec(budget - est.max_peak) << " under the budget, but the simulator's replay of the step peaks at "
+        << iec(replay->max_peak) << " (" << with_commas(replay->max_peak.value) << " bytes) on stage " << st.pp_rank
+        << " (ranks " << rank_ranges(st.ranks) << "), " << iec(over) << " (" << with_commas(over.value)
+        << " bytes) over the budget, at " << sim::describe(st.simulation.peak_event, st.pp_rank) << "\n";
+    at_peak = st.simulation.at_peak;
+  } else {
+    const Bytes over = est.max_peak - budget;
+    out << "# Verdict    DOES NOT FIT: class " << est.max_peak_class << " (ranks " << rank_ranges(worst.ranks)
+        << ", pp_rank " << worst.coords.pp << ") peaks at " << iec(est.max_peak) << " ("
+        << with_commas(est.max_peak.value) << " bytes), " << iec(over) << " (" << with_commas(over.value)
+        << " bytes) over the budget\n";
+  }
   sim::MemoryCategory largest = sim::MemoryCategory::params;
   for (auto c : sim::kMemoryCategories)
-    if (worst.bytes[c] > worst.bytes[largest]) largest = c;
-  out << "# Largest    " << sim::category_name(largest) << " " << iec(worst.bytes[largest]) << " of that rank's peak;";
+    if (at_peak[c] > at_peak[largest]) largest = c;
+  out << "# Largest    " << sim::category_name(largest) << " " << iec(at_peak[largest]) << " of that rank's peak;";
   for (auto c : sim::kMemoryCategories)
-    if (worst.bytes[c].value != 0) out << " " << sim::category_name(c) << " " << gib(worst.bytes[c]);
+    if (at_peak[c].value != 0) out << " " << sim::category_name(c) << " " << gib(at_peak[c]);
   out << " (GiB)\n";
   std::int64_t over_ranks = 0;
-  for (const auto& c : est.classes)
-    if (c.peak > budget) over_ranks += static_cast<std::int64_t>(c.ranks.size());
-  out << "# Overflow   " << over_ranks << " of " << est.world_size << " ranks exceed the budget\n";
+  if (replay_over) {
+    for (const auto& st : replay->stages)
+      if (st.simulation.peak > budget) over_ranks += static_cast<std::int64_t>(st.ranks.size());
+  } else {
+    for (const auto& c : est.classes)
+      if (c.peak > budget) over_ranks += static_cast<std::int64_t>(c.ranks.size());
+  }
+  out << "# Overflow   " << over_ranks << " of " << est.world_size << " ranks exceed the budget"
+      << (replay_over ? " when replayed" : "") << "\n";
 
   // Single-knob changes: each knob over its values; tp, pp and cp also keep the GPU count by moving dp.
   std::vector<std::pair<std::string, sim::PlanLayout>> tries;
@@ -515,7 +545,7 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
       const sim::EstimateResult r = sim::estimate(sim::scenario_for(rq, l));
       if (r.max_peak > budget) continue;
       const auto [d, x] = params_of(r);
-      fixes.push_back({what, l, r.max_peak, cost_model.cost(l, r.resolved.num_microbatches, d, x)});
+      fixes.push_back({what, l, r.max_peak, cost_model.cost(l, r.resolved.num_microbatches, d, x), std::nullopt});
     } catch (const Error&) {
       // Not a valid layout (a divisibility rule): not a fix.
     }
@@ -526,22 +556,44 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
     if (a.cost.total != b.cost.total) return a.cost.total < b.cost.total;
     return a.peak < b.peak;
   });
+  const std::size_t want = std::max<std::size_t>(f.top, 1);
+  std::size_t replay_rejected = 0;
+  if (f.simulate) {
+    // Replay the fixes best first until enough fit in the replay too (each replay takes milliseconds).
+    std::vector<Fix> kept;
+    for (Fix& x : fixes) {
+      if (kept.size() == want) break;
+      x.simulated = sim::simulate(sim::scenario_for(rq, x.layout), false).max_peak;
+      if (*x.simulated <= budget)
+        kept.push_back(std::move(x));
+      else
+        ++replay_rejected;
+    }
+    fixes = std::move(kept);
+  }
   if (fixes.empty()) {
-    out << "# Fix        no single-knob change fits; try `trainmem plan` with these model and training flags\n";
+    out << "# Fix        no single-knob change fits" << (f.simulate ? " (by estimate() and when replayed)" : "")
+        << "; try `trainmem plan` with these model and training flags\n";
     return kExitDoesNotFit;
   }
   out << "#\n# cheapest single-knob changes that fit (same GPU count first, then the cost proxy)";
   if (fixes.front().layout.world_size() != world) out << "; none fits on the same " << world << " GPUs";
   out << ":\n";
-  out << "#  change                                     gpus      peak   headroom    cost\n";
-  out << "#                                                      (GiB)      (GiB)\n";
-  const std::size_t shown = std::min<std::size_t>(fixes.size(), std::max<std::size_t>(f.top, 1));
+  out << "#  change                                     gpus      peak" << (f.simulate ? "  sim peak" : "")
+      << "   headroom    cost\n";
+  out << "#                                                      (GiB)" << (f.simulate ? "     (GiB)" : "")
+      << "      (GiB)\n";
+  const std::size_t shown = std::min<std::size_t>(fixes.size(), want);
   for (std::size_t i = 0; i < shown; ++i) {
     const Fix& x = fixes[i];
     out << "   " << std::left << std::setw(40) << x.change << std::right << std::setw(8) << x.layout.world_size()
-        << std::setw(10) << gib(x.peak) << std::setw(11) << gib(budget - x.peak) << std::setw(8)
-        << fixed(x.cost.total, 3) << "\n";
+        << std::setw(10) << gib(x.peak);
+    if (x.simulated) out << std::setw(10) << gib(*x.simulated);
+    out << std::setw(11) << gib(budget - x.worst()) << std::setw(8) << fixed(x.cost.total, 3) << "\n";
   }
+  if (replay_rejected > 0)
+    out << "# Replayed   " << replay_rejected
+        << " cheaper change(s) fit by estimate() but overflow when replayed by the simulator; not listed\n";
   out << "# Fix        " << fixes.front().change << ": "
       << command_line(estimate_args(base, fixes.front().layout, cl.scenario_path.has_value())) << "\n";
   return kExitDoesNotFit;

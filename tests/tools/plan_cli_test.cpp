@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli_test_util.hpp"
+#include "tools/format.hpp"
 
 namespace trainmem::tools::test {
 namespace {
@@ -161,6 +162,38 @@ TEST(PlanCli, WhyNotNamesTheRankTheOverflowAndAFixThatFits) {
                                      "--sequence-parallel", "--recompute-granularity", "selective"}));
   EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
   EXPECT_NE(ok.out.find("# Verdict    FITS"), std::string::npos) << ok.out;
+}
+
+TEST(PlanCli, WhyNotReplaysALayoutThatFitsByEstimateAlone) {
+  // estimate()'s favourite 24-GPU layout (block 75) fits by estimate() but not when the step is replayed
+  // (ZeRO-3 gathers and buckets): --why-not says so with the replay's figure, exits 1 and suggests a fix
+  // that fits both; --no-simulate judges by estimate() alone and says it fits.
+  const auto layout = with(k100B, {"--why-not", "--tp", "8", "--pp", "1", "--dp", "3", "--sequence-parallel",
+                                   "--zero-stage", "3", "--micro-batch-size", "4", "--recompute-granularity", "full",
+                                   "--recompute-method", "block", "--recompute-num-layers", "75"});
+  const CliRun r = run(layout);
+  ASSERT_EQ(r.code, 1) << r.err << r.out;
+  EXPECT_NE(r.out.find("DOES NOT FIT when replayed"), std::string::npos) << r.out;
+  // The overflow quoted is the replay's: `trainmem simulate` of the same layout, minus the budget.
+  std::vector<std::string> sim_args =
+      with(k100B, {"--tp", "8", "--pp", "1", "--dp", "3", "--sequence-parallel", "--zero-stage", "3",
+                   "--micro-batch-size", "4", "--recompute-granularity", "full", "--recompute-method", "block",
+                   "--recompute-num-layers", "75", "--format", "json"});
+  sim_args[0] = "simulate";
+  const CliRun s = run(sim_args);
+  ASSERT_EQ(s.code, 0) << s.err;
+  const std::uint64_t replayed = s.json()["simulated_max_peak_bytes"];
+  const std::uint64_t budget = 85520809984ULL - 8552080999ULL;
+  ASSERT_GT(replayed, budget);
+  EXPECT_LE(s.json()["max_peak_bytes"].get<std::uint64_t>(), budget);
+  EXPECT_NE(r.out.find(with_commas(replayed - budget) + " bytes) over the budget"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("# Fix        recompute block 75 -> block 76"), std::string::npos) << r.out;
+
+  std::vector<std::string> est_only = layout;
+  est_only.push_back("--no-simulate");
+  const CliRun e = run(est_only);
+  EXPECT_EQ(e.code, 0) << e.out << e.err;
+  EXPECT_NE(e.out.find("# Verdict    FITS"), std::string::npos) << e.out;
 }
 
 TEST(PlanCli, NothingFitsExitsOneAndSaysHowCloseItCame) {

@@ -48,6 +48,8 @@ constexpr const char* kPlanHelp =
     "                          than a middle one; --decoder-first/last-pipeline-num-layers fix one)\n"
     "  --why-not               for the layout given by the usual flags: does it fit, which rank overflows,\n"
     "                          by how much, in which category, and the cheapest single-knob change that fits\n"
+    "  --no-simulate           rank by estimate() alone: do not replay the finalists (and --why-not's layout\n"
+    "                          and fixes) with the simulator, which adds ZeRO-3 gathers and DeepSpeed buckets\n"
     "\n";
 
 // Settings that are layout knobs: given on the command line (or in the YAML) they fix the knob.

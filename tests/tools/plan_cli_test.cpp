@@ -243,7 +243,7 @@ TEST(PlanCli, HelpListsThePlanOptions) {
   const CliRun r = run({"plan", "--help"});
   EXPECT_EQ(r.code, 0);
   for (const char* f : {"--min-gpus", "--num-gpus", "--max-gpus", "--gpus-per-node", "--safety-margin", "--top",
-                        "--why-not", "--tensor-model-parallel-size"})
+                        "--why-not", "--no-simulate", "--tensor-model-parallel-size"})
     EXPECT_NE(r.out.find(f), std::string::npos) << f;
 }
 

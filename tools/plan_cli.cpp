@@ -46,6 +46,13 @@ constexpr const char* kPlanHelp =
     "                          than a middle one; --decoder-first/last-pipeline-num-layers fix one)\n"
     "  --why-not               for the layout given by the usual flags: does it fit, which rank overflows,\n"
     "                          by how much, in which category, and the cheapest single-knob change that fits\n"
+    "  --offload-search T      also search offload up to tier T: none (default), cpu (optimizer states at\n"
+    "                          ZeRO >= 1, parameters at ZeRO-3, full-recompute checkpoints, to host RAM) or\n"
+    "                          nvme (also optimizer states and parameters to NVMe, ZeRO-3); --offload-optimizer,\n"
+    "                          --offload-param, --offload-activation-checkpoints fix their knob instead\n"
+    "  --host-memory-per-node S  host RAM a node offers offload (default 2TiB, a DGX H100); a layout whose\n"
+    "                          per-node host bytes exceed it does not fit\n"
+    "  --nvme-per-node S       NVMe a node offers offload (default 30.72TB, a DGX H100's 8 x 3.84 TB)\n"
     "\n";
 
 // Settings that are layout knobs: given on the command line (or in the YAML) they fix the knob.
@@ -65,7 +72,10 @@ constexpr const char* kKnobKeys[] = {"tensor_model_parallel_size",
                                      "recompute_method",
                                      "recompute_num_layers",
                                      "decoder_first_pipeline_num_layers",
-                                     "decoder_last_pipeline_num_layers"};
+                                     "decoder_last_pipeline_num_layers",
+                                     "offload_optimizer",
+                                     "offload_param",
+                                     "offload_activation_checkpoints"};
 
 bool is_knob(const std::string& key) {
   for (const char* k : kKnobKeys)
@@ -80,6 +90,9 @@ struct PlanFlags {
   std::uint32_t margin_ppm = 100000;
   std::size_t top = 10;
   std::int64_t max_mbs = 16, max_cp = 64;
+  std::optional<std::int64_t> gpus_per_node_flag;  // given with --gpus-per-node
+  sim::OffloadDevice offload_search = sim::OffloadDevice::none;
+  Bytes host_memory = Bytes(sim::kDefaultHostMemoryPerNode), nvme = Bytes(sim::kDefaultNvmePerNode);
 };
 
 // Takes `--NAME VALUE` / `--NAME=VALUE` out of args.
@@ -139,7 +152,7 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
     if (auto v = take_value(args, name)) return parse_int(field, *v, lo, hi);
     return std::nullopt;
   };
-  if (auto v = integer("gpus-per-node", "gpus_per_node", 1, 1024)) f.gpus_per_node = *v;
+  if (auto v = integer("gpus-per-node", "gpus_per_node", 1, 1024)) f.gpus_per_node = *v, f.gpus_per_node_flag = *v;
   f.max_gpus = integer("max-gpus", "max_gpus", 1, 1 << 24);
   f.num_gpus = integer("num-gpus", "num_gpus", 1, 1 << 24);
   if (auto v = integer("top", "top", 1, 100000)) f.top = static_cast<std::size_t>(*v);
@@ -149,6 +162,12 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
   f.min_gpus = take_switch(args, "min-gpus");
   f.why_not = take_switch(args, "why-not");
   f.uneven = take_switch(args, "uneven-pp");
+  if (auto v = take_value(args, "offload-search")) {
+    const std::string t = parse_choice("offload_search", *v, {"none", "cpu", "nvme"});
+    f.offload_search = t == "cpu" ? sim::OffloadDevice::cpu : t == "nvme" ? sim::OffloadDevice::nvme : sim::OffloadDevice::none;
+  }
+  if (auto v = take_value(args, "host-memory-per-node")) f.host_memory = parse_size("host_memory_per_node", *v);
+  if (auto v = take_value(args, "nvme-per-node")) f.nvme = parse_size("nvme_per_node", *v);
   if (f.min_gpus && f.num_gpus)
     throw ConfigError("num_gpus", std::to_string(*f.num_gpus), "fixes the GPU count; --min-gpus searches for it");
   return f;
@@ -195,11 +214,13 @@ std::vector<std::string> base_args(const CommandLine& cl) {
 }
 
 std::vector<std::string> estimate_args(const std::vector<std::string>& base, const sim::PlanLayout& l,
-                                       bool explicit_all) {
+                                       bool explicit_all, std::int64_t gpus_per_node = 0) {
   std::vector<std::string> a = {"estimate"};
   a.insert(a.end(), base.begin(), base.end());
   const auto flags = sim::layout_flags(l);
   a.insert(a.end(), flags.begin(), flags.end());
+  // Offload: estimate's per-node host/NVMe totals group ranks by the plan's node size.
+  if (l.offloads() && gpus_per_node > 0) a.insert(a.end(), {"--gpus-per-node", std::to_string(gpus_per_node)});
   if (explicit_all) {  // a scenario file may set knobs the short form leaves at their defaults
     auto s = [](std::int64_t v) { return std::to_string(v); };
     if (l.cp == 1) a.insert(a.end(), {"--cp", "1"});
@@ -220,10 +241,34 @@ std::string command_line(const std::vector<std::string>& args) {
   return s;
 }
 
-json cost_json(const sim::PlanCost& c) {
-  return {{"total", c.total},       {"bubble", c.bubble},     {"recompute", c.recompute},
-          {"comm", c.comm},         {"tp_bytes", c.tp_bytes}, {"cp_bytes", c.cp_bytes},
-          {"dp_bytes", c.dp_bytes}, {"pp_bytes", c.pp_bytes}, {"ep_bytes", c.ep_bytes}};
+json cost_json(const sim::PlanCost& c, bool offload = false) {
+  json j = {{"total", c.total},       {"bubble", c.bubble},     {"recompute", c.recompute},
+            {"comm", c.comm},         {"tp_bytes", c.tp_bytes}, {"cp_bytes", c.cp_bytes},
+            {"dp_bytes", c.dp_bytes}, {"pp_bytes", c.pp_bytes}, {"ep_bytes", c.ep_bytes}};
+  if (offload) j.update({{"offload", c.offload}, {"pcie_bytes", c.pcie_bytes}, {"nvme_bytes", c.nvme_bytes}});
+  return j;
+}
+
+sim::OffloadDevice device_of(const std::string& name) {
+  return name == "cpu" ? sim::OffloadDevice::cpu : name == "nvme" ? sim::OffloadDevice::nvme : sim::OffloadDevice::none;
+}
+
+// The offload knobs of a layout (JSON layouts when offload is searched or set).
+void add_offload_json(json& j, const sim::PlanLayout& l) {
+  j["offload_optimizer"] = sim::offload_device_name(l.offload_optimizer);
+  j["offload_param"] = sim::offload_device_name(l.offload_param);
+  j["offload_activation_checkpoints"] = l.offload_checkpoints;
+}
+
+// Table cell: "-" or the offloaded parts ("opt-cpu,par-nvme,ckpt").
+std::string offload_label(const sim::PlanLayout& l) {
+  std::string s;
+  auto add = [&](const std::string& part) { s += (s.empty() ? "" : ",") + part; };
+  if (l.offload_optimizer != sim::OffloadDevice::none)
+    add("opt-" + std::string(sim::offload_device_name(l.offload_optimizer)));
+  if (l.offload_param != sim::OffloadDevice::none) add("par-" + std::string(sim::offload_device_name(l.offload_param)));
+  if (l.offload_checkpoints) add("ckpt");
+  return s.empty() ? "-" : s;
 }
 
 json layout_json(const sim::PlanLayout& l) {
@@ -251,7 +296,10 @@ json entry_wire(const sim::PlanEntry& e) {
   j["etp"] = e.layout.etp;
   j["num_microbatches"] = e.num_microbatches;
   j["max_peak_bytes"] = e.max_peak.value;
-  j["cost"] = cost_json(e.cost);
+  j["cost"] = cost_json(e.cost, true);
+  add_offload_json(j, e.layout);
+  j["host_bytes_per_node"] = e.host_per_node.value;
+  j["nvme_bytes_per_node"] = e.nvme_per_node.value;
   return j;
 }
 
@@ -276,25 +324,33 @@ sim::PlanEntry entry_from_wire(const json& j) {
   const json& c = j.at("cost");
   e.cost = {c.at("bubble"),   c.at("recompute"), c.at("comm"),     c.at("total"),   c.at("tp_bytes"),
             c.at("cp_bytes"), c.at("dp_bytes"),  c.at("pp_bytes"), c.at("ep_bytes")};
+  e.cost.offload = c.at("offload"), e.cost.pcie_bytes = c.at("pcie_bytes"), e.cost.nvme_bytes = c.at("nvme_bytes");
+  l.offload_optimizer = device_of(j.at("offload_optimizer"));
+  l.offload_param = device_of(j.at("offload_param"));
+  l.offload_checkpoints = j.at("offload_activation_checkpoints");
+  e.host_per_node = Bytes(j.at("host_bytes_per_node").get<std::uint64_t>());
+  e.nvme_per_node = Bytes(j.at("nvme_bytes_per_node").get<std::uint64_t>());
   return e;
 }
 
-json counts_json(const sim::PlanCounts& c) {
-  return {{"candidates", c.candidates},
-          {"bases", c.bases},
-          {"evaluated", c.evaluated},
-          {"pruned_by_bound", c.pruned_by_bound},
-          {"pruned_monotone", c.pruned_monotone},
-          {"not_visited", c.not_visited},
-          {"fitting_bases", c.fitting_bases},
-          {"fitting_evaluated", c.fitting}};
+json counts_json(const sim::PlanCounts& c, bool offload = false) {
+  json j = {{"candidates", c.candidates},
+            {"bases", c.bases},
+            {"evaluated", c.evaluated},
+            {"pruned_by_bound", c.pruned_by_bound},
+            {"pruned_monotone", c.pruned_monotone},
+            {"not_visited", c.not_visited},
+            {"fitting_bases", c.fitting_bases},
+            {"fitting_evaluated", c.fitting}};
+  if (offload) j["over_host"] = c.over_host;
+  return j;
 }
 
 std::string result_wire(const sim::PlanResult& r) {
   json j;
   j["layouts"] = json::array();
   for (const auto& e : r.layouts) j["layouts"].push_back(entry_wire(e));
-  j["counts"] = counts_json(r.counts);
+  j["counts"] = counts_json(r.counts, true);
   if (r.closest) j["closest"] = entry_wire(*r.closest);
   if (r.closest_bound) j["closest_bound"] = entry_wire(*r.closest_bound);
   return j.dump();
@@ -306,7 +362,8 @@ sim::PlanResult result_from_wire(const std::string& text) {
   for (const auto& e : j.at("layouts")) r.layouts.push_back(entry_from_wire(e));
   const json& c = j.at("counts");
   r.counts = {c.at("candidates"),      c.at("bases"),       c.at("evaluated"),     c.at("pruned_by_bound"),
-              c.at("pruned_monotone"), c.at("not_visited"), c.at("fitting_bases"), c.at("fitting_evaluated")};
+              c.at("pruned_monotone"), c.at("not_visited"), c.at("fitting_bases"), c.at("fitting_evaluated"),
+              c.at("over_host")};
   if (j.contains("closest")) r.closest = entry_from_wire(j.at("closest"));
   if (j.contains("closest_bound")) r.closest_bound = entry_from_wire(j.at("closest_bound"));
   return r;
@@ -573,6 +630,11 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   sim::PlanRequest rq;
   rq.base = built.scenario;
   rq.gpus_per_node = f.gpus_per_node;
+  // Without --gpus-per-node, a scenario's gpus_per_node (the per-node totals' node size) is the node size.
+  if (!f.gpus_per_node_flag && settings.count("gpus_per_node") != 0) rq.gpus_per_node = built.scenario.gpus_per_node;
+  rq.offload_search = f.offload_search;
+  rq.host_memory_per_node = f.host_memory;
+  rq.nvme_per_node = f.nvme;
   if (f.max_gpus) rq.max_gpus = *f.max_gpus;
   rq.num_gpus = f.num_gpus;
   rq.safety_margin_ppm = f.margin_ppm;
@@ -596,6 +658,12 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   if (has("recompute_granularity")) k.recompute_granularity = t.recompute_granularity;
   if (has("recompute_method")) k.recompute_method = t.recompute_method;
   if (has("recompute_num_layers")) k.recompute_num_layers = t.recompute_num_layers;
+  // Offload set by a flag, the YAML or a ds_config fixes its knob.
+  const auto& off = built.scenario.offload;
+  if (has("offload_optimizer") || off.optimizer != sim::OffloadDevice::none) k.offload_optimizer = off.optimizer;
+  if (has("offload_param") || off.param != sim::OffloadDevice::none) k.offload_param = off.param;
+  if (has("offload_activation_checkpoints") || off.activation_checkpoints)
+    k.offload_checkpoints = off.activation_checkpoints;
   if (has("world_size")) {
     if (f.num_gpus && *f.num_gpus != p.world_size)
       throw ConfigError("world_size", std::to_string(p.world_size),
@@ -607,6 +675,10 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   const sim::Planner planner(rq);
   const std::vector<std::string> base = base_args(cl);
   const bool json_out = built.output.format == OutputFormat::json;
+  const bool offload_on = planner.offload_in_space();
+  auto reproduce = [&](const sim::PlanLayout& l) {
+    return estimate_args(base, l, cl.scenario_path.has_value(), rq.gpus_per_node);
+  };
 
   sim::PlanSearchOptions opt;
   opt.top = f.top;
@@ -649,6 +721,10 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
                      {"gpus_per_node", rq.gpus_per_node},
                      {"max_gpus", rq.num_gpus ? json(nullptr) : json(rq.max_gpus)},
                      {"num_gpus", rq.num_gpus ? json(*rq.num_gpus) : json(nullptr)}};
+      if (offload_on)
+        j["config"].update({{"offload_search", sim::offload_device_name(rq.offload_search)},
+                            {"host_memory_per_node_bytes", rq.host_memory_per_node.value},
+                            {"nvme_per_node_bytes", rq.nvme_per_node.value}});
       j["layouts"] = json::array();
       for (const auto& e : result.layouts) {
         json l = layout_json(e.layout);
@@ -658,23 +734,30 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
         l["max_peak_bytes"] = e.max_peak.value;
         l["headroom_bytes"] = (budget - e.max_peak).value;
         l["free_bytes"] = (gpu - e.max_peak).value;
-        l["cost"] = cost_json(e.cost);
-        const auto a = estimate_args(base, e.layout, cl.scenario_path.has_value());
+        l["cost"] = cost_json(e.cost, offload_on);
+        if (offload_on) {
+          add_offload_json(l, e.layout);
+          l["host_bytes_per_node"] = e.host_per_node.value;
+          l["nvme_bytes_per_node"] = e.nvme_per_node.value;
+        }
+        const auto a = reproduce(e.layout);
         l["estimate_args"] = a;
         l["estimate_command"] = command_line(a);
         j["layouts"].push_back(l);
       }
       if (f.min_gpus) j["min_gpus"] = answer_world == 0 ? json(nullptr) : json(answer_world);
       j["fits"] = any_fits;
-      j["search"] = counts_json(result.counts);
+      j["search"] = counts_json(result.counts, offload_on);
       if (result.closest) {
         json c = layout_json(result.closest->layout);
+        if (offload_on) add_offload_json(c, result.closest->layout);
         c["max_peak_bytes"] = result.closest->max_peak.value;
         c["overflow_bytes"] = (result.closest->max_peak - budget).value;
         j["closest"] = c;
       }
       if (result.closest_bound) {
         json c = layout_json(result.closest_bound->layout);
+        if (offload_on) add_offload_json(c, result.closest_bound->layout);
         c["model_states_bytes"] = result.closest_bound->max_peak.value;
         c["overflow_at_least_bytes"] = (result.closest_bound->max_peak - budget).value;
         j["closest_by_model_states"] = c;
@@ -687,6 +770,11 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
     out << "# model      " << model_line(rs, built.model_source) << "\n";
     out << "# training   " << training_line(rs) << "\n";
     out << "# device     " << device_line(built.scenario, budget, f.margin_ppm) << "\n";
+    if (offload_on)
+      out << "# offload    searched up to " << sim::offload_device_name(rq.offload_search)
+          << " (a fixed offload flag fixes its knob); a layout fits only if its node needs at most "
+          << iec(rq.host_memory_per_node) << " host RAM and " << iec(rq.nvme_per_node)
+          << " NVMe (--host-memory-per-node, --nvme-per-node); no offload ranks first on as many GPUs\n";
     out << "# search     ";
     if (rq.num_gpus)
       out << "exactly " << *rq.num_gpus << " GPUs";
@@ -700,9 +788,10 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
     const bool split_col = rq.uneven_splits || p.first_stage_layers != 0 || p.last_stage_layers != 0;
     out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (moe ? "  ep" : "")
         << "   dp  mbs    m  sp zero  recompute      peak  headroom"
-        << "  bubble  recomp    comm    cost\n";
+        << "  bubble  recomp    comm    cost" << (offload_on ? "  offl  offload           host/node" : "") << "\n";
     out << "#                            " << (moe ? "    " : "") << (split_col ? "            " : "")
-        << "                                  (GiB)     (GiB)\n";
+        << "                                  (GiB)     (GiB)"
+        << (offload_on ? "                                                       (GiB)" : "") << "\n";
     std::size_t rank = 0;
     for (const auto& e : result.layouts) {
       const auto& l = e.layout;
@@ -718,7 +807,11 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
           << std::setw(4) << (l.sequence_parallel ? "on" : "off") << std::setw(5) << l.zero_stage << std::setw(11)
           << recompute_label(l) << std::setw(10) << gib(e.max_peak) << std::setw(10) << gib(budget - e.max_peak)
           << std::setw(8) << fixed(e.cost.bubble, 3) << std::setw(8) << fixed(e.cost.recompute, 3) << std::setw(8)
-          << fixed(e.cost.comm, 3) << std::setw(8) << fixed(e.cost.total, 3) << "\n";
+          << fixed(e.cost.comm, 3) << std::setw(8) << fixed(e.cost.total, 3);
+      if (offload_on)
+        out << std::setw(6) << fixed(e.cost.offload, 3) << "  " << std::left << std::setw(18) << offload_label(l)
+            << std::right << std::setw(10) << gib(e.host_per_node);
+      out << "\n";
     }
     const auto& c = result.counts;
     if (!result.layouts.empty()) {
@@ -729,7 +822,12 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       out << "# Best       peak " << iec(best.max_peak) << " (" << with_commas(best.max_peak.value) << " bytes), "
           << iec(budget - best.max_peak) << " under the budget, " << iec(gpu - best.max_peak)
           << " free on the device\n";
-      out << "# Reproduce  " << command_line(estimate_args(base, best.layout, cl.scenario_path.has_value())) << "\n";
+      if (best.layout.offloads())
+        out << "# Offload    " << offload_label(best.layout) << ": the largest node needs " << iec(best.host_per_node)
+            << " host RAM (" << with_commas(best.host_per_node.value) << " bytes) and " << iec(best.nvme_per_node)
+            << " NVMe; offload cost " << fixed(best.cost.offload, 3) << " (PCIe "
+            << iec(Bytes(static_cast<std::uint64_t>(best.cost.pcie_bytes))) << " per GPU per step)\n";
+      out << "# Reproduce  " << command_line(reproduce(best.layout)) << "\n";
     } else {
       out << "# Verdict    NOTHING FITS";
       if (planner.num_bases() == 0) {
@@ -741,7 +839,7 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
         const auto& e = *result.closest;
         out << "# Closest    evaluated layout: its fullest rank needs " << iec(e.max_peak - budget) << " ("
             << with_commas((e.max_peak - budget).value) << " bytes) more than the budget: "
-            << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value())) << "\n";
+            << command_line(reproduce(e.layout)) << "\n";
       }
       if (result.closest_bound) {
         const auto& e = *result.closest_bound;
@@ -749,15 +847,20 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
             << " the model states alone (with the layout's fixed runtime: CUDA context, NCCL, workspaces) exceed the "
                "budget; the least by "
             << iec(e.max_peak - budget) << " (" << with_commas((e.max_peak - budget).value) << " bytes, at ZeRO stage "
-            << e.layout.zero_stage << "): " << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value()))
-            << "\n";
+            << e.layout.zero_stage << "): " << command_line(reproduce(e.layout)) << "\n";
       }
+      if (result.counts.over_host > 0)
+        out << "# Host       " << with_commas(result.counts.over_host)
+            << " evaluated layouts fit the GPU budget but need more host RAM or NVMe per node than "
+            << iec(rq.host_memory_per_node) << " / " << iec(rq.nvme_per_node) << "\n";
     }
     out << "# Searched   " << with_commas(c.candidates) << " candidates: " << with_commas(c.evaluated) << " evaluated, "
         << with_commas(c.pruned_by_bound) << " pruned (model states alone overflow), " << with_commas(c.pruned_monotone)
         << " settled by recompute monotonicity, " << with_commas(c.not_visited)
         << " not visited (more GPUs than the answer); " << with_commas(c.fitting_bases)
-        << " layouts fit (best recompute/ZeRO/SP variant each)\n";
+        << " layouts fit (best recompute/ZeRO/SP" << (offload_on ? "/offload" : "") << " variant each)";
+    if (offload_on) out << "; " << with_commas(c.over_host) << " fit the GPU but not the host";
+    out << "\n";
     return any_fits ? kExitOk : kExitDoesNotFit;
   });
 }

@@ -419,6 +419,9 @@ sim::PlanLayout layout_of_scenario(const sim::Scenario& sc) {
   l.recompute_num_layers = t.recompute_num_layers;
   l.first_stage_layers = p.first_stage_layers;
   l.last_stage_layers = p.last_stage_layers;
+  l.offload_optimizer = sc.offload.optimizer;
+  l.offload_param = sc.offload.param;
+  l.offload_checkpoints = sc.offload.activation_checkpoints;
   return l;
 }
 
@@ -454,7 +457,15 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
 
   sim::PlanRequest rq;
   rq.base = built.scenario;
+  // The node size of the per-node host totals: --gpus-per-node, else the scenario's.
+  rq.gpus_per_node = f.gpus_per_node_flag ? *f.gpus_per_node_flag : built.scenario.gpus_per_node;
   const std::vector<std::string> base = base_args(cl);
+  auto reproduce = [&](const sim::PlanLayout& l) {
+    return estimate_args(base, l, cl.scenario_path.has_value(), rq.gpus_per_node);
+  };
+  auto host_fits = [&](const sim::EstimateResult& r) {
+    return r.per_node.host <= f.host_memory && r.per_node.nvme <= f.nvme;
+  };
   const auto& worst = est.classes[est.max_peak_class];
   out << "# trainmem " << kVersion << " plan --why-not\n";
   out << "# model      " << model_line(rs, built.model_source) << "\n";
@@ -465,6 +476,15 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
       << (here.sequence_parallel ? "on" : "off") << ", zero_stage " << here.zero_stage << ", recompute "
       << recompute_label(here) << ", micro_batch_size " << here.micro_batch_size << ", " << rs.num_microbatches
       << " microbatches\n";
+  if (here.offloads())
+    out << "# Offload    " << offload_label(here) << ": the largest node needs " << iec(est.per_node.host)
+        << " host RAM and " << iec(est.per_node.nvme) << " NVMe (at most " << iec(f.host_memory) << " / "
+        << iec(f.nvme) << ": --host-memory-per-node, --nvme-per-node)\n";
+  if (est.max_peak <= budget && !host_fits(est)) {
+    out << "# Verdict    DOES NOT FIT: the GPU peak " << iec(est.max_peak)
+        << " is under the budget, but the offloaded bytes exceed the node's host RAM or NVMe\n";
+    return kExitDoesNotFit;
+  }
   if (est.max_peak <= budget) {
     out << "# Verdict    FITS: the fullest rank (class " << est.max_peak_class << ", ranks " << rank_ranges(worst.ranks)
         << ", pp_rank " << worst.coords.pp << ") peaks at " << iec(est.max_peak) << ", " << iec(budget - est.max_peak)
@@ -553,6 +573,40 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::uniform, 1);
   for (std::int64_t k = 1; k < M.num_layers; ++k)
     recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::block, k);
+  // Offload (with --offload-search): each knob on its own, and with the ZeRO stage / recompute it needs.
+  if (f.offload_search != sim::OffloadDevice::none) {
+    std::vector<sim::OffloadDevice> tiers = {sim::OffloadDevice::cpu};
+    if (f.offload_search == sim::OffloadDevice::nvme) tiers.push_back(sim::OffloadDevice::nvme);
+    auto add_offload = [&](std::string what, const sim::PlanLayout& l) {
+      for (const auto& t : tries)
+        if (t.second == l) return;
+      if (!(l == here)) tries.emplace_back(std::move(what), l);
+    };
+    for (sim::OffloadDevice d : tiers) {
+      const std::string dn(sim::offload_device_name(d));
+      for (int z : {here.zero_stage, 1, 2, 3}) {  // estimate() refuses what DeepSpeed refuses: not a fix
+        const std::string zt = z == here.zero_stage ? "" : "zero_stage " + s(here.zero_stage) + " -> " + s(z) + ", ";
+        sim::PlanLayout l = here;
+        l.zero_stage = z;
+        l.offload_optimizer = d;
+        add_offload(zt + "offload_optimizer " + dn, l);
+        l = here;
+        l.zero_stage = z;
+        l.offload_param = d;
+        if (z == 3) add_offload(zt + "offload_param " + dn, l);
+        l.offload_optimizer = d;
+        if (z == 3) add_offload(zt + "offload opt+param " + dn, l);
+      }
+    }
+    sim::PlanLayout l = here;
+    l.offload_checkpoints = true;
+    if (here.recompute_granularity != sim::RecomputeGranularity::full)
+      l.recompute_granularity = sim::RecomputeGranularity::full, l.recompute_method = sim::RecomputeMethod::uniform,
+      l.recompute_num_layers = 1;
+    add_offload(std::string(here.recompute_granularity == sim::RecomputeGranularity::full ? "" : "recompute -> full, ") +
+            "offload checkpoints",
+        l);
+  }
   if (M.is_moe())
     for (std::int64_t v = 1; v <= M.num_experts; ++v)
       if (M.num_experts % v == 0) {
@@ -566,9 +620,10 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
     if (l.world_size() > (f.max_gpus ? *f.max_gpus : std::int64_t{1} << 24)) continue;
     try {
       const sim::EstimateResult r = sim::estimate(sim::scenario_for(rq, l));
-      if (r.max_peak > budget) continue;
+      if (r.max_peak > budget || !host_fits(r)) continue;
       const auto [d, x] = params_of(r);
-      fixes.push_back({what, l, r.max_peak, cost_model.cost(l, r.resolved.num_microbatches, d, x)});
+      const double ckpt = r.layer_activations ? static_cast<double>(r.layer_activations->checkpoint.value) : 0.0;
+      fixes.push_back({what, l, r.max_peak, cost_model.cost(l, r.resolved.num_microbatches, d, x, ckpt)});
     } catch (const Error&) {
       // Not a valid layout (a divisibility rule): not a fix.
     }
@@ -576,6 +631,7 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   std::stable_sort(fixes.begin(), fixes.end(), [&](const Fix& a, const Fix& b) {
     const bool sa = a.layout.world_size() == world, sb = b.layout.world_size() == world;
     if (sa != sb) return sa;
+    if (a.layout.offloads() != b.layout.offloads()) return b.layout.offloads();  // offload last (plan's rule)
     if (a.cost.total != b.cost.total) return a.cost.total < b.cost.total;
     return a.peak < b.peak;
   });
@@ -595,8 +651,7 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
         << std::setw(10) << gib(x.peak) << std::setw(11) << gib(budget - x.peak) << std::setw(8)
         << fixed(x.cost.total, 3) << "\n";
   }
-  out << "# Fix        " << fixes.front().change << ": "
-      << command_line(estimate_args(base, fixes.front().layout, cl.scenario_path.has_value())) << "\n";
+  out << "# Fix        " << fixes.front().change << ": " << command_line(reproduce(fixes.front().layout)) << "\n";
   return kExitDoesNotFit;
 }
 
@@ -771,8 +826,12 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
     out << "# training   " << training_line(rs) << "\n";
     out << "# device     " << device_line(built.scenario, budget, f.margin_ppm) << "\n";
     if (offload_on)
-      out << "# offload    searched up to " << sim::offload_device_name(rq.offload_search)
-          << " (a fixed offload flag fixes its knob); a layout fits only if its node needs at most "
+      out << "# offload    "
+          << (rq.offload_search == sim::OffloadDevice::none
+                  ? std::string("fixed by the offload flags (--offload-search cpu|nvme searches the others)")
+                  : "searched up to " + std::string(sim::offload_device_name(rq.offload_search)) +
+                        " (a fixed offload flag fixes its knob)")
+          << "; a layout fits only if its node needs at most "
           << iec(rq.host_memory_per_node) << " host RAM and " << iec(rq.nvme_per_node)
           << " NVMe (--host-memory-per-node, --nvme-per-node); no offload ranks first on as many GPUs\n";
     out << "# search     ";
@@ -782,8 +841,12 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       out << "up to " << rq.max_gpus << " GPUs, whole " << rq.gpus_per_node << "-GPU nodes (or a divisor of one)";
     out << "; tp within a node; every knob not fixed by a flag; " << planner.num_bases()
         << " layouts x inner knobs = " << with_commas(planner.candidate_count()) << " candidates\n";
-    out << "# rank by    fewest GPUs, then cost = (1 + recompute) x (1 + bubble) + comm (relative step time; "
-           "docs/planner.md)\n#\n";
+    if (offload_on)
+      out << "# rank by    fewest GPUs, then no offload before offload, then cost = (1 + recompute) x (1 + bubble) + "
+             "comm + offload (relative step time; docs/planner.md)\n#\n";
+    else
+      out << "# rank by    fewest GPUs, then cost = (1 + recompute) x (1 + bubble) + comm (relative step time; "
+             "docs/planner.md)\n#\n";
     const bool moe = rs.scenario.model->is_moe();
     const bool split_col = rq.uneven_splits || p.first_stage_layers != 0 || p.last_stage_layers != 0;
     out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (moe ? "  ep" : "")

@@ -317,6 +317,31 @@ TEST(PlanCliOffload, SevenBOnOneGpuFitsOnlyWithOptimizerOffloadAndOnlyWithEnough
   EXPECT_NE(t.out.find("# Offload    opt-cpu"), std::string::npos) << t.out;
 }
 
+TEST(PlanCliOffload, WhyNotOffersOffloadWhenSearched) {
+  // 7B at ZeRO-0 on one GPU (16 bytes x 6.74e9 > the budget, derived above): on the same GPU count only
+  // optimizer offload fits, so with --offload-search cpu the cheapest fix on 1 GPU is an offload one.
+  const std::vector<std::string> why = {"plan", "--model", "llama2-7b", "--gpu", "h100-80gb", "--seq-length", "4096",
+                                        "--global-batch-size", "8", "--why-not", "--tp", "1", "--dp", "1"};
+  const CliRun plain = run(why);
+  ASSERT_EQ(plain.code, 1) << plain.err;
+  EXPECT_EQ(plain.out.find("offload"), std::string::npos) << plain.out;
+  const CliRun r = run(with(why, {"--offload-search", "cpu"}));
+  ASSERT_EQ(r.code, 1) << r.err;
+  const auto at = r.out.find("# Fix        ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  EXPECT_NE(line.find("offload_optimizer cpu"), std::string::npos) << line;
+  EXPECT_EQ(r.out.find("none fits on the same"), std::string::npos) << r.out;
+  std::vector<std::string> args;
+  std::istringstream words(line.substr(line.find("trainmem estimate ") + 9));
+  for (std::string w; words >> w;) args.push_back(w);
+  args.insert(args.end(), {"--format", "json"});
+  const CliRun e = run(args);
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_LE(e.json()["max_peak_bytes"].get<std::uint64_t>(), 85520809984ULL - 8552080999ULL);
+  EXPECT_EQ(e.json()["world_size"], 1);
+}
+
 TEST(PlanCliOffload, DefaultOutputHasNoOffloadColumn) {
   const CliRun t = run(with(k100B, {"--num-gpus", "64", "--top", "1"}));
   ASSERT_EQ(t.code, 0) << t.err;

@@ -605,12 +605,20 @@ std::uint64_t Planner::candidate_count() const {
 
 Bytes Planner::states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
                       std::uint8_t removed) const {
+  return removed == 0 ? states_impl<false>(dense, expert, zero_stage, ways, edp, 0)
+                      : states_impl<true>(dense, expert, zero_stage, ways, edp, removed);
+}
+
+template <bool kMask>
+Bytes Planner::states_impl(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways,
+                           std::uint64_t edp, std::uint8_t removed) const {
   const std::uint64_t d_sh = detail::ceil_div(dense.value, ways);
   const std::uint64_t x_sh = detail::ceil_div(expert.value, edp);
   Bytes sum;
   for (int i = 0; i < num_rules_; ++i) {
     // Offloaded (or, ZeRO-2 gradients under optimizer offload, never allocated): neither bytes nor a buffer.
-    if ((removed >> i) & 1U) continue;
+    if constexpr (kMask)
+      if ((removed >> i) & 1U) continue;
     const StateRule& r = rules_[static_cast<std::size_t>(i)];
     const bool sharded = zero_shards(zero_stage, r.cls);
     const Bytes term = bytes_for(sharded ? d_sh : dense.value, r.bits, r.absmax) +
@@ -730,6 +738,13 @@ Bytes Planner::lower_bound(const Base& b, int zero_stage) const {
 
 Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
                         const OffloadChoice& off) const {
+  // Without offload the same arithmetic as before offload was a knob (no mask, no checkpoint term).
+  return off.any() ? evaluate_impl<true>(bi, sp, zero_stage, rc, off) : evaluate_impl<false>(bi, sp, zero_stage, rc, off);
+}
+
+template <bool kOffload>
+Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
+                             const OffloadChoice& off) const {
   const Base& b = bases_[bi];
   const LayerPiece& A = layers_[b.layer + (sp ? 1U : 0U)];
   const ShardPiece& S = shards_[b.shard];
@@ -741,35 +756,37 @@ Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const Recompute
   const Bytes transient = ch.recompute_transient + A.layer.cp_exchange_bytes;
   const bool uneven = b.layout.first_stage_layers != 0 || b.layout.last_stage_layers != 0;
   auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
-  const std::uint8_t removed = off.optimizer == OffloadDevice::none && off.param == OffloadDevice::none
-                                   ? std::uint8_t{0}
-                                   : removed_mask(zero_stage, {off.optimizer, off.param});
+  std::uint8_t removed = 0;
+  if constexpr (kOffload) removed = removed_mask(zero_stage, {off.optimizer, off.param});
   // A stage's peak: model states + dynamic bytes (activations + temporaries) + its runtime.
   auto stage = [&](int k, Bytes dynamic) {
-    return states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed) + dynamic + non_model_bytes(b, dynamic);
+    if constexpr (kOffload)
+      return states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed) + dynamic + non_model_bytes(b, dynamic);
+    else
+      return states_impl<false>(S.dense[k], S.expert[k], zero_stage, ways, edp, 0) + dynamic + non_model_bytes(b, dynamic);
   };
-  // Checkpoint offload: the chunk's checkpoints of every in-flight forward live in host memory.
-  auto offloaded = [&](const ChunkActivations& c, std::int64_t cf) {
-    return off.checkpoints ? A.layer.checkpoint * u(c.checkpoints_per_chunk) * u(cf) : Bytes(0);
+  // The chunk's bytes of all in-flight forwards; under checkpoint offload its checkpoints live in host memory.
+  auto kept = [&](const ChunkActivations& c, std::int64_t cf) {
+    if constexpr (kOffload)
+      if (off.checkpoints) return c.chunk_bytes * u(cf) - A.layer.checkpoint * u(c.checkpoints_per_chunk) * u(cf);
+    return c.chunk_bytes * u(cf);
   };
   if (b.layout.pp == 1) {
-    return stage(0, ch.chunk_bytes * u(I.first_cf) - offloaded(ch, I.first_cf) + A.first_saved * u(I.first_extra) +
-                        A.last_saved * u(I.last_extra) + std::max(transient, A.loss_transient));
+    return stage(0, kept(ch, I.first_cf) + A.first_saved * u(I.first_extra) + A.last_saved * u(I.last_extra) +
+                        std::max(transient, A.loss_transient));
   }
-  const Bytes first = stage(0, ch.chunk_bytes * u(I.first_cf) - offloaded(ch, I.first_cf) +
-                                   A.first_saved * u(I.first_extra) + transient);
+  const Bytes first = stage(0, kept(ch, I.first_cf) + A.first_saved * u(I.first_extra) + transient);
   // Uneven split: the last and middle stages have their own chunk sizes.
   const ChunkActivations ch_last =
       uneven ? chunk_activations(A.layer, b.n_last, rc.granularity, rc.method, rc.num_layers) : ch;
   const Bytes transient_last = ch_last.recompute_transient + A.layer.cp_exchange_bytes;
-  const Bytes last = stage(2, ch_last.chunk_bytes * u(I.last_cf) - offloaded(ch_last, I.last_cf) +
-                                  A.last_saved * u(I.last_extra) + std::max(transient_last, A.loss_transient));
+  const Bytes last = stage(2, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra) +
+                                  std::max(transient_last, A.loss_transient));
   Bytes worst = std::max(first, last);
   if (b.layout.pp >= 3) {
     const ChunkActivations ch_mid =
         uneven ? chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers) : ch;
-    worst = std::max(worst, stage(1, ch_mid.chunk_bytes * u(I.mid_cf) - offloaded(ch_mid, I.mid_cf) +
-                                         ch_mid.recompute_transient + A.layer.cp_exchange_bytes));
+    worst = std::max(worst, stage(1, kept(ch_mid, I.mid_cf) + ch_mid.recompute_transient + A.layer.cp_exchange_bytes));
   }
   return worst;
 }

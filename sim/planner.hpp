@@ -177,6 +177,12 @@ class Planner {
   NodeOffload state_offload(const ShardPiece& s, int k, int zero_stage, std::uint64_t ways, std::uint64_t edp,
                             std::int64_t m, const StateOffload& so) const;
   std::uint8_t removed_mask(int zero_stage, const StateOffload& so) const;
+  template <bool kMask>
+  Bytes states_impl(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+                    std::uint8_t removed) const;
+  template <bool kOffload>
+  Bytes evaluate_impl(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                      const OffloadChoice& offload) const;
   Bytes lower_bound(const Base& b, int zero_stage) const;
   // Every (base, sequence_parallel, zero_stage, recompute, offload) of the space, in search order, unpruned.
   void for_each_inner(

@@ -473,6 +473,25 @@ TEST(PlanCost, BubbleRecomputeAndCommunicationByHand) {
   EXPECT_DOUBLE_EQ(model.cost(l, 32, 1e8, 0).dp_bytes, 3.0 * 32 * 0.5 * 1e8 * 2);
   l.zero_stage = 2;
   EXPECT_DOUBLE_EQ(model.cost(l, 32, 1e8, 0).dp_bytes, 33.0 * 0.5 * 1e8 * 2);
+  EXPECT_DOUBLE_EQ(model.cost(l, 32, 1e8, 0).offload, 0.0);
+
+  // Optimizer offload to the CPU (tp 2, pp 1, dp 2: 4 GPUs, one node): the shard is 1e8 / dp = 5e7
+  // parameters; PCIe moves the gradient partition down every microbatch and the parameters up once,
+  // (32 + 1) x 2 bytes x 5e7 = 3.3e9 bytes at 63 GB/s; the node's CPU updates 4 ranks x 5e7 parameters at
+  // 5e9 per second. Compute: step FLOPs per token x 64 x 2048 tokens / 4 GPUs / 400 TFLOP/s.
+  l.offload_optimizer = OffloadDevice::cpu;
+  const PlanCost off = model.cost(l, 32, 1e8, 0);
+  EXPECT_DOUBLE_EQ(off.pcie_bytes, 33.0 * 2 * 5e7);
+  const double compute = step * 64 * 2048 / 4 / 400e12;
+  EXPECT_NEAR(off.offload, (3.3e9 / 63e9 + 4 * 5e7 / 5e9) / compute, 1e-12);
+  EXPECT_NEAR(off.total, model.cost(l, 32, 1e8, 0).total, 0.0);
+  l.offload_optimizer = OffloadDevice::none;
+  EXPECT_NEAR(off.total - model.cost(l, 32, 1e8, 0).total, off.offload, 1e-12);
+  // Checkpoint offload, full recompute of every layer (24 checkpoints per microbatch, vpp 1): each goes down
+  // and back up: 2 x 32 x 24 x 4 MiB.
+  l.recompute_granularity = RecomputeGranularity::full, l.recompute_num_layers = 1;
+  l.offload_checkpoints = true;
+  EXPECT_DOUBLE_EQ(model.cost(l, 32, 1e8, 0, 2048.0 * 1024 * 2).pcie_bytes, 2.0 * 32 * 24 * (2048.0 * 1024 * 2));
 }
 
 TEST(PlannerRequest, FixedKnobsThatNoRuleAllowsNameTheKnob) {

@@ -190,7 +190,8 @@ void Planner::build() {
   bool fp32_copy = false;
   for (const auto& t : resolved_.recipe->tensors) {
     const bool copy = t.name == kFp32GradCopyName;
-    rules_[static_cast<std::size_t>(num_rules_++)] = {t.zero_class, bits_per_element(t.dtype), false, t.category, copy};
+    rule_kinds_[static_cast<std::size_t>(num_rules_)] = {t.category, copy};
+    rules_[static_cast<std::size_t>(num_rules_++)] = {t.zero_class, bits_per_element(t.dtype), false};
     if (t.category == MemoryCategory::grads && t.zero_class == ZeroStateClass::gradients)
       grad_bytes = bits_per_element(t.dtype) / 8;
     if (copy || t.category == MemoryCategory::master_params) offloaded_bits += bits_per_element(t.dtype);
@@ -198,15 +199,15 @@ void Planner::build() {
   }
   for (int i = 0; i < resolved_.optimizer->num_states; ++i) {
     if (resolved_.optimizer->blockwise_8bit) {
-      rules_[static_cast<std::size_t>(num_rules_++)] = {ZeroStateClass::optimizer, 8, false,
-                                                        MemoryCategory::optimizer_states, false};
-      rules_[static_cast<std::size_t>(num_rules_++)] = {ZeroStateClass::optimizer, 32, true,
-                                                        MemoryCategory::optimizer_states, false};
+      rule_kinds_[static_cast<std::size_t>(num_rules_)] = {MemoryCategory::optimizer_states, false};
+      rules_[static_cast<std::size_t>(num_rules_++)] = {ZeroStateClass::optimizer, 8, false};
+      rule_kinds_[static_cast<std::size_t>(num_rules_)] = {MemoryCategory::optimizer_states, false};
+      rules_[static_cast<std::size_t>(num_rules_++)] = {ZeroStateClass::optimizer, 32, true};
       offloaded_bits += 8;
     } else {
+      rule_kinds_[static_cast<std::size_t>(num_rules_)] = {MemoryCategory::optimizer_states, false};
       rules_[static_cast<std::size_t>(num_rules_++)] = {ZeroStateClass::optimizer,
-                                                        bits_per_element(resolved_.recipe->moment_dtype), false,
-                                                        MemoryCategory::optimizer_states, false};
+                                                        bits_per_element(resolved_.recipe->moment_dtype), false};
       offloaded_bits += bits_per_element(resolved_.recipe->moment_dtype);
     }
   }
@@ -637,7 +638,7 @@ Bytes Planner::states_impl(ElementCount dense, ElementCount expert, int zero_sta
 std::uint8_t Planner::removed_mask(int zero_stage, const StateOffload& so) const {
   std::uint8_t mask = 0;
   for (int i = 0; i < num_rules_; ++i) {
-    const StateRule& r = rules_[static_cast<std::size_t>(i)];
+    const RuleKind& r = rule_kinds_[static_cast<std::size_t>(i)];
     bool off = false;
     if (so.optimizer != OffloadDevice::none)
       off = r.category == MemoryCategory::master_params || r.category == MemoryCategory::optimizer_states ||
@@ -659,10 +660,11 @@ NodeOffload Planner::state_offload(const ShardPiece& S, int k, int zero_stage, s
   std::uint64_t shard = 0;
   bool has_fp32_grad = false;
   for (int i = 0; i < num_rules_; ++i) {
-    const StateRule& r = rules_[static_cast<std::size_t>(i)];
-    const bool sharded = zero_shards(zero_stage, r.cls);
+    const StateRule& rule = rules_[static_cast<std::size_t>(i)];
+    const RuleKind& r = rule_kinds_[static_cast<std::size_t>(i)];
+    const bool sharded = zero_shards(zero_stage, rule.cls);
     const std::uint64_t de = sharded ? d_sh : d, xe = sharded ? x_sh : x;
-    const Bytes bytes = bytes_for(de, r.bits, r.absmax) + bytes_for(xe, r.bits, r.absmax);
+    const Bytes bytes = bytes_for(de, rule.bits, rule.absmax) + bytes_for(xe, rule.bits, rule.absmax);
     const std::uint64_t elements = de + xe;
     if (so.optimizer != OffloadDevice::none) {
       const bool opt_state = r.category == MemoryCategory::master_params || r.category == MemoryCategory::optimizer_states;
@@ -738,8 +740,16 @@ Bytes Planner::lower_bound(const Base& b, int zero_stage) const {
 
 Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
                         const OffloadChoice& off) const {
-  // Without offload the same arithmetic as before offload was a knob (no mask, no checkpoint term).
-  return off.any() ? evaluate_impl<true>(bi, sp, zero_stage, rc, off) : evaluate_impl<false>(bi, sp, zero_stage, rc, off);
+  // Without offload the same arithmetic as before offload was a knob (no mask, no checkpoint term); the offload
+  // variant stays out of line so that the common path inlines as it did.
+  if (off.any()) [[unlikely]]
+    return evaluate_offload(bi, sp, zero_stage, rc, off);
+  return evaluate_impl<false>(bi, sp, zero_stage, rc, off);
+}
+
+[[gnu::noinline]] Bytes Planner::evaluate_offload(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
+                                                  const OffloadChoice& off) const {
+  return evaluate_impl<true>(bi, sp, zero_stage, rc, off);
 }
 
 template <bool kOffload>

@@ -163,6 +163,8 @@ class Planner {
     ZeroStateClass cls;
     unsigned bits;        // storage bits per element
     bool absmax = false;  // fp32 scale per kBlockwise8bitBlock elements
+  };
+  struct RuleKind {  // what offload_memory() does with a rule's term (kept apart: states() does not read it)
     MemoryCategory category = MemoryCategory::params;
     bool fp32_grad_copy = false;  // the recipe's "fp32 gradient copy" (offload_memory() moves it by name)
   };
@@ -180,6 +182,8 @@ class Planner {
   template <bool kMask>
   Bytes states_impl(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
                     std::uint8_t removed) const;
+  Bytes evaluate_offload(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                         const OffloadChoice& offload) const;
   template <bool kOffload>
   Bytes evaluate_impl(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
                       const OffloadChoice& offload) const;
@@ -198,6 +202,7 @@ class Planner {
   bool rounding_ = false;                // runtime model on with 2 MiB segment rounding of the state buffers
   std::uint64_t fragmentation_ppm_ = 0;  // runtime model on: fragmentation reserve of the dynamic bytes
   std::array<StateRule, 8> rules_{};
+  std::array<RuleKind, 8> rule_kinds_{};
   int num_rules_ = 0;
   std::vector<LayerPiece> layers_;
   std::vector<ShardPiece> shards_;

@@ -122,8 +122,8 @@ PlanCost PlanCostModel::cost(const PlanLayout& l, std::int64_t num_microbatches,
       // Every checkpoint goes to the host after the forward and back for the recompute.
       const double n = layers_ / (pp * vpp);
       const double k = static_cast<double>(l.recompute_num_layers);
-      const double per_chunk = l.recompute_method == RecomputeMethod::block ? std::min(k == 0 ? n : k, n)
-                                                                            : std::ceil(n / std::max(k, 1.0));
+      const double per_chunk =
+          l.recompute_method == RecomputeMethod::block ? std::min(k == 0 ? n : k, n) : std::ceil(n / std::max(k, 1.0));
       c.pcie_bytes += 2.0 * m * vpp * per_chunk * checkpoint_bytes;
     }
     // The node's ranks share its NVMe drives and its CPUs.

@@ -32,8 +32,8 @@ struct PlanCost {
   double total = 0;      // (1 + recompute) * (1 + bubble) + comm + offload
   // Bytes one GPU sends per step, per group.
   double tp_bytes = 0, cp_bytes = 0, dp_bytes = 0, pp_bytes = 0, ep_bytes = 0;
-  double offload = 0;                      // offload time (PCIe + NVMe + CPU optimizer) / compute time
-  double pcie_bytes = 0, nvme_bytes = 0;   // one GPU's offload traffic per step over PCIe / to its node's NVMe
+  double offload = 0;                     // offload time (PCIe + NVMe + CPU optimizer) / compute time
+  double pcie_bytes = 0, nvme_bytes = 0;  // one GPU's offload traffic per step over PCIe / to its node's NVMe
 };
 
 // Per-model FLOP and size constants, computed once per request.

@@ -57,7 +57,8 @@ auto layout_key(const PlanLayout& l) {
   return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.etp, l.dp, l.micro_batch_size, !l.sequence_parallel,
                          l.zero_stage, static_cast<int>(l.recompute_granularity), static_cast<int>(l.recompute_method),
                          l.recompute_num_layers, l.first_stage_layers, l.last_stage_layers,
-                         static_cast<int>(l.offload_optimizer), static_cast<int>(l.offload_param), l.offload_checkpoints);
+                         static_cast<int>(l.offload_optimizer), static_cast<int>(l.offload_param),
+                         l.offload_checkpoints);
 }
 
 Bytes bytes_for(std::uint64_t n, unsigned bits, bool absmax) {
@@ -269,10 +270,9 @@ void Planner::build() {
       ckpt_full_[static_cast<std::size_t>(num_ckpt_full_++)] = false;
       if (tier != OffloadDevice::none) ckpt_full_[static_cast<std::size_t>(num_ckpt_full_++)] = true;
     }
-    offload_in_space_ = tier != OffloadDevice::none ||
-                        F.offload_optimizer.value_or(OffloadDevice::none) != OffloadDevice::none ||
-                        F.offload_param.value_or(OffloadDevice::none) != OffloadDevice::none ||
-                        F.offload_checkpoints.value_or(false);
+    offload_in_space_ =
+        tier != OffloadDevice::none || F.offload_optimizer.value_or(OffloadDevice::none) != OffloadDevice::none ||
+        F.offload_param.value_or(OffloadDevice::none) != OffloadDevice::none || F.offload_checkpoints.value_or(false);
   }
   const bool ckpt_offload = ckpt_full_[static_cast<std::size_t>(num_ckpt_full_ - 1)];
 
@@ -421,7 +421,8 @@ void Planner::build() {
       piece.expert[k] = shard.expert;
     }
     p.etp = etp;
-    piece.largest = largest_parameter_elements(M, p, padded_vocab_size(M.vocab_size, p.make_vocab_size_divisible_by, tp));
+    piece.largest =
+        largest_parameter_elements(M, p, padded_vocab_size(M.vocab_size, p.make_vocab_size_divisible_by, tp));
     const auto index = static_cast<std::uint32_t>(shards_.size());
     shards_.push_back(piece);
     shard_ix.emplace(key, index);
@@ -504,9 +505,10 @@ void Planner::build() {
     if (o.block_lo <= o.block_hi)
       per_state += static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) * static_cast<std::uint64_t>(num_ckpt_full_);
     for (int zi = 0; zi < o.num_zero; ++zi)
-      o.count += static_cast<std::uint64_t>(o.num_sp) *
-                 static_cast<std::uint64_t>(num_state_off_[static_cast<std::size_t>(o.zero[static_cast<std::size_t>(zi)])]) *
-                 per_state;
+      o.count +=
+          static_cast<std::uint64_t>(o.num_sp) *
+          static_cast<std::uint64_t>(num_state_off_[static_cast<std::size_t>(o.zero[static_cast<std::size_t>(zi)])]) *
+          per_state;
     const auto index = static_cast<std::uint32_t>(options_.size());
     options_.push_back(std::move(o));
     options_ix.emplace(key, index);
@@ -667,7 +669,8 @@ NodeOffload Planner::state_offload(const ShardPiece& S, int k, int zero_stage, s
     const Bytes bytes = bytes_for(de, rule.bits, rule.absmax) + bytes_for(xe, rule.bits, rule.absmax);
     const std::uint64_t elements = de + xe;
     if (so.optimizer != OffloadDevice::none) {
-      const bool opt_state = r.category == MemoryCategory::master_params || r.category == MemoryCategory::optimizer_states;
+      const bool opt_state =
+          r.category == MemoryCategory::master_params || r.category == MemoryCategory::optimizer_states;
       if (opt_state && shard == 0) shard = elements;
       if (opt_state || r.fp32_grad_copy) {
         (nvme_opt ? out.nvme : out.host) += bytes;
@@ -773,7 +776,8 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
     if constexpr (kOffload)
       return states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed) + dynamic + non_model_bytes(b, dynamic);
     else
-      return states_impl<false>(S.dense[k], S.expert[k], zero_stage, ways, edp, 0) + dynamic + non_model_bytes(b, dynamic);
+      return states_impl<false>(S.dense[k], S.expert[k], zero_stage, ways, edp, 0) + dynamic +
+             non_model_bytes(b, dynamic);
   };
   // The chunk's bytes of all in-flight forwards; under checkpoint offload its checkpoints live in host memory.
   auto kept = [&](const ChunkActivations& c, std::int64_t cf) {
@@ -790,8 +794,8 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
   const ChunkActivations ch_last =
       uneven ? chunk_activations(A.layer, b.n_last, rc.granularity, rc.method, rc.num_layers) : ch;
   const Bytes transient_last = ch_last.recompute_transient + A.layer.cp_exchange_bytes;
-  const Bytes last = stage(2, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra) +
-                                  std::max(transient_last, A.loss_transient));
+  const Bytes last =
+      stage(2, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra) + std::max(transient_last, A.loss_transient));
   Bytes worst = std::max(first, last);
   if (b.layout.pp >= 3) {
     const ChunkActivations ch_mid =
@@ -820,9 +824,10 @@ NodeOffload Planner::node_offload(std::size_t bi, bool sp, int zero_stage, const
     if ((k == 1 && pp < 3) || (k == 2 && pp < 2)) continue;
     cls[k] = state_offload(S, k, zero_stage, ways, edp, b.m, {off.optimizer, off.param});
     if (off.checkpoints)
-      ckpt[k] = A.layer.checkpoint *
-                static_cast<std::uint64_t>(
-                    chunk_activations(A.layer, n_of[k], rc.granularity, rc.method, rc.num_layers).checkpoints_per_chunk);
+      ckpt[k] =
+          A.layer.checkpoint *
+          static_cast<std::uint64_t>(
+              chunk_activations(A.layer, n_of[k], rc.granularity, rc.method, rc.num_layers).checkpoints_per_chunk);
   }
   const std::int64_t G = request_.gpus_per_node, R = b.layout.tp * b.layout.cp * b.layout.dp, W = R * pp;
   auto cf = [&](std::int64_t st) {

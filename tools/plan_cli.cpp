@@ -164,7 +164,9 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
   f.uneven = take_switch(args, "uneven-pp");
   if (auto v = take_value(args, "offload-search")) {
     const std::string t = parse_choice("offload_search", *v, {"none", "cpu", "nvme"});
-    f.offload_search = t == "cpu" ? sim::OffloadDevice::cpu : t == "nvme" ? sim::OffloadDevice::nvme : sim::OffloadDevice::none;
+    f.offload_search = t == "cpu"    ? sim::OffloadDevice::cpu
+                       : t == "nvme" ? sim::OffloadDevice::nvme
+                                     : sim::OffloadDevice::none;
   }
   if (auto v = take_value(args, "host-memory-per-node")) f.host_memory = parse_size("host_memory_per_node", *v);
   if (auto v = take_value(args, "nvme-per-node")) f.nvme = parse_size("nvme_per_node", *v);
@@ -478,8 +480,8 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
       << " microbatches\n";
   if (here.offloads())
     out << "# Offload    " << offload_label(here) << ": the largest node needs " << iec(est.per_node.host)
-        << " host RAM and " << iec(est.per_node.nvme) << " NVMe (at most " << iec(f.host_memory) << " / "
-        << iec(f.nvme) << ": --host-memory-per-node, --nvme-per-node)\n";
+        << " host RAM and " << iec(est.per_node.nvme) << " NVMe (at most " << iec(f.host_memory) << " / " << iec(f.nvme)
+        << ": --host-memory-per-node, --nvme-per-node)\n";
   if (est.max_peak <= budget && !host_fits(est)) {
     out << "# Verdict    DOES NOT FIT: the GPU peak " << iec(est.max_peak)
         << " is under the budget, but the offloaded bytes exceed the node's host RAM or NVMe\n";
@@ -603,7 +605,8 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
     if (here.recompute_granularity != sim::RecomputeGranularity::full)
       l.recompute_granularity = sim::RecomputeGranularity::full, l.recompute_method = sim::RecomputeMethod::uniform,
       l.recompute_num_layers = 1;
-    add_offload(std::string(here.recompute_granularity == sim::RecomputeGranularity::full ? "" : "recompute -> full, ") +
+    add_offload(
+        std::string(here.recompute_granularity == sim::RecomputeGranularity::full ? "" : "recompute -> full, ") +
             "offload checkpoints",
         l);
   }
@@ -831,8 +834,8 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
                   ? std::string("fixed by the offload flags (--offload-search cpu|nvme searches the others)")
                   : "searched up to " + std::string(sim::offload_device_name(rq.offload_search)) +
                         " (a fixed offload flag fixes its knob)")
-          << "; a layout fits only if its node needs at most "
-          << iec(rq.host_memory_per_node) << " host RAM and " << iec(rq.nvme_per_node)
+          << "; a layout fits only if its node needs at most " << iec(rq.host_memory_per_node) << " host RAM and "
+          << iec(rq.nvme_per_node)
           << " NVMe (--host-memory-per-node, --nvme-per-node); no offload ranks first on as many GPUs\n";
     out << "# search     ";
     if (rq.num_gpus)
@@ -901,8 +904,8 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       if (result.closest) {
         const auto& e = *result.closest;
         out << "# Closest    evaluated layout: its fullest rank needs " << iec(e.max_peak - budget) << " ("
-            << with_commas((e.max_peak - budget).value) << " bytes) more than the budget: "
-            << command_line(reproduce(e.layout)) << "\n";
+            << with_commas((e.max_peak - budget).value)
+            << " bytes) more than the budget: " << command_line(reproduce(e.layout)) << "\n";
       }
       if (result.closest_bound) {
         const auto& e = *result.closest_bound;

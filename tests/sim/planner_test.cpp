@@ -171,8 +171,8 @@ TEST(PlannerEvaluator, OffloadEqualsEstimateGpuPeakAndPerNodeHostBytes) {
     planner.for_each_candidate([&](const PlanEntry& e) {
       if (i++ % c.stride != 0) return;
       const auto& l = e.layout;
-      SCOPED_TRACE(testing::Message() << "tp " << l.tp << " pp " << l.pp << " vpp " << l.vpp << " dp " << l.dp
-                                      << " cp " << l.cp << " ep " << l.ep << " mbs " << l.micro_batch_size << " sp "
+      SCOPED_TRACE(testing::Message() << "tp " << l.tp << " pp " << l.pp << " vpp " << l.vpp << " dp " << l.dp << " cp "
+                                      << l.cp << " ep " << l.ep << " mbs " << l.micro_batch_size << " sp "
                                       << l.sequence_parallel << " zero " << l.zero_stage << " rc "
                                       << static_cast<int>(l.recompute_granularity) << "/" << l.recompute_num_layers
                                       << " split " << l.first_stage_layers << "/" << l.last_stage_layers << " offload "
@@ -231,10 +231,10 @@ TEST(PlannerSearch, OffloadIsOptInAndTheHostCapacityDropsLayouts) {
       return;
     }
     const auto& l = e.layout;
-    const auto key = std::make_tuple(static_cast<int>(l.tp), static_cast<int>(l.pp), static_cast<int>(l.vpp),
-                                     static_cast<int>(l.cp), static_cast<int>(l.ep), static_cast<int>(l.dp),
-                                     static_cast<int>(l.micro_batch_size), static_cast<int>(l.first_stage_layers),
-                                     static_cast<int>(l.last_stage_layers));
+    const auto key =
+        std::make_tuple(static_cast<int>(l.tp), static_cast<int>(l.pp), static_cast<int>(l.vpp), static_cast<int>(l.cp),
+                        static_cast<int>(l.ep), static_cast<int>(l.dp), static_cast<int>(l.micro_batch_size),
+                        static_cast<int>(l.first_stage_layers), static_cast<int>(l.last_stage_layers));
     auto [it, fresh] = best.emplace(key, e);
     if (!fresh && plan_entry_less(e, it->second)) it->second = e;
   });
@@ -250,11 +250,10 @@ TEST(PlannerSearch, OffloadIsOptInAndTheHostCapacityDropsLayouts) {
   bool offloaded = false;
   for (const auto& e : r.layouts) {
     const auto& l = e.layout;
-    const auto it = best.find(std::make_tuple(static_cast<int>(l.tp), static_cast<int>(l.pp), static_cast<int>(l.vpp),
-                                              static_cast<int>(l.cp), static_cast<int>(l.ep), static_cast<int>(l.dp),
-                                              static_cast<int>(l.micro_batch_size),
-                                              static_cast<int>(l.first_stage_layers),
-                                              static_cast<int>(l.last_stage_layers)));
+    const auto it = best.find(
+        std::make_tuple(static_cast<int>(l.tp), static_cast<int>(l.pp), static_cast<int>(l.vpp), static_cast<int>(l.cp),
+                        static_cast<int>(l.ep), static_cast<int>(l.dp), static_cast<int>(l.micro_batch_size),
+                        static_cast<int>(l.first_stage_layers), static_cast<int>(l.last_stage_layers)));
     ASSERT_NE(it, best.end());
     EXPECT_EQ(it->second.layout, l);
     EXPECT_LE(e.host_per_node, rq.host_memory_per_node);

@@ -183,9 +183,9 @@ TEST(PlanCli, BadInputExitsTwoNamingFieldAndValue) {
 TEST(PlanCli, HelpListsThePlanOptions) {
   const CliRun r = run({"plan", "--help"});
   EXPECT_EQ(r.code, 0);
-  for (const char* f : {"--min-gpus", "--num-gpus", "--max-gpus", "--gpus-per-node", "--safety-margin", "--top",
-                        "--why-not", "--tensor-model-parallel-size", "--offload-search", "--host-memory-per-node",
-                        "--nvme-per-node"})
+  for (const char* f :
+       {"--min-gpus", "--num-gpus", "--max-gpus", "--gpus-per-node", "--safety-margin", "--top", "--why-not",
+        "--tensor-model-parallel-size", "--offload-search", "--host-memory-per-node", "--nvme-per-node"})
     EXPECT_NE(r.out.find(f), std::string::npos) << f;
 }
 
@@ -236,11 +236,9 @@ namespace trainmem::tools::test {
 namespace {
 
 // Llama-2-7B (6,738,415,616 parameters, vocab 32000, hidden 4096) on one H100 at sequence 4096, global batch 8.
-const std::vector<std::string> k7BOneGpu = {"plan",         "--model",       "llama2-7b",
-                                            "--gpu",        "h100-80gb",     "--seq-length",
-                                            "4096",         "--global-batch-size", "8",
-                                            "--num-gpus",   "1",             "--format",
-                                            "json"};
+const std::vector<std::string> k7BOneGpu = {
+    "plan", "--model",    "llama2-7b", "--gpu",    "h100-80gb", "--seq-length", "4096", "--global-batch-size",
+    "8",    "--num-gpus", "1",         "--format", "json"};
 
 TEST(PlanCliOffload, SevenBOnOneGpuFitsOnlyWithOptimizerOffloadAndOnlyWithEnoughHostRam) {
   // Without offload: one GPU holds every model state, 16 bytes x 6,738,415,616 = 107,814,649,856 bytes (mixed-16
@@ -278,8 +276,9 @@ TEST(PlanCliOffload, SevenBOnOneGpuFitsOnlyWithOptimizerOffloadAndOnlyWithEnough
   // accumulated_grads_in_cpu 2 (more than one microbatch) = 18 bytes x 6,738,415,616 = 121,291,481,088, plus
   // temp_grad_buffer_for_cpu_offload = the largest parameter (embedding 32000 x 4096 = 131,072,000) x 2 bytes
   // = 262,144,000: 121,553,625,088 bytes.
-  const std::vector<std::string> fixed = {"--offload-search", "cpu", "--zero-stage", "2", "--micro-batch-size", "1",
-                                          "--recompute-granularity", "none", "--offload-optimizer", "cpu"};
+  const std::vector<std::string> fixed = {
+      "--offload-search",        "cpu",  "--zero-stage",        "2",  "--micro-batch-size", "1",
+      "--recompute-granularity", "none", "--offload-optimizer", "cpu"};
   const std::uint64_t host = 18ULL * 6738415616ULL + 2ULL * 32000 * 4096;
   ASSERT_EQ(host, 121553625088ULL);
   std::vector<std::string> z2_args = with(k7BOneGpu, {"--top", "1"});
@@ -308,8 +307,10 @@ TEST(PlanCliOffload, SevenBOnOneGpuFitsOnlyWithOptimizerOffloadAndOnlyWithEnough
   ASSERT_EQ(exact.code, 0) << exact.err;
 
   // The table gains the offload column and the host per node; the Reproduce line carries the offload flags.
-  std::vector<std::string> table = {"plan", "--model", "llama2-7b", "--gpu", "h100-80gb", "--seq-length", "4096",
-                                    "--global-batch-size", "8", "--num-gpus", "1", "--offload-search", "cpu"};
+  std::vector<std::string> table = {"plan",      "--model",      "llama2-7b", "--gpu",
+                                    "h100-80gb", "--seq-length", "4096",      "--global-batch-size",
+                                    "8",         "--num-gpus",   "1",         "--offload-search",
+                                    "cpu"};
   const CliRun t = run(table);
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("offload           host/node"), std::string::npos) << t.out;
@@ -320,8 +321,9 @@ TEST(PlanCliOffload, SevenBOnOneGpuFitsOnlyWithOptimizerOffloadAndOnlyWithEnough
 TEST(PlanCliOffload, WhyNotOffersOffloadWhenSearched) {
   // 7B at ZeRO-0 on one GPU (16 bytes x 6.74e9 > the budget, derived above): on the same GPU count only
   // optimizer offload fits, so with --offload-search cpu the cheapest fix on 1 GPU is an offload one.
-  const std::vector<std::string> why = {"plan", "--model", "llama2-7b", "--gpu", "h100-80gb", "--seq-length", "4096",
-                                        "--global-batch-size", "8", "--why-not", "--tp", "1", "--dp", "1"};
+  const std::vector<std::string> why = {
+      "plan",      "--model", "llama2-7b", "--gpu", "h100-80gb", "--seq-length", "4096", "--global-batch-size", "8",
+      "--why-not", "--tp",    "1",         "--dp",  "1"};
   const CliRun plain = run(why);
   ASSERT_EQ(plain.code, 1) << plain.err;
   EXPECT_EQ(plain.out.find("offload"), std::string::npos) << plain.out;

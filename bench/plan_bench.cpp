@@ -6,6 +6,7 @@
 //   BM_PlanSearch/min_gpus, /top10: build + search as the CLI runs them (early stop once answered).
 //   BM_PlanSearchExhaustive: build + search with no early stop: every world size up to 4096 visited.
 //   BM_PlanSearchExhaustiveUneven: the same with uneven pipeline splits (--uneven-pp).
+//   BM_PlanSearchExhaustiveOffload, BM_PlanEvaluateOffload: the same with --offload-search nvme.
 //   BM_PlanSearchAndReplay: build + search + the simulator's replay of the finalists, as `plan --min-gpus`
 //     (default top 10) runs them.
 //   BM_PlanProcess: the whole `trainmem plan ... --min-gpus --format json` process (/simulate:0 adds
@@ -136,6 +137,42 @@ void BM_PlanSearchAndReplay(benchmark::State& state) {
   state.counters["finalists"] = static_cast<double>(v.bases_replayed);
 }
 BENCHMARK(BM_PlanSearchAndReplay)->Unit(benchmark::kMillisecond);
+
+// Offload searched (--offload-search nvme; the same request): every world size visited, and the evaluator
+// alone over the offload space's candidates.
+void BM_PlanSearchExhaustiveOffload(benchmark::State& state) {
+  sim::PlanRequest rq = request_100b();
+  rq.offload_search = sim::OffloadDevice::nvme;
+  sim::PlanSearchOptions opt;
+  opt.stop_early = false;
+  sim::PlanResult r;
+  for (auto _ : state) {
+    const sim::Planner planner(rq);
+    r = planner.search(opt);
+    benchmark::DoNotOptimize(r.layouts.data());
+  }
+  report(state, r);
+}
+BENCHMARK(BM_PlanSearchExhaustiveOffload)->Unit(benchmark::kMillisecond);
+
+void BM_PlanEvaluateOffload(benchmark::State& state) {
+  sim::PlanRequest rq = request_100b();
+  rq.offload_search = sim::OffloadDevice::nvme;
+  const sim::Planner planner(rq);
+  const auto cands = planner.candidates();
+  std::uint64_t fits = 0;
+  for (auto _ : state) {
+    for (const auto& c : cands) {
+      const Bytes peak = planner.evaluate(c.base, c.sequence_parallel, c.zero_stage, c.recompute, c.offload);
+      fits += peak <= planner.budget() ? 1 : 0;
+      benchmark::DoNotOptimize(peak);
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * cands.size()));
+  state.counters["candidates"] = static_cast<double>(cands.size());
+  benchmark::DoNotOptimize(fits);
+}
+BENCHMARK(BM_PlanEvaluateOffload)->Unit(benchmark::kMillisecond);
 
 void BM_PlanProcess(benchmark::State& state) {
   std::vector<std::string> args = {

@@ -6,7 +6,7 @@
 
 namespace trainmem::sim {
 namespace {
-constexpr const char* kFp32GradCopy = "fp32 gradient copy";
+constexpr std::string_view kFp32GradCopy = kFp32GradCopyName;
 }  // namespace
 
 void check_offload(const OffloadConfig& c, int zero_stage, bool full_recompute) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/memory_category.hpp"
@@ -16,6 +17,9 @@
 namespace trainmem::sim {
 
 enum class OffloadTarget { host, nvme, gpu };
+
+// The recipe tensor offload_memory() moves by name (sim/recipe.cpp's DeepSpeed fp32 gradient copy).
+inline constexpr std::string_view kFp32GradCopyName = "fp32 gradient copy";
 
 struct OffloadTerm {
   std::string name;

@@ -1,11 +1,13 @@
 #include "sim/plan_cost.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace trainmem::sim {
 
 PlanCostModel::PlanCostModel(const ModelSpec& m, const TrainingConfig& t, unsigned activation_bytes,
-                             unsigned gradient_bytes, std::int64_t gpus_per_node, CostRates rates)
+                             unsigned gradient_bytes, std::int64_t gpus_per_node, CostRates rates,
+                             double offloaded_state_bytes)
     : s_(static_cast<double>(t.seq_length)),
       h_(static_cast<double>(m.hidden_size)),
       layers_(static_cast<double>(m.num_layers)),
@@ -16,7 +18,8 @@ PlanCostModel::PlanCostModel(const ModelSpec& m, const TrainingConfig& t, unsign
       topk_(static_cast<double>(m.moe_router_topk)),
       moe_(m.is_moe()),
       gpus_per_node_(gpus_per_node),
-      rates_(rates) {
+      rates_(rates),
+      offloaded_state_bytes_(offloaded_state_bytes) {
   const LayerParams lp = layer_params(m, TensorSplit{1, 1, 1});
   // Active parameters per token: the dense part and top-k of the E experts.
   const double active =
@@ -28,8 +31,8 @@ PlanCostModel::PlanCostModel(const ModelSpec& m, const TrainingConfig& t, unsign
   step_flops_per_token_ = 3.0 * (layers_ * layer_flops_per_token_ + head);
 }
 
-PlanCost PlanCostModel::cost(const PlanLayout& l, std::int64_t num_microbatches, double p_dense,
-                             double p_expert) const {
+PlanCost PlanCostModel::cost(const PlanLayout& l, std::int64_t num_microbatches, double p_dense, double p_expert,
+                             double checkpoint_bytes) const {
   PlanCost c;
   const double m = static_cast<double>(num_microbatches);
   const double tp = static_cast<double>(l.tp), pp = static_cast<double>(l.pp), cp = static_cast<double>(l.cp);
@@ -93,7 +96,44 @@ PlanCost PlanCostModel::cost(const PlanLayout& l, std::int64_t num_microbatches,
                            c.pp_bytes / rate(world) + c.ep_bytes / rate(etp * ep);
   const double compute_time = step_flops_per_token_ * gbs_ * s_ / world / rates_.flops_per_s;
   c.comm = comm_time / compute_time;
-  c.total = (1.0 + c.recompute) * (1.0 + c.bubble) + c.comm;
+
+  // Offload, nothing overlapped (as for comm). The rank's ZeRO partition: shard parameters (offload needs
+  // ZeRO >= 1, so the optimizer states are sharded; parameter offload needs ZeRO-3, so are the parameters).
+  if (l.offloads()) {
+    const double edp = tp * cp * dp / (etp * ep);
+    const double shard = p_dense / (dp * cp) + p_expert / edp;
+    const double param_bytes = act_bytes_;  // the model dtype: what DeepSpeed moves over PCIe
+    double cpu_params = 0;
+    if (l.offload_optimizer != OffloadDevice::none) {
+      // ZeRO-Offload (Ren et al. 2021, Sec. 4.1): the reduced gradient partition goes to the host (every
+      // microbatch: stage 1/2 accumulate in host memory, stage 3 keeps its gradient buffer there) and the
+      // updated parameters come back once: (m + 1) x 2 bytes per parameter (4 bytes at m = 1, the paper's 4M).
+      c.pcie_bytes += (m + 1.0) * param_bytes * shard;
+      cpu_params = shard;
+      // ZeRO-Infinity: the optimizer states are read from and written back to NVMe every step.
+      if (l.offload_optimizer == OffloadDevice::nvme) c.nvme_bytes += 2.0 * offloaded_state_bytes_ * shard;
+    }
+    if (l.offload_param != OffloadDevice::none) {
+      // The parameter partition crosses PCIe for the forward and the backward gathers of every microbatch.
+      c.pcie_bytes += 2.0 * m * param_bytes * shard;
+      if (l.offload_param == OffloadDevice::nvme) c.nvme_bytes += (2.0 * m + 1.0) * param_bytes * shard;
+    }
+    if (l.offload_checkpoints && l.recompute_granularity == RecomputeGranularity::full) {
+      // Every checkpoint goes to the host after the forward and back for the recompute.
+      const double n = layers_ / (pp * vpp);
+      const double k = static_cast<double>(l.recompute_num_layers);
+      const double per_chunk =
+          l.recompute_method == RecomputeMethod::block ? std::min(k == 0 ? n : k, n) : std::ceil(n / std::max(k, 1.0));
+      c.pcie_bytes += 2.0 * m * vpp * per_chunk * checkpoint_bytes;
+    }
+    // The node's ranks share its NVMe drives and its CPUs.
+    const double ranks_per_node = std::min(static_cast<double>(gpus_per_node_), world);
+    const double offload_time = c.pcie_bytes / rates_.pcie_bytes_per_s +
+                                ranks_per_node * c.nvme_bytes / rates_.nvme_bytes_per_s_per_node +
+                                ranks_per_node * cpu_params / rates_.cpu_optimizer_params_per_s_per_node;
+    c.offload = offload_time / compute_time;
+  }
+  c.total = (1.0 + c.recompute) * (1.0 + c.bubble) + c.comm + c.offload;
   return c;
 }
 

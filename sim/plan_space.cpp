@@ -32,6 +32,10 @@ Scenario scenario_for(const PlanRequest& request, const PlanLayout& l) {
   sc.training.recompute_granularity = l.recompute_granularity;
   sc.training.recompute_method = l.recompute_method;
   sc.training.recompute_num_layers = l.recompute_num_layers;
+  sc.offload.optimizer = l.offload_optimizer;
+  sc.offload.param = l.offload_param;
+  sc.offload.activation_checkpoints = l.offload_checkpoints;
+  sc.gpus_per_node = request.gpus_per_node;
   return sc;
 }
 
@@ -60,6 +64,11 @@ std::vector<std::string> layout_flags(const PlanLayout& l) {
   if (l.recompute_granularity == RecomputeGranularity::full)
     f.insert(f.end(), {"--recompute-method", l.recompute_method == RecomputeMethod::block ? "block" : "uniform",
                        "--recompute-num-layers", s(l.recompute_num_layers)});
+  if (l.offload_optimizer != OffloadDevice::none)
+    f.insert(f.end(), {"--offload-optimizer", std::string(offload_device_name(l.offload_optimizer))});
+  if (l.offload_param != OffloadDevice::none)
+    f.insert(f.end(), {"--offload-param", std::string(offload_device_name(l.offload_param))});
+  if (l.offload_checkpoints) f.emplace_back("--offload-activation-checkpoints");
   return f;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "sim/simulate.hpp"
@@ -25,15 +26,19 @@ std::optional<VerifiedEntry> settle_base(const Planner& planner, std::uint32_t b
   ++v.bases_replayed;
   const std::vector<PlanEntry> variants = planner.fitting_variants(base);
   const Bytes budget = planner.budget();
-  // Replayed peaks of block variants per (sequence_parallel, zero_stage) and N, and the largest N known
-  // to overflow (fewer recomputed layers never need less memory: every N' <= it overflows too).
-  std::map<std::pair<bool, int>, std::map<std::int64_t, ReplayedPeak>> block_seen;
-  std::map<std::pair<bool, int>, std::int64_t> block_fails_up_to;
+  // Replayed peaks of block variants per (sequence_parallel, zero_stage, offload) and N, and the largest N
+  // known to overflow (fewer recomputed layers never need less memory: every N' <= it overflows too).
+  using Key = std::tuple<bool, int, OffloadDevice, OffloadDevice, bool>;
+  auto key_of = [](const PlanLayout& l) {
+    return Key{l.sequence_parallel, l.zero_stage, l.offload_optimizer, l.offload_param, l.offload_checkpoints};
+  };
+  std::map<Key, std::map<std::int64_t, ReplayedPeak>> block_seen;
+  std::map<Key, std::int64_t> block_fails_up_to;
   auto reject = [&](const PlanEntry& e, const ReplayedPeak& r) {
     ++v.rejected;
     if (!v.first_rejected || plan_entry_less(e, v.first_rejected->entry)) v.first_rejected = VerifiedEntry{e, r};
   };
-  auto replay_block = [&](const std::pair<bool, int>& key, const PlanEntry& e) -> const ReplayedPeak& {
+  auto replay_block = [&](const Key& key, const PlanEntry& e) -> const ReplayedPeak& {
     auto& seen = block_seen[key];
     auto it = seen.find(e.layout.recompute_num_layers);
     if (it == seen.end()) {
@@ -51,7 +56,7 @@ std::optional<VerifiedEntry> settle_base(const Planner& planner, std::uint32_t b
       reject(e, r);
       continue;
     }
-    const std::pair<bool, int> key{l.sequence_parallel, l.zero_stage};
+    const Key key = key_of(l);
     if (auto f = block_fails_up_to.find(key); f != block_fails_up_to.end() && l.recompute_num_layers <= f->second)
       continue;  // settled by monotonicity (counted as rejected when bisected)
     const ReplayedPeak& r = replay_block(key, e);
@@ -60,8 +65,7 @@ std::optional<VerifiedEntry> settle_base(const Planner& planner, std::uint32_t b
     // Bisect the larger N of this key (all fit by estimate) for the smallest that fits in the replay.
     std::vector<const PlanEntry*> larger;
     for (const PlanEntry& o : variants)
-      if (is_block(o.layout) && o.layout.sequence_parallel == key.first && o.layout.zero_stage == key.second &&
-          o.layout.recompute_num_layers > l.recompute_num_layers)
+      if (is_block(o.layout) && key_of(o.layout) == key && o.layout.recompute_num_layers > l.recompute_num_layers)
         larger.push_back(&o);
     std::sort(larger.begin(), larger.end(), [](const PlanEntry* a, const PlanEntry* b) {
       return a->layout.recompute_num_layers < b->layout.recompute_num_layers;

@@ -9,7 +9,9 @@
 #include "partition/error.hpp"
 #include "partition/layer_assignment.hpp"
 #include "partition/shard_plan.hpp"
+#include "sim/estimate.hpp"
 #include "sim/inflight_microbatches.hpp"
+#include "sim/offload_memory.hpp"
 #include "sim/runtime_memory.hpp"
 #include "sim/stage_activations.hpp"
 
@@ -55,7 +57,9 @@ std::vector<std::int64_t> knob(const char* field, const std::optional<std::int64
 auto layout_key(const PlanLayout& l) {
   return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.etp, l.dp, l.micro_batch_size, !l.sequence_parallel,
                          l.zero_stage, static_cast<int>(l.recompute_granularity), static_cast<int>(l.recompute_method),
-                         l.recompute_num_layers, l.first_stage_layers, l.last_stage_layers);
+                         l.recompute_num_layers, l.first_stage_layers, l.last_stage_layers,
+                         static_cast<int>(l.offload_optimizer), static_cast<int>(l.offload_param),
+                         l.offload_checkpoints);
 }
 
 Bytes bytes_for(std::uint64_t n, unsigned bits, bool absmax) {
@@ -68,6 +72,9 @@ Bytes bytes_for(std::uint64_t n, unsigned bits, bool absmax) {
 bool plan_entry_less(const PlanEntry& a, const PlanEntry& b) {
   const std::int64_t wa = a.layout.world_size(), wb = b.layout.world_size();
   if (wa != wb) return wa < wb;
+  // Offload only where nothing else fits on as many GPUs: its cost term is the proxy's roughest (host CPU and
+  // PCIe sharing vary), so it does not trade against recompute or the bubble (docs/planner.md section 7).
+  if (a.layout.offloads() != b.layout.offloads()) return !a.layout.offloads();
   if (a.cost.total != b.cost.total) return a.cost.total < b.cost.total;
   if (a.max_peak != b.max_peak) return a.max_peak < b.max_peak;
   return layout_key(a.layout) < layout_key(b.layout);
@@ -88,7 +95,7 @@ PlanResult merge_plan_results(const std::vector<PlanResult>& parts, const PlanSe
     auto& o = out.counts;
     o.candidates += c.candidates, o.bases += c.bases, o.evaluated += c.evaluated;
     o.pruned_by_bound += c.pruned_by_bound, o.pruned_monotone += c.pruned_monotone, o.not_visited += c.not_visited;
-    o.fitting_bases += c.fitting_bases, o.fitting += c.fitting;
+    o.fitting_bases += c.fitting_bases, o.fitting += c.fitting, o.over_host += c.over_host;
     if (p.closest && (!out.closest || closer(*p.closest, *out.closest))) out.closest = p.closest;
     if (p.closest_bound && (!out.closest_bound || closer(*p.closest_bound, *out.closest_bound)))
       out.closest_bound = p.closest_bound;
@@ -130,12 +137,22 @@ void Planner::build() {
   if (in.inference.enabled)
     throw ConfigError("inference", "true", "plan searches training layouts; use `trainmem estimate --inference`");
   if (in.lora.enabled()) throw ConfigError("lora_rank", str(in.lora.rank), "LoRA layouts are not searched by plan");
-  if (in.offload.optimizer != OffloadDevice::none || in.offload.param != OffloadDevice::none ||
-      in.offload.activation_checkpoints)
-    throw ConfigError(in.offload.optimizer != OffloadDevice::none ? "offload_optimizer"
-                      : in.offload.param != OffloadDevice::none   ? "offload_param"
-                                                                  : "offload_activation_checkpoints",
-                      "(set)", "offload is not searched by plan yet; evaluate it with `trainmem estimate`");
+  // Offload set in the base fixes that knob (as use_distributed_optimizer fixes the ZeRO stage).
+  {
+    auto fix = [](auto& knob, auto value, auto none, const char* field, const std::string& text) {
+      if (value == none) return;
+      if (knob && *knob != value) throw ConfigError(field, text, "conflicts with the fixed offload knob");
+      knob = value;
+    };
+    fix(rq.fixed.offload_optimizer, in.offload.optimizer, OffloadDevice::none, "offload_optimizer",
+        std::string(offload_device_name(in.offload.optimizer)));
+    fix(rq.fixed.offload_param, in.offload.param, OffloadDevice::none, "offload_param",
+        std::string(offload_device_name(in.offload.param)));
+    fix(rq.fixed.offload_checkpoints, in.offload.activation_checkpoints, false, "offload_activation_checkpoints",
+        "true");
+  }
+  if (rq.host_memory_per_node.value == 0)
+    throw ConfigError("host_memory_per_node", "0", "must be a positive size (host RAM per node)");
   // A split given in the base fixes it (both counts; 0 for one of them = Megatron's even share).
   const bool fixed_split = in.parallel.first_stage_layers != 0 || in.parallel.last_stage_layers != 0;
   if (in.parallel.first_stage_layers < 0 || in.parallel.last_stage_layers < 0)
@@ -159,6 +176,8 @@ void Planner::build() {
   trivial.training.use_distributed_optimizer = false;
   trivial.training.recompute_granularity = RecomputeGranularity::none;
   trivial.training.recompute_num_layers = 0;
+  trivial.offload.optimizer = trivial.offload.param = OffloadDevice::none;
+  trivial.offload.activation_checkpoints = false;
   resolved_ = resolve_scenario(trivial);
   const ModelSpec& M = *resolved_.scenario.model;
   const TrainingConfig& T = resolved_.scenario.training;
@@ -169,21 +188,94 @@ void Planner::build() {
   fragmentation_ppm_ = rt.enabled ? rt.fragmentation_ppm : 0;
 
   unsigned grad_bytes = 2;
+  double offloaded_bits = 0;  // bits per parameter an offloaded optimizer keeps off the GPU (cost proxy)
+  bool fp32_copy = false;
   for (const auto& t : resolved_.recipe->tensors) {
+    const bool copy = t.name == kFp32GradCopyName;
+    rule_kinds_[static_cast<std::size_t>(num_rules_)] = {t.category, copy};
     rules_[static_cast<std::size_t>(num_rules_++)] = {t.zero_class, bits_per_element(t.dtype), false};
     if (t.category == MemoryCategory::grads && t.zero_class == ZeroStateClass::gradients)
       grad_bytes = bits_per_element(t.dtype) / 8;
+    if (copy || t.category == MemoryCategory::master_params) offloaded_bits += bits_per_element(t.dtype);
+    fp32_copy |= copy;
   }
   for (int i = 0; i < resolved_.optimizer->num_states; ++i) {
     if (resolved_.optimizer->blockwise_8bit) {
+      rule_kinds_[static_cast<std::size_t>(num_rules_)] = {MemoryCategory::optimizer_states, false};
       rules_[static_cast<std::size_t>(num_rules_++)] = {ZeroStateClass::optimizer, 8, false};
+      rule_kinds_[static_cast<std::size_t>(num_rules_)] = {MemoryCategory::optimizer_states, false};
       rules_[static_cast<std::size_t>(num_rules_++)] = {ZeroStateClass::optimizer, 32, true};
+      offloaded_bits += 8;
     } else {
+      rule_kinds_[static_cast<std::size_t>(num_rules_)] = {MemoryCategory::optimizer_states, false};
       rules_[static_cast<std::size_t>(num_rules_++)] = {ZeroStateClass::optimizer,
                                                         bits_per_element(resolved_.recipe->moment_dtype), false};
+      offloaded_bits += bits_per_element(resolved_.recipe->moment_dtype);
     }
   }
-  cost_model_.emplace(M, T, act_bytes_, grad_bytes, rq.gpus_per_node);
+  if (!fp32_copy) offloaded_bits += 32;  // offload_memory() adds an fp32 gradient partition
+  cost_model_.emplace(M, T, act_bytes_, grad_bytes, rq.gpus_per_node, CostRates{}, offloaded_bits / 8.0);
+
+  // Offload choices: a fixed knob (checked against the fixed ZeRO stage / recompute with estimate()'s rules),
+  // else the tiers up to offload_search. Per ZeRO stage, the (optimizer, parameter) pairs check_offload() allows.
+  {
+    const auto& F = rq.fixed;
+    const OffloadDevice tier = rq.offload_search;
+    const bool full_fixed = F.recompute_granularity && *F.recompute_granularity == RecomputeGranularity::full;
+    if (F.offload_optimizer || F.offload_param || F.offload_checkpoints) {
+      OffloadConfig c;
+      c.optimizer = F.offload_optimizer.value_or(OffloadDevice::none);
+      c.param = F.offload_param.value_or(OffloadDevice::none);
+      c.activation_checkpoints = F.offload_checkpoints.value_or(false);
+      if (F.zero_stage) {
+        OffloadConfig no_ckpt = c;
+        no_ckpt.activation_checkpoints = false;
+        check_offload(no_ckpt, *F.zero_stage, true);
+      }
+      if (c.activation_checkpoints && F.recompute_granularity) check_offload(c, 3, full_fixed);
+    }
+    auto devices = [&](const std::optional<OffloadDevice>& fixed) {
+      std::vector<OffloadDevice> d;
+      if (fixed) return std::vector<OffloadDevice>{*fixed};
+      d.push_back(OffloadDevice::none);
+      if (tier != OffloadDevice::none) d.push_back(OffloadDevice::cpu);
+      if (tier == OffloadDevice::nvme) d.push_back(OffloadDevice::nvme);
+      return d;
+    };
+    const auto opts = devices(F.offload_optimizer), params = devices(F.offload_param);
+    for (int z = 0; z <= 3; ++z) {
+      int best = -1;
+      for (OffloadDevice o : opts)
+        for (OffloadDevice p : params) {
+          OffloadConfig c;
+          c.optimizer = o, c.param = p;
+          try {
+            check_offload(c, z, true);
+          } catch (const ConfigError&) {
+            continue;
+          }
+          const StateOffload so{o, p};
+          const std::uint8_t mask = removed_mask(z, so);
+          const int i = num_state_off_[static_cast<std::size_t>(z)]++;
+          state_off_[static_cast<std::size_t>(z)][static_cast<std::size_t>(i)] = so;
+          auto& bm = bound_mask_[static_cast<std::size_t>(z)];
+          if (best < 0 || (mask | bm) == mask) best = i;
+          bm = static_cast<std::uint8_t>(bm | mask);
+        }
+      bound_choice_[static_cast<std::size_t>(z)] = std::max(best, 0);
+    }
+    if (F.offload_checkpoints) {
+      ckpt_full_[static_cast<std::size_t>(num_ckpt_full_++)] = *F.offload_checkpoints;
+      ckpt_other_ = !*F.offload_checkpoints;
+    } else {
+      ckpt_full_[static_cast<std::size_t>(num_ckpt_full_++)] = false;
+      if (tier != OffloadDevice::none) ckpt_full_[static_cast<std::size_t>(num_ckpt_full_++)] = true;
+    }
+    offload_in_space_ =
+        tier != OffloadDevice::none || F.offload_optimizer.value_or(OffloadDevice::none) != OffloadDevice::none ||
+        F.offload_param.value_or(OffloadDevice::none) != OffloadDevice::none || F.offload_checkpoints.value_or(false);
+  }
+  const bool ckpt_offload = ckpt_full_[static_cast<std::size_t>(num_ckpt_full_ - 1)];
 
   // Knob ranges. tp stays inside a node (divides gpus_per_node) unless fixed.
   const auto& F = rq.fixed;
@@ -329,6 +421,9 @@ void Planner::build() {
       piece.dense[k] = shard.dense;
       piece.expert[k] = shard.expert;
     }
+    p.etp = etp;
+    piece.largest =
+        largest_parameter_elements(M, p, padded_vocab_size(M.vocab_size, p.make_vocab_size_divisible_by, tp));
     const auto index = static_cast<std::uint32_t>(shards_.size());
     shards_.push_back(piece);
     shard_ix.emplace(key, index);
@@ -353,6 +448,11 @@ void Planner::build() {
     // (warm-up (pp - rank - 1), interleaved 2 (pp - rank - 1) + (vpp - 1) pp), so stage 1 is the fullest.
     // tests/sim/planner_test.cpp checks this against estimate() over every stage.
     if (pp >= 3) piece.mid_cf = inflight_microbatches(T.pipeline_schedule, pp, vpp, 1, m).chunk_forwards;
+    if (ckpt_offload) {  // the per-node host total adds every stage's offloaded checkpoints
+      piece.stage_cf = static_cast<std::uint32_t>(stage_cf_.size());
+      for (std::int64_t st = 0; st < pp; ++st)
+        stage_cf_.push_back(inflight_microbatches(T.pipeline_schedule, pp, vpp, st, m).chunk_forwards);
+    }
     const auto index = static_cast<std::uint32_t>(inflight_.size());
     inflight_.push_back(piece);
     inflight_ix.emplace(key, index);
@@ -373,14 +473,16 @@ void Planner::build() {
     for (int z = 0; z <= 3; ++z) {
       if (F.zero_stage && z != *F.zero_stage) continue;
       if (z >= 2 && pp > 1) continue;  // DeepSpeed refuses ZeRO-2/3 with pipeline parallelism
+      if (num_state_off_[static_cast<std::size_t>(z)] == 0) continue;  // a fixed offload knob rules it out
       o.zero[static_cast<std::size_t>(o.num_zero++)] = z;
     }
     const auto g = F.recompute_granularity;
     const auto method = F.recompute_method;
     const auto k = F.recompute_num_layers;
-    if (!g || *g == RecomputeGranularity::none)
+    // Checkpoint offload fixed on: full recompute only (check_offload()).
+    if ((!g || *g == RecomputeGranularity::none) && ckpt_other_)
       o.simple.push_back({RecomputeGranularity::none, RecomputeMethod::uniform, 0});
-    if (!g || *g == RecomputeGranularity::selective)
+    if ((!g || *g == RecomputeGranularity::selective) && ckpt_other_)
       o.simple.push_back({RecomputeGranularity::selective, RecomputeMethod::uniform, 0});
     if (!g || *g == RecomputeGranularity::full) {
       // Uniform groups of one layer (every layer checkpointed), or a fixed group size.
@@ -398,6 +500,16 @@ void Planner::build() {
         }
       }
     }
+    std::uint64_t per_state = 0;  // candidates per (sp, zero, state offload): recompute x checkpoint offload
+    for (const auto& rc : o.simple)
+      per_state += rc.granularity == RecomputeGranularity::full ? static_cast<std::uint64_t>(num_ckpt_full_) : 1;
+    if (o.block_lo <= o.block_hi)
+      per_state += static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) * static_cast<std::uint64_t>(num_ckpt_full_);
+    for (int zi = 0; zi < o.num_zero; ++zi)
+      o.count +=
+          static_cast<std::uint64_t>(o.num_sp) *
+          static_cast<std::uint64_t>(num_state_off_[static_cast<std::size_t>(o.zero[static_cast<std::size_t>(zi)])]) *
+          per_state;
     const auto index = static_cast<std::uint32_t>(options_.size());
     options_.push_back(std::move(o));
     options_ix.emplace(key, index);
@@ -472,7 +584,7 @@ void Planner::build() {
                   b.n_first = n_first, b.n_last = n_last;
                   b.options = make_options(tp, sp_ok, pp, n_min, uneven);
                   const Options& o = options_[b.options];
-                  if (o.num_sp == 0 || o.num_zero == 0 || (o.simple.empty() && o.block_lo > o.block_hi)) continue;
+                  if (o.num_sp == 0 || o.num_zero == 0 || o.count == 0) continue;
                   b.layer = make_layer(tp, etp, ep, cp, mbs);
                   b.shard = make_shard(tp, etp, ep, pp, split);
                   b.inflight = make_inflight(pp, vpp, m);
@@ -491,20 +603,26 @@ void Planner::build() {
 
 std::uint64_t Planner::candidate_count() const {
   std::uint64_t n = 0;
-  for (const auto& b : bases_) {
-    const Options& o = options_[b.options];
-    const auto block = o.block_lo <= o.block_hi ? static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) : 0;
-    n += static_cast<std::uint64_t>(o.num_sp * o.num_zero) * (o.simple.size() + block);
-  }
+  for (const auto& b : bases_) n += options_[b.options].count;
   return n;
 }
 
-Bytes Planner::states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways,
-                      std::uint64_t edp) const {
+Bytes Planner::states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+                      std::uint8_t removed) const {
+  return removed == 0 ? states_impl<false>(dense, expert, zero_stage, ways, edp, 0)
+                      : states_impl<true>(dense, expert, zero_stage, ways, edp, removed);
+}
+
+template <bool kMask>
+Bytes Planner::states_impl(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways,
+                           std::uint64_t edp, std::uint8_t removed) const {
   const std::uint64_t d_sh = detail::ceil_div(dense.value, ways);
   const std::uint64_t x_sh = detail::ceil_div(expert.value, edp);
   Bytes sum;
   for (int i = 0; i < num_rules_; ++i) {
+    // Offloaded (or, ZeRO-2 gradients under optimizer offload, never allocated): neither bytes nor a buffer.
+    if constexpr (kMask)
+      if ((removed >> i) & 1U) continue;
     const StateRule& r = rules_[static_cast<std::size_t>(i)];
     const bool sharded = zero_shards(zero_stage, r.cls);
     const Bytes term = bytes_for(sharded ? d_sh : dense.value, r.bits, r.absmax) +
@@ -515,6 +633,74 @@ Bytes Planner::states(ElementCount dense, ElementCount expert, int zero_stage, s
     if (rounding_ && term.value > 0) sum += round_up_waste(term, kSegmentRounding);
   }
   return sum;
+}
+
+// Which rules offload_memory() takes off the GPU: under optimizer offload the fp32 master, the optimizer states,
+// the fp32 gradient copy and (ZeRO-2: streamed to the host, ZeRO-3: moved there) the gradients; under parameter
+// offload the parameters.
+std::uint8_t Planner::removed_mask(int zero_stage, const StateOffload& so) const {
+  std::uint8_t mask = 0;
+  for (int i = 0; i < num_rules_; ++i) {
+    const RuleKind& r = rule_kinds_[static_cast<std::size_t>(i)];
+    bool off = false;
+    if (so.optimizer != OffloadDevice::none)
+      off = r.category == MemoryCategory::master_params || r.category == MemoryCategory::optimizer_states ||
+            r.fp32_grad_copy || (r.category == MemoryCategory::grads && zero_stage >= 2);
+    if (so.param != OffloadDevice::none && r.category == MemoryCategory::params) off = true;
+    if (off) mask = static_cast<std::uint8_t>(mask | (1U << i));
+  }
+  return mask;
+}
+
+// offload_memory()'s host and NVMe bytes of the model states of stage class k, term by term in its order.
+NodeOffload Planner::state_offload(const ShardPiece& S, int k, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+                                   std::int64_t m, const StateOffload& so) const {
+  NodeOffload out;
+  const OffloadConfig& cfg = resolved_.scenario.offload;  // buffer counts and sizes (the knobs are cleared)
+  const std::uint64_t d = S.dense[k].value, x = S.expert[k].value;
+  const std::uint64_t d_sh = detail::ceil_div(d, ways), x_sh = detail::ceil_div(x, edp);
+  const bool nvme_opt = so.optimizer == OffloadDevice::nvme;
+  std::uint64_t shard = 0;
+  bool has_fp32_grad = false;
+  for (int i = 0; i < num_rules_; ++i) {
+    const StateRule& rule = rules_[static_cast<std::size_t>(i)];
+    const RuleKind& r = rule_kinds_[static_cast<std::size_t>(i)];
+    const bool sharded = zero_shards(zero_stage, rule.cls);
+    const std::uint64_t de = sharded ? d_sh : d, xe = sharded ? x_sh : x;
+    const Bytes bytes = bytes_for(de, rule.bits, rule.absmax) + bytes_for(xe, rule.bits, rule.absmax);
+    const std::uint64_t elements = de + xe;
+    if (so.optimizer != OffloadDevice::none) {
+      const bool opt_state =
+          r.category == MemoryCategory::master_params || r.category == MemoryCategory::optimizer_states;
+      if (opt_state && shard == 0) shard = elements;
+      if (opt_state || r.fp32_grad_copy) {
+        (nvme_opt ? out.nvme : out.host) += bytes;
+        has_fp32_grad |= r.fp32_grad_copy;
+      } else if (r.category == MemoryCategory::grads && zero_stage == 3) {
+        out.host += bytes;  // grad_partitions_flat_buffer on the host
+      }
+    }
+    if (so.param != OffloadDevice::none && r.category == MemoryCategory::params) {
+      if (so.param == OffloadDevice::nvme) {
+        out.nvme += bytes;
+        const std::uint64_t dtype = elements == 0 ? 2 : bytes.value / elements;
+        out.host += Bytes(cfg.param_buffer_size) * dtype * static_cast<std::uint64_t>(cfg.param_buffer_count);
+      } else {
+        out.host += bytes;
+      }
+    }
+  }
+  if (so.optimizer != OffloadDevice::none) {
+    if (!has_fp32_grad && shard > 0) (nvme_opt ? out.nvme : out.host) += Bytes(shard) * 4;
+    if (zero_stage <= 2) {
+      out.host += Bytes(S.largest) * 2;
+      if (m > 1) out.host += Bytes(shard) * 2;
+    }
+    if (nvme_opt)
+      out.host += Bytes(std::min<std::uint64_t>(resolved_.scenario.zero_runtime.sub_group_size, shard)) * 4 *
+                  static_cast<std::uint64_t>(cfg.optimizer_buffer_count);
+  }
+  return out;
 }
 
 // Non-model bytes of one stage (estimate()'s `runtime`, sim/runtime_memory.hpp): the layout's fixed part
@@ -546,15 +732,33 @@ Bytes Planner::lower_bound(const Base& b, int zero_stage) const {
   const auto ways = static_cast<std::uint64_t>(b.layout.dp * b.layout.cp);
   const std::int64_t etp = b.layout.etp == 0 ? b.layout.tp : b.layout.etp;
   const auto edp = static_cast<std::uint64_t>(b.layout.tp * b.layout.cp * b.layout.dp / (etp * b.layout.ep));
+  // The most the stage's offload choices remove (states only: checkpoint offload moves activations).
+  const std::uint8_t removed = bound_mask_[static_cast<std::size_t>(zero_stage)];
   Bytes worst;
   for (int k = 0; k < (b.layout.pp == 1 ? 1 : 3); ++k) {
     if (k == 1 && b.layout.pp < 3) continue;
-    worst = std::max(worst, states(S.dense[k], S.expert[k], zero_stage, ways, edp));
+    worst = std::max(worst, states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed));
   }
   return worst + non_model_bytes(b, Bytes(0));
 }
 
-Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc) const {
+Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
+                        const OffloadChoice& off) const {
+  // Without offload the same arithmetic as before offload was a knob (no mask, no checkpoint term); the offload
+  // variant stays out of line so that the common path inlines as it did.
+  if (off.any()) [[unlikely]]
+    return evaluate_offload(bi, sp, zero_stage, rc, off);
+  return evaluate_impl<false>(bi, sp, zero_stage, rc, off);
+}
+
+[[gnu::noinline]] Bytes Planner::evaluate_offload(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
+                                                  const OffloadChoice& off) const {
+  return evaluate_impl<true>(bi, sp, zero_stage, rc, off);
+}
+
+template <bool kOffload>
+Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
+                             const OffloadChoice& off) const {
   const Base& b = bases_[bi];
   const LayerPiece& A = layers_[b.layer + (sp ? 1U : 0U)];
   const ShardPiece& S = shards_[b.shard];
@@ -566,33 +770,102 @@ Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const Recompute
   const Bytes transient = ch.recompute_transient + A.layer.cp_exchange_bytes;
   const bool uneven = b.layout.first_stage_layers != 0 || b.layout.last_stage_layers != 0;
   auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
+  std::uint8_t removed = 0;
+  if constexpr (kOffload) removed = removed_mask(zero_stage, {off.optimizer, off.param});
   // A stage's peak: model states + dynamic bytes (activations + temporaries) + its runtime.
   auto stage = [&](int k, Bytes dynamic) {
-    return states(S.dense[k], S.expert[k], zero_stage, ways, edp) + dynamic + non_model_bytes(b, dynamic);
+    if constexpr (kOffload)
+      return states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed) + dynamic + non_model_bytes(b, dynamic);
+    else
+      return states_impl<false>(S.dense[k], S.expert[k], zero_stage, ways, edp, 0) + dynamic +
+             non_model_bytes(b, dynamic);
+  };
+  // The chunk's bytes of all in-flight forwards; under checkpoint offload its checkpoints live in host memory.
+  auto kept = [&](const ChunkActivations& c, std::int64_t cf) {
+    if constexpr (kOffload)
+      if (off.checkpoints) return c.chunk_bytes * u(cf) - A.layer.checkpoint * u(c.checkpoints_per_chunk) * u(cf);
+    return c.chunk_bytes * u(cf);
   };
   if (b.layout.pp == 1) {
-    return stage(0, ch.chunk_bytes * u(I.first_cf) + A.first_saved * u(I.first_extra) + A.last_saved * u(I.last_extra) +
+    return stage(0, kept(ch, I.first_cf) + A.first_saved * u(I.first_extra) + A.last_saved * u(I.last_extra) +
                         std::max(transient, A.loss_transient));
   }
-  const Bytes first = stage(0, ch.chunk_bytes * u(I.first_cf) + A.first_saved * u(I.first_extra) + transient);
+  const Bytes first = stage(0, kept(ch, I.first_cf) + A.first_saved * u(I.first_extra) + transient);
   // Uneven split: the last and middle stages have their own chunk sizes.
   const ChunkActivations ch_last =
       uneven ? chunk_activations(A.layer, b.n_last, rc.granularity, rc.method, rc.num_layers) : ch;
   const Bytes transient_last = ch_last.recompute_transient + A.layer.cp_exchange_bytes;
-  const Bytes last = stage(2, ch_last.chunk_bytes * u(I.last_cf) + A.last_saved * u(I.last_extra) +
-                                  std::max(transient_last, A.loss_transient));
+  const Bytes last =
+      stage(2, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra) + std::max(transient_last, A.loss_transient));
   Bytes worst = std::max(first, last);
   if (b.layout.pp >= 3) {
     const ChunkActivations ch_mid =
         uneven ? chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers) : ch;
-    worst = std::max(
-        worst, stage(1, ch_mid.chunk_bytes * u(I.mid_cf) + ch_mid.recompute_transient + A.layer.cp_exchange_bytes));
+    worst = std::max(worst, stage(1, kept(ch_mid, I.mid_cf) + ch_mid.recompute_transient + A.layer.cp_exchange_bytes));
   }
   return worst;
 }
 
-PlanLayout Planner::layout_of(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc) const {
+NodeOffload Planner::node_offload(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
+                                  const OffloadChoice& off) const {
+  if (!off.any()) return {};
+  const Base& b = bases_[bi];
+  const LayerPiece& A = layers_[b.layer + (sp ? 1U : 0U)];
+  const ShardPiece& S = shards_[b.shard];
+  const InflightPiece& I = inflight_[b.inflight];
+  const std::int64_t pp = b.layout.pp;
+  const auto ways = static_cast<std::uint64_t>(b.layout.dp * b.layout.cp);
+  const std::int64_t etp = b.layout.etp == 0 ? b.layout.tp : b.layout.etp;
+  const auto edp = static_cast<std::uint64_t>(b.layout.tp * b.layout.cp * b.layout.dp / (etp * b.layout.ep));
+  // Per stage class (first, middle, last): offloaded model states, and checkpoint bytes per in-flight forward.
+  NodeOffload cls[3];
+  Bytes ckpt[3];
+  const std::int64_t n_of[3] = {b.n_first, b.n, b.n_last};
+  for (int k = 0; k < 3; ++k) {
+    if ((k == 1 && pp < 3) || (k == 2 && pp < 2)) continue;
+    cls[k] = state_offload(S, k, zero_stage, ways, edp, b.m, {off.optimizer, off.param});
+    if (off.checkpoints)
+      ckpt[k] =
+          A.layer.checkpoint *
+          static_cast<std::uint64_t>(
+              chunk_activations(A.layer, n_of[k], rc.granularity, rc.method, rc.num_layers).checkpoints_per_chunk);
+  }
+  const std::int64_t G = request_.gpus_per_node, R = b.layout.tp * b.layout.cp * b.layout.dp, W = R * pp;
+  auto cf = [&](std::int64_t st) {
+    if (!off.checkpoints) return std::uint64_t{0};
+    return static_cast<std::uint64_t>(stage_cf_[I.stage_cf + static_cast<std::size_t>(st)]);
+  };
+  auto class_of = [&](std::int64_t st) { return st == 0 ? 0 : st == pp - 1 ? 2 : 1; };
+  auto host_of = [&](std::int64_t st) { return cls[class_of(st)].host + ckpt[class_of(st)] * cf(st); };
+  NodeOffload out;
+  if (R % G == 0) {  // every node inside one stage: G ranks of it
+    for (std::int64_t st = 0; st < pp; ++st) {
+      out.host = std::max(out.host, host_of(st) * static_cast<std::uint64_t>(G));
+      out.nvme = std::max(out.nvme, cls[class_of(st)].nvme * static_cast<std::uint64_t>(G));
+    }
+    return out;
+  }
+  // Nodes of G consecutive ranks (the last may be partial) over stages of R consecutive ranks.
+  for (std::int64_t a = 0; a < W; a += G) {
+    const std::int64_t e = std::min(W, a + G);
+    NodeOffload node;
+    for (std::int64_t st = a / R; st <= (e - 1) / R; ++st) {
+      const auto ranks = static_cast<std::uint64_t>(std::min(e, (st + 1) * R) - std::max(a, st * R));
+      node.host += host_of(st) * ranks;
+      node.nvme += cls[class_of(st)].nvme * ranks;
+    }
+    out.host = std::max(out.host, node.host);
+    out.nvme = std::max(out.nvme, node.nvme);
+  }
+  return out;
+}
+
+PlanLayout Planner::layout_of(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
+                              const OffloadChoice& off) const {
   PlanLayout l = bases_[bi].layout;
+  l.offload_optimizer = off.optimizer;
+  l.offload_param = off.param;
+  l.offload_checkpoints = off.checkpoints;
   l.sequence_parallel = sp;
   l.zero_stage = zero_stage;
   l.recompute_granularity = rc.granularity;
@@ -610,40 +883,61 @@ PlanCost Planner::cost_of(std::size_t bi, const PlanLayout& l) const {
     dense = std::max(dense, static_cast<double>(S.dense[k].value));
     expert = std::max(expert, static_cast<double>(S.expert[k].value));
   }
-  return cost_model_->cost(l, b.m, dense, expert);
+  const Bytes checkpoint = layers_[b.layer + (l.sequence_parallel ? 1U : 0U)].layer.checkpoint;
+  return cost_model_->cost(l, b.m, dense, expert, static_cast<double>(checkpoint.value));
 }
 
-void Planner::for_each_inner(const std::function<void(std::size_t, bool, int, const RecomputeChoice&)>& visit) const {
-  for (std::size_t bi = 0; bi < bases_.size(); ++bi) {
-    const Options& o = options_[bases_[bi].options];
-    for (int si = 0; si < o.num_sp; ++si)
-      for (int zi = 0; zi < o.num_zero; ++zi) {
-        const bool sp = o.sp[static_cast<std::size_t>(si)];
-        const int z = o.zero[static_cast<std::size_t>(zi)];
-        for (const auto& rc : o.simple) visit(bi, sp, z, rc);
-        for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k)
-          visit(bi, sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k});
+void Planner::for_each_inner(
+    const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const {
+  for (std::size_t bi = 0; bi < bases_.size(); ++bi) for_each_inner_of(bi, visit);
+}
+
+void Planner::for_each_inner_of(
+    std::size_t bi,
+    const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const {
+  const Options& o = options_[bases_[bi].options];
+  for (int si = 0; si < o.num_sp; ++si)
+    for (int zi = 0; zi < o.num_zero; ++zi) {
+      const bool sp = o.sp[static_cast<std::size_t>(si)];
+      const int z = o.zero[static_cast<std::size_t>(zi)];
+      for (int oi = 0; oi < num_state_off_[static_cast<std::size_t>(z)]; ++oi) {
+        const StateOffload so = state_off_[static_cast<std::size_t>(z)][static_cast<std::size_t>(oi)];
+        for (const auto& rc : o.simple) {
+          if (rc.granularity != RecomputeGranularity::full) {
+            visit(bi, sp, z, rc, {so.optimizer, so.param, false});
+            continue;
+          }
+          for (int ci = 0; ci < num_ckpt_full_; ++ci)
+            visit(bi, sp, z, rc, {so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]});
+        }
+        for (int ci = 0; ci < num_ckpt_full_; ++ci)
+          for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k)
+            visit(bi, sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k},
+                  {so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]});
       }
-  }
+    }
 }
 
 std::vector<Planner::Candidate> Planner::candidates() const {
   std::vector<Candidate> out;
   out.reserve(static_cast<std::size_t>(candidate_count()));
-  for_each_inner([&out](std::size_t bi, bool sp, int z, const RecomputeChoice& rc) {
-    out.push_back({static_cast<std::uint32_t>(bi), sp, z, rc});
+  for_each_inner([&out](std::size_t bi, bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) {
+    out.push_back({static_cast<std::uint32_t>(bi), sp, z, rc, off});
   });
   return out;
 }
 
 void Planner::for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const {
-  for_each_inner([&](std::size_t bi, bool sp, int z, const RecomputeChoice& rc) {
+  for_each_inner([&](std::size_t bi, bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) {
     PlanEntry e;
-    e.layout = layout_of(bi, sp, z, rc);
+    e.layout = layout_of(bi, sp, z, rc, off);
     e.base = static_cast<std::uint32_t>(bi);
     e.num_microbatches = bases_[bi].m;
-    e.max_peak = evaluate(bi, sp, z, rc);
+    e.max_peak = evaluate(bi, sp, z, rc, off);
     e.cost = cost_of(bi, e.layout);
+    const NodeOffload n = node_offload(bi, sp, z, rc, off);
+    e.host_per_node = n.host;
+    e.nvme_per_node = n.nvme;
     visit(e);
   });
 }
@@ -651,26 +945,23 @@ void Planner::for_each_candidate(const std::function<void(const PlanEntry&)>& vi
 std::vector<PlanEntry> Planner::fitting_variants(std::size_t bi) const {
   if (bi >= bases_.size()) throw std::out_of_range("Planner::fitting_variants: no such base");
   std::vector<PlanEntry> out;
-  auto visit = [&](bool sp, int z, const RecomputeChoice& rc) {
-    const Bytes peak = evaluate(bi, sp, z, rc);
+  for_each_inner_of(bi, [&](std::size_t, bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) {
+    const Bytes peak = evaluate(bi, sp, z, rc, off);
     if (peak > budget_) return;
     PlanEntry e;
-    e.layout = layout_of(bi, sp, z, rc);
+    if (off.any()) {  // offload fits only if the node has the host RAM / NVMe (as in search())
+      const NodeOffload n = node_offload(bi, sp, z, rc, off);
+      if (n.host > request_.host_memory_per_node || n.nvme > request_.nvme_per_node) return;
+      e.host_per_node = n.host;
+      e.nvme_per_node = n.nvme;
+    }
+    e.layout = layout_of(bi, sp, z, rc, off);
     e.base = static_cast<std::uint32_t>(bi);
     e.num_microbatches = bases_[bi].m;
     e.max_peak = peak;
     e.cost = cost_of(bi, e.layout);
     out.push_back(e);
-  };
-  const Options& o = options_[bases_[bi].options];
-  for (int si = 0; si < o.num_sp; ++si)
-    for (int zi = 0; zi < o.num_zero; ++zi) {
-      const bool sp = o.sp[static_cast<std::size_t>(si)];
-      const int z = o.zero[static_cast<std::size_t>(zi)];
-      for (const auto& rc : o.simple) visit(sp, z, rc);
-      for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k)
-        visit(sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k});
-    }
+  });
   std::sort(out.begin(), out.end(), plan_entry_less);
   return out;
 }
@@ -691,10 +982,6 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
     res.layouts.insert(at, e);  // capacity reserved: no allocation
     if (res.layouts.size() > opt.top) res.layouts.pop_back();
   };
-  auto inner_count = [&](const Options& o) {
-    const auto block = o.block_lo <= o.block_hi ? static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) : 0;
-    return static_cast<std::uint64_t>(o.num_sp * o.num_zero) * (o.simple.size() + block);
-  };
 
   std::int64_t current_world = 0;
   bool stopped = false;
@@ -709,19 +996,28 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
     }
     if (bi % slices != slice) continue;
     const Options& o = options_[b.options];
-    const std::uint64_t inner = inner_count(o);
+    const std::uint64_t inner = o.count;
     c.candidates += inner;
     ++c.bases;
     if (stopped) {
       c.not_visited += inner;
       continue;
     }
-    const int zmax = o.zero[static_cast<std::size_t>(o.num_zero - 1)];
-    if (const Bytes lb = lower_bound(b, zmax); lb > budget_) {
+    // The bound: model states at the highest ZeRO stage (with offload, the least over the stages: a fixed
+    // offload knob may leave the highest stage with less to remove).
+    int zmax = o.zero[static_cast<std::size_t>(o.num_zero - 1)];
+    Bytes lb = lower_bound(b, zmax);
+    if (offload_in_space_)
+      for (int zi = 0; zi + 1 < o.num_zero; ++zi)
+        if (const Bytes v = lower_bound(b, o.zero[static_cast<std::size_t>(zi)]); v < lb)
+          lb = v, zmax = o.zero[static_cast<std::size_t>(zi)];
+    if (lb > budget_) {
       c.pruned_by_bound += inner;
       if (c.fitting_bases == 0 && (!res.closest_bound || lb <= res.closest_bound->max_peak)) {
         PlanEntry e;
-        e.layout = layout_of(bi, o.sp[0], zmax, RecomputeChoice{});
+        const StateOffload so = state_off_[static_cast<std::size_t>(zmax)]
+                                          [static_cast<std::size_t>(bound_choice_[static_cast<std::size_t>(zmax)])];
+        e.layout = layout_of(bi, o.sp[0], zmax, RecomputeChoice{}, {so.optimizer, so.param, false});
         e.base = static_cast<std::uint32_t>(bi);
         e.num_microbatches = b.m;
         e.max_peak = lb;
@@ -730,51 +1026,76 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
       continue;
     }
     std::optional<PlanEntry> best;
-    auto consider = [&](bool sp, int z, const RecomputeChoice& rc) {
-      const Bytes peak = evaluate(bi, sp, z, rc);
+    // Returns whether the GPU peak fits; the layout fits if its offloaded bytes also fit the node.
+    auto consider = [&](bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) {
+      const Bytes peak = evaluate(bi, sp, z, rc, off);
       ++c.evaluated;
-      const bool fits = peak <= budget_;
+      const bool gpu_fits = peak <= budget_;
+      NodeOffload node;
+      bool fits = gpu_fits;
+      if (gpu_fits && off.any()) {
+        node = node_offload(bi, sp, z, rc, off);
+        fits = node.host <= request_.host_memory_per_node && node.nvme <= request_.nvme_per_node;
+        if (!fits) ++c.over_host;
+      }
       if (fits) ++c.fitting;
-      if (fits || !res.closest || peak <= res.closest->max_peak) {
+      if (fits || (!gpu_fits && (!res.closest || peak <= res.closest->max_peak))) {
         PlanEntry e;
-        e.layout = layout_of(bi, sp, z, rc);
+        e.layout = layout_of(bi, sp, z, rc, off);
         e.base = static_cast<std::uint32_t>(bi);
         e.num_microbatches = b.m;
         e.max_peak = peak;
         e.cost = cost_of(bi, e.layout);
+        e.host_per_node = node.host;
+        e.nvme_per_node = node.nvme;
         if (fits) {
           if (!best || plan_entry_less(e, *best)) best = e;
         } else if (!res.closest || closer(e, *res.closest)) {
           res.closest = e;
         }
       }
-      return fits;
+      return gpu_fits;
     };
     for (int si = 0; si < o.num_sp; ++si)
       for (int zi = 0; zi < o.num_zero; ++zi) {
         const bool sp = o.sp[static_cast<std::size_t>(si)];
         const int z = o.zero[static_cast<std::size_t>(zi)];
-        for (const auto& rc : o.simple) consider(sp, z, rc);
-        if (o.block_lo > o.block_hi) continue;
-        // Full block recompute of N layers per chunk: memory never rises with N (a recomputed layer keeps
-        // its checkpoint, a subset of what it would keep; the transient is one layer for every N >= 1) and
-        // the recompute cost rises with N, so the smallest fitting N is the only one worth keeping.
-        auto rc_of = [](std::int64_t k) {
-          return RecomputeChoice{RecomputeGranularity::full, RecomputeMethod::block, k};
-        };
-        std::int64_t lo = o.block_lo, hi = o.block_hi;
-        std::uint64_t evals = 1;
-        if (consider(sp, z, rc_of(hi))) {
-          while (lo < hi) {
-            const std::int64_t mid = lo + (hi - lo) / 2;
-            ++evals;
-            if (consider(sp, z, rc_of(mid)))
-              hi = mid;
-            else
-              lo = mid + 1;
+        for (int oi = 0; oi < num_state_off_[static_cast<std::size_t>(z)]; ++oi) {
+          const StateOffload so = state_off_[static_cast<std::size_t>(z)][static_cast<std::size_t>(oi)];
+          for (const auto& rc : o.simple) {
+            if (rc.granularity != RecomputeGranularity::full) {
+              consider(sp, z, rc, {so.optimizer, so.param, false});
+              continue;
+            }
+            for (int ci = 0; ci < num_ckpt_full_; ++ci)
+              consider(sp, z, rc, {so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]});
+          }
+          if (o.block_lo > o.block_hi) continue;
+          for (int ci = 0; ci < num_ckpt_full_; ++ci) {
+            const OffloadChoice off{so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]};
+            // Full block recompute of N layers per chunk: GPU memory never rises with N (a recomputed layer
+            // keeps its checkpoint, a subset of what it would keep, or nothing under checkpoint offload; the
+            // transient is one layer for every N >= 1) and the recompute cost rises with N, so the smallest
+            // N whose GPU peak fits is the only one worth keeping. Checkpoint offload's host bytes rise with N:
+            // if they overflow at that N they overflow at every larger one.
+            auto rc_of = [](std::int64_t k) {
+              return RecomputeChoice{RecomputeGranularity::full, RecomputeMethod::block, k};
+            };
+            std::int64_t lo = o.block_lo, hi = o.block_hi;
+            std::uint64_t evals = 1;
+            if (consider(sp, z, rc_of(hi), off)) {
+              while (lo < hi) {
+                const std::int64_t mid = lo + (hi - lo) / 2;
+                ++evals;
+                if (consider(sp, z, rc_of(mid), off))
+                  hi = mid;
+                else
+                  lo = mid + 1;
+              }
+            }
+            c.pruned_monotone += static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) - evals;
           }
         }
-        c.pruned_monotone += static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) - evals;
       }
     if (best) {
       ++c.fitting_bases;

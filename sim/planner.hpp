@@ -1,6 +1,7 @@
 // Planner: searches the layouts of a PlanRequest for those whose worst rank fits the device budget and
-// ranks them (fewest GPUs, then the cost proxy of sim/plan_cost.hpp). The evaluator is estimate()'s
-// arithmetic, byte for byte, over pieces precomputed per distinct key (DESIGN.md sections 6 and 9).
+// ranks them (fewest GPUs, then no offload before offload, then the cost proxy of sim/plan_cost.hpp). The
+// evaluator is estimate()'s arithmetic, byte for byte, over pieces precomputed per distinct key (DESIGN.md
+// sections 6 and 9), offload included (sim/offload_memory.hpp: GPU bytes removed, host/NVMe bytes per node).
 #pragma once
 
 #include <array>
@@ -25,10 +26,12 @@ struct PlanEntry {
   std::int64_t num_microbatches = 0;
   Bytes max_peak;  // worst rank, equal to estimate(scenario_for(request, layout)).max_peak
   PlanCost cost;
+  // Offload only: the largest node's host RAM and NVMe bytes, equal to estimate()'s per_node.host / .nvme.
+  Bytes host_per_node, nvme_per_node;
 };
 
-// Fewest GPUs first, then the cost proxy, then the lower peak, then the knobs (a strict total order, so
-// every split of the search merges to the same ranking).
+// Fewest GPUs first, then layouts without offload before those with, then the cost proxy, then the lower
+// peak, then the knobs (a strict total order, so every split of the search merges to the same ranking).
 bool plan_entry_less(const PlanEntry& a, const PlanEntry& b);
 
 struct PlanCounts {
@@ -40,6 +43,7 @@ struct PlanCounts {
   std::uint64_t not_visited = 0;      // in bases with more GPUs than the answer needs (early stop)
   std::uint64_t fitting_bases = 0;    // bases with at least one fitting layout
   std::uint64_t fitting = 0;          // evaluated layouts that fit
+  std::uint64_t over_host = 0;        // evaluated layouts that fit the GPU but not the host RAM / NVMe capacity
 };
 
 struct PlanSearchOptions {
@@ -66,6 +70,18 @@ struct RecomputeChoice {
   RecomputeGranularity granularity = RecomputeGranularity::none;
   RecomputeMethod method = RecomputeMethod::uniform;
   std::int64_t num_layers = 0;
+};
+
+// One offload setting of the space (sim/offload_config.hpp's three knobs).
+struct OffloadChoice {
+  OffloadDevice optimizer = OffloadDevice::none, param = OffloadDevice::none;
+  bool checkpoints = false;
+  bool any() const { return optimizer != OffloadDevice::none || param != OffloadDevice::none || checkpoints; }
+};
+
+// Largest node's offloaded bytes (estimate()'s per-node totals).
+struct NodeOffload {
+  Bytes host, nvme;
 };
 
 class Planner {
@@ -100,13 +116,21 @@ class Planner {
     bool sequence_parallel = false;
     int zero_stage = 0;
     RecomputeChoice recompute;
+    OffloadChoice offload;
   };
   std::vector<Candidate> candidates() const;
 
   // The hot path: worst-rank peak of base `b` with the inner knobs. Allocation-free.
-  Bytes evaluate(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc) const;
-  PlanLayout layout_of(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc) const;
+  Bytes evaluate(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                 const OffloadChoice& offload = {}) const;
+  // The largest node's host RAM and NVMe bytes under `offload` (zero without offload). Allocation-free.
+  NodeOffload node_offload(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                           const OffloadChoice& offload) const;
+  PlanLayout layout_of(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                       const OffloadChoice& offload = {}) const;
   PlanCost cost_of(std::size_t b, const PlanLayout& layout) const;
+  // Whether any layout of the space may offload (the request searches or fixes an offload knob).
+  bool offload_in_space() const { return offload_in_space_; }
 
  private:
   struct LayerPiece {
@@ -116,9 +140,11 @@ class Planner {
   };
   struct ShardPiece {  // parameters held before ZeRO: first / middle / last stage (pp 1: first is the only one)
     ElementCount dense[3], expert[3];
+    std::uint64_t largest = 0;  // the largest parameter tensor (elements): ZeRO-1/2 offload staging buffers
   };
   struct InflightPiece {  // chunk forwards alive and extra-carrying chunk's count
     std::int64_t first_cf = 0, first_extra = 0, last_cf = 0, last_extra = 0, mid_cf = 0;
+    std::uint32_t stage_cf = 0;  // checkpoint offload searched: index into stage_cf_ of every stage's chunk forwards
   };
   struct Base {
     PlanLayout layout;                                 // sp, zero and recompute unset
@@ -136,17 +162,44 @@ class Planner {
     int num_zero = 0;
     std::vector<RecomputeChoice> simple;      // none / selective / full uniform
     std::int64_t block_lo = 1, block_hi = 0;  // full block N in [lo, hi] (empty when lo > hi)
+    std::uint64_t count = 0;                  // inner candidates (offload variants included)
   };
   struct StateRule {  // one model-state tensor class of the recipe and optimizer
     ZeroStateClass cls;
     unsigned bits;        // storage bits per element
     bool absmax = false;  // fp32 scale per kBlockwise8bitBlock elements
   };
+  struct RuleKind {  // what offload_memory() does with a rule's term (kept apart: states() does not read it)
+    MemoryCategory category = MemoryCategory::params;
+    bool fp32_grad_copy = false;  // the recipe's "fp32 gradient copy" (offload_memory() moves it by name)
+  };
+  struct StateOffload {  // the optimizer and parameter offload knobs (model states; checkpoints are separate)
+    OffloadDevice optimizer = OffloadDevice::none, param = OffloadDevice::none;
+  };
 
-  Bytes states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp) const;
+  // Model states on the GPU: the rules not in `removed` (bit i = rule i offloaded), with segment rounding.
+  Bytes states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+               std::uint8_t removed = 0) const;
+  // Host and NVMe bytes of one rank's offloaded model states (offload_memory(), without checkpoints).
+  NodeOffload state_offload(const ShardPiece& s, int k, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+                            std::int64_t m, const StateOffload& so) const;
+  std::uint8_t removed_mask(int zero_stage, const StateOffload& so) const;
+  template <bool kMask>
+  Bytes states_impl(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+                    std::uint8_t removed) const;
+  Bytes evaluate_offload(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                         const OffloadChoice& offload) const;
+  template <bool kOffload>
+  Bytes evaluate_impl(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                      const OffloadChoice& offload) const;
   Bytes lower_bound(const Base& b, int zero_stage) const;
-  // Every (base, sequence_parallel, zero_stage, recompute) of the space, in search order, unpruned.
-  void for_each_inner(const std::function<void(std::size_t, bool, int, const RecomputeChoice&)>& visit) const;
+  // Every (base, sequence_parallel, zero_stage, recompute, offload) of the space, in search order, unpruned.
+  void for_each_inner(
+      const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const;
+  // The same for one base.
+  void for_each_inner_of(
+      std::size_t b,
+      const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const;
   Bytes non_model_bytes(const Base& b, Bytes dynamic) const;
   Bytes runtime_fixed(const PlanLayout& layout) const;
   void build();
@@ -158,6 +211,7 @@ class Planner {
   bool rounding_ = false;                // runtime model on with 2 MiB segment rounding of the state buffers
   std::uint64_t fragmentation_ppm_ = 0;  // runtime model on: fragmentation reserve of the dynamic bytes
   std::array<StateRule, 8> rules_{};
+  std::array<RuleKind, 8> rule_kinds_{};
   int num_rules_ = 0;
   std::vector<LayerPiece> layers_;
   std::vector<ShardPiece> shards_;
@@ -165,6 +219,17 @@ class Planner {
   std::vector<Options> options_;
   std::vector<Base> bases_;  // sorted by world size
   std::optional<PlanCostModel> cost_model_;
+  // Offload: the state-offload choices per ZeRO stage, the checkpoint choices under full recompute (other
+  // recompute settings: none, or no candidate when checkpoint offload is fixed on), every stage's chunk forwards.
+  bool offload_in_space_ = false;
+  std::array<std::array<StateOffload, 9>, 4> state_off_{};
+  std::array<int, 4> num_state_off_{};
+  std::array<std::uint8_t, 4> bound_mask_{};  // the most any choice removes, per ZeRO stage (lower bound)
+  std::array<int, 4> bound_choice_{};         // a choice that removes bound_mask_
+  std::array<bool, 2> ckpt_full_{};
+  int num_ckpt_full_ = 0;
+  bool ckpt_other_ = true;  // non-full recompute settings allowed (checkpoint offload not fixed on)
+  std::vector<std::int64_t> stage_cf_;
   // runtime_fixed() per (tp, cp, pp, dp, ep, etp): filled while the bases are built.
   mutable std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>,
                    Bytes>

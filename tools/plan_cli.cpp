@@ -50,6 +50,13 @@ constexpr const char* kPlanHelp =
     "                          by how much, in which category, and the cheapest single-knob change that fits\n"
     "  --no-simulate           rank by estimate() alone: do not replay the finalists (and --why-not's layout\n"
     "                          and fixes) with the simulator, which adds ZeRO-3 gathers and DeepSpeed buckets\n"
+    "  --offload-search T      also search offload up to tier T: none (default), cpu (optimizer states at\n"
+    "                          ZeRO >= 1, parameters at ZeRO-3, full-recompute checkpoints, to host RAM) or\n"
+    "                          nvme (also optimizer states and parameters to NVMe, ZeRO-3); --offload-optimizer,\n"
+    "                          --offload-param, --offload-activation-checkpoints fix their knob instead\n"
+    "  --host-memory-per-node S  host RAM a node offers offload (default 2TiB, a DGX H100); a layout whose\n"
+    "                          per-node host bytes exceed it does not fit\n"
+    "  --nvme-per-node S       NVMe a node offers offload (default 30.72TB, a DGX H100's 8 x 3.84 TB)\n"
     "\n";
 
 // Settings that are layout knobs: given on the command line (or in the YAML) they fix the knob.
@@ -69,7 +76,10 @@ constexpr const char* kKnobKeys[] = {"tensor_model_parallel_size",
                                      "recompute_method",
                                      "recompute_num_layers",
                                      "decoder_first_pipeline_num_layers",
-                                     "decoder_last_pipeline_num_layers"};
+                                     "decoder_last_pipeline_num_layers",
+                                     "offload_optimizer",
+                                     "offload_param",
+                                     "offload_activation_checkpoints"};
 
 bool is_knob(const std::string& key) {
   for (const char* k : kKnobKeys)
@@ -84,6 +94,9 @@ struct PlanFlags {
   std::uint32_t margin_ppm = 100000;
   std::size_t top = 10;
   std::int64_t max_mbs = 16, max_cp = 64;
+  std::optional<std::int64_t> gpus_per_node_flag;  // given with --gpus-per-node
+  sim::OffloadDevice offload_search = sim::OffloadDevice::none;
+  Bytes host_memory = Bytes(sim::kDefaultHostMemoryPerNode), nvme = Bytes(sim::kDefaultNvmePerNode);
 };
 
 // Takes `--NAME VALUE` / `--NAME=VALUE` out of args.
@@ -143,7 +156,7 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
     if (auto v = take_value(args, name)) return parse_int(field, *v, lo, hi);
     return std::nullopt;
   };
-  if (auto v = integer("gpus-per-node", "gpus_per_node", 1, 1024)) f.gpus_per_node = *v;
+  if (auto v = integer("gpus-per-node", "gpus_per_node", 1, 1024)) f.gpus_per_node = *v, f.gpus_per_node_flag = *v;
   f.max_gpus = integer("max-gpus", "max_gpus", 1, 1 << 24);
   f.num_gpus = integer("num-gpus", "num_gpus", 1, 1 << 24);
   if (auto v = integer("top", "top", 1, 100000)) f.top = static_cast<std::size_t>(*v);
@@ -154,6 +167,14 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
   f.why_not = take_switch(args, "why-not");
   f.uneven = take_switch(args, "uneven-pp");
   f.simulate = !take_switch(args, "no-simulate");
+  if (auto v = take_value(args, "offload-search")) {
+    const std::string t = parse_choice("offload_search", *v, {"none", "cpu", "nvme"});
+    f.offload_search = t == "cpu"    ? sim::OffloadDevice::cpu
+                       : t == "nvme" ? sim::OffloadDevice::nvme
+                                     : sim::OffloadDevice::none;
+  }
+  if (auto v = take_value(args, "host-memory-per-node")) f.host_memory = parse_size("host_memory_per_node", *v);
+  if (auto v = take_value(args, "nvme-per-node")) f.nvme = parse_size("nvme_per_node", *v);
   if (f.min_gpus && f.num_gpus)
     throw ConfigError("num_gpus", std::to_string(*f.num_gpus), "fixes the GPU count; --min-gpus searches for it");
   return f;
@@ -200,11 +221,13 @@ std::vector<std::string> base_args(const CommandLine& cl) {
 }
 
 std::vector<std::string> estimate_args(const std::vector<std::string>& base, const sim::PlanLayout& l,
-                                       bool explicit_all) {
+                                       bool explicit_all, std::int64_t gpus_per_node = 0) {
   std::vector<std::string> a = {"estimate"};
   a.insert(a.end(), base.begin(), base.end());
   const auto flags = sim::layout_flags(l);
   a.insert(a.end(), flags.begin(), flags.end());
+  // Offload: estimate's per-node host/NVMe totals group ranks by the plan's node size.
+  if (l.offloads() && gpus_per_node > 0) a.insert(a.end(), {"--gpus-per-node", std::to_string(gpus_per_node)});
   if (explicit_all) {  // a scenario file may set knobs the short form leaves at their defaults
     auto s = [](std::int64_t v) { return std::to_string(v); };
     if (l.cp == 1) a.insert(a.end(), {"--cp", "1"});
@@ -225,10 +248,34 @@ std::string command_line(const std::vector<std::string>& args) {
   return s;
 }
 
-json cost_json(const sim::PlanCost& c) {
-  return {{"total", c.total},       {"bubble", c.bubble},     {"recompute", c.recompute},
-          {"comm", c.comm},         {"tp_bytes", c.tp_bytes}, {"cp_bytes", c.cp_bytes},
-          {"dp_bytes", c.dp_bytes}, {"pp_bytes", c.pp_bytes}, {"ep_bytes", c.ep_bytes}};
+json cost_json(const sim::PlanCost& c, bool offload = false) {
+  json j = {{"total", c.total},       {"bubble", c.bubble},     {"recompute", c.recompute},
+            {"comm", c.comm},         {"tp_bytes", c.tp_bytes}, {"cp_bytes", c.cp_bytes},
+            {"dp_bytes", c.dp_bytes}, {"pp_bytes", c.pp_bytes}, {"ep_bytes", c.ep_bytes}};
+  if (offload) j.update({{"offload", c.offload}, {"pcie_bytes", c.pcie_bytes}, {"nvme_bytes", c.nvme_bytes}});
+  return j;
+}
+
+sim::OffloadDevice device_of(const std::string& name) {
+  return name == "cpu" ? sim::OffloadDevice::cpu : name == "nvme" ? sim::OffloadDevice::nvme : sim::OffloadDevice::none;
+}
+
+// The offload knobs of a layout (JSON layouts when offload is searched or set).
+void add_offload_json(json& j, const sim::PlanLayout& l) {
+  j["offload_optimizer"] = sim::offload_device_name(l.offload_optimizer);
+  j["offload_param"] = sim::offload_device_name(l.offload_param);
+  j["offload_activation_checkpoints"] = l.offload_checkpoints;
+}
+
+// Table cell: "-" or the offloaded parts ("opt-cpu,par-nvme,ckpt").
+std::string offload_label(const sim::PlanLayout& l) {
+  std::string s;
+  auto add = [&](const std::string& part) { s += (s.empty() ? "" : ",") + part; };
+  if (l.offload_optimizer != sim::OffloadDevice::none)
+    add("opt-" + std::string(sim::offload_device_name(l.offload_optimizer)));
+  if (l.offload_param != sim::OffloadDevice::none) add("par-" + std::string(sim::offload_device_name(l.offload_param)));
+  if (l.offload_checkpoints) add("ckpt");
+  return s.empty() ? "-" : s;
 }
 
 json layout_json(const sim::PlanLayout& l) {
@@ -257,7 +304,10 @@ json entry_wire(const sim::PlanEntry& e) {
   j["num_microbatches"] = e.num_microbatches;
   j["max_peak_bytes"] = e.max_peak.value;
   j["base"] = e.base;
-  j["cost"] = cost_json(e.cost);
+  j["cost"] = cost_json(e.cost, true);
+  add_offload_json(j, e.layout);
+  j["host_bytes_per_node"] = e.host_per_node.value;
+  j["nvme_bytes_per_node"] = e.nvme_per_node.value;
   return j;
 }
 
@@ -283,25 +333,33 @@ sim::PlanEntry entry_from_wire(const json& j) {
   const json& c = j.at("cost");
   e.cost = {c.at("bubble"),   c.at("recompute"), c.at("comm"),     c.at("total"),   c.at("tp_bytes"),
             c.at("cp_bytes"), c.at("dp_bytes"),  c.at("pp_bytes"), c.at("ep_bytes")};
+  e.cost.offload = c.at("offload"), e.cost.pcie_bytes = c.at("pcie_bytes"), e.cost.nvme_bytes = c.at("nvme_bytes");
+  l.offload_optimizer = device_of(j.at("offload_optimizer"));
+  l.offload_param = device_of(j.at("offload_param"));
+  l.offload_checkpoints = j.at("offload_activation_checkpoints");
+  e.host_per_node = Bytes(j.at("host_bytes_per_node").get<std::uint64_t>());
+  e.nvme_per_node = Bytes(j.at("nvme_bytes_per_node").get<std::uint64_t>());
   return e;
 }
 
-json counts_json(const sim::PlanCounts& c) {
-  return {{"candidates", c.candidates},
-          {"bases", c.bases},
-          {"evaluated", c.evaluated},
-          {"pruned_by_bound", c.pruned_by_bound},
-          {"pruned_monotone", c.pruned_monotone},
-          {"not_visited", c.not_visited},
-          {"fitting_bases", c.fitting_bases},
-          {"fitting_evaluated", c.fitting}};
+json counts_json(const sim::PlanCounts& c, bool offload = false) {
+  json j = {{"candidates", c.candidates},
+            {"bases", c.bases},
+            {"evaluated", c.evaluated},
+            {"pruned_by_bound", c.pruned_by_bound},
+            {"pruned_monotone", c.pruned_monotone},
+            {"not_visited", c.not_visited},
+            {"fitting_bases", c.fitting_bases},
+            {"fitting_evaluated", c.fitting}};
+  if (offload) j["over_host"] = c.over_host;
+  return j;
 }
 
 std::string result_wire(const sim::PlanResult& r) {
   json j;
   j["layouts"] = json::array();
   for (const auto& e : r.layouts) j["layouts"].push_back(entry_wire(e));
-  j["counts"] = counts_json(r.counts);
+  j["counts"] = counts_json(r.counts, true);
   if (r.closest) j["closest"] = entry_wire(*r.closest);
   if (r.closest_bound) j["closest_bound"] = entry_wire(*r.closest_bound);
   return j.dump();
@@ -313,7 +371,8 @@ sim::PlanResult result_from_wire(const std::string& text) {
   for (const auto& e : j.at("layouts")) r.layouts.push_back(entry_from_wire(e));
   const json& c = j.at("counts");
   r.counts = {c.at("candidates"),      c.at("bases"),       c.at("evaluated"),     c.at("pruned_by_bound"),
-              c.at("pruned_monotone"), c.at("not_visited"), c.at("fitting_bases"), c.at("fitting_evaluated")};
+              c.at("pruned_monotone"), c.at("not_visited"), c.at("fitting_bases"), c.at("fitting_evaluated"),
+              c.at("over_host")};
   if (j.contains("closest")) r.closest = entry_from_wire(j.at("closest"));
   if (j.contains("closest_bound")) r.closest_bound = entry_from_wire(j.at("closest_bound"));
   return r;
@@ -369,6 +428,9 @@ sim::PlanLayout layout_of_scenario(const sim::Scenario& sc) {
   l.recompute_num_layers = t.recompute_num_layers;
   l.first_stage_layers = p.first_stage_layers;
   l.last_stage_layers = p.last_stage_layers;
+  l.offload_optimizer = sc.offload.optimizer;
+  l.offload_param = sc.offload.param;
+  l.offload_checkpoints = sc.offload.activation_checkpoints;
   return l;
 }
 
@@ -406,7 +468,15 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
 
   sim::PlanRequest rq;
   rq.base = built.scenario;
+  // The node size of the per-node host totals: --gpus-per-node, else the scenario's.
+  rq.gpus_per_node = f.gpus_per_node_flag ? *f.gpus_per_node_flag : built.scenario.gpus_per_node;
   const std::vector<std::string> base = base_args(cl);
+  auto reproduce = [&](const sim::PlanLayout& l) {
+    return estimate_args(base, l, cl.scenario_path.has_value(), rq.gpus_per_node);
+  };
+  auto host_fits = [&](const sim::EstimateResult& r) {
+    return r.per_node.host <= f.host_memory && r.per_node.nvme <= f.nvme;
+  };
   const auto& worst = est.classes[est.max_peak_class];
   out << "# trainmem " << kVersion << " plan --why-not\n";
   out << "# model      " << model_line(rs, built.model_source) << "\n";
@@ -417,6 +487,15 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
       << (here.sequence_parallel ? "on" : "off") << ", zero_stage " << here.zero_stage << ", recompute "
       << recompute_label(here) << ", micro_batch_size " << here.micro_batch_size << ", " << rs.num_microbatches
       << " microbatches\n";
+  if (here.offloads())
+    out << "# Offload    " << offload_label(here) << ": the largest node needs " << iec(est.per_node.host)
+        << " host RAM and " << iec(est.per_node.nvme) << " NVMe (at most " << iec(f.host_memory) << " / " << iec(f.nvme)
+        << ": --host-memory-per-node, --nvme-per-node)\n";
+  if (est.max_peak <= budget && !host_fits(est)) {
+    out << "# Verdict    DOES NOT FIT: the GPU peak " << iec(est.max_peak)
+        << " is under the budget, but the offloaded bytes exceed the node's host RAM or NVMe\n";
+    return kExitDoesNotFit;
+  }
   // Fits by estimate(): replay the step too (the buffers estimate() leaves out), as plan does for its
   // finalists; the verdict is the replay's when it overflows.
   std::optional<sim::SimulationResult> replay;
@@ -532,6 +611,41 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::uniform, 1);
   for (std::int64_t k = 1; k < M.num_layers; ++k)
     recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::block, k);
+  // Offload (with --offload-search): each knob on its own, and with the ZeRO stage / recompute it needs.
+  if (f.offload_search != sim::OffloadDevice::none) {
+    std::vector<sim::OffloadDevice> tiers = {sim::OffloadDevice::cpu};
+    if (f.offload_search == sim::OffloadDevice::nvme) tiers.push_back(sim::OffloadDevice::nvme);
+    auto add_offload = [&](std::string what, const sim::PlanLayout& l) {
+      for (const auto& t : tries)
+        if (t.second == l) return;
+      if (!(l == here)) tries.emplace_back(std::move(what), l);
+    };
+    for (sim::OffloadDevice d : tiers) {
+      const std::string dn(sim::offload_device_name(d));
+      for (int z : {here.zero_stage, 1, 2, 3}) {  // estimate() refuses what DeepSpeed refuses: not a fix
+        const std::string zt = z == here.zero_stage ? "" : "zero_stage " + s(here.zero_stage) + " -> " + s(z) + ", ";
+        sim::PlanLayout l = here;
+        l.zero_stage = z;
+        l.offload_optimizer = d;
+        add_offload(zt + "offload_optimizer " + dn, l);
+        l = here;
+        l.zero_stage = z;
+        l.offload_param = d;
+        if (z == 3) add_offload(zt + "offload_param " + dn, l);
+        l.offload_optimizer = d;
+        if (z == 3) add_offload(zt + "offload opt+param " + dn, l);
+      }
+    }
+    sim::PlanLayout l = here;
+    l.offload_checkpoints = true;
+    if (here.recompute_granularity != sim::RecomputeGranularity::full)
+      l.recompute_granularity = sim::RecomputeGranularity::full, l.recompute_method = sim::RecomputeMethod::uniform,
+      l.recompute_num_layers = 1;
+    add_offload(
+        std::string(here.recompute_granularity == sim::RecomputeGranularity::full ? "" : "recompute -> full, ") +
+            "offload checkpoints",
+        l);
+  }
   if (M.is_moe())
     for (std::int64_t v = 1; v <= M.num_experts; ++v)
       if (M.num_experts % v == 0) {
@@ -545,9 +659,10 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
     if (l.world_size() > (f.max_gpus ? *f.max_gpus : std::int64_t{1} << 24)) continue;
     try {
       const sim::EstimateResult r = sim::estimate(sim::scenario_for(rq, l));
-      if (r.max_peak > budget) continue;
+      if (r.max_peak > budget || !host_fits(r)) continue;
       const auto [d, x] = params_of(r);
-      fixes.push_back({what, l, r.max_peak, cost_model.cost(l, r.resolved.num_microbatches, d, x), std::nullopt});
+      const double ckpt = r.layer_activations ? static_cast<double>(r.layer_activations->checkpoint.value) : 0.0;
+      fixes.push_back({what, l, r.max_peak, cost_model.cost(l, r.resolved.num_microbatches, d, x, ckpt), std::nullopt});
     } catch (const Error&) {
       // Not a valid layout (a divisibility rule): not a fix.
     }
@@ -555,6 +670,7 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   std::stable_sort(fixes.begin(), fixes.end(), [&](const Fix& a, const Fix& b) {
     const bool sa = a.layout.world_size() == world, sb = b.layout.world_size() == world;
     if (sa != sb) return sa;
+    if (a.layout.offloads() != b.layout.offloads()) return b.layout.offloads();  // offload last (plan's rule)
     if (a.cost.total != b.cost.total) return a.cost.total < b.cost.total;
     return a.peak < b.peak;
   });
@@ -596,8 +712,7 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   if (replay_rejected > 0)
     out << "# Replayed   " << replay_rejected
         << " cheaper change(s) fit by estimate() but overflow when replayed by the simulator; not listed\n";
-  out << "# Fix        " << fixes.front().change << ": "
-      << command_line(estimate_args(base, fixes.front().layout, cl.scenario_path.has_value())) << "\n";
+  out << "# Fix        " << fixes.front().change << ": " << command_line(reproduce(fixes.front().layout)) << "\n";
   return kExitDoesNotFit;
 }
 
@@ -631,6 +746,11 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   sim::PlanRequest rq;
   rq.base = built.scenario;
   rq.gpus_per_node = f.gpus_per_node;
+  // Without --gpus-per-node, a scenario's gpus_per_node (the per-node totals' node size) is the node size.
+  if (!f.gpus_per_node_flag && settings.count("gpus_per_node") != 0) rq.gpus_per_node = built.scenario.gpus_per_node;
+  rq.offload_search = f.offload_search;
+  rq.host_memory_per_node = f.host_memory;
+  rq.nvme_per_node = f.nvme;
   if (f.max_gpus) rq.max_gpus = *f.max_gpus;
   rq.num_gpus = f.num_gpus;
   rq.safety_margin_ppm = f.margin_ppm;
@@ -654,6 +774,12 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   if (has("recompute_granularity")) k.recompute_granularity = t.recompute_granularity;
   if (has("recompute_method")) k.recompute_method = t.recompute_method;
   if (has("recompute_num_layers")) k.recompute_num_layers = t.recompute_num_layers;
+  // Offload set by a flag, the YAML or a ds_config fixes its knob.
+  const auto& off = built.scenario.offload;
+  if (has("offload_optimizer") || off.optimizer != sim::OffloadDevice::none) k.offload_optimizer = off.optimizer;
+  if (has("offload_param") || off.param != sim::OffloadDevice::none) k.offload_param = off.param;
+  if (has("offload_activation_checkpoints") || off.activation_checkpoints)
+    k.offload_checkpoints = off.activation_checkpoints;
   if (has("world_size")) {
     if (f.num_gpus && *f.num_gpus != p.world_size)
       throw ConfigError("world_size", std::to_string(p.world_size),
@@ -665,6 +791,10 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   const sim::Planner planner(rq);
   const std::vector<std::string> base = base_args(cl);
   const bool json_out = built.output.format == OutputFormat::json;
+  const bool offload_on = planner.offload_in_space();
+  auto reproduce = [&](const sim::PlanLayout& l) {
+    return estimate_args(base, l, cl.scenario_path.has_value(), rq.gpus_per_node);
+  };
 
   sim::PlanSearchOptions opt;
   opt.top = f.top;
@@ -738,6 +868,10 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
                      {"gpus_per_node", rq.gpus_per_node},
                      {"max_gpus", rq.num_gpus ? json(nullptr) : json(rq.max_gpus)},
                      {"num_gpus", rq.num_gpus ? json(*rq.num_gpus) : json(nullptr)}};
+      if (offload_on)
+        j["config"].update({{"offload_search", sim::offload_device_name(rq.offload_search)},
+                            {"host_memory_per_node_bytes", rq.host_memory_per_node.value},
+                            {"nvme_per_node_bytes", rq.nvme_per_node.value}});
       j["layouts"] = json::array();
       for (const auto& row : rows) {
         const sim::PlanEntry& e = row.e;
@@ -749,15 +883,20 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
         if (row.replayed) l.update(replay_json(*row.replayed));
         l["headroom_bytes"] = (budget - row.worst()).value;
         l["free_bytes"] = (gpu - row.worst()).value;
-        l["cost"] = cost_json(e.cost);
-        const auto a = estimate_args(base, e.layout, cl.scenario_path.has_value());
+        l["cost"] = cost_json(e.cost, offload_on);
+        if (offload_on) {
+          add_offload_json(l, e.layout);
+          l["host_bytes_per_node"] = e.host_per_node.value;
+          l["nvme_bytes_per_node"] = e.nvme_per_node.value;
+        }
+        const auto a = reproduce(e.layout);
         l["estimate_args"] = a;
         l["estimate_command"] = command_line(a);
         j["layouts"].push_back(l);
       }
       if (f.min_gpus) j["min_gpus"] = answer_world == 0 ? json(nullptr) : json(answer_world);
       j["fits"] = any_fits;
-      j["search"] = counts_json(result.counts);
+      j["search"] = counts_json(result.counts, offload_on);
       if (verified) {
         json r = {{"finalists", verified->bases_replayed},
                   {"simulations", verified->replays},
@@ -777,12 +916,14 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       }
       if (result.closest) {
         json c = layout_json(result.closest->layout);
+        if (offload_on) add_offload_json(c, result.closest->layout);
         c["max_peak_bytes"] = result.closest->max_peak.value;
         c["overflow_bytes"] = (result.closest->max_peak - budget).value;
         j["closest"] = c;
       }
       if (result.closest_bound) {
         json c = layout_json(result.closest_bound->layout);
+        if (offload_on) add_offload_json(c, result.closest_bound->layout);
         c["model_states_bytes"] = result.closest_bound->max_peak.value;
         c["overflow_at_least_bytes"] = (result.closest_bound->max_peak - budget).value;
         j["closest_by_model_states"] = c;
@@ -795,6 +936,15 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
     out << "# model      " << model_line(rs, built.model_source) << "\n";
     out << "# training   " << training_line(rs) << "\n";
     out << "# device     " << device_line(built.scenario, budget, f.margin_ppm) << "\n";
+    if (offload_on)
+      out << "# offload    "
+          << (rq.offload_search == sim::OffloadDevice::none
+                  ? std::string("fixed by the offload flags (--offload-search cpu|nvme searches the others)")
+                  : "searched up to " + std::string(sim::offload_device_name(rq.offload_search)) +
+                        " (a fixed offload flag fixes its knob)")
+          << "; a layout fits only if its node needs at most " << iec(rq.host_memory_per_node) << " host RAM and "
+          << iec(rq.nvme_per_node)
+          << " NVMe (--host-memory-per-node, --nvme-per-node); no offload ranks first on as many GPUs\n";
     out << "# search     ";
     if (rq.num_gpus)
       out << "exactly " << *rq.num_gpus << " GPUs";
@@ -802,8 +952,12 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       out << "up to " << rq.max_gpus << " GPUs, whole " << rq.gpus_per_node << "-GPU nodes (or a divisor of one)";
     out << "; tp within a node; every knob not fixed by a flag; " << planner.num_bases()
         << " layouts x inner knobs = " << with_commas(planner.candidate_count()) << " candidates\n";
-    out << "# rank by    fewest GPUs, then cost = (1 + recompute) x (1 + bubble) + comm (relative step time; "
-           "docs/planner.md)\n";
+    if (offload_on)
+      out << "# rank by    fewest GPUs, then no offload before offload, then cost = (1 + recompute) x (1 + bubble) + "
+             "comm + offload (relative step time; docs/planner.md)\n";
+    else
+      out << "# rank by    fewest GPUs, then cost = (1 + recompute) x (1 + bubble) + comm (relative step time; "
+             "docs/planner.md)\n";
     if (f.simulate)
       out << "# verify     each finalist is replayed by the simulator (buckets, gathers, p2p buffers, the optimizer "
              "step) and kept only if that peak fits too; headroom from the larger peak (--no-simulate: estimate "
@@ -813,9 +967,10 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
     const bool split_col = rq.uneven_splits || p.first_stage_layers != 0 || p.last_stage_layers != 0;
     out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (moe ? "  ep" : "")
         << "   dp  mbs    m  sp zero  recompute      peak" << (f.simulate ? "  sim peak" : "") << "  headroom"
-        << "  bubble  recomp    comm    cost\n";
+        << "  bubble  recomp    comm    cost" << (offload_on ? "  offl  offload           host/node" : "") << "\n";
     out << "#                            " << (moe ? "    " : "") << (split_col ? "            " : "")
-        << "                                  (GiB)" << (f.simulate ? "     (GiB)" : "") << "     (GiB)\n";
+        << "                                  (GiB)" << (f.simulate ? "     (GiB)" : "") << "     (GiB)"
+        << (offload_on ? "                                                       (GiB)" : "") << "\n";
     std::size_t rank = 0;
     for (const auto& row : rows) {
       const auto& e = row.e;
@@ -834,7 +989,11 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       if (row.replayed) out << std::setw(10) << gib(row.replayed->peak);
       out << std::setw(10) << gib(budget - row.worst()) << std::setw(8) << fixed(e.cost.bubble, 3) << std::setw(8)
           << fixed(e.cost.recompute, 3) << std::setw(8) << fixed(e.cost.comm, 3) << std::setw(8)
-          << fixed(e.cost.total, 3) << "\n";
+          << fixed(e.cost.total, 3);
+      if (offload_on)
+        out << std::setw(6) << fixed(e.cost.offload, 3) << "  " << std::left << std::setw(18) << offload_label(l)
+            << std::right << std::setw(10) << gib(e.host_per_node);
+      out << "\n";
     }
     const auto& c = result.counts;
     if (!rows.empty()) {
@@ -849,7 +1008,12 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
             << " bytes) at " << best.replayed->event;
       out << "; " << iec(budget - best.worst()) << " under the budget, " << iec(gpu - best.worst())
           << " free on the device\n";
-      out << "# Reproduce  " << command_line(estimate_args(base, best.e.layout, cl.scenario_path.has_value())) << "\n";
+      if (best.e.layout.offloads())
+        out << "# Offload    " << offload_label(best.e.layout) << ": the largest node needs "
+            << iec(best.e.host_per_node) << " host RAM (" << with_commas(best.e.host_per_node.value) << " bytes) and "
+            << iec(best.e.nvme_per_node) << " NVMe; offload cost " << fixed(best.e.cost.offload, 3) << " (PCIe "
+            << iec(Bytes(static_cast<std::uint64_t>(best.e.cost.pcie_bytes))) << " per GPU per step)\n";
+      out << "# Reproduce  " << command_line(reproduce(best.e.layout)) << "\n";
     } else {
       out << "# Verdict    NOTHING FITS";
       if (planner.num_bases() == 0) {
@@ -861,14 +1025,13 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
         const auto& r = *verified->first_rejected;
         out << "# Closest    fits by estimate (" << iec(r.entry.max_peak) << ") but the replay peaks at "
             << iec(r.replayed.peak) << ", " << iec(r.replayed.peak - budget) << " over the budget, at "
-            << r.replayed.event << ": "
-            << command_line(estimate_args(base, r.entry.layout, cl.scenario_path.has_value())) << "\n";
+            << r.replayed.event << ": " << command_line(reproduce(r.entry.layout)) << "\n";
       }
       if (result.closest) {
         const auto& e = *result.closest;
         out << "# Closest    evaluated layout: its fullest rank needs " << iec(e.max_peak - budget) << " ("
-            << with_commas((e.max_peak - budget).value) << " bytes) more than the budget: "
-            << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value())) << "\n";
+            << with_commas((e.max_peak - budget).value)
+            << " bytes) more than the budget: " << command_line(reproduce(e.layout)) << "\n";
       }
       if (result.closest_bound) {
         const auto& e = *result.closest_bound;
@@ -876,15 +1039,20 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
             << " the model states alone (with the layout's fixed runtime: CUDA context, NCCL, workspaces) exceed the "
                "budget; the least by "
             << iec(e.max_peak - budget) << " (" << with_commas((e.max_peak - budget).value) << " bytes, at ZeRO stage "
-            << e.layout.zero_stage << "): " << command_line(estimate_args(base, e.layout, cl.scenario_path.has_value()))
-            << "\n";
+            << e.layout.zero_stage << "): " << command_line(reproduce(e.layout)) << "\n";
       }
+      if (result.counts.over_host > 0)
+        out << "# Host       " << with_commas(result.counts.over_host)
+            << " evaluated layouts fit the GPU budget but need more host RAM or NVMe per node than "
+            << iec(rq.host_memory_per_node) << " / " << iec(rq.nvme_per_node) << "\n";
     }
     out << "# Searched   " << with_commas(c.candidates) << " candidates: " << with_commas(c.evaluated) << " evaluated, "
         << with_commas(c.pruned_by_bound) << " pruned (model states alone overflow), " << with_commas(c.pruned_monotone)
         << " settled by recompute monotonicity, " << with_commas(c.not_visited)
         << " not visited (more GPUs than the answer); " << with_commas(c.fitting_bases)
-        << " layouts fit (best recompute/ZeRO/SP variant each)\n";
+        << " layouts fit (best recompute/ZeRO/SP" << (offload_on ? "/offload" : "") << " variant each)";
+    if (offload_on) out << "; " << with_commas(c.over_host) << " fit the GPU but not the host";
+    out << "\n";
     if (verified && verified->bases_replayed > 0) {
       const auto& v = *verified;
       out << "# Simulated  " << v.bases_replayed << " finalist layouts, " << v.replays
@@ -895,6 +1063,7 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
         const auto& r = *v.first_rejected;
         out << "# Rejected   best of them: " << recompute_label(r.entry.layout) << " on tp " << r.entry.layout.tp
             << " pp " << r.entry.layout.pp << " dp " << r.entry.layout.dp << " (zero " << r.entry.layout.zero_stage
+            << (r.entry.layout.offloads() ? ", offload " + offload_label(r.entry.layout) : std::string())
             << "): estimate " << iec(r.entry.max_peak) << ", simulated " << iec(r.replayed.peak) << " at "
             << r.replayed.event << "\n";
       }

@@ -31,15 +31,20 @@ PlanRequest request_for(const std::string& preset, std::int64_t seq, std::int64_
 
 struct BruteForce {
   std::vector<VerifiedEntry> ranked;  // best fitting variant of every layout, best first
-  std::uint64_t fit_by_estimate = 0, rejected = 0, replay_below_estimate = 0;
+  std::uint64_t fit_by_estimate = 0, rejected = 0, replay_below_estimate = 0, over_host = 0, offloaded = 0;
 };
 
 // Every candidate, no pruning: estimate() fit, then simulate() fit; best variant per base; ranked.
 BruteForce brute_force(const Planner& planner) {
   BruteForce bf;
   std::map<std::uint32_t, VerifiedEntry> best;
+  const PlanRequest& rq = planner.request();
   planner.for_each_candidate([&](const PlanEntry& e) {
     if (e.max_peak > planner.budget()) return;
+    if (e.layout.offloads() && (e.host_per_node > rq.host_memory_per_node || e.nvme_per_node > rq.nvme_per_node)) {
+      ++bf.over_host;  // offload needs the node's host RAM / NVMe
+      return;
+    }
     ++bf.fit_by_estimate;
     const SimulationResult s = simulate(scenario_for(planner.request(), e.layout), false);
     if (s.max_peak < e.max_peak) ++bf.replay_below_estimate;
@@ -47,6 +52,7 @@ BruteForce brute_force(const Planner& planner) {
       ++bf.rejected;
       return;
     }
+    if (e.layout.offloads()) ++bf.offloaded;
     auto it = best.find(e.base);
     if (it == best.end() || plan_entry_less(e, it->second.entry)) best[e.base] = {e, {s.max_peak, 0, ""}};
   });
@@ -88,20 +94,10 @@ void expect_same(const std::vector<VerifiedEntry>& got, const std::vector<Verifi
   }
 }
 
-TEST(PlanVerify, EqualsBruteForceReplayOfEveryCandidate) {
-  // GPT-2 large (774M) with DeepSpeed's 20-byte recipe on 12 GiB devices, up to 16 GPUs: the budget cuts
-  // through the space, so some layouts fit by estimate() but overflow in the replay (the simulator adds
-  // DeepSpeed's buckets, ZeRO-3 gathers and the optimizer step's fp32 gradient copy).
-  // The ASan+UBSan build (about 30x slower) replays the space up to 8 GPUs, the dev build up to 16.
-#ifdef TRAINMEM_SANITIZED
-  constexpr std::int64_t kMaxGpus = 8;
-#else
-  constexpr std::int64_t kMaxGpus = 16;
-#endif
-  PlanRequest rq = request_for("gpt2-large", 1024, 32, Bytes(12ULL << 30), kMaxGpus);
-  rq.base.training.recipe = "deepspeed";
+// verify_finalists() against brute force for every --top / --min-gpus / depth combination.
+void check_against_brute_force(const PlanRequest& rq, BruteForce& bf) {
   const Planner planner(rq);
-  const BruteForce bf = brute_force(planner);
+  bf = brute_force(planner);
   ASSERT_GT(bf.fit_by_estimate, 100u);
   ASSERT_GT(bf.rejected, 0u) << "the space must contain layouts the replay rejects";
   ASSERT_FALSE(bf.ranked.empty());
@@ -120,6 +116,41 @@ TEST(PlanVerify, EqualsBruteForceReplayOfEveryCandidate) {
       }
     }
   }
+}
+
+TEST(PlanVerify, EqualsBruteForceReplayOfEveryCandidate) {
+  // GPT-2 large (774M) with DeepSpeed's 20-byte recipe on 12 GiB devices, up to 16 GPUs: the budget cuts
+  // through the space, so some layouts fit by estimate() but overflow in the replay (the simulator adds
+  // DeepSpeed's buckets, ZeRO-3 gathers and the optimizer step's fp32 gradient copy).
+  // The ASan+UBSan build (about 30x slower) replays the space up to 8 GPUs, the dev build up to 16.
+#ifdef TRAINMEM_SANITIZED
+  constexpr std::int64_t kMaxGpus = 8;
+#else
+  constexpr std::int64_t kMaxGpus = 16;
+#endif
+  PlanRequest rq = request_for("gpt2-large", 1024, 32, Bytes(12ULL << 30), kMaxGpus);
+  rq.base.training.recipe = "deepspeed";
+  BruteForce bf;
+  check_against_brute_force(rq, bf);
+}
+
+TEST(PlanVerify, EqualsBruteForceWithOffloadSearched) {
+  // The same model with offload searched (optimizer / parameters / checkpoints to host RAM) and a host
+  // capacity of 12 GiB per node that some offload layouts exceed: the replay's block bisection is keyed by
+  // the offload choice too. The ASan+UBSan build replays up to 4 GPUs, the dev build up to 8.
+#ifdef TRAINMEM_SANITIZED
+  constexpr std::int64_t kMaxGpus = 4;
+#else
+  constexpr std::int64_t kMaxGpus = 8;
+#endif
+  PlanRequest rq = request_for("gpt2-large", 1024, 32, Bytes(12ULL << 30), kMaxGpus);
+  rq.base.training.recipe = "deepspeed";
+  rq.offload_search = OffloadDevice::cpu;
+  rq.host_memory_per_node = Bytes(14ULL << 30);
+  BruteForce bf;
+  check_against_brute_force(rq, bf);
+  EXPECT_GT(bf.offloaded, 0u);  // offload layouts are among the kept variants
+  EXPECT_GT(bf.over_host, 0u);  // and the host capacity cuts some
 }
 
 TEST(PlanVerify, AcceptanceCommandKeepsTwentyFourGpusAndTheReplayedAnswerFits) {

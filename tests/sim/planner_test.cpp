@@ -127,6 +127,175 @@ TEST(PlannerEvaluator, EqualsEstimateByteForByteOverEveryKnob) {
   RecordProperty("compared", static_cast<int>(total));
 }
 
+// Offload searched (opt-in): for every sampled candidate, the GPU peak and the largest node's host RAM and NVMe
+// bytes equal estimate()'s max_peak and per_node totals. The sample covers every offload knob and tier, ZeRO 1-3
+// under offload, gradient accumulation (m > 1: the host accumulation buffer), pipelines with checkpoint offload
+// (per-stage in-flight counts) and nodes that straddle pipeline stages.
+TEST(PlannerEvaluator, OffloadEqualsEstimateGpuPeakAndPerNodeHostBytes) {
+  struct Case {
+    const char* name;
+    PlanRequest rq;
+    std::size_t stride;
+  };
+  std::vector<Case> cases;
+  {
+    PlanRequest r = request_for("llama2-7b", 4096, 32, "h100-80gb", 32);
+    r.offload_search = OffloadDevice::nvme;
+    cases.push_back({"llama2-7b nvme", r, 17});
+  }
+  {
+    // MoE expert shards, DeepSpeed's fp32 gradient copy (moved by name), pinned NVMe swap buffers.
+    PlanRequest r = request_for("mixtral-8x7b", 4096, 64, "h100-80gb", 64);
+    r.base.training.recipe = "deepspeed";
+    r.base.offload.pin_memory = true;
+    r.offload_search = OffloadDevice::nvme;
+    cases.push_back({"mixtral-8x7b deepspeed nvme", r, 97});
+  }
+  {
+    // Megatron's fp32 main_grad, 8-bit Adam, uneven splits, 6-GPU nodes (stages straddle nodes).
+    PlanRequest r = request_for("gpt2-large", 1024, 24, "a100-40gb", 48);
+    r.base.training.recipe = "megatron";
+    r.base.training.optimizer = "adam-8bit";
+    r.uneven_splits = true;
+    r.gpus_per_node = 6;
+    r.offload_search = OffloadDevice::cpu;
+    cases.push_back({"gpt2-large megatron adam-8bit uneven 6 per node", r, 29});
+  }
+  std::set<std::string> seen;
+  std::size_t total = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Planner planner(c.rq);
+    ASSERT_TRUE(planner.offload_in_space());
+    std::size_t i = 0, compared = 0;
+    planner.for_each_candidate([&](const PlanEntry& e) {
+      if (i++ % c.stride != 0) return;
+      const auto& l = e.layout;
+      SCOPED_TRACE(testing::Message() << "tp " << l.tp << " pp " << l.pp << " vpp " << l.vpp << " dp " << l.dp << " cp "
+                                      << l.cp << " ep " << l.ep << " mbs " << l.micro_batch_size << " sp "
+                                      << l.sequence_parallel << " zero " << l.zero_stage << " rc "
+                                      << static_cast<int>(l.recompute_granularity) << "/" << l.recompute_num_layers
+                                      << " split " << l.first_stage_layers << "/" << l.last_stage_layers << " offload "
+                                      << static_cast<int>(l.offload_optimizer) << static_cast<int>(l.offload_param)
+                                      << l.offload_checkpoints);
+      const EstimateResult est = estimate(scenario_for(c.rq, l));
+      ASSERT_EQ(est.max_peak.value, e.max_peak.value);
+      ASSERT_EQ(est.per_node.host.value, e.host_per_node.value);
+      ASSERT_EQ(est.per_node.nvme.value, e.nvme_per_node.value);
+      ++compared;
+      if (l.offload_optimizer == OffloadDevice::cpu) seen.insert("opt cpu z" + std::to_string(l.zero_stage));
+      if (l.offload_optimizer == OffloadDevice::nvme) seen.insert("opt nvme");
+      if (l.offload_param == OffloadDevice::cpu) seen.insert("param cpu");
+      if (l.offload_param == OffloadDevice::nvme) seen.insert("param nvme");
+      if (l.offload_checkpoints) seen.insert(l.pp > 1 ? "ckpt pp" : "ckpt");
+      if (l.offloads() && e.num_microbatches > 1) seen.insert("m > 1");
+      const std::int64_t R = l.tp * l.cp * l.dp;
+      if (l.offloads() && l.pp > 1 && R % c.rq.gpus_per_node != 0 && c.rq.gpus_per_node % R != 0)
+        seen.insert("straddle");
+      if (l.offloads() && l.ep > 1) seen.insert("ep");
+    });
+    EXPECT_GT(compared, 300u);
+    total += compared;
+  }
+  for (const char* k : {"opt cpu z1", "opt cpu z2", "opt cpu z3", "opt nvme", "param cpu", "param nvme", "ckpt",
+                        "ckpt pp", "m > 1", "straddle", "ep"})
+    EXPECT_TRUE(seen.count(k)) << k;
+  RecordProperty("compared", static_cast<int>(total));
+}
+
+TEST(PlannerSearch, OffloadIsOptInAndTheHostCapacityDropsLayouts) {
+  // Off by default: the space of a request is the same with offload_search none as before it existed, and no
+  // candidate offloads.
+  PlanRequest rq = request_for("llama3-8b", 8192, 64, "a100-40gb", 16);
+  const Planner plain(rq);
+  bool any = false;
+  plain.for_each_candidate([&](const PlanEntry& e) { any |= e.layout.offloads(); });
+  EXPECT_FALSE(any);
+  EXPECT_FALSE(plain.offload_in_space());
+  // Brute force against the pruned search with offload and a host capacity that cuts some layouts: the same
+  // bases fit and each keeps the same best variant (the block-recompute binary search stays exact when the
+  // checkpoint offload's host bytes rise with N).
+  rq.offload_search = OffloadDevice::cpu;
+  // 8.03e9 parameters x 16 bytes (fp32 master, m, v, fp32 gradients) = 119.7 GiB per node without gradient
+  // accumulation; 18 bytes (+ the host accumulation buffer) = 134.6 GiB with it: 128 GiB cuts the latter.
+  rq.host_memory_per_node = Bytes(128ULL * kGiB);
+  const Planner planner(rq);
+  EXPECT_GT(planner.candidate_count(), plain.candidate_count());
+  std::map<decltype(std::make_tuple(1, 1, 1, 1, 1, 1, 1, 1, 1)), PlanEntry> best;
+  std::uint64_t all = 0, over_host = 0;
+  planner.for_each_candidate([&](const PlanEntry& e) {
+    ++all;
+    if (e.max_peak > planner.budget()) return;
+    if (e.host_per_node > rq.host_memory_per_node || e.nvme_per_node > rq.nvme_per_node) {
+      ++over_host;
+      return;
+    }
+    const auto& l = e.layout;
+    const auto key =
+        std::make_tuple(static_cast<int>(l.tp), static_cast<int>(l.pp), static_cast<int>(l.vpp), static_cast<int>(l.cp),
+                        static_cast<int>(l.ep), static_cast<int>(l.dp), static_cast<int>(l.micro_batch_size),
+                        static_cast<int>(l.first_stage_layers), static_cast<int>(l.last_stage_layers));
+    auto [it, fresh] = best.emplace(key, e);
+    if (!fresh && plan_entry_less(e, it->second)) it->second = e;
+  });
+  ASSERT_GT(over_host, 0u) << "the capacity should cut some layouts";
+  PlanSearchOptions opt;
+  opt.top = 1000000;
+  opt.stop_early = false;
+  const PlanResult r = planner.search(opt);
+  EXPECT_EQ(r.counts.candidates, all);
+  EXPECT_EQ(r.counts.evaluated + r.counts.pruned_by_bound + r.counts.pruned_monotone, all);
+  EXPECT_GT(r.counts.over_host, 0u);
+  ASSERT_EQ(r.layouts.size(), best.size());
+  bool offloaded = false;
+  for (const auto& e : r.layouts) {
+    const auto& l = e.layout;
+    const auto it = best.find(
+        std::make_tuple(static_cast<int>(l.tp), static_cast<int>(l.pp), static_cast<int>(l.vpp), static_cast<int>(l.cp),
+                        static_cast<int>(l.ep), static_cast<int>(l.dp), static_cast<int>(l.micro_batch_size),
+                        static_cast<int>(l.first_stage_layers), static_cast<int>(l.last_stage_layers)));
+    ASSERT_NE(it, best.end());
+    EXPECT_EQ(it->second.layout, l);
+    EXPECT_LE(e.host_per_node, rq.host_memory_per_node);
+    offloaded |= l.offloads();
+  }
+  EXPECT_TRUE(offloaded);
+  // On as many GPUs, a layout without offload ranks before one with offload.
+  for (std::size_t i = 1; i < r.layouts.size(); ++i) {
+    if (r.layouts[i - 1].layout.world_size() == r.layouts[i].layout.world_size()) {
+      EXPECT_FALSE(r.layouts[i - 1].layout.offloads() && !r.layouts[i].layout.offloads());
+    }
+  }
+}
+
+TEST(PlannerRequest, FixedOffloadKnobsThatNoRuleAllowsNameTheKnob) {
+  PlanRequest r = request_for("llama2-7b", 4096, 64, "h100-80gb", 64);
+  r.fixed.offload_param = OffloadDevice::cpu;
+  r.fixed.zero_stage = 2;  // parameter offload needs ZeRO-3
+  try {
+    Planner p(r);
+    FAIL() << "offload_param at zero 2 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("offload_param = cpu"), std::string::npos) << e.what();
+  }
+  r = request_for("llama2-7b", 4096, 64, "h100-80gb", 64);
+  r.fixed.offload_checkpoints = true;
+  r.fixed.recompute_granularity = RecomputeGranularity::selective;
+  EXPECT_THROW(Planner{r}, ConfigError);
+  // A fixed knob fixes it: every candidate offloads the optimizer to the CPU, at ZeRO >= 1.
+  r = request_for("llama2-7b", 4096, 64, "h100-80gb", 64);
+  r.base.offload.optimizer = OffloadDevice::cpu;
+  const Planner p(r);
+  std::uint64_t n = 0;
+  p.for_each_candidate([&](const PlanEntry& e) {
+    ++n;
+    EXPECT_EQ(e.layout.offload_optimizer, OffloadDevice::cpu);
+    EXPECT_EQ(e.layout.offload_param, OffloadDevice::none);
+    EXPECT_GE(e.layout.zero_stage, 1);
+  });
+  EXPECT_GT(n, 0u);
+}
+
 // Key of a base: everything but sequence_parallel, zero_stage and recompute.
 auto base_key(const PlanLayout& l) {
   return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.dp, l.micro_batch_size, l.first_stage_layers,
@@ -303,6 +472,25 @@ TEST(PlanCost, BubbleRecomputeAndCommunicationByHand) {
   EXPECT_DOUBLE_EQ(model.cost(l, 32, 1e8, 0).dp_bytes, 3.0 * 32 * 0.5 * 1e8 * 2);
   l.zero_stage = 2;
   EXPECT_DOUBLE_EQ(model.cost(l, 32, 1e8, 0).dp_bytes, 33.0 * 0.5 * 1e8 * 2);
+  EXPECT_DOUBLE_EQ(model.cost(l, 32, 1e8, 0).offload, 0.0);
+
+  // Optimizer offload to the CPU (tp 2, pp 1, dp 2: 4 GPUs, one node): the shard is 1e8 / dp = 5e7
+  // parameters; PCIe moves the gradient partition down every microbatch and the parameters up once,
+  // (32 + 1) x 2 bytes x 5e7 = 3.3e9 bytes at 63 GB/s; the node's CPU updates 4 ranks x 5e7 parameters at
+  // 5e9 per second. Compute: step FLOPs per token x 64 x 2048 tokens / 4 GPUs / 400 TFLOP/s.
+  l.offload_optimizer = OffloadDevice::cpu;
+  const PlanCost off = model.cost(l, 32, 1e8, 0);
+  EXPECT_DOUBLE_EQ(off.pcie_bytes, 33.0 * 2 * 5e7);
+  const double compute = step * 64 * 2048 / 4 / 400e12;
+  EXPECT_NEAR(off.offload, (3.3e9 / 63e9 + 4 * 5e7 / 5e9) / compute, 1e-12);
+  EXPECT_NEAR(off.total, model.cost(l, 32, 1e8, 0).total, 0.0);
+  l.offload_optimizer = OffloadDevice::none;
+  EXPECT_NEAR(off.total - model.cost(l, 32, 1e8, 0).total, off.offload, 1e-12);
+  // Checkpoint offload, full recompute of every layer (24 checkpoints per microbatch, vpp 1): each goes down
+  // and back up: 2 x 32 x 24 x 4 MiB.
+  l.recompute_granularity = RecomputeGranularity::full, l.recompute_num_layers = 1;
+  l.offload_checkpoints = true;
+  EXPECT_DOUBLE_EQ(model.cost(l, 32, 1e8, 0, 2048.0 * 1024 * 2).pcie_bytes, 2.0 * 32 * 24 * (2048.0 * 1024 * 2));
 }
 
 TEST(PlannerRequest, FixedKnobsThatNoRuleAllowsNameTheKnob) {

@@ -226,8 +226,15 @@ TEST(PlanCli, BadInputExitsTwoNamingFieldAndValue) {
       {{"plan", "--num-parameters", "7e9", "--gpu", "h100-80gb", "--global-batch-size", "64"}, "num_parameters"},
       {with(k100B, {"--ulysses-sp", "2"}), "ulysses_sp = 2"},
       {with(k100B, {"--why-not", "--tp", "8", "--format", "json"}), "format = json"},
-      // Not searched yet: refused rather than planned without them.
-      {with(k100B, {"--offload-optimizer", "cpu"}), "offload_optimizer = (set)"},
+      // Offload: the search tier, the host capacities, and fixed knobs no rule allows.
+      {with(k100B, {"--offload-search", "gpu"}), "offload_search = gpu"},
+      {with(k100B, {"--host-memory-per-node", "lots"}), "host_memory_per_node = lots"},
+      {with(k100B, {"--host-memory-per-node", "0"}), "host_memory_per_node = 0"},
+      {with(k100B, {"--nvme-per-node", "-1TB"}), "nvme_per_node = -1TB"},
+      {with(k100B, {"--offload-param", "cpu", "--zero-stage", "2"}), "offload_param = cpu"},
+      {with(k100B, {"--offload-optimizer", "nvme", "--zero-stage", "1"}), "offload_optimizer = nvme"},
+      {with(k100B, {"--offload-activation-checkpoints", "--recompute-granularity", "selective"}),
+       "offload_activation_checkpoints = true"},
       {with(k100B, {"--inference"}), "--inference"},  // the builder refuses the training keys first
       {with(k100B, {"--lora-rank", "8"}), "lora_rank = 8"},
   };
@@ -243,7 +250,8 @@ TEST(PlanCli, HelpListsThePlanOptions) {
   const CliRun r = run({"plan", "--help"});
   EXPECT_EQ(r.code, 0);
   for (const char* f : {"--min-gpus", "--num-gpus", "--max-gpus", "--gpus-per-node", "--safety-margin", "--top",
-                        "--why-not", "--no-simulate", "--tensor-model-parallel-size"})
+                        "--why-not", "--no-simulate", "--tensor-model-parallel-size", "--offload-search",
+                        "--host-memory-per-node", "--nvme-per-node"})
     EXPECT_NE(r.out.find(f), std::string::npos) << f;
 }
 
@@ -285,6 +293,127 @@ TEST(PlanCli, UnevenSplitsSearchASupersetAndReproduceWithEstimate) {
     // 80 - 6 - 8 = 66 layers over pp - 2 middle stages.
     EXPECT_EQ(66 % (l["pp"].get<std::int64_t>() - 2), 0);
   }
+}
+
+}  // namespace
+}  // namespace trainmem::tools::test
+
+namespace trainmem::tools::test {
+namespace {
+
+// Llama-2-7B (6,738,415,616 parameters, vocab 32000, hidden 4096) on one H100 at sequence 4096, global batch 8.
+const std::vector<std::string> k7BOneGpu = {
+    "plan", "--model",    "llama2-7b", "--gpu",    "h100-80gb", "--seq-length", "4096", "--global-batch-size",
+    "8",    "--num-gpus", "1",         "--format", "json"};
+
+TEST(PlanCliOffload, SevenBOnOneGpuFitsOnlyWithOptimizerOffloadAndOnlyWithEnoughHostRam) {
+  // Without offload: one GPU holds every model state, 16 bytes x 6,738,415,616 = 107,814,649,856 bytes (mixed-16
+  // + Adam; ZeRO shards over dp = 1, i.e. not at all), above the 76,968,728,985-byte budget (79.65 GiB - 10%)
+  // before any activation: nothing fits, and the default output has no offload fields.
+  const CliRun off = run(k7BOneGpu);
+  ASSERT_EQ(off.code, 1) << off.err;
+  EXPECT_FALSE(off.json()["fits"].get<bool>());
+  EXPECT_FALSE(off.json()["config"].contains("offload_search"));
+  EXPECT_FALSE(off.json()["search"].contains("over_host"));
+
+  // With --offload-search cpu it fits, and every layout offloads the optimizer (nothing fits without it).
+  const CliRun on = run(with(k7BOneGpu, {"--offload-search", "cpu", "--top", "20"}));
+  ASSERT_EQ(on.code, 0) << on.err;
+  const auto j = on.json();
+  EXPECT_EQ(j["config"]["offload_search"], "cpu");
+  EXPECT_EQ(j["config"]["host_memory_per_node_bytes"].get<std::uint64_t>(), 2048ULL << 30);  // DGX H100 default
+  ASSERT_FALSE(j["layouts"].empty());
+  for (const auto& l : j["layouts"]) {
+    EXPECT_EQ(l["offload_optimizer"], "cpu");
+    EXPECT_GE(l["zero_stage"].get<int>(), 1);
+    EXPECT_GT(l["cost"]["offload"].get<double>(), 0.0);
+    // Each layout reproduces with estimate: the same GPU peak and per-node host bytes.
+    std::vector<std::string> args = l["estimate_args"];
+    args.insert(args.end(), {"--format", "json"});
+    const CliRun e = run(args);
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_EQ(e.json()["max_peak_bytes"], l["max_peak_bytes"]);
+    EXPECT_EQ(e.json()["per_node"]["host_bytes"], l["host_bytes_per_node"]);
+    EXPECT_EQ(e.json()["per_node"]["nvme_bytes"], l["nvme_bytes_per_node"]);
+  }
+
+  // ZeRO-2, micro batch 1 (8 microbatches), no recompute: the host holds, per rank (one rank per node here),
+  // DeepSpeed's stage_1_and_2.py tensors: fp32 master 4 + Adam m 4 + v 4 + fp32 gradient partition 4 +
+  // accumulated_grads_in_cpu 2 (more than one microbatch) = 18 bytes x 6,738,415,616 = 121,291,481,088, plus
+  // temp_grad_buffer_for_cpu_offload = the largest parameter (embedding 32000 x 4096 = 131,072,000) x 2 bytes
+  // = 262,144,000: 121,553,625,088 bytes.
+  const std::vector<std::string> fixed = {
+      "--offload-search",        "cpu",  "--zero-stage",        "2",  "--micro-batch-size", "1",
+      "--recompute-granularity", "none", "--offload-optimizer", "cpu"};
+  const std::uint64_t host = 18ULL * 6738415616ULL + 2ULL * 32000 * 4096;
+  ASSERT_EQ(host, 121553625088ULL);
+  std::vector<std::string> z2_args = with(k7BOneGpu, {"--top", "1"});
+  z2_args.insert(z2_args.end(), fixed.begin(), fixed.end());
+  const CliRun z2 = run(z2_args);
+  ASSERT_EQ(z2.code, 0) << z2.err;
+  ASSERT_EQ(z2.json()["layouts"].size(), 1u);
+  EXPECT_EQ(z2.json()["layouts"][0]["host_bytes_per_node"].get<std::uint64_t>(), host);
+  EXPECT_EQ(z2.json()["layouts"][0]["num_microbatches"], 8);
+  // PCIe per step (cost proxy): the gradient partition down every microbatch, the parameters up once:
+  // (8 + 1) x 2 bytes x 6,738,415,616.
+  EXPECT_DOUBLE_EQ(z2.json()["layouts"][0]["cost"]["pcie_bytes"].get<double>(), 9.0 * 2 * 6738415616.0);
+
+  // One byte less host RAM per node than that layout needs: it no longer fits (exit 1), and the search says
+  // that a layout fit the GPU but not the host. At exactly the figure it fits.
+  auto with_host = [&](const std::string& size) {
+    std::vector<std::string> a = with(k7BOneGpu, {"--top", "1", "--host-memory-per-node", size});
+    a.insert(a.end(), fixed.begin(), fixed.end());
+    return run(a);
+  };
+  const CliRun tight = with_host(std::to_string(host - 1));
+  ASSERT_EQ(tight.code, 1) << tight.err;
+  EXPECT_TRUE(tight.json()["layouts"].empty());
+  EXPECT_EQ(tight.json()["search"]["over_host"], 1);
+  const CliRun exact = with_host(std::to_string(host));
+  ASSERT_EQ(exact.code, 0) << exact.err;
+
+  // The table gains the offload column and the host per node; the Reproduce line carries the offload flags.
+  std::vector<std::string> table = {"plan",      "--model",      "llama2-7b", "--gpu",
+                                    "h100-80gb", "--seq-length", "4096",      "--global-batch-size",
+                                    "8",         "--num-gpus",   "1",         "--offload-search",
+                                    "cpu"};
+  const CliRun t = run(table);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("offload           host/node"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("--offload-optimizer cpu"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("# Offload    opt-cpu"), std::string::npos) << t.out;
+}
+
+TEST(PlanCliOffload, WhyNotOffersOffloadWhenSearched) {
+  // 7B at ZeRO-0 on one GPU (16 bytes x 6.74e9 > the budget, derived above): on the same GPU count only
+  // optimizer offload fits, so with --offload-search cpu the cheapest fix on 1 GPU is an offload one.
+  const std::vector<std::string> why = {
+      "plan",      "--model", "llama2-7b", "--gpu", "h100-80gb", "--seq-length", "4096", "--global-batch-size", "8",
+      "--why-not", "--tp",    "1",         "--dp",  "1"};
+  const CliRun plain = run(why);
+  ASSERT_EQ(plain.code, 1) << plain.err;
+  EXPECT_EQ(plain.out.find("offload"), std::string::npos) << plain.out;
+  const CliRun r = run(with(why, {"--offload-search", "cpu"}));
+  ASSERT_EQ(r.code, 1) << r.err;
+  const auto at = r.out.find("# Fix        ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  EXPECT_NE(line.find("offload_optimizer cpu"), std::string::npos) << line;
+  EXPECT_EQ(r.out.find("none fits on the same"), std::string::npos) << r.out;
+  std::vector<std::string> args;
+  std::istringstream words(line.substr(line.find("trainmem estimate ") + 9));
+  for (std::string w; words >> w;) args.push_back(w);
+  args.insert(args.end(), {"--format", "json"});
+  const CliRun e = run(args);
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_LE(e.json()["max_peak_bytes"].get<std::uint64_t>(), 85520809984ULL - 8552080999ULL);
+  EXPECT_EQ(e.json()["world_size"], 1);
+}
+
+TEST(PlanCliOffload, DefaultOutputHasNoOffloadColumn) {
+  const CliRun t = run(with(k100B, {"--num-gpus", "64", "--top", "1"}));
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_EQ(t.out.find("offload"), std::string::npos) << t.out;
 }
 
 }  // namespace

@@ -146,7 +146,7 @@ TEST(PlanVerify, EqualsBruteForceWithOffloadSearched) {
   PlanRequest rq = request_for("gpt2-large", 1024, 32, Bytes(12ULL << 30), kMaxGpus);
   rq.base.training.recipe = "deepspeed";
   rq.offload_search = OffloadDevice::cpu;
-  rq.host_memory_per_node = Bytes(14ULL << 30);
+  rq.host_memory_per_node = Bytes(12ULL << 30);
   BruteForce bf;
   check_against_brute_force(rq, bf);
   EXPECT_GT(bf.offloaded, 0u);  // offload layouts are among the kept variants

@@ -88,8 +88,8 @@ void BM_PlanSearch(benchmark::State& state) {
 }
 BENCHMARK(BM_PlanSearch)->ArgName("min_gpus")->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
 
-void BM_PlanSearchExhaustive(benchmark::State& state) {
-  const sim::PlanRequest rq = request_100b();
+// Build + search with no early stop over `rq`: every world size visited.
+void search_exhaustive(benchmark::State& state, const sim::PlanRequest& rq) {
   sim::PlanSearchOptions opt;
   opt.stop_early = false;
   sim::PlanResult r;
@@ -100,21 +100,15 @@ void BM_PlanSearchExhaustive(benchmark::State& state) {
   }
   report(state, r);
 }
+
+void BM_PlanSearchExhaustive(benchmark::State& state) { search_exhaustive(state, request_100b()); }
 BENCHMARK(BM_PlanSearchExhaustive)->Unit(benchmark::kMillisecond);
 
 // The same with uneven pipeline splits searched too (--uneven-pp): every pp from 1 to 80.
 void BM_PlanSearchExhaustiveUneven(benchmark::State& state) {
   sim::PlanRequest rq = request_100b();
   rq.uneven_splits = true;
-  sim::PlanSearchOptions opt;
-  opt.stop_early = false;
-  sim::PlanResult r;
-  for (auto _ : state) {
-    const sim::Planner planner(rq);
-    r = planner.search(opt);
-    benchmark::DoNotOptimize(r.layouts.data());
-  }
-  report(state, r);
+  search_exhaustive(state, rq);
 }
 BENCHMARK(BM_PlanSearchExhaustiveUneven)->Unit(benchmark::kMillisecond);
 
@@ -143,15 +137,7 @@ BENCHMARK(BM_PlanSearchAndReplay)->Unit(benchmark::kMillisecond);
 void BM_PlanSearchExhaustiveOffload(benchmark::State& state) {
   sim::PlanRequest rq = request_100b();
   rq.offload_search = sim::OffloadDevice::nvme;
-  sim::PlanSearchOptions opt;
-  opt.stop_early = false;
-  sim::PlanResult r;
-  for (auto _ : state) {
-    const sim::Planner planner(rq);
-    r = planner.search(opt);
-    benchmark::DoNotOptimize(r.layouts.data());
-  }
-  report(state, r);
+  search_exhaustive(state, rq);
 }
 BENCHMARK(BM_PlanSearchExhaustiveOffload)->Unit(benchmark::kMillisecond);
 

@@ -10,24 +10,14 @@
 #include <map>
 
 #include "partition/model_presets.hpp"
+#include "plan_request.hpp"
 #include "sim/device_spec.hpp"
 #include "sim/simulate.hpp"
 
 namespace trainmem::sim {
 namespace {
 
-PlanRequest request_for(const std::string& preset, std::int64_t seq, std::int64_t gbs, Bytes gpu_memory,
-                        std::int64_t max_gpus) {
-  PlanRequest r;
-  const ModelPreset* p = find_model_preset(preset);
-  r.base.model = p->spec;
-  r.base.default_seq_length = p->default_seq_length;
-  r.base.training.seq_length = seq;
-  r.base.training.global_batch_size = gbs;
-  r.base.gpu_memory = gpu_memory;
-  r.max_gpus = max_gpus;
-  return r;
-}
+using test::request_for;
 
 struct BruteForce {
   std::vector<VerifiedEntry> ranked;  // best fitting variant of every layout, best first

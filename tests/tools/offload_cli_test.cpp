@@ -26,6 +26,8 @@ TEST(OffloadCli, InputErrorsNameTheField) {
       {{"--allocator-fragmentation", "1.5"}, "allocator_fragmentation"},
       {{"--nccl-channels", "0"}, "nccl_channels"},
       {{"--cuda-context", "lots"}, "cuda_context"},
+      {{"--offload-optimizer-buffer-count", "0"}, "offload_optimizer_buffer_count = 0"},
+      {{"--offload-param-buffer-count", "2000"}, "offload_param_buffer_count = 2000"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"estimate", "--model", "llama2-7b", "--dp", "8"};

@@ -624,16 +624,22 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
       const std::string dn(sim::offload_device_name(d));
       for (int z : {here.zero_stage, 1, 2, 3}) {  // estimate() refuses what DeepSpeed refuses: not a fix
         const std::string zt = z == here.zero_stage ? "" : "zero_stage " + s(here.zero_stage) + " -> " + s(z) + ", ";
+        auto label = [&](const char* what) {  // "zero_stage 1 -> 3, offload_param cpu"
+          std::string text = zt;
+          text += what;
+          text += dn;
+          return text;
+        };
         sim::PlanLayout l = here;
         l.zero_stage = z;
         l.offload_optimizer = d;
-        add_offload(zt + "offload_optimizer " + dn, l);
+        add_offload(label("offload_optimizer "), l);
         l = here;
         l.zero_stage = z;
         l.offload_param = d;
-        if (z == 3) add_offload(zt + "offload_param " + dn, l);
+        if (z == 3) add_offload(label("offload_param "), l);
         l.offload_optimizer = d;
-        if (z == 3) add_offload(zt + "offload opt+param " + dn, l);
+        if (z == 3) add_offload(label("offload opt+param "), l);
       }
     }
     sim::PlanLayout l = here;

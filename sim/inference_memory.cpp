@@ -96,15 +96,7 @@ InferenceRank inference_rank(const ModelSpec& m, const ParallelConfig& p, const 
 ModelStateMemory inference_weight_terms(const RankWeights& w, const InferenceConfig& c) {
   ModelStateMemory out;
   auto add = [&out](std::string name, std::string dtype, ElementCount n, Bytes bytes) {
-    if (bytes.value == 0) return;
-    ModelStateTerm t;
-    t.name = std::move(name);
-    t.category = MemoryCategory::params;
-    t.dtype = std::move(dtype);
-    t.dense_elements = n;
-    t.bytes = bytes;
-    out.breakdown[MemoryCategory::params] += bytes;
-    out.terms.push_back(std::move(t));
+    add_params_term(out, std::move(name), std::move(dtype), n, bytes, false);
   };
   add("linear weights", std::string(dtype_name(c.weights.dtype)), w.quantized_elements, w.quantized.data);
   add("quantisation scales", scale_label(c.weights), ElementCount(0), w.quantized.scales);

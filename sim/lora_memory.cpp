@@ -132,16 +132,7 @@ LoraRank lora_rank(const ModelSpec& m, const ParallelConfig& p, const StageLayer
 
   const bool sharded = zero_stage == 3;
   auto frozen = [&](std::string name, std::string dtype, ElementCount n, Bytes bytes) {
-    if (bytes.value == 0) return;
-    ModelStateTerm t;
-    t.name = std::move(name);
-    t.category = MemoryCategory::params;
-    t.dtype = std::move(dtype);
-    t.dense_elements = n;
-    t.sharded = sharded;
-    t.bytes = bytes;
-    r.states.breakdown[MemoryCategory::params] += bytes;
-    r.states.terms.push_back(std::move(t));
+    add_params_term(r.states, std::move(name), std::move(dtype), n, bytes, sharded);
   };
   const std::string base_dtype(dtype_name(c.base.dtype));
   frozen("frozen base linear weights", base_dtype, r.base.quantized_elements, r.base.quantized.data);
@@ -150,8 +141,7 @@ LoraRank lora_rank(const ModelSpec& m, const ParallelConfig& p, const StageLayer
          r.base.other);
   for (ModelStateTerm t : adapter_states.terms) {
     t.name = "adapter " + t.name;
-    r.states.breakdown[t.category] += t.bytes;
-    r.states.terms.push_back(std::move(t));
+    r.states.add(std::move(t));
   }
   r.adapter_activations_per_layer = Bytes(activation_bytes) * u(tokens) * r.layer.saved_width;
   return r;

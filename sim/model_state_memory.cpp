@@ -19,8 +19,7 @@ ModelStateMemory model_state_memory(const RankParamShard& shard, const Recipe& r
     t.expert_elements = held(cls, shard.expert, edp);
     // Dense and expert parameters live in separate flat buffers (different DP groups): size each.
     t.bytes = bytes_for_elements(t.dense_elements) + bytes_for_elements(t.expert_elements);
-    out.breakdown[cat] += t.bytes;
-    out.terms.push_back(std::move(t));
+    out.add(std::move(t));
   };
 
   for (const auto& tensor : recipe.tensors) {
@@ -46,6 +45,19 @@ ModelStateMemory model_state_memory(const RankParamShard& shard, const Recipe& r
     }
   }
   return out;
+}
+
+void add_params_term(ModelStateMemory& m, std::string name, std::string dtype, ElementCount elements, Bytes bytes,
+                     bool sharded) {
+  if (bytes.value == 0) return;
+  ModelStateTerm t;
+  t.name = std::move(name);
+  t.category = MemoryCategory::params;
+  t.dtype = std::move(dtype);
+  t.dense_elements = elements;
+  t.sharded = sharded;
+  t.bytes = bytes;
+  m.add(std::move(t));
 }
 
 }  // namespace trainmem::sim

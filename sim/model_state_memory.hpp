@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "partition/shard_plan.hpp"
@@ -25,7 +26,18 @@ struct ModelStateTerm {
 struct ModelStateMemory {
   std::vector<ModelStateTerm> terms;
   MemoryBreakdown breakdown;  // only the model-state categories are non-zero
+
+  // Appends a term and adds its bytes to its category.
+  void add(ModelStateTerm t) {
+    breakdown[t.category] += t.bytes;
+    terms.push_back(std::move(t));
+  }
 };
+
+// Appends a parameter-category term of `elements` (dense) taking `bytes` (frozen or inference weights,
+// quantisation scales); nothing when `bytes` is 0.
+void add_params_term(ModelStateMemory& m, std::string name, std::string dtype, ElementCount elements, Bytes bytes,
+                     bool sharded);
 
 // `dp` is the number of ways dense states shard (the data-parallel group, times cp under Megatron), `edp`
 // the expert data-parallel size.

@@ -39,6 +39,25 @@ Scenario scenario_for(const PlanRequest& request, const PlanLayout& l) {
   return sc;
 }
 
+PlanLayout layout_of_scenario(const Scenario& sc) {
+  const ParallelConfig& p = sc.parallel;
+  const TrainingConfig& t = sc.training;
+  PlanLayout l;
+  l.tp = p.tp, l.pp = p.pp, l.dp = p.dp, l.cp = p.cp, l.ep = p.ep, l.etp = p.etp == p.tp ? 0 : p.etp, l.vpp = p.vpp;
+  l.micro_batch_size = t.micro_batch_size;
+  l.sequence_parallel = p.sequence_parallel;
+  l.zero_stage = p.zero_stage;
+  l.recompute_granularity = t.recompute_granularity;
+  l.recompute_method = t.recompute_method;
+  l.recompute_num_layers = t.recompute_num_layers;
+  l.first_stage_layers = p.first_stage_layers;
+  l.last_stage_layers = p.last_stage_layers;
+  l.offload_optimizer = sc.offload.optimizer;
+  l.offload_param = sc.offload.param;
+  l.offload_checkpoints = sc.offload.activation_checkpoints;
+  return l;
+}
+
 std::string_view recompute_name(RecomputeGranularity g) {
   switch (g) {
     case RecomputeGranularity::none: return "none";

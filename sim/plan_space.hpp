@@ -87,6 +87,9 @@ Bytes plan_budget(Bytes gpu_memory, std::uint32_t safety_margin_ppm);
 // request's gpus_per_node for the per-node totals).
 Scenario scenario_for(const PlanRequest& request, const PlanLayout& layout);
 
+// The inverse of scenario_for: the layout knobs of a (resolved) scenario; etp equal to tp reads as 0.
+PlanLayout layout_of_scenario(const Scenario& scenario);
+
 // The estimate flags that reproduce the layout (after the model/training flags): "--tp 8 --pp 4 ...".
 std::vector<std::string> layout_flags(const PlanLayout& layout);
 

@@ -415,25 +415,6 @@ std::string nodes_text(std::int64_t world, std::int64_t gpn) {
 
 // ---- --why-not ---------------------------------------------------------------------------------------
 
-sim::PlanLayout layout_of_scenario(const sim::Scenario& sc) {
-  const auto& p = sc.parallel;
-  const auto& t = sc.training;
-  sim::PlanLayout l;
-  l.tp = p.tp, l.pp = p.pp, l.dp = p.dp, l.cp = p.cp, l.ep = p.ep, l.etp = p.etp == p.tp ? 0 : p.etp, l.vpp = p.vpp;
-  l.micro_batch_size = t.micro_batch_size;
-  l.sequence_parallel = p.sequence_parallel;
-  l.zero_stage = p.zero_stage;
-  l.recompute_granularity = t.recompute_granularity;
-  l.recompute_method = t.recompute_method;
-  l.recompute_num_layers = t.recompute_num_layers;
-  l.first_stage_layers = p.first_stage_layers;
-  l.last_stage_layers = p.last_stage_layers;
-  l.offload_optimizer = sc.offload.optimizer;
-  l.offload_param = sc.offload.param;
-  l.offload_checkpoints = sc.offload.activation_checkpoints;
-  return l;
-}
-
 struct Fix {
   std::string change;
   sim::PlanLayout layout;
@@ -450,7 +431,7 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
     throw ConfigError("num_parameters", "(bare count)", "--why-not needs a layered model");
   const Bytes budget = sim::plan_budget(*built.scenario.gpu_memory, f.margin_ppm);
   const sim::ResolvedScenario& rs = est.resolved;
-  const sim::PlanLayout here = layout_of_scenario(rs.scenario);
+  const sim::PlanLayout here = sim::layout_of_scenario(rs.scenario);
   const ModelSpec& M = *rs.scenario.model;
   unsigned grad_bytes = 2;
   for (const auto& t : rs.recipe->tensors)

@@ -421,6 +421,30 @@ TEST(PlannerAcceptance, MinGpusFor100BOnH100AndNoSmallerLayoutFitsPerEstimate) {
             << checked << " smaller layouts re-checked with estimate()\n";
 }
 
+TEST(PlanSpace, LayoutOfScenarioInvertsScenarioFor) {
+  // --why-not reads the layout back from the scenario the user gave: every knob must survive the round trip
+  // (etp 0 stands for etp = tp in both directions).
+  const PlanRequest rq = request_for("mixtral-8x7b", 4096, 256, "h100-80gb", 128);
+  PlanLayout l;
+  l.tp = 4, l.pp = 4, l.dp = 2, l.cp = 2, l.ep = 8, l.etp = 2, l.vpp = 2, l.micro_batch_size = 2;
+  l.sequence_parallel = true;
+  l.zero_stage = 1;
+  l.recompute_granularity = RecomputeGranularity::full;
+  l.recompute_method = RecomputeMethod::block;
+  l.recompute_num_layers = 3;
+  l.offload_optimizer = OffloadDevice::cpu;
+  l.offload_checkpoints = true;
+  EXPECT_EQ(layout_of_scenario(scenario_for(rq, l)), l);
+  PlanLayout uneven;
+  uneven.tp = 8, uneven.pp = 4, uneven.first_stage_layers = 6, uneven.last_stage_layers = 7, uneven.etp = 0;
+  uneven.zero_stage = 3;
+  uneven.offload_param = OffloadDevice::nvme;
+  EXPECT_EQ(layout_of_scenario(scenario_for(rq, uneven)), uneven);
+  PlanLayout same_etp = l;
+  same_etp.etp = l.tp;  // given explicitly equal to tp: reads back as 0
+  EXPECT_EQ(layout_of_scenario(scenario_for(rq, same_etp)).etp, 0);
+}
+
 TEST(PlanBudget, KeepsTheMarginFreeRoundingTheReserveUp) {
   // h100-80gb: 81559 MiB = 85,520,809,984 bytes; 10% reserve = ceil(8,552,080,998.4) = 8,552,080,999.
   EXPECT_EQ(plan_budget(Bytes(81559ULL * kMiB), 100000).value, 85520809984ULL - 8552080999ULL);

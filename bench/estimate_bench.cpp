@@ -3,20 +3,15 @@
 //   BM_EstimateCliInProcess: the same through run_cli with JSON output (parsing + formatting included).
 //   BM_EstimateProcess: the whole `trainmem estimate` process (exec, dynamic loading, YAML, output).
 #include <benchmark/benchmark.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <sstream>
 #include <stdexcept>
 
+#include "bench/spawn_process.hpp"
 #include "partition/model_presets.hpp"
 #include "sim/estimate.hpp"
 #include "sim/simulate.hpp"
 #include "tools/cli.hpp"
-
-extern char** environ;
 
 namespace {
 using namespace trainmem;
@@ -51,22 +46,7 @@ BENCHMARK(BM_EstimateCliInProcess)->Unit(benchmark::kMicrosecond);
 
 void BM_EstimateProcess(benchmark::State& state) {
   const std::string scenario = std::string(TRAINMEM_SOURCE_DIR) + "/scenarios/gpt3_175b_megatron.yaml";
-  std::vector<std::string> args = {TRAINMEM_BINARY, "estimate", scenario, "--format", "json"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  for (auto _ : state) {
-    pid_t pid = 0;
-    if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error("posix_spawn failed");
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) > 1) throw std::runtime_error("trainmem failed");
-  }
-  posix_spawn_file_actions_destroy(&actions);
+  bench::time_process(state, {TRAINMEM_BINARY, "estimate", scenario, "--format", "json"}, 1);  // 1: does not fit
 }
 BENCHMARK(BM_EstimateProcess)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -12,19 +12,12 @@
 //   BM_PlanProcess: the whole `trainmem plan ... --min-gpus --format json` process (/simulate:0 adds
 //     --no-simulate).
 #include <benchmark/benchmark.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <stdexcept>
-
+#include "bench/spawn_process.hpp"
 #include "partition/model_presets.hpp"
 #include "sim/device_spec.hpp"
 #include "sim/plan_verify.hpp"
 #include "sim/planner.hpp"
-
-extern char** environ;
 
 namespace {
 using namespace trainmem;
@@ -41,13 +34,13 @@ sim::PlanRequest request_100b() {
   return r;
 }
 
-void BM_PlanEvaluate(benchmark::State& state) {
-  const sim::Planner planner(request_100b());
+// The evaluator alone over every candidate of `planner`'s space (items/s = candidates/s).
+void evaluate_all(benchmark::State& state, const sim::Planner& planner) {
   const auto cands = planner.candidates();
   std::uint64_t fits = 0;
   for (auto _ : state) {
     for (const auto& c : cands) {
-      const Bytes peak = planner.evaluate(c.base, c.sequence_parallel, c.zero_stage, c.recompute);
+      const Bytes peak = planner.evaluate(c.base, c.sequence_parallel, c.zero_stage, c.recompute, c.offload);
       fits += peak <= planner.budget() ? 1 : 0;
       benchmark::DoNotOptimize(peak);
     }
@@ -56,6 +49,8 @@ void BM_PlanEvaluate(benchmark::State& state) {
   state.counters["candidates"] = static_cast<double>(cands.size());
   benchmark::DoNotOptimize(fits);
 }
+
+void BM_PlanEvaluate(benchmark::State& state) { evaluate_all(state, sim::Planner(request_100b())); }
 BENCHMARK(BM_PlanEvaluate)->Unit(benchmark::kMillisecond);
 
 void BM_PlanBuild(benchmark::State& state) {
@@ -144,19 +139,7 @@ BENCHMARK(BM_PlanSearchExhaustiveOffload)->Unit(benchmark::kMillisecond);
 void BM_PlanEvaluateOffload(benchmark::State& state) {
   sim::PlanRequest rq = request_100b();
   rq.offload_search = sim::OffloadDevice::nvme;
-  const sim::Planner planner(rq);
-  const auto cands = planner.candidates();
-  std::uint64_t fits = 0;
-  for (auto _ : state) {
-    for (const auto& c : cands) {
-      const Bytes peak = planner.evaluate(c.base, c.sequence_parallel, c.zero_stage, c.recompute, c.offload);
-      fits += peak <= planner.budget() ? 1 : 0;
-      benchmark::DoNotOptimize(peak);
-    }
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * cands.size()));
-  state.counters["candidates"] = static_cast<double>(cands.size());
-  benchmark::DoNotOptimize(fits);
+  evaluate_all(state, sim::Planner(rq));
 }
 BENCHMARK(BM_PlanEvaluateOffload)->Unit(benchmark::kMillisecond);
 
@@ -165,21 +148,7 @@ void BM_PlanProcess(benchmark::State& state) {
       TRAINMEM_BINARY,       "plan", "--model",    "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096",
       "--global-batch-size", "1536", "--min-gpus", "--format", "json"};
   if (state.range(0) == 0) args.emplace_back("--no-simulate");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  for (auto _ : state) {
-    pid_t pid = 0;
-    if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error("posix_spawn failed");
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("trainmem plan failed");
-  }
-  posix_spawn_file_actions_destroy(&actions);
+  bench::time_process(state, std::move(args), 0);
 }
 BENCHMARK(BM_PlanProcess)->ArgName("simulate")->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -60,17 +60,8 @@ void write_inference_table(std::ostream& out, const sim::EstimateResult& r, cons
         << std::setw(10) << gib(c.bytes[sim::MemoryCategory::runtime]) << std::setw(10) << gib(c.peak) << "  "
         << rank_ranges(c.ranks) << "\n";
   }
-  const auto& worst = r.classes[r.max_peak_class];
-  out << "# Max peak  : " << iec(r.max_peak) << " (" << with_commas(r.max_peak.value) << " bytes) on class "
-      << r.max_peak_class << " (ranks " << rank_ranges(worst.ranks) << ", pp_rank " << rank_ranges(worst.pp_ranks)
-      << ")\n";
+  write_peak_verdict(out, r);
   if (r.gpu_memory) {
-    out << "# Device    : " << (sc.gpu_name.empty() ? std::string("--gpu-memory") : sc.gpu_name) << ", "
-        << iec(*r.gpu_memory) << " (" << with_commas(r.gpu_memory->value) << " bytes): ";
-    if (*r.fits)
-      out << "FITS, " << iec(*r.gpu_memory - r.max_peak) << " free on the fullest rank\n";
-    else
-      out << "DOES NOT FIT, short by " << iec(r.max_peak - *r.gpu_memory) << " on the fullest rank\n";
     const auto& cap = *r.inference_capacity;
     out << "# Capacity  : at seq_length " << t.seq_length << " + " << inf.max_new_tokens << " new tokens, up to "
         << with_commas(static_cast<std::uint64_t>(cap.max_micro_batch_size))

@@ -109,6 +109,21 @@ void write_offload_runtime(std::ostream& out, const sim::EstimateResult& r) {
 }
 }  // namespace
 
+void write_peak_verdict(std::ostream& out, const sim::EstimateResult& r) {
+  const auto& worst = r.classes[r.max_peak_class];
+  out << "# Max peak  : " << iec(r.max_peak) << " (" << with_commas(r.max_peak.value) << " bytes) on class "
+      << r.max_peak_class << " (ranks " << rank_ranges(worst.ranks) << ", pp_rank " << rank_ranges(worst.pp_ranks)
+      << ")\n";
+  if (!r.gpu_memory) return;
+  const auto& sc = r.resolved.scenario;
+  out << "# Device    : " << (sc.gpu_name.empty() ? std::string("--gpu-memory") : sc.gpu_name) << ", "
+      << iec(*r.gpu_memory) << " (" << with_commas(r.gpu_memory->value) << " bytes): ";
+  if (*r.fits)
+    out << "FITS, " << iec(*r.gpu_memory - r.max_peak) << " free on the fullest rank\n";
+  else
+    out << "DOES NOT FIT, short by " << iec(r.max_peak - *r.gpu_memory) << " on the fullest rank\n";
+}
+
 void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const std::string& source) {
   if (r.resolved.scenario.inference.enabled) return write_inference_table(out, r, source);
   write_header(out, r, source);
@@ -136,21 +151,8 @@ void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const
     for (const auto& col : kCols) out << std::setw(9) << gib(c.bytes[col.cat]);
     out << std::setw(10) << gib(c.peak) << "  " << rank_ranges(c.ranks) << "\n";
   }
-  const auto& worst = r.classes[r.max_peak_class];
-  out << "# Max peak  : " << iec(r.max_peak) << " (" << with_commas(r.max_peak.value) << " bytes) on class "
-      << r.max_peak_class << " (ranks " << rank_ranges(worst.ranks) << ", pp_rank " << rank_ranges(worst.pp_ranks)
-      << ")\n";
-  if (r.gpu_memory) {
-    const auto& sc = r.resolved.scenario;
-    out << "# Device    : " << (sc.gpu_name.empty() ? std::string("--gpu-memory") : sc.gpu_name) << ", "
-        << iec(*r.gpu_memory) << " (" << with_commas(r.gpu_memory->value) << " bytes): ";
-    if (*r.fits)
-      out << "FITS, " << iec(*r.gpu_memory - r.max_peak) << " free on the fullest rank\n";
-    else
-      out << "DOES NOT FIT, short by " << iec(r.max_peak - *r.gpu_memory) << " on the fullest rank\n";
-  } else {
-    out << "# Device    : none given (--gpu or --gpu-memory gives a fits verdict)\n";
-  }
+  write_peak_verdict(out, r);
+  if (!r.gpu_memory) out << "# Device    : none given (--gpu or --gpu-memory gives a fits verdict)\n";
   write_offload_runtime(out, r);
   const bool runtime_on = r.resolved.scenario.runtime.enabled;
   if (r.resolved.scenario.model) {

@@ -9,9 +9,9 @@
 
 #include "bench/spawn_process.hpp"
 #include "partition/model_presets.hpp"
-#include "sim/estimate.hpp"
-#include "sim/simulate.hpp"
-#include "tools/cli.hpp"
+#include "sim/accounting/estimate.hpp"
+#include "sim/engine/simulate.hpp"
+#include "tools/cli/cli.hpp"
 
 namespace {
 using namespace trainmem;

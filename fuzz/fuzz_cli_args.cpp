@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "fuzz_common.hpp"
-#include "tools/cli.hpp"
+#include "tools/cli/cli.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::string> args{"estimate"};

@@ -8,8 +8,8 @@
 #include <streambuf>
 #include <string>
 
-#include "sim/estimate.hpp"
-#include "tools/report.hpp"
+#include "sim/accounting/estimate.hpp"
+#include "tools/report/report.hpp"
 
 namespace trainmem::fuzz {
 

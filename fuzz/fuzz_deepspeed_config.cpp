@@ -10,8 +10,8 @@
 
 #include "fuzz_common.hpp"
 #include "partition/error.hpp"
-#include "tools/deepspeed_config.hpp"
-#include "tools/ecosystem_inputs.hpp"
+#include "tools/inputs/deepspeed_config.hpp"
+#include "tools/inputs/ecosystem_inputs.hpp"
 
 namespace {
 // build_scenario_with_inputs() reads the ds_config by path: a per-process file in /dev/shm (memory-backed).

@@ -7,7 +7,7 @@
 
 #include "fuzz_common.hpp"
 #include "partition/error.hpp"
-#include "tools/hf_config.hpp"
+#include "tools/inputs/hf_config.hpp"
 
 namespace {
 struct Layout {

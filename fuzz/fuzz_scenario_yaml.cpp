@@ -10,8 +10,8 @@
 
 #include "fuzz_common.hpp"
 #include "partition/error.hpp"
-#include "tools/options.hpp"
-#include "tools/scenario_builder.hpp"
+#include "tools/inputs/scenario_builder.hpp"
+#include "tools/inputs/scenario_file.hpp"
 
 namespace {
 // load_scenario_file() takes a path: write each input to a per-process file in /dev/shm (memory-backed).

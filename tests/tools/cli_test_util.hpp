@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/cli.hpp"
+#include "tools/cli/cli.hpp"
 
 namespace trainmem::tools::test {
 

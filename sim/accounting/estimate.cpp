@@ -1,0 +1,187 @@
+#include "sim/accounting/estimate.hpp"
+
+#include <algorithm>
+
+namespace trainmem::sim {
+
+namespace {
+
+EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
+  EstimateResult out;
+  out.resolved = resolve_scenario(input);
+  const Scenario& sc = out.resolved.scenario;
+  const ParallelConfig& p = sc.parallel;
+  out.world_size = p.world_size;
+
+  // Dense model states shard over dp * cp: Megatron reduces gradients and runs the distributed optimizer over
+  // the data-parallel group with context parallelism (get_data_parallel_group(with_context_parallel=True)).
+  // Per pipeline stage: parameters and model states (every tp/cp/dp rank of a stage is identical).
+  std::vector<RankClass> per_stage(static_cast<std::size_t>(p.pp));
+  if (sc.model) {
+    out.num_parameters = total_parameters(*sc.model);
+    out.padded_vocab_size = padded_vocab_size(sc.model->vocab_size, p.make_vocab_size_divisible_by, p.tp);
+    const auto stages = assign_layers(sc.model->num_layers, p);
+    out.activation_bytes = activation_bytes(*out.resolved.recipe);
+    if (!sc.inference.enabled)  // serving has its own workspace model (sim/serving/inference_memory.hpp)
+      out.layer_activations = layer_activations(*sc.model, p, sc.training, out.activation_bytes);
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+      per_stage[i].shard = rank_param_shard(*sc.model, p, stages[i]);
+      per_stage[i].num_layers = stages[i].num_layers;
+      if (sc.inference.enabled) {
+        const ModelSpec served = serving_model(*sc.model, p.tp);
+        per_stage[i].shard = rank_param_shard(served, p, stages[i]);
+        per_stage[i].inference =
+            inference_rank(served, p, stages[i], per_stage[i].shard, sc.inference, sc.training.micro_batch_size,
+                           sc.training.seq_length, out.padded_vocab_size);
+        continue;
+      }
+      per_stage[i].activations = stage_activations(out.resolved, *out.layer_activations, stages[i],
+                                                   out.padded_vocab_size, out.activation_bytes);
+      if (sc.lora.enabled()) {
+        const std::int64_t tokens = sc.training.seq_length / p.cp * sc.training.micro_batch_size;
+        per_stage[i].lora = lora_rank(*sc.model, p, stages[i], per_stage[i].shard, sc.lora, *out.resolved.recipe,
+                                      *out.resolved.optimizer, p.zero_stage, p.dp * p.cp, tokens, out.activation_bytes);
+        // Layers kept whole (not fully recomputed) also keep the adapters' r-wide tensors, per in-flight forward.
+        const auto& a = *per_stage[i].activations;
+        const auto kept = static_cast<std::uint64_t>(a.layers_per_chunk - a.recomputed_layers_per_chunk);
+        per_stage[i].lora_activations = per_stage[i].lora->adapter_activations_per_layer * kept *
+                                        static_cast<std::uint64_t>(a.inflight.chunk_forwards);
+      }
+    }
+  } else {
+    out.num_parameters = *sc.num_parameters;
+    for (auto& st : per_stage) st.shard = rank_param_shard(*sc.num_parameters, p);
+  }
+  const std::uint64_t largest = sc.model ? largest_parameter_elements(*sc.model, p, out.padded_vocab_size) : 0;
+  for (auto& st : per_stage) {
+    if (st.inference)
+      st.model_states = inference_weight_terms(st.inference->weights, sc.inference);
+    else
+      st.model_states = st.lora ? st.lora->states
+                                : model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer,
+                                                     p.zero_stage, p.dp * p.cp, p.edp());
+    finish_rank_class(st, out.resolved, largest);
+  }
+
+  // Group stages with equal numbers, then hand every global rank to its stage's class.
+  std::vector<std::size_t> class_of_stage(per_stage.size());
+  for (std::size_t s = 0; s < per_stage.size(); ++s) {
+    auto same = std::find_if(out.classes.begin(), out.classes.end(), [&](const RankClass& c) {
+      return c.bytes == per_stage[s].bytes && c.kv_cache == per_stage[s].kv_cache &&
+             c.num_layers == per_stage[s].num_layers && c.offload.host == per_stage[s].offload.host &&
+             c.offload.nvme == per_stage[s].offload.nvme;
+    });
+    if (same == out.classes.end()) {
+      out.classes.push_back(per_stage[s]);
+      same = out.classes.end() - 1;
+    }
+    same->pp_ranks.push_back(static_cast<std::int64_t>(s));
+    class_of_stage[s] = static_cast<std::size_t>(same - out.classes.begin());
+  }
+  const RankGrid grid(p);
+  const std::int64_t ranks_per_stage = p.tp * p.cp * p.dp;
+  for (auto& c : out.classes) c.ranks.reserve(static_cast<std::size_t>(ranks_per_stage) * c.pp_ranks.size());
+  for (std::int64_t r = 0; r < p.world_size; ++r) {
+    auto& c = out.classes[class_of_stage[static_cast<std::size_t>(r / ranks_per_stage)]];
+    if (c.ranks.empty()) c.coords = grid.coords(r);
+    c.ranks.push_back(r);
+  }
+
+  for (std::size_t i = 0; i < out.classes.size(); ++i) {
+    if (out.classes[i].peak > out.max_peak) {
+      out.max_peak = out.classes[i].peak;
+      out.max_peak_class = i;
+    }
+  }
+  out.gpu_memory = sc.gpu_memory;
+  if (out.gpu_memory) out.fits = out.max_peak <= *out.gpu_memory;
+
+  // Per node: gpus_per_node consecutive ranks (rank order tp-cp-ep-dp-pp fills a node with tp/cp/dp peers).
+  NodeTotals& n = out.per_node;
+  n.gpus_per_node = sc.gpus_per_node;
+  n.num_nodes = (p.world_size + sc.gpus_per_node - 1) / sc.gpus_per_node;
+  for (std::int64_t node = 0; node < n.num_nodes; ++node) {
+    Bytes gpu, host, pinned, nvme;
+    const std::int64_t end = std::min(p.world_size, (node + 1) * sc.gpus_per_node);
+    for (std::int64_t r = node * sc.gpus_per_node; r < end; ++r) {
+      const RankClass& c = out.classes[class_of_stage[static_cast<std::size_t>(r / ranks_per_stage)]];
+      gpu += c.peak;
+      host += c.offload.host;
+      pinned += c.offload.host_pinned;
+      nvme += c.offload.nvme;
+    }
+    n.gpu = std::max(n.gpu, gpu);
+    n.host = std::max(n.host, host);
+    n.host_pinned = std::max(n.host_pinned, pinned);
+    n.nvme = std::max(n.nvme, nvme);
+  }
+  if (with_capacity && out.gpu_memory && sc.inference.enabled) {
+    // The largest batch / context that fits, judged by the same estimate (runtime included) as `fits`.
+    auto peak_of = [&input](std::int64_t sequences, std::int64_t context) {
+      Scenario probe = input;
+      probe.training.micro_batch_size = sequences;
+      probe.training.seq_length = context;
+      return estimate_impl(probe, false).max_peak;
+    };
+    out.inference_capacity = inference_capacity(*sc.model, sc.inference, sc.training.micro_batch_size,
+                                                sc.training.seq_length, *out.gpu_memory, peak_of);
+  }
+  return out;
+}
+
+}  // namespace
+
+EstimateResult estimate(const Scenario& input) { return estimate_impl(input, true); }
+
+std::uint64_t largest_parameter_elements(const ModelSpec& model, const ParallelConfig& p, std::int64_t padded_vocab) {
+  std::uint64_t largest =
+      static_cast<std::uint64_t>(padded_vocab / p.tp) * static_cast<std::uint64_t>(model.hidden_size);
+  for (const auto& item : layer_param_items(model, TensorSplit{p.tp, p.etp, p.ep}))
+    largest = std::max(largest, item.count.value);
+  return largest;
+}
+
+void finish_rank_class(RankClass& c, const ResolvedScenario& r, std::uint64_t largest_param_elements) {
+  const Scenario& sc = r.scenario;
+  const ParallelConfig& p = sc.parallel;
+  c.bytes = c.model_states.breakdown;
+  if (c.activations) {
+    c.bytes[MemoryCategory::activations] = c.activations->total + c.lora_activations;
+    c.bytes[MemoryCategory::temporaries] = c.activations->temporaries;
+  }
+  if (c.inference) {
+    c.bytes[MemoryCategory::activations] = c.inference->workspace.total;
+    c.kv_cache = c.inference->kv.total;
+  }
+  OffloadInputs in;
+  in.zero_stage = p.zero_stage;
+  in.num_microbatches = r.num_microbatches;
+  in.largest_param_elements = largest_param_elements;
+  in.activations = c.activations ? &*c.activations : nullptr;
+  c.offload = offload_memory(c.model_states, sc.offload, sc.zero_runtime, in);
+  for (auto cat : kMemoryCategories) c.bytes[cat] = c.bytes[cat] - c.offload.gpu_removed[cat];
+
+  // The flat buffers allocated once: every model-state term still on the GPU (the removed bytes of a
+  // category come off whole terms, so each remaining term is one buffer).
+  std::vector<Bytes> persistent;
+  for (const auto& t : c.model_states.terms) {
+    bool moved = false;
+    for (const auto& o : c.offload.terms)
+      if (o.name == t.name && o.target != OffloadTarget::gpu) moved = true;
+    const bool streamed =
+        sc.offload.optimizer != OffloadDevice::none && p.zero_stage == 2 && t.category == MemoryCategory::grads;
+    if (!moved && !streamed) persistent.push_back(t.bytes);
+  }
+  if (c.kv_cache > Bytes(0)) persistent.push_back(c.kv_cache);  // one preallocated pool (vLLM)
+  const Bytes dynamic =
+      c.bytes[MemoryCategory::activations] + c.bytes[MemoryCategory::buffers] + c.bytes[MemoryCategory::temporaries];
+  const bool moe = sc.model && sc.model->is_moe();
+  c.runtime = runtime_memory(p, moe, sc.runtime, persistent, dynamic);
+  c.bytes[MemoryCategory::runtime] = c.runtime.total();
+  c.peak = c.bytes.total() + c.kv_cache;
+  c.allocated = c.peak - c.runtime.total() + c.runtime.workspaces;
+  c.reserved = c.allocated + c.runtime.allocator_rounding + c.runtime.fragmentation;
+  if (sc.gpu_memory) c.safe_budget = *sc.gpu_memory > c.runtime.total() ? *sc.gpu_memory - c.runtime.total() : Bytes(0);
+}
+
+}  // namespace trainmem::sim

@@ -1,0 +1,89 @@
+#include "sim/accounting/recipe.hpp"
+
+namespace trainmem::sim {
+namespace {
+using Z = ZeroStateClass;
+using C = MemoryCategory;
+
+constexpr StateTensor kBf16Params{"bf16 parameters", Dtype::bf16, Z::parameters, C::params,
+                                  "the weights the forward and backward passes compute with"};
+constexpr StateTensor kBf16Grads{"bf16 gradients", Dtype::bf16, Z::gradients, C::grads,
+                                 "gradients produced by backward in the compute dtype"};
+constexpr StateTensor kFp32MainGrads{"fp32 main_grad", Dtype::fp32, Z::gradients, C::grads,
+                                     "Megatron accumulates gradients straight into an fp32 main_grad buffer "
+                                     "(accumulate_allreduce_grads_in_fp32), so no bf16 gradient copy persists"};
+constexpr StateTensor kFp32GradCopy{"fp32 gradient copy", Dtype::fp32, Z::optimizer, C::grads,
+                                    "DeepSpeed casts the gradient partition to fp32 for the fp32 optimizer "
+                                    "(single_partition_of_fp32_groups[i].grad); sharded with the optimizer states"};
+constexpr StateTensor kFp32Master{"fp32 master parameters", Dtype::fp32, Z::optimizer, C::master_params,
+                                  "updates of size lr*grad vanish when added to bf16 weights (8 mantissa bits), "
+                                  "so the optimizer updates an fp32 copy and casts it back"};
+constexpr StateTensor kFp32Params{"fp32 parameters", Dtype::fp32, Z::parameters, C::params,
+                                  "full-precision training: weights are fp32"};
+constexpr StateTensor kFp32Grads{"fp32 gradients", Dtype::fp32, Z::gradients, C::grads,
+                                 "full-precision training: gradients are fp32"};
+
+const std::vector<Recipe>& recipe_table() {
+  static const std::vector<Recipe> table = {
+      {"mixed-16",
+       "zero-paper",
+       "ZeRO paper accounting: bf16 params 2 + bf16 grads 2 + fp32 master 4 + Adam m,v 8 = 16 bytes",
+       {kBf16Params, kBf16Grads, kFp32Master},
+       Dtype::fp32},
+      {"mixed-18",
+       "megatron",
+       "Megatron-LM: bf16 params 2 + fp32 main_grad 4 + fp32 master 4 + Adam m,v 8 = 18 bytes",
+       {kBf16Params, kFp32MainGrads, kFp32Master},
+       Dtype::fp32},
+      {"mixed-20",
+       "deepspeed",
+       "DeepSpeed: bf16 params 2 + bf16 grads 2 + fp32 grad copy 4 + fp32 master 4 + Adam m,v 8 = 20 bytes",
+       {kBf16Params, kBf16Grads, kFp32GradCopy, kFp32Master},
+       Dtype::fp32},
+      {"fp32",
+       "",
+       "full fp32: params 4 + grads 4 + Adam m,v 8 = 16 bytes (no separate master copy)",
+       {kFp32Params, kFp32Grads},
+       Dtype::fp32},
+      {"bf16",
+       "",
+       "pure bf16, no master copy: params 2 + grads 2 + Adam m,v in bf16 4 = 8 bytes",
+       {kBf16Params, kBf16Grads},
+       Dtype::bf16},
+  };
+  return table;
+}
+
+constexpr Optimizer kOptimizers[] = {
+    {"adam", 2, false, "Adam: first and second moments (m, v)"},
+    {"adamw", 2, false, "AdamW: first and second moments (m, v); weight decay needs no state"},
+    {"sgd-momentum", 1, false, "SGD with momentum: one momentum buffer"},
+    {"sgd", 0, false, "plain SGD: no optimizer state"},
+    {"adam-8bit", 2, true, "bitsandbytes 8-bit Adam: m, v as int8 with an fp32 absmax per 256-element block"},
+};
+}  // namespace
+
+std::span<const Recipe> recipes() { return recipe_table(); }
+std::span<const Optimizer> optimizers() { return kOptimizers; }
+
+const Recipe* find_recipe(std::string_view name) {
+  for (const auto& r : recipe_table())
+    if (r.name == name || (!r.alias.empty() && r.alias == name)) return &r;
+  return nullptr;
+}
+
+const Optimizer* find_optimizer(std::string_view name) {
+  for (const auto& o : kOptimizers)
+    if (o.name == name) return &o;
+  return nullptr;
+}
+
+unsigned bytes_per_parameter(const Recipe& recipe, const Optimizer& optimizer) {
+  unsigned bits = 0;
+  for (const auto& t : recipe.tensors) bits += bits_per_element(t.dtype);
+  const unsigned moment_bits = optimizer.blockwise_8bit ? 8 : bits_per_element(recipe.moment_dtype);
+  bits += static_cast<unsigned>(optimizer.num_states) * moment_bits;
+  return bits / 8;
+}
+
+}  // namespace trainmem::sim

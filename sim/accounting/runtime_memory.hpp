@@ -1,0 +1,54 @@
+// Non-model GPU memory of one rank (bytes), each part its own switchable category inside `runtime`: the
+// CUDA context, NCCL communicator buffers (one communicator per parallel group of the layout: channels x
+// connections x NCCL_BUFFSIZE), cuBLAS/attention workspaces, caching-allocator rounding (2 MiB segments) and
+// a fragmentation reserve. Sources and calibration status: docs/runtime-memory.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "partition/parallel_config.hpp"
+#include "sim/accounting/memory_category.hpp"
+#include "sim/accounting/runtime_config.hpp"
+
+namespace trainmem::sim {
+
+enum class CommPattern { ring, p2p, all_to_all };
+
+// One NCCL communicator this rank belongs to.
+struct Communicator {
+  std::string group;      // "tp", "dp", "cp", "pp", "ep", "edp", "ulysses"
+  std::int64_t size = 0;  // ranks in the group
+  CommPattern pattern = CommPattern::ring;
+  std::int64_t channels = 0;
+  std::int64_t connections = 0;  // per channel: send + receive connections that hold a buffer
+  Bytes bytes;                   // channels x connections x NCCL_BUFFSIZE
+};
+
+// The communicators of one rank of the layout (groups of size 1 have none). `moe` adds ep / edp.
+std::vector<Communicator> communicators(const ParallelConfig& p, bool moe, const RuntimeConfig& config);
+
+struct RuntimeMemory {
+  Bytes cuda_context;
+  Bytes nccl;
+  Bytes workspaces;          // cuBLAS + attention workspace (allocated through the caching allocator)
+  Bytes allocator_rounding;  // 2 MiB segment rounding of the persistent flat buffers
+  Bytes fragmentation;       // reserve: fragmentation_ppm of the dynamic bytes
+  std::vector<Communicator> comms;
+  Bytes total() const { return cuda_context + nccl + workspaces + allocator_rounding + fragmentation; }
+};
+
+// `persistent_buffers`: the sizes of the flat buffers allocated once (model states left on the GPU);
+// `dynamic`: the bytes allocated and freed during the step (activations, buffers, temporaries).
+RuntimeMemory runtime_memory(const ParallelConfig& p, bool moe, const RuntimeConfig& config,
+                             const std::vector<Bytes>& persistent_buffers, Bytes dynamic);
+
+// The caching allocator's segment size for large blocks (PyTorch CUDACachingAllocator kLargeBuffer, 2 MiB).
+inline constexpr std::uint64_t kSegmentRounding = 2ULL * 1024 * 1024;
+
+// Bytes up to the next multiple of `unit` minus the bytes (0 when already aligned).
+Bytes round_up_waste(Bytes bytes, std::uint64_t unit);
+// floor(bytes * ppm / 1e6) without overflow.
+Bytes parts_per_million(Bytes bytes, std::uint64_t ppm);
+
+}  // namespace trainmem::sim

@@ -1,0 +1,179 @@
+#include "sim/engine/simulate.hpp"
+
+#include <algorithm>
+
+#include "partition/layer_assignment.hpp"
+
+namespace trainmem::sim {
+namespace {
+
+PipelineSchedule schedule_for(const ResolvedScenario& r) {
+  const auto& p = r.scenario.parallel;
+  if (r.scenario.training.pipeline_schedule == PipelineScheduleOption::gpipe && p.pp > 1)
+    return PipelineSchedule::gpipe;
+  return default_schedule(p.pp, p.vpp);
+}
+
+// Per-layer saved bytes and backward transients of one model chunk of n layers under the recompute policy
+// (Megatron-LM _checkpointed_forward: uniform checkpoints groups of N layers, block the first N layers).
+// With checkpoint offload (DeepSpeed cpu_checkpointing) the checkpoints live in host memory: 0 on the GPU.
+void chunk_layers(const LayerActivations& layer, const TrainingConfig& t, std::int64_t n, bool offload_checkpoints,
+                  std::vector<Bytes>& saved, std::vector<Bytes>& transient) {
+  const Bytes checkpoint = offload_checkpoints ? Bytes(0) : layer.checkpoint;
+  for (std::int64_t i = 0; i < n; ++i) {
+    switch (t.recompute_granularity) {
+      case RecomputeGranularity::none:
+        saved.push_back(layer.saved_all);
+        transient.emplace_back(0);
+        break;
+      case RecomputeGranularity::selective:
+        saved.push_back(layer.saved_selective);
+        transient.push_back(layer.attention_core_bytes);
+        break;
+      case RecomputeGranularity::full:
+        if (t.recompute_method == RecomputeMethod::uniform) {
+          const std::int64_t group = std::min(t.recompute_num_layers == 0 ? 1 : t.recompute_num_layers, n);
+          const std::int64_t group_start = i / group * group;
+          const std::int64_t group_end = std::min(group_start + group, n);  // exclusive
+          saved.push_back(i == group_start ? checkpoint : Bytes(0));
+          // Backward reaches the group's last layer first and rebuilds the whole group there.
+          transient.push_back(i == group_end - 1 ? layer.saved_all * static_cast<std::uint64_t>(group_end - group_start)
+                                                 : Bytes(0));
+        } else {
+          const std::int64_t rec = std::min(t.recompute_num_layers == 0 ? n : t.recompute_num_layers, n);
+          saved.push_back(i < rec ? checkpoint : layer.saved_all);
+          transient.push_back(i < rec ? layer.saved_all : Bytes(0));
+        }
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
+  SimulationResult out;
+  out.estimate = estimate(scenario);
+  const EstimateResult& e = out.estimate;
+  const ResolvedScenario& r = e.resolved;
+  const Scenario& sc = r.scenario;
+  const ParallelConfig& p = sc.parallel;
+  out.schedule = schedule_for(r);
+
+  std::vector<StageLayers> stages;
+  if (sc.model) stages = assign_layers(sc.model->num_layers, p);
+  const std::int64_t ranks_per_stage = p.tp * p.cp * p.dp;
+
+  for (std::int64_t s = 0; s < p.pp; ++s) {
+    StageReport rep;
+    rep.pp_rank = s;
+    for (std::size_t c = 0; c < e.classes.size(); ++c)
+      if (std::find(e.classes[c].pp_ranks.begin(), e.classes[c].pp_ranks.end(), s) != e.classes[c].pp_ranks.end())
+        rep.estimate_class = c;
+    const RankClass& cls = e.classes[rep.estimate_class];
+    for (std::int64_t rank = s * ranks_per_stage; rank < (s + 1) * ranks_per_stage; ++rank) rep.ranks.push_back(rank);
+
+    StageStepInputs& in = rep.inputs;
+    in.pp = p.pp;
+    in.pp_rank = s;
+    in.vpp = p.vpp;
+    in.num_microbatches = r.num_microbatches;
+    in.schedule = out.schedule;
+    in.persistent = cls.model_states.breakdown;
+    // Offloaded model states are not on the GPU (docs/offload.md); their GPU staging buffer is.
+    for (auto cat : {MemoryCategory::params, MemoryCategory::grads, MemoryCategory::master_params,
+                     MemoryCategory::optimizer_states})
+      in.persistent[cat] = in.persistent[cat] - cls.offload.gpu_removed[cat];
+    in.persistent[MemoryCategory::buffers] = cls.bytes[MemoryCategory::buffers] + cls.offload.gpu_staging;
+    in.persistent[MemoryCategory::runtime] = cls.bytes[MemoryCategory::runtime];
+    const ZeroRuntimeConfig& z = sc.zero_runtime;
+    // DeepSpeed's gradient bucket (IPG) buffers, allocated once in the model dtype (2 bytes): ZeRO-2 with
+    // contiguous_gradients keeps reduce_bucket_size elements, two with overlap_comm (stage_1_and_2.py
+    // ipg_buffer); ZeRO-3 one flat bucket (stage3.py __ipg_bucket_flat_buffer).
+    // PyTorch DDP buckets: zero_stage 0 with data parallelism, outside Megatron (whose DDP accumulates into
+    // main_grad buffers the buckets are views of): one more copy of the gradients, in the gradient dtype.
+    if (p.zero_stage == 0 && p.dp * p.cp > 1 && sc.training.recipe != "mixed-18" && sc.training.recipe != "megatron" &&
+        !z.ddp_gradient_as_bucket_view)
+      in.persistent[MemoryCategory::buffers] += cls.model_states.breakdown[MemoryCategory::grads];
+    if (z.contiguous_gradients && p.zero_stage >= 2) {
+      const std::uint64_t buckets = p.zero_stage == 2 && z.overlap_comm ? 2 : 1;
+      in.persistent[MemoryCategory::buffers] += Bytes(z.reduce_bucket_size) * (2 * buckets);
+    }
+
+    // The recipe's fp32 gradient copy (mixed-20) exists only in the optimizer step: DeepSpeed sets
+    // single_partition_of_fp32_groups[i].grad (ZeRO-1/2) or the sub-group's fp32 grad (ZeRO-3) there and
+    // releases it after the update. ZeRO-3 casts one sub-group (sub_group_size elements) at a time.
+    // Under offload_optimizer that copy lives in host memory instead (docs/offload.md).
+    for (const auto& term : cls.model_states.terms) {
+      if (term.name != "fp32 gradient copy" || sc.offload.optimizer != OffloadDevice::none) continue;
+      in.persistent[term.category] = in.persistent[term.category] - term.bytes;
+      const std::uint64_t elements = (term.dense_elements + term.expert_elements).value;
+      in.optimizer_transient =
+          p.zero_stage == 3 ? Bytes(std::min(elements, sc.zero_runtime.sub_group_size) * 4) : term.bytes;
+    }
+
+    if (sc.model && cls.activations && e.layer_activations) {
+      const StageActivations& a = *cls.activations;
+      const LayerActivations& layer = *e.layer_activations;
+      for (const auto& chunk : stages[static_cast<std::size_t>(s)].chunks) {
+        in.chunk_first_layer.push_back(chunk.first_layer);
+        in.chunk_layers.push_back(chunk.num_layers);
+        chunk_layers(layer, sc.training, chunk.num_layers, sc.offload.activation_checkpoints, in.layer_activation,
+                     in.recompute_transient);
+      }
+      in.attention_transient = layer.cp_exchange_bytes;
+      if (p.zero_stage == 3) {
+        // ZeRO-3 gathers: while a layer runs, its partitioned parameters are all-gathered to full (TP-shard)
+        // size in bf16, plus what the coordinator prefetches (stage3_prefetch_bucket_size elements), capped
+        // by stage3_max_live_parameters. Tensors under stage3_param_persistence_threshold elements are
+        // never partitioned: they stay whole on every rank (persistent params) and need no gather.
+        std::uint64_t partitioned = 0, persistent_elems = 0;
+        for (const auto& item : layer_param_items(*sc.model, TensorSplit{p.tp, p.etp, p.ep}))
+          (item.count.value < z.stage3_param_persistence_threshold ? persistent_elems : partitioned) +=
+              item.count.value;
+        const std::uint64_t live = std::min(z.stage3_max_live_parameters, partitioned + z.stage3_prefetch_bucket_size);
+        in.layer_gather.assign(in.layer_activation.size(), Bytes(live * 2));
+        in.layer_gather_grads.assign(in.layer_activation.size(), Bytes(partitioned * 2));
+        const auto layers = static_cast<std::uint64_t>(in.layer_activation.size());
+        const std::uint64_t dp_shard =
+            (persistent_elems + static_cast<std::uint64_t>(p.dp) - 1) / static_cast<std::uint64_t>(p.dp);
+        // With offload_param the partition (dp_shard included) is in host memory or on NVMe, while
+        // persistent tensors stay on the GPU whole.
+        const std::uint64_t extra =
+            sc.offload.param != OffloadDevice::none ? persistent_elems : persistent_elems - dp_shard;
+        in.persistent[MemoryCategory::params] += Bytes(extra * 2) * layers;
+      }
+      // Backward of one layer holds the gradient flowing in (the layer output's shape) and produces the
+      // gradient of its widest intermediate, the MLP up-projection output ([tokens, ffn/tp], twice that for
+      // SwiGLU's gate and up), in the compute dtype. MoE layers use the expert width.
+      const auto& m = *sc.model;
+      const std::uint64_t ffn =
+          static_cast<std::uint64_t>((m.is_moe() ? m.expert_ffn() : m.ffn()) / p.tp) * (m.gated_mlp() ? 2 : 1);
+      in.backward_transient = Bytes(
+          (layer.dims.tokens_replicated * static_cast<std::uint64_t>(m.hidden_size) + layer.dims.tokens_tp * ffn) *
+          e.activation_bytes);
+      if (a.first_stage) in.embedding_activation = a.first.saved_bytes;
+      if (a.last_stage) {
+        in.output_activation = a.last.saved_bytes;
+        in.output_transient = a.last.transient_bytes;
+      }
+      // Hidden states sent to the next stage: [s/(cp*ulysses[*tp with SP]), b, h] in the compute dtype.
+      if (p.pp > 1)
+        in.p2p_send_buffer = Bytes(layer.dims.tokens_replicated * static_cast<std::uint64_t>(sc.model->hidden_size) *
+                                   e.activation_bytes);
+    } else {
+      in.chunk_first_layer.assign(static_cast<std::size_t>(p.vpp), 0);
+      in.chunk_layers.assign(static_cast<std::size_t>(p.vpp), 0);
+    }
+    rep.simulation = simulate_stage(in, keep_timeline);
+    if (rep.simulation.peak > out.max_peak) {
+      out.max_peak = rep.simulation.peak;
+      out.max_peak_stage = out.stages.size();
+    }
+    out.stages.push_back(std::move(rep));
+  }
+  if (e.gpu_memory) out.fits = out.max_peak <= *e.gpu_memory;
+  return out;
+}
+
+}  // namespace trainmem::sim

@@ -1,0 +1,239 @@
+// Planner: searches the layouts of a PlanRequest for those whose worst rank fits the device budget and
+// ranks them (fewest GPUs, then no offload before offload, then the cost proxy of sim/planner/plan_cost.hpp). The
+// evaluator is estimate()'s arithmetic, byte for byte, over pieces precomputed per distinct key (DESIGN.md
+// sections 6 and 9), offload included (sim/offload/offload_memory.hpp: GPU bytes removed, host/NVMe bytes per node).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "sim/accounting/activation_memory.hpp"
+#include "sim/accounting/recipe.hpp"
+#include "sim/accounting/scenario.hpp"
+#include "sim/planner/plan_cost.hpp"
+#include "sim/planner/plan_space.hpp"
+
+namespace trainmem::sim {
+
+struct PlanEntry {
+  PlanLayout layout;
+  std::uint32_t base = 0;  // index of the layout's base in the planner (same in every slice of a split search)
+  std::int64_t num_microbatches = 0;
+  Bytes max_peak;  // worst rank, equal to estimate(scenario_for(request, layout)).max_peak
+  PlanCost cost;
+  // Offload only: the largest node's host RAM and NVMe bytes, equal to estimate()'s per_node.host / .nvme.
+  Bytes host_per_node, nvme_per_node;
+};
+
+// Fewest GPUs first, then layouts without offload before those with, then the cost proxy, then the lower
+// peak, then the knobs (a strict total order, so every split of the search merges to the same ranking).
+bool plan_entry_less(const PlanEntry& a, const PlanEntry& b);
+
+struct PlanCounts {
+  std::uint64_t candidates = 0;       // full layouts in the searched space
+  std::uint64_t bases = 0;            // layouts without sequence_parallel, zero_stage and recompute
+  std::uint64_t evaluated = 0;        // worst-rank peaks computed
+  std::uint64_t pruned_by_bound = 0;  // model states alone (at the highest ZeRO stage allowed) overflow
+  std::uint64_t pruned_monotone = 0;  // block-recompute layer counts settled by monotonicity
+  std::uint64_t not_visited = 0;      // in bases with more GPUs than the answer needs (early stop)
+  std::uint64_t fitting_bases = 0;    // bases with at least one fitting layout
+  std::uint64_t fitting = 0;          // evaluated layouts that fit
+  std::uint64_t over_host = 0;        // evaluated layouts that fit the GPU but not the host RAM / NVMe capacity
+};
+
+struct PlanSearchOptions {
+  std::size_t top = 10;
+  bool min_gpus = false;      // keep only layouts on the smallest world size that fits
+  bool stop_early = true;     // stop once no larger world size can enter the result
+  int slice = 0, slices = 1;  // this process evaluates bases i with i % slices == slice
+};
+
+struct PlanResult {
+  std::vector<PlanEntry> layouts;  // best first; at most one per base (its cheapest fitting variant)
+  PlanCounts counts;
+  std::optional<PlanEntry> closest;  // the evaluated layout with the smallest overflow (when none fit)
+  // Among bases pruned by the model-state bound (when none fit): the smallest bound; max_peak holds the
+  // bound (model states at the highest ZeRO stage allowed), a lower limit of that base's every peak.
+  std::optional<PlanEntry> closest_bound;
+};
+
+// Combines the results of slices into the result one process would give.
+PlanResult merge_plan_results(const std::vector<PlanResult>& parts, const PlanSearchOptions& options);
+
+// One recompute setting of the space.
+struct RecomputeChoice {
+  RecomputeGranularity granularity = RecomputeGranularity::none;
+  RecomputeMethod method = RecomputeMethod::uniform;
+  std::int64_t num_layers = 0;
+};
+
+// One offload setting of the space (sim/offload/offload_config.hpp's three knobs).
+struct OffloadChoice {
+  OffloadDevice optimizer = OffloadDevice::none, param = OffloadDevice::none;
+  bool checkpoints = false;
+  bool any() const { return optimizer != OffloadDevice::none || param != OffloadDevice::none || checkpoints; }
+};
+
+// Largest node's offloaded bytes (estimate()'s per-node totals).
+struct NodeOffload {
+  Bytes host, nvme;
+};
+
+class Planner {
+ public:
+  // Resolves the base scenario, builds the knob ranges and the precomputed pieces. Throws ConfigError for
+  // bad input (a fixed knob no rule allows names the knob).
+  explicit Planner(PlanRequest request);
+
+  const PlanRequest& request() const { return request_; }
+  const ResolvedScenario& resolved_base() const { return resolved_; }
+  Bytes budget() const { return budget_; }
+  std::size_t num_bases() const { return bases_.size(); }
+  std::uint64_t candidate_count() const;
+
+  // `global_sum` adds a count over every slice (identity in one process; an MPI all-reduce when split): the
+  // search stops after a world-size group once the fitting bases of all slices reach the answer's need, so
+  // each slice visits exactly the bases one process would.
+  PlanResult search(
+      const PlanSearchOptions& options,
+      const std::function<std::uint64_t(std::uint64_t)>& global_sum = [](std::uint64_t v) { return v; }) const;
+
+  // Every candidate of the space with its evaluated worst-rank peak and cost, no pruning (tests, audits).
+  void for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const;
+
+  // Every variant (sequence_parallel, zero_stage, recompute) of base `b` whose worst-rank peak fits the
+  // budget, best first (plan_entry_less). At most a few hundred: sp x zero x recompute choices.
+  std::vector<PlanEntry> fitting_variants(std::size_t b) const;
+
+  // Every candidate as (base, inner knobs), in search order: for benchmarks of evaluate() alone.
+  struct Candidate {
+    std::uint32_t base = 0;
+    bool sequence_parallel = false;
+    int zero_stage = 0;
+    RecomputeChoice recompute;
+    OffloadChoice offload;
+  };
+  std::vector<Candidate> candidates() const;
+
+  // The hot path: worst-rank peak of base `b` with the inner knobs. Allocation-free.
+  Bytes evaluate(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                 const OffloadChoice& offload = {}) const;
+  // The largest node's host RAM and NVMe bytes under `offload` (zero without offload). Allocation-free.
+  NodeOffload node_offload(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                           const OffloadChoice& offload) const;
+  PlanLayout layout_of(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                       const OffloadChoice& offload = {}) const;
+  PlanCost cost_of(std::size_t b, const PlanLayout& layout) const;
+  // Whether any layout of the space may offload (the request searches or fixes an offload knob).
+  bool offload_in_space() const { return offload_in_space_; }
+
+ private:
+  struct LayerPiece {
+    bool valid = false;
+    LayerActivations layer;  // sums only (ops cleared)
+    Bytes first_saved, last_saved, loss_transient;
+  };
+  struct ShardPiece {  // parameters held before ZeRO: first / middle / last stage (pp 1: first is the only one)
+    ElementCount dense[3], expert[3];
+    std::uint64_t largest = 0;  // the largest parameter tensor (elements): ZeRO-1/2 offload staging buffers
+  };
+  struct InflightPiece {  // chunk forwards alive and extra-carrying chunk's count
+    std::int64_t first_cf = 0, first_extra = 0, last_cf = 0, last_extra = 0, mid_cf = 0;
+    std::uint32_t stage_cf = 0;  // checkpoint offload searched: index into stage_cf_ of every stage's chunk forwards
+  };
+  struct Base {
+    PlanLayout layout;                                 // sp, zero and recompute unset
+    std::int64_t m = 0;                                // microbatches per step
+    std::int64_t n = 0;                                // layers per model chunk (a middle stage's with an uneven split)
+    std::int64_t n_first = 0, n_last = 0;              // the first and last stage's chunk (= n for an even split)
+    std::uint32_t layer = 0, shard = 0, inflight = 0;  // piece indices (layer: + 1 for sequence parallel)
+    std::uint32_t options = 0;                         // index into options_
+    Bytes runtime_fixed;                               // CUDA context + NCCL of the layout's groups + workspaces
+  };
+  struct Options {  // inner knob values of a base
+    std::array<bool, 2> sp{};
+    int num_sp = 0;
+    std::array<int, 4> zero{};
+    int num_zero = 0;
+    std::vector<RecomputeChoice> simple;      // none / selective / full uniform
+    std::int64_t block_lo = 1, block_hi = 0;  // full block N in [lo, hi] (empty when lo > hi)
+    std::uint64_t count = 0;                  // inner candidates (offload variants included)
+  };
+  struct StateRule {  // one model-state tensor class of the recipe and optimizer
+    ZeroStateClass cls;
+    unsigned bits;        // storage bits per element
+    bool absmax = false;  // fp32 scale per kBlockwise8bitBlock elements
+  };
+  struct RuleKind {  // what offload_memory() does with a rule's term (kept apart: states() does not read it)
+    MemoryCategory category = MemoryCategory::params;
+    bool fp32_grad_copy = false;  // the recipe's "fp32 gradient copy" (offload_memory() moves it by name)
+  };
+  struct StateOffload {  // the optimizer and parameter offload knobs (model states; checkpoints are separate)
+    OffloadDevice optimizer = OffloadDevice::none, param = OffloadDevice::none;
+  };
+
+  // Model states on the GPU: the rules not in `removed` (bit i = rule i offloaded), with segment rounding.
+  Bytes states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+               std::uint8_t removed = 0) const;
+  // Host and NVMe bytes of one rank's offloaded model states (offload_memory(), without checkpoints).
+  NodeOffload state_offload(const ShardPiece& s, int k, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+                            std::int64_t m, const StateOffload& so) const;
+  std::uint8_t removed_mask(int zero_stage, const StateOffload& so) const;
+  template <bool kMask>
+  Bytes states_impl(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+                    std::uint8_t removed) const;
+  Bytes evaluate_offload(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                         const OffloadChoice& offload) const;
+  template <bool kOffload>
+  Bytes evaluate_impl(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                      const OffloadChoice& offload) const;
+  Bytes lower_bound(const Base& b, int zero_stage) const;
+  // Every (base, sequence_parallel, zero_stage, recompute, offload) of the space, in search order, unpruned.
+  void for_each_inner(
+      const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const;
+  // The same for one base.
+  void for_each_inner_of(
+      std::size_t b,
+      const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const;
+  Bytes non_model_bytes(const Base& b, Bytes dynamic) const;
+  Bytes runtime_fixed(const PlanLayout& layout) const;
+  void build();
+
+  PlanRequest request_;
+  ResolvedScenario resolved_;
+  Bytes budget_;
+  unsigned act_bytes_ = 2;
+  bool rounding_ = false;                // runtime model on with 2 MiB segment rounding of the state buffers
+  std::uint64_t fragmentation_ppm_ = 0;  // runtime model on: fragmentation reserve of the dynamic bytes
+  std::array<StateRule, 8> rules_{};
+  std::array<RuleKind, 8> rule_kinds_{};
+  int num_rules_ = 0;
+  std::vector<LayerPiece> layers_;
+  std::vector<ShardPiece> shards_;
+  std::vector<InflightPiece> inflight_;
+  std::vector<Options> options_;
+  std::vector<Base> bases_;  // sorted by world size
+  std::optional<PlanCostModel> cost_model_;
+  // Offload: the state-offload choices per ZeRO stage, the checkpoint choices under full recompute (other
+  // recompute settings: none, or no candidate when checkpoint offload is fixed on), every stage's chunk forwards.
+  bool offload_in_space_ = false;
+  std::array<std::array<StateOffload, 9>, 4> state_off_{};
+  std::array<int, 4> num_state_off_{};
+  std::array<std::uint8_t, 4> bound_mask_{};  // the most any choice removes, per ZeRO stage (lower bound)
+  std::array<int, 4> bound_choice_{};         // a choice that removes bound_mask_
+  std::array<bool, 2> ckpt_full_{};
+  int num_ckpt_full_ = 0;
+  bool ckpt_other_ = true;  // non-full recompute settings allowed (checkpoint offload not fixed on)
+  std::vector<std::int64_t> stage_cf_;
+  // runtime_fixed() per (tp, cp, pp, dp, ep, etp): filled while the bases are built.
+  mutable std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>,
+                   Bytes>
+      nccl_cache_;
+};
+
+}  // namespace trainmem::sim

@@ -1,0 +1,49 @@
+#include "sim/serving/kv_cache.hpp"
+
+#include <string>
+
+#include "partition/error.hpp"
+
+namespace trainmem::sim {
+
+KvCache kv_cache(const ModelSpec& m, const KvCacheConfig& c) {
+  auto positive = [](const char* field, std::int64_t v, std::int64_t hi) {
+    if (v < 1 || v > hi) throw ConfigError(field, std::to_string(v), "must be between 1 and " + std::to_string(hi));
+  };
+  positive("micro_batch_size", c.num_sequences, 1LL << 30);
+  positive("seq_length", c.context_tokens + c.new_tokens, 1LL << 34);
+  if (c.context_tokens < 0) throw ConfigError("seq_length", std::to_string(c.context_tokens), "must not be negative");
+  if (c.new_tokens < 0) throw ConfigError("new_tokens", std::to_string(c.new_tokens), "must not be negative");
+  positive("tensor_model_parallel_size", c.tp, 1 << 20);
+  if (c.block_size < 0 || c.block_size > (1 << 20))
+    throw ConfigError("kv_block_size", std::to_string(c.block_size), "must be between 0 (contiguous) and 1048576");
+
+  const std::int64_t kv_heads = m.query_groups();
+  KvCache out;
+  if (c.tp <= kv_heads) {
+    if (kv_heads % c.tp != 0)
+      throw ConfigError("tensor_model_parallel_size", std::to_string(c.tp),
+                        "does not divide the " + std::to_string(kv_heads) + " KV heads");
+    out.kv_heads_per_rank = kv_heads / c.tp;
+  } else {
+    if (c.tp % kv_heads != 0)
+      throw ConfigError(
+          "tensor_model_parallel_size", std::to_string(c.tp),
+          "is not a multiple of the " + std::to_string(kv_heads) + " KV heads (each rank needs whole heads)");
+    out.kv_heads_per_rank = 1;  // replicated: tp / kv_heads ranks share each head
+  }
+  std::int64_t tokens = c.context_tokens + c.new_tokens;
+  if (c.block_size > 0) tokens = (tokens + c.block_size - 1) / c.block_size * c.block_size;
+  out.tokens_per_sequence = tokens;
+
+  // K and V: 2 vectors of head_dim per KV head per layer.
+  const ElementCount per_token = ElementCount(2) * static_cast<std::uint64_t>(m.num_layers) *
+                                 static_cast<std::uint64_t>(out.kv_heads_per_rank) *
+                                 static_cast<std::uint64_t>(m.head_dim());
+  out.bytes_per_token = bytes_of(per_token, c.dtype);
+  out.total =
+      bytes_of(per_token * static_cast<std::uint64_t>(tokens) * static_cast<std::uint64_t>(c.num_sequences), c.dtype);
+  return out;
+}
+
+}  // namespace trainmem::sim

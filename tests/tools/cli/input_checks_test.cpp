@@ -1,0 +1,220 @@
+// Input checks (docs/input-checks.md) not already exercised by input_errors_test.cpp: every check reachable
+// from the command line, through the public CLI (run_cli). Each case must exit 2 and print exactly one
+// "trainmem: error:" line that names the field and the value as given ("field = value: reason").
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "tests/tools/cli_test_util.hpp"
+
+namespace trainmem::tools::test {
+namespace {
+
+const std::string& dir() {
+  static const std::string d = [] {
+    const auto p = std::filesystem::temp_directory_path() / "trainmem_input_checks";
+    std::filesystem::create_directories(p);
+    return p.string();
+  }();
+  return d;
+}
+
+// Files the cases read: written once into dir(); f(name) is the path.
+std::string f(const std::string& name) {
+  static const std::map<std::string, std::string> kFiles = {
+      {"complexkey.yaml", "? [a, b]\n: 1\n"},
+      {"notype.json", "{}"},
+      {"array.json", "[1, 2]"},
+      {"missing.json", "{\"model_type\": \"llama\", \"hidden_size\": 4096}"},
+      {"zero.json",
+       "{\"model_type\": \"llama\", \"num_hidden_layers\": 0, \"hidden_size\": 4096, \"intermediate_size\": 11008, "
+       "\"num_attention_heads\": 32, \"vocab_size\": 32000}"},
+      {"kvheads.json",
+       "{\"model_type\": \"llama\", \"num_hidden_layers\": 2, \"hidden_size\": 4096, \"intermediate_size\": 11008, "
+       "\"num_attention_heads\": 32, \"num_key_value_heads\": 5, \"vocab_size\": 32000}"},
+      {"n_embd.json",
+       "{\"model_type\": \"gpt2\", \"n_embd\": 2097152, \"n_head\": 16, \"n_layer\": 2, \"n_positions\": 1024, "
+       "\"vocab_size\": 50257}"},
+      {"tie.json",
+       "{\"model_type\": \"llama\", \"num_hidden_layers\": 32, \"hidden_size\": 4096, \"intermediate_size\": 11008, "
+       "\"num_attention_heads\": 32, \"vocab_size\": 32000, \"tie_word_embeddings\": \"yes\"}"},
+      {"postnorm.json",
+       "{\"model_type\": \"opt\", \"hidden_size\": 2048, \"ffn_dim\": 8192, \"num_attention_heads\": 32, "
+       "\"num_hidden_layers\": 24, \"vocab_size\": 50272, \"max_position_embeddings\": 2048, \"do_layer_norm_before\": "
+       "false}"},
+      {"relcfg.yaml", "model_config: missing/config.json\n"},
+      {"ok.yaml", "model: llama2-7b\n"},
+  };
+  const std::string path = dir() + "/" + name;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << kFiles.at(name);
+  return path;
+}
+
+struct Check {
+  std::vector<std::string> args;
+  std::string expect;  // "field = value" (and the reason's start where it tells checks apart)
+};
+
+TEST(InputChecks, EachExitsTwoWithOneLineNamingFieldAndValue) {
+  const std::string est = "estimate";
+  const std::vector<Check> checks = {
+      // model shape (partition/model_spec.cpp validate)
+      {{est, "--num-layers", "100001", "--hidden-size", "64", "--num-attention-heads", "4"}, "num_layers = 100001"},
+      {{est, "--model", "llama2-7b", "--num-attention-heads", "65537"}, "num_attention_heads = 65537"},
+      {{est, "--model", "llama2-7b", "--ffn-hidden-size", "16777217"}, "ffn_hidden_size = 16777217"},
+      {{est, "--model", "llama2-7b", "--num-query-groups", "65537"}, "num_query_groups = 65537"},
+      {{est, "--model", "llama2-7b", "--kv-channels", "1048577"}, "kv_channels = 1048577"},
+      {{est, "--model", "llama2-7b", "--vocab-size", "67108865"}, "vocab_size = 67108865"},
+      {{est, "--model", "gpt2", "--max-position-embeddings", "4294967297"}, "max_position_embeddings = 4294967297"},
+      {{est, "--model", "gpt2", "--num-attention-heads", "7"}, "num_attention_heads = 7"},
+      {{est, "--model", "llama2-7b", "--num-query-groups", "5"}, "num_query_groups = 5"},
+      {{est, "--model", "llama2-7b", "--num-experts", "65537"}, "num_experts = 65537"},
+      {{est, "--model", "mixtral-8x7b", "--moe-router-topk", "9"}, "moe_router_topk = 9"},
+      {{est, "--model", "mixtral-8x7b", "--moe-ffn-hidden-size", "16777217"}, "moe_ffn_hidden_size = 16777217"},
+      {{est, "--model", "llama2-7b", "--num-layers", "0"},
+       "num_layers = 0: must be a whole number between 1 and 100000"},
+      // parallel layout (partition/parallel_config.cpp resolve)
+      {{est, "--model", "llama2-7b", "--pp", "0"}, "pipeline_model_parallel_size = 0"},
+      {{est, "--model", "llama2-7b", "--cp", "1048577"}, "context_parallel_size = 1048577"},
+      {{est, "--model", "llama2-7b", "--ep", "0"}, "expert_model_parallel_size = 0"},
+      {{est, "--model", "llama2-7b", "--vpp", "0"}, "virtual_pipeline_model_parallel_size = 0"},
+      {{est, "--model", "llama2-7b", "--ulysses-sp", "0"}, "ulysses_sp = 0"},
+      {{est, "--model", "llama2-7b", "--etp", "-1"}, "expert_tensor_parallel_size = -1"},
+      {{est, "--model", "llama2-7b", "--make-vocab-size-divisible-by", "65537"},
+       "make_vocab_size_divisible_by = 65537"},
+      {{est, "--model", "llama2-7b", "--tp", "1024", "--pp", "1024", "--cp", "1024"},
+       "tensor_model_parallel_size = 1024"},
+      {{est, "--model", "llama2-7b", "--world-size", "-8"}, "world_size = -8"},
+      {{est, "--model", "llama2-7b", "--dp", "-1"}, "data_parallel_size = -1"},
+      {{est, "--model", "llama2-7b", "--world-size", "16777217"}, "world_size = 16777217"},
+      {{est, "--model", "llama2-7b", "--dp", "1048576", "--tp", "32"}, "data_parallel_size = 1048576"},
+      {{est, "--model", "llama2-7b", "--ulysses-sp", "3", "--dp", "4"}, "ulysses_sp = 3"},
+      {{est, "--model", "mixtral-8x7b", "--ep", "8", "--dp", "4"}, "expert_model_parallel_size = 8"},
+      {{est, "--model", "llama2-7b", "--vpp", "2"}, "virtual_pipeline_model_parallel_size = 2"},
+      {{est, "--num-parameters", "7B", "--ep", "2", "--dp", "2"}, "expert_model_parallel_size = 2"},
+      {{est, "--num-parameters", "7B", "--pp", "2", "--decoder-first-pipeline-num-layers", "3"},
+       "decoder_first_pipeline_num_layers = 3"},
+      {{est, "--num-layers", "2", "--hidden-size", "64", "--num-attention-heads", "4", "--ffn-hidden-size", "66",
+        "--tp", "4"},
+       "tensor_model_parallel_size = 4"},
+      {{est, "--model", "gpt2", "--ulysses-sp", "8", "--dp", "8"}, "ulysses_sp = 8"},
+      {{est, "--model", "mixtral-8x7b", "--ep", "3", "--dp", "3"}, "expert_model_parallel_size = 3"},
+      {{est, "--model", "mixtral-8x7b", "--etp", "3", "--dp", "3"}, "expert_tensor_parallel_size = 3"},
+      {{est, "--model", "llama2-7b", "--ep", "2", "--dp", "2"}, "expert_model_parallel_size = 2"},
+      {{est, "--model", "gpt2", "--pp", "16"}, "pipeline_model_parallel_size = 16"},
+      {{est, "--model", "llama2-7b", "--decoder-first-pipeline-num-layers", "4"},
+       "decoder_first_pipeline_num_layers = 4"},
+      {{est, "--model", "llama2-7b", "--pp", "2", "--vpp", "2", "--decoder-first-pipeline-num-layers", "4"},
+       "virtual_pipeline_model_parallel_size = 2"},
+      {{est, "--model", "llama2-7b", "--pp", "4", "--decoder-first-pipeline-num-layers", "6"},
+       "decoder_first_pipeline_num_layers = 6"},
+      {{est, "--model", "llama2-7b", "--pp", "2", "--vpp", "3"}, "virtual_pipeline_model_parallel_size = 3"},
+      {{est, "--model", "llama2-7b", "--decoder-last-pipeline-num-layers", "-1", "--pp", "2"},
+       "decoder_last_pipeline_num_layers = -1"},
+      // training setup (sim/accounting/scenario.cpp resolve_scenario)
+      {{est, "--model", "llama2-7b", "--use-distributed-optimizer", "--zero-stage", "2"},
+       "use_distributed_optimizer = true"},
+      {{est, "--model", "llama2-7b", "--micro-batch-size", "0"}, "micro_batch_size = 0"},
+      {{est, "--model", "llama2-7b", "--global-batch-size", "-4"}, "global_batch_size = -4"},
+      {{est, "--model", "llama2-7b", "--micro-batch-size", "1073741825"}, "micro_batch_size = 1073741825"},
+      {{est, "--model", "llama2-7b", "--pp", "4", "--vpp", "2", "--global-batch-size", "6"}, "global_batch_size = 6"},
+      {{est, "--model", "llama2-7b", "--tp", "8", "--sequence-parallel", "--seq-length", "4100"}, "seq_length = 4100"},
+      {{est, "--model", "llama2-7b", "--cp", "2", "--seq-length", "4098"}, "seq_length = 4098"},
+      {{est, "--model", "gpt2", "--ulysses-sp", "2", "--dp", "2", "--seq-length", "1023"}, "seq_length = 1023"},
+      {{est, "--model", "llama2-7b", "--seq-length", "-5"}, "seq_length = -5"},
+      {{est, "--model", "llama2-7b", "--recompute-num-layers", "-1"},
+       "recompute_num_layers = -1: must be a whole number between 0 and 100000"},
+      {{est, "--model", "llama2-7b", "--pp", "4", "--recompute-granularity", "full", "--recompute-num-layers", "9"},
+       "recompute_num_layers = 9"},
+      {{est, "--model", "llama2-7b", "--attention-dropout", "1.5"},
+       "attention_dropout = 1.5: must be a number p with 0 <= p < 1"},
+      {{est, "--model", "llama2-7b", "--hidden-dropout", "-0.1"},
+       "hidden_dropout = -0.1: must be a number p with 0 <= p < 1"},
+      {{est, "--model", "llama2-7b", "--pipeline-schedule", "gpipe", "--pp", "2", "--vpp", "2", "--global-batch-size",
+        "2"},
+       "pipeline_schedule = gpipe"},
+      {{est, "--model", "llama2-7b", "--pipeline-schedule", "zb"}, "pipeline_schedule = zb"},
+      {{est, "--model", "mixtral-8x7b", "--moe-expert-capacity-factor", "0"},
+       "moe_expert_capacity_factor = 0: must be a number f with 0.000001 <= f <= 1000"},
+      {{est, "--model", "llama2-7b", "--attention", "eager", "--cp", "2"}, "attention = eager"},
+      {{est, "--model", "llama2-70b", "--tp", "8", "--ulysses-sp", "2", "--dp", "2"}, "ulysses_sp = 2"},
+      // value syntax (tools/inputs/value_parse.cpp)
+      // Text that is no whole number quotes the field's real domain (the library's 1..2^20), not the parser's.
+      {{est, "--model", "llama2-7b", "--tp", ""},
+       "tensor_model_parallel_size = '': must be a whole number between 1 and 1048576"},
+      {{est, "--model", "llama2-7b", "--tp", "99999999999999999999"},
+       "tensor_model_parallel_size = 99999999999999999999: must be a whole number between 1 and 1048576"},
+      {{est, "--model", "llama2-7b", "--gpu-memory", "0"}, "gpu_memory = 0"},
+      {{est, "--model", "llama2-7b", "--gpu-memory", "2e18"}, "gpu_memory = 2e18"},
+      {{est, "--num-parameters", "abc"}, "num_parameters = abc"},
+      {{est, "--model", "llama2-7b", "--normalization", "BatchNorm"}, "normalization = BatchNorm"},
+      {{est, "--model", "llama2-7b", "--position-embedding-type", "alibi"}, "position_embedding_type = alibi"},
+      {{est, "--model", "llama2-7b", "--recompute-granularity", "partial"}, "recompute_granularity = partial"},
+      {{est, "--model", "llama2-7b", "--recompute-method", "random"}, "recompute_method = random"},
+      {{est, "--model", "llama2-7b", "--attention", "sdpa"}, "attention = sdpa"},
+      {{est, "--model", "llama2-7b", "--explain=maybe"}, "explain = maybe"},
+      // command line and scenario file (tools/cli/command_line.cpp, tools/inputs/scenario_file.cpp,
+      // tools/inputs/scenario_builder.cpp)
+      {{est, f("ok.yaml"), f("ok.yaml")}, "scenario = (second file)"},
+      {{est, "--model", "llama2-7b", "--tp"}, "option = --tp"},
+      {{est, f("complexkey.yaml")},
+       std::string("scenario = ") + f("complexkey.yaml") + ": has a key that is not a plain name"},
+      {{est, f("relcfg.yaml")}, std::string("model_config = ") + dir() + "/missing/config.json: file not found"},
+      {{est, "--model", "gpt2", "--model-config", f("zero.json")},
+       std::string("model_config = ") + f("zero.json") + ": give either"},
+      {{est, "--model", "gpt2", "--num-parameters", "1B"}, "num_parameters = 1B"},
+      {{est, "--model", "llama2-7b", "--gpu", "h100-80gb", "--gpu-memory", "80GiB"}, "gpu_memory = 80GiB"},
+      {{est, "--num-layers", "32"}, "model = (none)"},
+      // config.json (tools/inputs/hf_config.cpp)
+      {{est, "--model-config", f("array.json")},
+       std::string("model_config = ") + f("array.json") + ": must be a JSON object"},
+      {{est, "--model-config", f("notype.json")}, std::string("model_type (in ") + f("notype.json") + ") = (missing)"},
+      {{est, "--model-config", f("missing.json")},
+       std::string("num_hidden_layers (in ") + f("missing.json") + ") = (missing)"},
+      {{est, "--model-config", f("zero.json")},
+       std::string("num_hidden_layers (in ") + f("zero.json") + ") = 0: must be positive"},
+      // Shape errors found by validate() name the config.json key, not the Megatron field.
+      {{est, "--model-config", f("kvheads.json")},
+       std::string("num_key_value_heads (in ") + f("kvheads.json") + ") = 5: does not divide num_attention_heads 32"},
+      {{est, "--model-config", f("n_embd.json")},
+       std::string("n_embd (in ") + f("n_embd.json") + ") = 2097152: must be between 1 and 1048576"},
+      {{est, "--model-config", f("tie.json")}, std::string("tie_word_embeddings (in ") + f("tie.json") + ") = \"yes\""},
+      {{est, "--model-config", f("postnorm.json")},
+       std::string("do_layer_norm_before (in ") + f("postnorm.json") + ") = false"},
+      {{est, "--model-config", "/tmp"}, "model_config = /tmp: is a directory"},
+      // models subcommand
+      {{"models", "--frobnicate"}, "option = --frobnicate"},
+      {{"models", "--format", "xml"}, "format = xml"},
+  };
+  for (const auto& c : checks) {
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    const CliRun r = run(c.args);
+    EXPECT_EQ(r.code, 2) << joined << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("trainmem: error: ", 0), 0U) << joined << "\n" << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << joined << "\nnot one line: " << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << joined << "\nexpected: " << c.expect << "\ngot: " << r.err;
+    EXPECT_TRUE(r.out.empty()) << joined;
+  }
+}
+
+// The checks are not vacuous: the same commands with the offending value fixed succeed.
+TEST(InputChecks, FixedValuesPass) {
+  const std::vector<std::vector<std::string>> good = {
+      {"estimate", "--model", "llama2-7b", "--pp", "4", "--decoder-first-pipeline-num-layers", "5"},
+      {"estimate", "--model", "llama2-7b", "--tp", "8", "--sequence-parallel", "--seq-length", "4096"},
+      {"estimate", "--model", "mixtral-8x7b", "--ep", "8", "--dp", "8"},
+      {"estimate", "--model", "llama2-7b", "--pp", "4", "--vpp", "2", "--global-batch-size", "8"},
+      {"estimate", "--model", "llama2-7b", "--cp", "2", "--seq-length", "4096"},
+      {"estimate", f("ok.yaml")},
+  };
+  for (const auto& args : good) {
+    const CliRun r = run(args);
+    EXPECT_EQ(r.code, 0) << args[2] << "\n" << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace trainmem::tools::test

@@ -1,0 +1,82 @@
+#include "tools/cli/command_line.hpp"
+
+#include <boost/program_options.hpp>
+#include <sstream>
+
+#include "partition/error.hpp"
+
+namespace trainmem::tools {
+namespace po = boost::program_options;
+using K = OptionKind;
+
+namespace {
+po::options_description make_description() {
+  po::options_description desc("Options (each also a YAML scenario key, in snake_case)");
+  desc.add_options()("help,h", "show this help");
+  for (const auto& o : option_table()) {
+    const std::string name = kebab(o.key);
+    auto* value = po::value<std::string>();
+    if (o.kind == K::boolean) value->implicit_value("true");
+    desc.add_options()(name.c_str(), value, std::string(o.help).c_str());
+    if (!o.alias.empty()) {
+      auto* alias_value = po::value<std::string>();
+      desc.add_options()(std::string(o.alias).c_str(), alias_value, ("same as --" + name).c_str());
+    }
+  }
+  desc.add_options()("scenario", po::value<std::string>(), "YAML scenario file (positional)");
+  return desc;
+}
+}  // namespace
+
+std::string options_help() {
+  std::ostringstream out;
+  out << make_description();
+  return out.str();
+}
+
+CommandLine parse_command_line(const std::vector<std::string>& args) {
+  const po::options_description desc = make_description();
+  po::positional_options_description pos;
+  pos.add("scenario", 1);
+  po::variables_map vm;
+  try {
+    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    po::store(po::command_line_parser(args).options(desc).positional(pos).style(style).run(), vm);
+  } catch (const po::unknown_option& e) {
+    std::string flag = e.get_option_name();
+    std::string bare = flag;
+    while (!bare.empty() && bare.front() == '-') bare.erase(bare.begin());
+    std::string key = bare;
+    for (char& ch : key)
+      if (ch == '-') ch = '_';
+    const std::string hint = suggest_option(key);
+    throw ConfigError("option", flag,
+                      "unknown option" + (hint.empty() ? "" : " (did you mean " + flag_of(hint) + "?)"));
+  } catch (const po::too_many_positional_options_error&) {
+    throw ConfigError("scenario", "(second file)", "only one scenario file may be given");
+  } catch (const po::error_with_option_name& e) {
+    throw ConfigError("option", e.get_option_name().empty() ? "(command line)" : e.get_option_name(), e.what());
+  } catch (const po::error& e) {
+    throw ConfigError("option", "(command line)", e.what());
+  }
+  CommandLine cl;
+  cl.help = vm.count("help") != 0;
+  if (vm.count("scenario") != 0) cl.scenario_path = vm["scenario"].as<std::string>();
+  for (const auto& o : option_table()) {
+    const std::string name = kebab(o.key);
+    std::optional<SettingValue> long_v, alias_v;
+    if (vm.count(name) != 0) long_v = SettingValue{vm[name].as<std::string>(), "--" + name};
+    if (!o.alias.empty() && vm.count(std::string(o.alias)) != 0)
+      alias_v = SettingValue{vm[std::string(o.alias)].as<std::string>(), "--" + std::string(o.alias)};
+    if (long_v && alias_v && long_v->text != alias_v->text)
+      throw ConfigError(std::string(o.key), long_v->text + " / " + alias_v->text,
+                        "given twice with different values (" + long_v->origin + " and " + alias_v->origin + ")");
+    if (long_v)
+      cl.settings[std::string(o.key)] = *long_v;
+    else if (alias_v)
+      cl.settings[std::string(o.key)] = *alias_v;
+  }
+  return cl;
+}
+
+}  // namespace trainmem::tools

@@ -1,0 +1,549 @@
+#include "tools/inputs/deepspeed_config.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "partition/error.hpp"
+#include "partition/model_presets.hpp"
+#include "tools/inputs/input_file.hpp"
+
+namespace trainmem::tools {
+namespace {
+using json = nlohmann::json;
+
+constexpr std::int64_t kMaxBatch = std::int64_t{1} << 30;        // sim/accounting/scenario.cpp's batch bound
+constexpr std::int64_t kMaxCount = 1000000000000000;             // element counts: parse_count's bound
+constexpr std::int64_t kMaxExactDouble = std::int64_t{1} << 53;  // integral floats (5e8) are exact below
+
+// How a key is treated. handled: a function reads it; ignored: no effect on GPU memory (listed in the
+// notice); not_modelled: a GPU-memory effect trainmem does not model (listed in the notice).
+enum class Rule { handled, ignored, not_modelled };
+struct KeyRule {
+  std::string_view name;
+  Rule rule;
+};
+
+constexpr KeyRule kTopLevel[] = {
+    {"train_batch_size", Rule::handled},
+    {"train_micro_batch_size_per_gpu", Rule::handled},
+    {"gradient_accumulation_steps", Rule::handled},
+    {"zero_optimization", Rule::handled},
+    {"fp16", Rule::handled},
+    {"bf16", Rule::handled},
+    {"bfloat16", Rule::handled},
+    {"amp", Rule::handled},
+    {"torch_autocast", Rule::handled},
+    {"optimizer", Rule::handled},
+    {"data_types", Rule::handled},
+    // No effect on GPU memory: learning-rate schedule, logging, monitoring, checkpoint I/O, launcher settings.
+    {"scheduler", Rule::ignored},
+    {"steps_per_print", Rule::ignored},
+    {"wall_clock_breakdown", Rule::ignored},
+    {"memory_breakdown", Rule::ignored},
+    {"dump_state", Rule::ignored},
+    {"gradient_clipping", Rule::ignored},
+    {"prescale_gradients", Rule::ignored},
+    {"gradient_predivide_factor", Rule::ignored},
+    {"zero_allow_untested_optimizer", Rule::ignored},
+    {"zero_force_ds_cpu_optimizer", Rule::ignored},
+    {"tensorboard", Rule::ignored},
+    {"wandb", Rule::ignored},
+    {"csv_monitor", Rule::ignored},
+    {"comet", Rule::ignored},
+    {"flops_profiler", Rule::ignored},
+    {"comms_logger", Rule::ignored},
+    {"checkpoint", Rule::ignored},
+    {"nebula", Rule::ignored},
+    {"timers", Rule::ignored},
+    {"dataloader_drop_last", Rule::ignored},
+    {"elasticity", Rule::ignored},
+    {"autotuning", Rule::ignored},
+    {"aio", Rule::ignored},
+    {"graph_harvesting", Rule::ignored},
+    {"disable_allgather", Rule::ignored},
+    {"eigenvalue", Rule::ignored},
+    {"vocabulary_size", Rule::ignored},
+    {"progressive_layer_drop", Rule::ignored},
+    {"compile", Rule::ignored},
+    {"seq_parallel_communication_data_type", Rule::ignored},
+    {"use_data_before_expert_parallelism", Rule::ignored},
+    {"sparse_gradients", Rule::ignored},
+    // A GPU-memory effect trainmem does not model.
+    {"activation_checkpointing", Rule::not_modelled},
+    {"communication_data_type", Rule::not_modelled},
+    {"sparse_attention", Rule::not_modelled},
+    {"pipeline", Rule::not_modelled},
+    {"compression_training", Rule::not_modelled},
+    {"quantize_training", Rule::not_modelled},
+    {"data_efficiency", Rule::not_modelled},
+    {"curriculum_learning", Rule::not_modelled},
+    {"hybrid_engine", Rule::not_modelled},
+    {"weight_quantization", Rule::not_modelled},
+    {"tensor_parallel", Rule::not_modelled},
+};
+
+// deepspeed/runtime/zero/config.py DeepSpeedZeroConfig (field names and their aliases).
+constexpr KeyRule kZero[] = {
+    {"stage", Rule::handled},
+    {"reduce_bucket_size", Rule::handled},
+    {"overlap_comm", Rule::handled},
+    {"contiguous_gradients", Rule::handled},
+    {"stage3_prefetch_bucket_size", Rule::handled},
+    {"prefetch_bucket_size", Rule::handled},
+    {"stage3_max_live_parameters", Rule::handled},
+    {"max_live_parameters", Rule::handled},
+    {"stage3_param_persistence_threshold", Rule::handled},
+    {"param_persistence_threshold", Rule::handled},
+    {"sub_group_size", Rule::handled},
+    {"offload_optimizer", Rule::handled},
+    {"offload_param", Rule::handled},
+    {"cpu_offload", Rule::handled},
+    {"cpu_offload_param", Rule::handled},
+    {"legacy_stage1", Rule::handled},
+    {"mics_shard_size", Rule::handled},
+    {"zero_hpz_partition_size", Rule::handled},
+    {"zero_quantized_nontrainable_weights", Rule::handled},
+    // Communication pattern, checkpointing and debugging switches: no effect on GPU memory.
+    {"allgather_partitions", Rule::ignored},
+    {"reduce_scatter", Rule::ignored},
+    {"use_multi_rank_bucket_allreduce", Rule::ignored},
+    {"load_from_fp32_weights", Rule::ignored},
+    {"elastic_checkpoint", Rule::ignored},
+    {"stage3_gather_16bit_weights_on_model_save", Rule::ignored},
+    {"gather_16bit_weights_on_model_save", Rule::ignored},
+    {"stage3_gather_fp16_weights_on_model_save", Rule::ignored},
+    {"ignore_unused_parameters", Rule::ignored},
+    {"round_robin_gradients", Rule::ignored},
+    {"log_trace_cache_warnings", Rule::ignored},
+    {"enable_sanity_checks", Rule::ignored},
+    {"stage3_use_all_reduce_for_fetch_params", Rule::ignored},
+    {"use_all_reduce_for_fetch_params", Rule::ignored},
+    {"stage3_module_granularity_threshold", Rule::ignored},
+    {"module_granularity_threshold", Rule::ignored},
+    {"override_module_apply", Rule::ignored},
+    {"pipeline_loading_checkpoint", Rule::ignored},
+    {"zero_quantized_weights", Rule::ignored},
+    {"zero_quantized_gradients", Rule::ignored},
+    {"cpu_offload_use_pin_memory", Rule::ignored},
+    {"stage3_partition_stream_chunk_size", Rule::ignored},
+    {"partition_stream_chunk_size", Rule::ignored},
+    {"save_muon_momentum_buffer_in_memory", Rule::ignored},
+    {"mics_hierarchical_params_gather", Rule::ignored},
+    // Buffers and caches whose size trainmem does not model.
+    {"allgather_bucket_size", Rule::not_modelled},
+    {"stage3_max_reuse_distance", Rule::not_modelled},
+    {"max_reuse_distance", Rule::not_modelled},
+    {"stage3_model_persistence_threshold", Rule::not_modelled},
+    {"model_persistence_threshold", Rule::not_modelled},
+    {"memory_efficient_linear", Rule::not_modelled},
+    {"stage3_allgather_sequential", Rule::not_modelled},
+    {"allgather_sequential", Rule::not_modelled},
+    {"zeropp_loco_param", Rule::not_modelled},
+    {"leaf_module", Rule::not_modelled},
+    {"zenflow", Rule::not_modelled},
+};
+
+// deepspeed/runtime/zero/offload_config.py: everything but device (and ratio / super_offload) concerns the
+// host or NVMe side.
+constexpr KeyRule kOffloadOptimizer[] = {
+    {"device", Rule::handled},
+    {"ratio", Rule::handled},
+    {"super_offload", Rule::handled},
+    {"nvme_path", Rule::ignored},
+    {"pin_memory", Rule::handled},
+    {"buffer_count", Rule::handled},
+    {"pipeline_read", Rule::ignored},
+    {"pipeline_write", Rule::ignored},
+    {"pipeline", Rule::ignored},
+    {"fast_init", Rule::ignored},
+    {"convert_grad_on_cpu", Rule::ignored},
+    {"cpuadam_cores_perc", Rule::ignored},
+};
+constexpr KeyRule kOffloadParam[] = {
+    {"device", Rule::handled},       {"nvme_path", Rule::ignored},   {"pin_memory", Rule::handled},
+    {"buffer_count", Rule::handled}, {"buffer_size", Rule::handled}, {"max_in_cpu", Rule::ignored},
+};
+// deepspeed/runtime/constants.py FP16_* and BFLOAT16_*; precision_config.py.
+constexpr KeyRule kFp16[] = {
+    {"enabled", Rule::handled},
+    {"fp16_master_weights_and_grads", Rule::handled},
+    {"auto_cast", Rule::ignored},
+    {"loss_scale", Rule::ignored},
+    {"initial_scale_power", Rule::ignored},
+    {"loss_scale_window", Rule::ignored},
+    {"hysteresis", Rule::ignored},
+    {"consecutive_hysteresis", Rule::ignored},
+    {"min_loss_scale", Rule::ignored},
+    {"fused_mode", Rule::ignored},
+};
+constexpr KeyRule kBf16[] = {
+    {"enabled", Rule::handled},
+    {"bf16_master_weights_and_grads", Rule::handled},
+    {"bf16_optimizer_states", Rule::handled},
+    {"immediate_grad_update", Rule::ignored},
+    {"check_grad_overflow", Rule::ignored},
+};
+constexpr KeyRule kDataTypes[] = {{"grad_accum_dtype", Rule::handled}};
+constexpr KeyRule kOptimizer[] = {{"type", Rule::handled}, {"params", Rule::handled}, {"legacy_fusion", Rule::ignored}};
+
+template <std::size_t N>
+const KeyRule* find_rule(const KeyRule (&rules)[N], std::string_view key) {
+  for (const auto& r : rules)
+    if (r.name == key) return &r;
+  return nullptr;
+}
+
+template <std::size_t N>
+std::string suggestion(const KeyRule (&rules)[N], std::string_view key) {
+  std::string best;
+  std::size_t best_d = 0;
+  for (const auto& r : rules) {
+    const std::size_t d = edit_distance(key, r.name);
+    if (best.empty() || d < best_d) best = std::string(r.name), best_d = d;
+  }
+  if (best.empty() || best_d > std::max<std::size_t>(3, key.size() / 2)) return "";
+  return best;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+struct Walker {
+  DeepSpeedConfig& out;
+
+  std::string field(const std::string& path) const { return path + " (in " + out.origin + ")"; }
+  std::string at(const std::string& path) const { return out.origin + ": " + path; }
+  [[noreturn]] void fail(const std::string& path, const json& v, const std::string& reason) const {
+    throw ConfigError(field(path), v.dump(), reason);
+  }
+  static bool is_auto(const json& v) { return v.is_string() && v.get_ref<const std::string&>() == "auto"; }
+
+  // An integer in [lo, hi]; DeepSpeed also accepts integral floats such as 5e8 (pydantic int coercion).
+  std::int64_t integer(const std::string& path, const json& v, std::int64_t lo, std::int64_t hi) const {
+    const std::string range = "must be a whole number between " + std::to_string(lo) + " and " + std::to_string(hi);
+    if (v.is_number_unsigned()) {
+      const auto u = v.get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(hi)) fail(path, v, range);
+      const auto x = static_cast<std::int64_t>(u);
+      if (x < lo) fail(path, v, range);
+      return x;
+    }
+    if (v.is_number_integer()) {
+      const auto x = v.get<std::int64_t>();
+      if (x < lo || x > hi) fail(path, v, range);
+      return x;
+    }
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(lo) || d > static_cast<double>(hi) ||
+          std::fabs(d) > static_cast<double>(kMaxExactDouble))
+        fail(path, v, range);
+      return static_cast<std::int64_t>(d);
+    }
+    fail(path, v, range);
+  }
+  bool boolean(const std::string& path, const json& v) const {
+    if (!v.is_boolean()) fail(path, v, "must be true or false");
+    return v.get<bool>();
+  }
+  const json& object(const std::string& path, const json& v) const {
+    if (!v.is_object()) fail(path, v, "must be a JSON object");
+    return v;
+  }
+  void set(const std::string& key, const std::string& text, const std::string& path) {
+    out.settings[key] = SettingValue{text, at(path)};
+  }
+  void unresolved(const std::string& key, const std::string& path, const json& v, const std::string& reason) {
+    out.unresolved.push_back({key, field(path), v.dump(), reason});
+  }
+  void auto_unresolved(const std::string& key, const std::string& path, const json& v) {
+    unresolved(key, path, v, "is filled in by the Hugging Face Trainer from its own arguments");
+  }
+
+  // Walks an object's keys with a rule table; `handle` reads the handled ones.
+  template <std::size_t N>
+  void walk(const std::string& prefix, const json& obj, const KeyRule (&rules)[N],
+            const std::function<void(const std::string& key, const std::string& path, const json& v)>& handle) {
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      const std::string& key = it.key();
+      std::string path = prefix;
+      if (!path.empty()) path += '.';
+      path += key;
+      const KeyRule* r = find_rule(rules, key);
+      if (r == nullptr) {
+        const std::string hint = suggestion(rules, key);
+        throw ConfigError(field(path), it.value().dump(),
+                          "unknown DeepSpeed key" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+                              "; docs/ecosystem-inputs.md lists the keys trainmem reads");
+      }
+      if (r->rule == Rule::ignored) {
+        out.ignored.push_back(path);
+      } else if (r->rule == Rule::not_modelled) {
+        // A switched-off feature has no effect; anything else is listed.
+        if (it.value().is_boolean() && !it.value().get<bool>())
+          out.ignored.push_back(path);
+        else
+          out.not_modelled.push_back(path);
+      } else {
+        handle(key, path, it.value());
+      }
+    }
+  }
+
+  void count(const char* key, const std::string& path, const json& v, std::int64_t lo) {
+    set(key, std::to_string(integer(path, v, lo, kMaxCount)), path);
+  }
+
+  void offload_device(const char* key, const std::string& path, const json& v) {
+    if (!v.is_string()) fail(path, v, "must be one of none, cpu, nvme");
+    const auto& d = v.get_ref<const std::string&>();
+    if (d != "none" && d != "cpu" && d != "nvme") fail(path, v, "must be one of none, cpu, nvme");
+    set(key, d, path);
+    if (std::string_view(key) == "offload_optimizer") out.offload_optimizer = d != "none";
+  }
+
+  void zero_optimization(const std::string& prefix, const json& z) {
+    walk(prefix, object(prefix, z), kZero, [this](const std::string& key, const std::string& path, const json& v) {
+      if (key == "stage") {
+        if (is_auto(v)) fail(path, v, "must be a whole number between 0 and 3 (\"auto\" is not a ZeRO stage)");
+        set("zero_stage", std::to_string(integer(path, v, 0, 3)), path);
+      } else if (key == "reduce_bucket_size") {
+        if (is_auto(v))
+          out.auto_reduce_bucket_size = true;
+        else
+          count("reduce_bucket_size", path, v, 1);
+      } else if (key == "stage3_prefetch_bucket_size" || key == "prefetch_bucket_size") {
+        if (is_auto(v))
+          out.auto_stage3_prefetch_bucket_size = true;
+        else
+          count("stage3_prefetch_bucket_size", path, v, 0);
+      } else if (key == "stage3_param_persistence_threshold" || key == "param_persistence_threshold") {
+        if (is_auto(v))
+          out.auto_stage3_param_persistence_threshold = true;
+        else
+          count("stage3_param_persistence_threshold", path, v, 0);
+      } else if (key == "stage3_max_live_parameters" || key == "max_live_parameters") {
+        if (is_auto(v))
+          auto_unresolved("stage3_max_live_parameters", path, v);
+        else
+          count("stage3_max_live_parameters", path, v, 1);
+      } else if (key == "sub_group_size") {
+        if (is_auto(v))
+          auto_unresolved("sub_group_size", path, v);
+        else
+          count("sub_group_size", path, v, 1);
+      } else if (key == "overlap_comm" || key == "contiguous_gradients") {
+        if (is_auto(v))
+          auto_unresolved(key, path, v);
+        else
+          set(key, boolean(path, v) ? "true" : "false", path);
+      } else if (key == "offload_optimizer" || key == "offload_param") {
+        if (v.is_null()) return;  // DeepSpeed: Optional, null = no offload
+        const bool opt = key == "offload_optimizer";
+        const json& o = object(path, v);
+        auto handle = [this, opt](const std::string& k, const std::string& p, const json& x) {
+          if (k == "device") {
+            offload_device(opt ? "offload_optimizer" : "offload_param", p, x);
+          } else if (k == "ratio") {  // Twin-Flow partial offload: part of the optimizer stays on the GPU
+            if (!x.is_number() || !(x.get<double>() >= 0.0 && x.get<double>() <= 1.0))
+              fail(p, x, "must be a number between 0 and 1");
+            if (x.get<double>() < 1.0) fail(p, x, "partial optimizer offload (Twin-Flow, ratio < 1) is not modelled");
+          } else if (k == "super_offload") {
+            if (boolean(p, x)) fail(p, x, "SuperOffload (Superchip CPU offload) is not modelled");
+          } else if (k == "pin_memory") {  // one trainmem switch: pinned when either offload asks for it
+            if (boolean(p, x) || out.settings.count("offload_pin_memory") == 0)
+              set("offload_pin_memory", boolean(p, x) ? "true" : "false", p);
+          } else if (k == "buffer_count") {  // NVMe swap buffers (docs/offload.md)
+            count(opt ? "offload_optimizer_buffer_count" : "offload_param_buffer_count", p, x, 1);
+          } else if (k == "buffer_size") {
+            count("offload_param_buffer_size", p, x, 1);
+          }
+        };
+        if (opt)
+          walk(path, o, kOffloadOptimizer, handle);
+        else
+          walk(path, o, kOffloadParam, handle);
+      } else if (key == "cpu_offload" || key == "cpu_offload_param") {  // deprecated booleans
+        const bool on = boolean(path, v);
+        const char* target = key == "cpu_offload" ? "offload_optimizer" : "offload_param";
+        if (out.settings.count(target) == 0) set(target, on ? "cpu" : "none", path);
+        if (key == "cpu_offload") out.offload_optimizer = out.offload_optimizer || on;
+      } else if (key == "legacy_stage1") {
+        if (boolean(path, v)) fail(path, v, "the legacy ZeRO stage 1 was removed in DeepSpeed 0.5.9");
+      } else if (key == "mics_shard_size") {
+        if (integer(path, v, -1, kMaxCount) > 0) fail(path, v, "MiCS (sharding within sub-groups) is not modelled");
+      } else if (key == "zero_hpz_partition_size") {
+        if (integer(path, v, 0, kMaxCount) > 1)
+          fail(path, v, "ZeRO++ hierarchical partitioning (a secondary parameter copy) is not modelled");
+      } else if (key == "zero_quantized_nontrainable_weights") {
+        if (boolean(path, v)) fail(path, v, "quantized frozen weights are not modelled");
+      }
+    });
+  }
+
+  // fp16 / bf16 / amp / torch_autocast "enabled": true, false or "auto".
+  std::optional<bool> enabled(const std::string& path, const json& v) {
+    if (is_auto(v)) return std::nullopt;
+    return boolean(path, v);
+  }
+
+  void optimizer(const json& o) {
+    std::optional<std::string> type;
+    std::optional<double> momentum;
+    std::string type_path = "optimizer.type";
+    json type_value;
+    walk("optimizer", object("optimizer", o), kOptimizer,
+         [&](const std::string& key, const std::string& path, const json& v) {
+           if (key == "type") {
+             if (!v.is_string()) fail(path, v, "must be an optimizer name such as \"AdamW\"");
+             type = v.get<std::string>();
+             type_value = v;
+           } else if (key == "params") {
+             for (auto it = object(path, v).begin(); it != v.end(); ++it) {
+               const std::string p = path + "." + it.key();
+               if (it.key() == "momentum" && !is_auto(it.value())) {
+                 if (!it.value().is_number()) fail(p, it.value(), "must be a number");
+                 momentum = it.value().get<double>();
+               } else {
+                 out.ignored.push_back(p);  // lr, betas, eps, weight_decay, adam_w_mode, torch_adam, ...
+               }
+             }
+           }
+         });
+    if (!type) return;  // no type: the client passes its own optimizer
+    // DeepSpeed lower-cases its own optimizer names (runtime/config.py); torch.optim names map the same way.
+    const std::string t = lower(*type);
+    std::string mapped;
+    if (t == "adam" || t == "adamw" || t == "muadam" || t == "muadamw")
+      mapped = t == "adam" || t == "muadam" ? "adam" : "adamw";  // both keep m and v
+    else if (t == "sgd" || t == "musgd")
+      mapped = momentum.value_or(0.0) > 0.0 ? "sgd-momentum" : "sgd";
+    if (mapped.empty()) {
+      unresolved("optimizer", type_path, type_value,
+                 "is not in trainmem's optimizer table (Adam, AdamW, SGD with or without momentum)");
+      return;
+    }
+    set("optimizer", mapped, type_path);
+  }
+};
+
+std::optional<DeepSpeedPrecision> dtype_named(const std::string& s) {
+  // deepspeed/runtime/config.py DtypeEnum spellings.
+  if (s == "fp32" || s == "float32" || s == "float" || s == "torch.float32" || s == "torch.float")
+    return DeepSpeedPrecision::fp32;
+  if (s == "fp16" || s == "float16" || s == "half" || s == "torch.float16" || s == "torch.half")
+    return DeepSpeedPrecision::fp16;
+  if (s == "bf16" || s == "bfloat16" || s == "torch.bfloat16") return DeepSpeedPrecision::bf16;
+  return std::nullopt;
+}
+}  // namespace
+
+DeepSpeedConfig deepspeed_config_from_json(const std::string& text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for numbers beyond double range (the hf_config fuzz finding).
+    throw ConfigError("deepspeed_config", origin, std::string("malformed JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw ConfigError("deepspeed_config", origin, "must be a JSON object");
+  DeepSpeedConfig out;
+  out.origin = std::filesystem::path(origin).filename().string();
+  Walker w{out};
+
+  std::optional<bool> fp16 = false, bf16 = false;
+  std::string fp16_path = "fp16.enabled", bf16_path = "bf16.enabled";
+  json fp16_value = false, bf16_value = false;
+  bool other_precision = false;  // amp / torch_autocast enabled
+  w.walk("", j, kTopLevel, [&](const std::string& key, const std::string& path, const json& v) {
+    if (key == "train_batch_size" || key == "train_micro_batch_size_per_gpu" || key == "gradient_accumulation_steps") {
+      const bool micro = key == "train_micro_batch_size_per_gpu";
+      if (Walker::is_auto(v)) {
+        w.auto_unresolved(micro ? "micro_batch_size" : "global_batch_size", path, v);
+        return;
+      }
+      const std::int64_t n = w.integer(path, v, 1, kMaxBatch);
+      if (micro) {
+        out.micro_batch_size = n;
+        w.set("micro_batch_size", std::to_string(n), path);
+      } else if (key == "train_batch_size") {
+        out.train_batch_size = n;
+      } else {
+        out.gradient_accumulation_steps = n;
+      }
+    } else if (key == "zero_optimization") {
+      if (v.is_boolean())
+        w.set("zero_stage", v.get<bool>() ? "1" : "0", path);  // deprecated form: true = stage 1
+      else
+        w.zero_optimization(path, v);
+    } else if (key == "fp16" || key == "bf16" || key == "bfloat16") {
+      const bool is_fp16 = key == "fp16";
+      auto handle = [&](const std::string& k, const std::string& p, const json& x) {
+        if (k == "enabled") {
+          (is_fp16 ? fp16 : bf16) = w.enabled(p, x);
+          (is_fp16 ? fp16_path : bf16_path) = p;
+          (is_fp16 ? fp16_value : bf16_value) = x;
+        } else if (w.boolean(p, x)) {  // fp16/bf16_master_weights_and_grads, bf16_optimizer_states
+          w.fail(p, x, "16-bit master weights / optimizer states are not modelled");
+        }
+      };
+      if (is_fp16)
+        w.walk(path, w.object(path, v), kFp16, handle);
+      else
+        w.walk(path, w.object(path, v), kBf16, handle);
+    } else if (key == "amp" || key == "torch_autocast") {
+      for (auto it = w.object(path, v).begin(); it != v.end(); ++it) {
+        const std::string p = path + "." + it.key();
+        if (it.key() != "enabled") {
+          out.ignored.push_back(p);
+          continue;
+        }
+        const auto on = w.enabled(p, it.value());
+        if (!on)
+          w.auto_unresolved("recipe", p, it.value());
+        else if (*on) {
+          w.unresolved("recipe", p, it.value(),
+                       key == "amp" ? "Apex AMP keeps its own fp32 copies; not modelled"
+                                    : "torch.autocast mixed precision is not modelled");
+          other_precision = true;
+        }
+      }
+    } else if (key == "optimizer") {
+      w.optimizer(v);
+    } else if (key == "data_types") {
+      w.walk(path, w.object(path, v), kDataTypes, [&](const std::string&, const std::string& p, const json& x) {
+        if (x.is_null()) return;
+        const auto d = x.is_string() ? dtype_named(x.get<std::string>()) : std::nullopt;
+        if (!d) w.fail(p, x, "must be one of fp32, fp16, bf16");
+        out.grad_accum_dtype = d;
+      });
+    }
+  });
+
+  // Precision: DeepSpeed refuses fp16 and bf16 together (runtime/config.py).
+  if (fp16 == true && bf16 == true)
+    throw ConfigError(w.field(bf16_path), "true", "fp16.enabled is also true; DeepSpeed enables one of them");
+  if (!fp16) w.auto_unresolved("recipe", fp16_path, fp16_value);
+  if (!bf16) w.auto_unresolved("recipe", bf16_path, bf16_value);
+  if (fp16 && bf16 && !other_precision) {
+    if (*fp16)
+      out.precision = DeepSpeedPrecision::fp16, out.precision_path = fp16_path;
+    else if (*bf16)
+      out.precision = DeepSpeedPrecision::bf16, out.precision_path = bf16_path;
+    else
+      out.precision = DeepSpeedPrecision::fp32, out.precision_path = "(neither fp16 nor bf16 enabled)";
+  }
+  return out;
+}
+
+DeepSpeedConfig load_deepspeed_config(const std::string& path) {
+  return deepspeed_config_from_json(read_input_file("deepspeed_config", path, "a ds_config JSON file"), path);
+}
+
+}  // namespace trainmem::tools

@@ -13,37 +13,36 @@ Two things differ between CPU and CUDA eager PyTorch in ways that change memory:
    autocast region and kept alive), but CUDA's fp32 lists are much longer: softmax, log_softmax,
    layer_norm, group_norm, pow, rsqrt, exp, log, sum, cumsum, prod, ... run (and return) fp32 under
    CUDA autocast and run in bf16 under CPU autocast.  We run CPU autocast for the lower-precision
-   list and a TorchFunctionMode applies CUDA's fp32 rules on top (from aten/src/ATen/autocast_mode.cpp,
+   list, and wrappers installed over the torch / torch.nn.functional / Tensor functions apply CUDA's
+   fp32 rules on top (from aten/src/ATen/autocast_mode.cpp,
    AT_FORALL_FP32 and AT_FORALL_FP32_SET_OPT_DTYPE):
      fp32:               cast bf16/fp16 tensor arguments to fp32 (an autograd-visible copy, as on CUDA);
      fp32_set_opt_dtype: pass dtype=torch.float32 when the caller gave no dtype (no input copy, as on CUDA).
-   Rules apply only while autocast is enabled, so the mode can also wrap backward (recomputation of
-   checkpointed layers re-enters autocast by itself).
+   Rules apply only while autocast is enabled.  They are installed by patching the functions for the
+   whole run rather than with a TorchFunctionMode: torch.utils.checkpoint's recomputation inside
+   backward does not see a TorchFunctionMode (measured on torch 2.15), while it does re-enter autocast.
 """
 
 import contextlib
 
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
 _LOW = (torch.bfloat16, torch.float16)
 
 FP32 = {
-    F.layer_norm, torch.layer_norm, F.group_norm, torch.group_norm, torch.pow, torch.Tensor.pow,
-    torch.Tensor.__pow__, torch.Tensor.__rpow__, torch.rsqrt, torch.Tensor.rsqrt, torch.exp, torch.Tensor.exp,
-    torch.log, torch.Tensor.log, torch.log1p, torch.Tensor.log1p, torch.expm1, torch.log2, torch.log10,
-    torch.reciprocal, torch.Tensor.reciprocal, torch.acos, torch.asin, torch.cosh, torch.sinh, torch.tan,
-    torch.erfinv, F.softplus, F.cross_entropy, F.nll_loss, F.mse_loss, F.l1_loss, F.smooth_l1_loss,
-    F.kl_div, F.binary_cross_entropy_with_logits, torch.logsumexp, torch.Tensor.logsumexp, torch.cdist,
-    torch.dist, F.cosine_similarity,
+    F: ["layer_norm", "group_norm", "softplus", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
+        "smooth_l1_loss", "kl_div", "binary_cross_entropy_with_logits", "cosine_similarity"],
+    torch: ["layer_norm", "group_norm", "pow", "rsqrt", "exp", "log", "log1p", "expm1", "log2", "log10",
+            "reciprocal", "acos", "asin", "cosh", "sinh", "tan", "erfinv", "logsumexp", "cdist", "dist"],
+    torch.Tensor: ["pow", "__pow__", "__rpow__", "rsqrt", "exp", "log", "log1p", "reciprocal", "logsumexp"],
 }
 FP32_SET_OPT_DTYPE = {
-    F.softmax, torch.softmax, torch.Tensor.softmax, F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax,
-    torch.sum, torch.Tensor.sum, torch.prod, torch.Tensor.prod, torch.cumsum, torch.Tensor.cumsum,
-    torch.cumprod, torch.Tensor.cumprod, torch.linalg.vector_norm, torch.linalg.matrix_norm,
+    F: ["softmax", "log_softmax"],
+    torch: ["softmax", "log_softmax", "sum", "prod", "cumsum", "cumprod"],
+    torch.Tensor: ["softmax", "log_softmax", "sum", "prod", "cumsum", "cumprod"],
+    torch.linalg: ["vector_norm", "matrix_norm"],
 }
-DROPOUT = {F.dropout, torch.dropout, torch.nn.functional.dropout1d}
 
 
 def _up(x):
@@ -61,37 +60,58 @@ def _is_low(args):
     return False
 
 
-class CudaRules(TorchFunctionMode):
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in DROPOUT:
-            x = args[0] if args else kwargs["input"]
-            p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
-            training = kwargs.get("training", kwargs.get("train", args[2] if len(args) > 2 else True))
-            if training and 0.0 < p < 1.0 and x.numel() > 0:
-                return torch.native_dropout(x, p, True)[0]
-            return x
+def _wrap_fp32(orig):
+    def f(*args, **kwargs):
         if torch.is_autocast_enabled("cpu"):
-            if func in FP32_SET_OPT_DTYPE and kwargs.get("dtype") is None and _is_low(args):
-                kwargs = dict(kwargs, dtype=torch.float32)
-            elif func in FP32:
-                args = _up(args)
-                kwargs = {k: _up(v) for k, v in kwargs.items()}
-        return func(*args, **kwargs)
+            args = _up(args)
+            kwargs = {k: _up(v) for k, v in kwargs.items()}
+        return orig(*args, **kwargs)
+    f.__wrapped__ = orig
+    return f
+
+
+def _wrap_set_opt_dtype(orig):
+    def f(*args, **kwargs):
+        if torch.is_autocast_enabled("cpu") and kwargs.get("dtype") is None and _is_low(args):
+            kwargs = dict(kwargs, dtype=torch.float32)
+        return orig(*args, **kwargs)
+    f.__wrapped__ = orig
+    return f
+
+
+def _native_dropout(input, p=0.5, training=True, inplace=False):
+    if training and 0.0 < p < 1.0 and input.numel() > 0:
+        out = torch.native_dropout(input, p, True)[0]
+        if inplace:
+            return input.copy_(out)
+        return out
+    return input
+
+
+@contextlib.contextmanager
+def patch_cuda_rules():
+    """For the duration: F.dropout -> native_dropout, and CUDA autocast's fp32 rules (active only
+    while autocast is enabled).  Modules look these functions up at call time."""
+    saved = [(F, "dropout", F.dropout)]
+    F.dropout = _native_dropout
+    for table, wrap in ((FP32, _wrap_fp32), (FP32_SET_OPT_DTYPE, _wrap_set_opt_dtype)):
+        for owner, names in table.items():
+            for n in names:
+                orig = getattr(owner, n)
+                saved.append((owner, n, orig))
+                setattr(owner, n, wrap(orig))
+    try:
+        yield
+    finally:
+        for owner, n, orig in reversed(saved):
+            setattr(owner, n, orig)
 
 
 @contextlib.contextmanager
 def cuda_faithful(enabled, dtype=torch.bfloat16):
-    """CUDA's dropout always; CUDA's autocast rules with bf16 when enabled."""
-    with CudaRules():
-        if enabled:
-            with torch.autocast("cpu", dtype=dtype):
-                yield
-        else:
+    """Autocast (bf16) for the forward when enabled; the rules come from patch_cuda_rules()."""
+    if enabled:
+        with torch.autocast("cpu", dtype=dtype):
             yield
-
-
-@contextlib.contextmanager
-def cuda_rules_only():
-    with CudaRules():
+    else:
         yield

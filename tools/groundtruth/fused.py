@@ -268,12 +268,14 @@ class MegatronModel(torch.nn.Module):
     """Embedding (+ learned positions for GPT style), N fused layers, final norm, LM head (tied for GPT
     style), Megatron cross entropy.  Activations are [b, s, h]."""
 
-    def __init__(self, style, layers, h, heads, kv_heads, ffn, vocab, seq, attention, dropout_p, dtype):
+    def __init__(self, style, layers, h, heads, kv_heads, ffn, vocab, seq, attention, dropout_p, dtype,
+                 max_positions=2048):
         super().__init__()
         self.style, self.p = style, dropout_p
         kw = dict(dtype=dtype)
         self.embed = torch.nn.Parameter(torch.empty(vocab, h, **kw).normal_(0, 0.02))
-        self.pos = torch.nn.Parameter(torch.empty(seq, h, **kw).normal_(0, 0.02)) if style == "gpt" else None
+        self.pos = (torch.nn.Parameter(torch.empty(max_positions, h, **kw).normal_(0, 0.02))
+                    if style == "gpt" else None)
         self.layers = torch.nn.ModuleList(
             Layer(style, h, heads, kv_heads, ffn, attention, dropout_p, "fused", seq, None, dtype)
             for _ in range(layers))

@@ -58,6 +58,8 @@ class Recorder:
         for t in tensors:
             if t is None or not isinstance(t, torch.Tensor) or t.device.type not in ("cpu", "cuda"):
                 continue
+            if hasattr(t, "to_local"):  # DTensor (FSDP2): the local shard is what this rank holds
+                t = t.to_local()
             ptr, nbytes = storage_of(t)
             if nbytes > 0 and ptr:
                 items.append(ptr)
@@ -131,6 +133,15 @@ def _op_name(op):
     if outer.startswith("gt:"):
         return inner
     return inner if inner == outer else "%s < %s" % (inner, outer)
+
+
+def phase_order(name):
+    kind, _, tag = name.partition(":")
+    nums = [int(x) for x in tag.split(".") if x.isdigit()]
+    step = nums[0] if nums else 0
+    micro = nums[1] if len(nums) > 1 else 99
+    return (step, micro, ["forward", "loss", "backward", "optimizer"].index(kind)
+            if kind in ("forward", "loss", "backward", "optimizer") else 9, name)
 
 
 def analyse(prof, rec, window_start="steps"):
@@ -223,18 +234,37 @@ def analyse(prof, rec, window_start="steps"):
     k = bisect.bisect_right([t for t, _ in phases], peak_t) - 1
     phase = phases[k][1] if k >= 0 else "(before)"
     peak_alloc = lifetimes[peak_i]
-    # Per-phase maxima (the peak of each phase of the window).
-    phase_peaks = collections.OrderedDict()
-    cur = 0
-    pi = 0
+    # Per-phase maxima (the peak of each phase of the window) and what is live at each.
     ptimes = [t for t, _ in phases]
-    for _, t, kind, i in events:
+    phase_max = collections.OrderedDict()  # name -> (bytes, position in events)
+    cur = 0
+    for pos, (_, t, kind, i) in enumerate(events):
         cur += round_block(lifetimes[i][3]) * (1 if kind == 1 else -1)
         if t < start_t:
             continue
         k = bisect.bisect_right(ptimes, t) - 1
         name = phases[k][1]
-        phase_peaks[name] = max(phase_peaks.get(name, 0), cur)
+        if name not in phase_max or cur > phase_max[name][0]:
+            phase_max[name] = (cur, pos)
+    wanted = {pos: name for name, (_, pos) in phase_max.items()}
+    phase_peaks = collections.OrderedDict()
+    live_now = set()
+    for pos, (_, t, kind, i) in enumerate(events):
+        if kind == 1:
+            live_now.add(i)
+        else:
+            live_now.discard(i)
+        if pos in wanted:
+            pc = {c: 0 for c in CATEGORIES}
+            tops = collections.Counter()
+            for j in live_now:
+                b = round_block(lifetimes[j][3])
+                pc[cats[j]] += b
+                if cats[j] == "temporaries":
+                    tops[_op_name(lifetimes[j][4])] += b
+            phase_peaks[wanted[pos]] = {"peak_bytes": phase_max[wanted[pos]][0], "categories": pc,
+                                        "temporaries_by_op": dict(tops.most_common(6))}
+    phase_peaks = collections.OrderedDict(sorted(phase_peaks.items(), key=lambda kv: phase_order(kv[0])))
     return {
         "peak_bytes": peak,
         "peak_bytes_unrounded": peak_raw,

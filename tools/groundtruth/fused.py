@@ -171,6 +171,9 @@ class Layer(torch.nn.Module):
         self.style, self.h, self.heads, self.kv = style, h, heads, kv_heads
         self.d = h // heads
         self.attention, self.p, self.impl = attention, dropout_p, impl
+        # CPU has no flash kernel with dropout (SDPA would fall back to the math path, which saves the
+        # probabilities); CUDA's flash kernel keeps only an RNG state.  Flash runs without attention dropout.
+        self.attn_p = dropout_p if attention == "eager" else 0.0
         kw = dict(device=device, dtype=dtype)
         bias = style == "gpt"
         self.qkv = MLinear(h, (heads + 2 * kv_heads) * self.d, bias=bias, **kw)
@@ -230,19 +233,19 @@ class Layer(torch.nn.Module):
             scores = torch.matmul(q * (1.0 / math.sqrt(self.d)), k.transpose(-1, -2))
             scores = scores.masked_fill(self.causal, float("-inf"))
             probs = torch.softmax(scores, dim=-1)
-            probs = dropout(probs, self.p)
+            probs = dropout(probs, self.attn_p)
             ctx = torch.matmul(probs, v)
             ctx = ctx.transpose(1, 2).reshape(b, s, self.heads * self.d)
         else:
             if self.kv != self.heads:
                 try:
-                    out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.p, enable_gqa=True)
+                    out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.attn_p, enable_gqa=True)
                 except TypeError:  # torch < 2.5: no enable_gqa; expand K/V (saves the expanded copies)
                     rep = self.heads // self.kv
                     out = F.scaled_dot_product_attention(q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1),
-                                                         is_causal=True, dropout_p=self.p)
+                                                         is_causal=True, dropout_p=self.attn_p)
             else:
-                out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.p)
+                out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.attn_p)
             ctx = out.transpose(1, 2).reshape(b, s, self.heads * self.d)
         return dropout(self.proj(ctx), self.p)
 

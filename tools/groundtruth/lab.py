@@ -179,6 +179,15 @@ RECIPE_FLAG = {"fp32": "fp32", "bf16": "bf16", "amp": "amp", "megatron": "mixed-
 ZERO_STAGE = {"none": 0, "ddp": 0, "zero1": 1, "fsdp-grad-op": 2, "fsdp-full": 3}
 
 
+def attention_dropout(c):
+    """GPT-style models use dropout 0.1, but attention dropout only with eager attention: CPU's SDPA has
+    no flash kernel with dropout and would fall back to the math path (saving the probabilities),
+    which is not what CUDA's flash kernel does."""
+    m = MODELS[c["model"]]
+    gpt = m.get("model_type") == "gpt2" or m.get("style") == "gpt"
+    return 0.1 if gpt and c["attn"] == "eager" else 0.0
+
+
 def trainmem_flags(c, results=RESULTS):
     m = MODELS[c["model"]]
     framework = "hf" if m["kind"] == "hf" else "megatron"
@@ -189,7 +198,7 @@ def trainmem_flags(c, results=RESULTS):
              "--optimizer", c["optimizer"], "--optimizer-impl", c["impl"], "--framework", framework,
              "--attention", "eager" if c["attn"] == "eager" else "flash", "--runtime", "off"]
     p = 0.1 if (m.get("model_type") == "gpt2" or m.get("style") == "gpt") else 0.0
-    flags += ["--attention-dropout", str(p), "--hidden-dropout", str(p)]
+    flags += ["--attention-dropout", str(attention_dropout(c)), "--hidden-dropout", str(p)]
     if c["ckpt"]:
         flags += ["--recompute-granularity", "full"]
     if c["lora"]:
@@ -207,7 +216,10 @@ def build_model(c, torch):
     m = MODELS[c["model"]]
     if m["kind"] == "hf":
         import transformers
-        cfg = transformers.AutoConfig.for_model(**hf_config_dict(c["model"]))
+        d = hf_config_dict(c["model"])
+        if "attn_pdrop" in d and c["attn"] != "eager":
+            d["attn_pdrop"] = 0.0  # see attention_dropout()
+        cfg = transformers.AutoConfig.for_model(**d)
         model = transformers.AutoModelForCausalLM.from_config(
             cfg, attn_implementation="eager" if c["attn"] == "eager" else "sdpa")
         if c["recipe"] == "bf16":
@@ -265,6 +277,9 @@ def observe_optimizer(rec, opt, impl, torch):
                 states.append(v)
     rec.observe("host", host, "step")
     rec.observe("optimizer_states", states)
+
+
+DETAIL = False
 
 
 def train(c, rank=0, world=1):
@@ -384,7 +399,7 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
                 opt.zero_grad(set_to_none=True)
         rec.phase("end")
     wall = time.time() - t0
-    res = measure.analyse(prof, rec)
+    res = measure.analyse(prof, rec, detail=DETAIL)
     res["rank"] = rank
     res["wall_s"] = round(wall, 2)
     return res
@@ -483,8 +498,29 @@ PRED_KEYS = ["params", "grads", "master_params", "optimizer_states", "activation
              "runtime", "peak"]
 
 
-def predict(trainmem, r):
-    cmd = [trainmem, "estimate"] + r["trainmem_flags"] + ["--format", "json"]
+NEW_FLAGS = ("--framework", "--optimizer-impl")
+
+
+def legacy_flags(flags):
+    """Today's trainmem: drop the flags the HF profile adds and map --recipe amp to fp32 (its params,
+    grads and optimizer states; the bf16 activations are then over-predicted)."""
+    out, i = [], 0
+    while i < len(flags):
+        if flags[i] in NEW_FLAGS:
+            i += 2
+            continue
+        if flags[i] == "--recipe" and flags[i + 1] == "amp":
+            out += ["--recipe", "fp32"]
+            i += 2
+            continue
+        out.append(flags[i])
+        i += 1
+    return out
+
+
+def predict(trainmem, r, legacy=False):
+    flags = legacy_flags(r["trainmem_flags"]) if legacy else r["trainmem_flags"]
+    cmd = [trainmem, "estimate"] + flags + ["--format", "json"]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if p.returncode != 0:
         msg = (p.stderr or p.stdout).strip().splitlines()
@@ -506,14 +542,14 @@ def load_results(results, subset):
     return out
 
 
-def compare_rows(trainmem, results, subset):
+def compare_rows(trainmem, results, subset, legacy=False):
     rows = []
     for r in load_results(results, subset):
         fw = "hf" if MODELS[r["config"]["model"]]["kind"] == "hf" else "megatron"
         row = {"name": r["name"], "framework": fw, "measured": r["measured"]["max_peak_bytes"],
                "phase": r["measured"]["ranks"][0]["phase"], "categories": r["measured"]["ranks"][0]["categories"],
                "predicted": None, "error_pct": None, "status": "ok", "pred_bytes": None}
-        pred, err = predict(trainmem, r)
+        pred, err = predict(trainmem, r, legacy)
         if pred is None:
             row["status"] = "unsupported: " + err
         else:
@@ -536,7 +572,7 @@ def summary(rows):
 
 
 def cmd_compare(args):
-    rows = compare_rows(args.trainmem, args.results, args.subset)
+    rows = compare_rows(args.trainmem, args.results, args.subset, args.legacy)
     if not rows:
         print("no results under %s (run `lab.py run` first)" % args.results)
         return 2
@@ -573,6 +609,8 @@ def fmt_mib(b):
 
 def cmd_render(args):
     rows = compare_rows(args.trainmem, args.results, "full") if args.trainmem else []
+    legacy = compare_rows(args.trainmem, args.results, "full", legacy=True) if args.trainmem else []
+    leg = {r["name"]: r for r in legacy}
     results = load_results(args.results, "full")
     vers = results[0]["versions"] if results else versions()
     by = {r["name"]: r for r in rows}
@@ -585,10 +623,12 @@ def cmd_render(args):
          "from torch.profiler memory events (exact: the replay equals the allocator's running total at every "
          "event), CUDA's 512-byte block rounding emulated, host-resident optimizer `step` scalars excluded. "
          "Predicted: `trainmem estimate <flags> --format json`, max_peak_bytes. MiB = 2^20 bytes.", ""]
-    if rows:
-        L += ["## Summary", "", "| framework | configs | median abs error | max abs error | unsupported |",
+    for title, rs in (("## Summary", rows), ("## Summary, legacy (today's flags only)", legacy)):
+        if not rs:
+            continue
+        L += [title, "", "| framework | configs | median abs error | max abs error | unsupported |",
               "|---|---|---|---|---|"]
-        for fw, s in summary(rows).items():
+        for fw, s in summary(rs).items():
             L.append("| %s | %d | %s | %s | %d |" % (
                 fw, s["n"], "-" if s["median_abs_error_pct"] is None else "%.2f%%" % s["median_abs_error_pct"],
                 "-" if s["max_abs_error_pct"] is None else "%.2f%%" % s["max_abs_error_pct"], s["unsupported"]))
@@ -596,8 +636,10 @@ def cmd_render(args):
     L += ["## Per configuration", "",
           "Measured categories at the peak (rank 0), MiB: P params, M master params, G grads, O optimizer states, "
           "B buffers, I inputs, A saved activations, T temporaries. Predicted categories from trainmem in brackets.",
-          "", "| config | phase at peak | measured MiB | predicted MiB | error | P | M | G | O | B | I | A | T |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "`legacy` is the same binary with `--framework`/`--optimizer-impl` dropped and `--recipe amp` "
+          "read as fp32 (`lab.py compare --legacy`): today's paper-formula prediction, for reference.",
+          "", "| config | phase at peak | measured MiB | predicted MiB | error | legacy error | P | M | G | O | B | I | A | T |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     keymap = [("params", "params"), ("master_params", "master_params"), ("grads", "grads"),
               ("optimizer_states", "optimizer_states"), ("buffers", "buffers"), ("inputs", None),
               ("activations", "activations"), ("temporaries", "temporaries")]
@@ -614,12 +656,16 @@ def cmd_render(args):
         if row is None:
             pred, err = "-", "-"
         elif row["error_pct"] is None:
-            pred, err = "-", row["status"].replace("|", "/")
+            import re
+            flag = re.search(r"--[a-z0-9-]+", row["status"])
+            pred, err = "-", "unsupported" + (" (%s)" % flag.group(0) if flag else "")
         else:
             pred, err = fmt_mib(row["predicted"]), "%+.2f%%" % row["error_pct"]
-        L.append("| %s | %s | %s | %s | %s | %s |" % (r["name"], r["measured"]["ranks"][0]["phase"],
-                                                     fmt_mib(r["measured"]["max_peak_bytes"]), pred, err,
-                                                     " | ".join(cells)))
+        lr = leg.get(r["name"])
+        lerr = "-" if lr is None or lr["error_pct"] is None else "%+.2f%%" % lr["error_pct"]
+        L.append("| %s | %s | %s | %s | %s | %s | %s |" % (r["name"], r["measured"]["ranks"][0]["phase"],
+                                                          fmt_mib(r["measured"]["max_peak_bytes"]), pred, err, lerr,
+                                                          " | ".join(cells)))
     L.append("")
     findings = os.path.join(HERE, "FINDINGS.md")
     if os.path.exists(findings):
@@ -628,6 +674,26 @@ def cmd_render(args):
     with open(args.out, "w") as f:
         f.write("\n".join(L) + "\n")
     print("wrote %s (%d configurations)" % (args.out, len(results)))
+    return 0
+
+
+def cmd_detail(args):
+    """Every allocation live at each phase's peak of the last step (not stored in results)."""
+    global DETAIL
+    DETAIL = True
+    c = select("full", args.name)[0]
+    r = train(c)
+    last = max(int(k.split(":")[1].split(".")[0]) for k in r["phase_peaks"] if ":" in k)
+    for name, ph in r["phase_peaks"].items():
+        if not name.split(":")[1].startswith(str(last)) or (args.phase and not name.startswith(args.phase)):
+            continue
+        print("== %s  peak %d  %s" % (name, ph["peak_bytes"], ph["categories"]))
+        agg = {}
+        for cat, op, size in ph["live"]:
+            k = (cat, op, size)
+            agg[k] = agg.get(k, 0) + 1
+        for (cat, op, size), n in sorted(agg.items(), key=lambda kv: (kv[0][0], -kv[0][2] * kv[1])):
+            print("  %-16s %-60s %12d x %d" % (cat, op[:60], size, n))
     return 0
 
 
@@ -640,15 +706,20 @@ def main():
     p.add_argument("--subset", default="full", choices=["ci", "full"])
     p.add_argument("--only", default=None, help="comma-separated configuration names")
     p.add_argument("--out", default=RESULTS)
+    p = sub.add_parser("detail")
+    p.add_argument("name")
+    p.add_argument("--phase", default=None, help="forward | loss | backward | optimizer")
     p = sub.add_parser("compare")
     p.add_argument("--trainmem", required=True)
     p.add_argument("--subset", default="full", choices=["ci", "full"])
     p.add_argument("--results", default=RESULTS)
     p.add_argument("--bound", type=float, default=3.0, help="max |error| in percent (default 3)")
+    p.add_argument("--legacy", action="store_true",
+                   help="baseline for a trainmem without --framework/--optimizer-impl/--recipe amp: drop those")
     p.add_argument("--allow-unsupported", action="store_true",
                    help="exit 0 when rows are unsupported (flag rejected) and the rest are within the bound")
     p = sub.add_parser("render")
-    p.add_argument("--trainmem", default=None)
+    p.add_argument("--trainmem", default=None, help="binary for the predicted columns")
     p.add_argument("--results", default=RESULTS)
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "accuracy.md"))
     args = ap.parse_args()
@@ -656,7 +727,7 @@ def main():
         for c in select(args.subset):
             print(c["name"])
         return 0
-    return {"run": cmd_run, "compare": cmd_compare, "render": cmd_render}[args.cmd](args)
+    return {"run": cmd_run, "compare": cmd_compare, "render": cmd_render, "detail": cmd_detail}[args.cmd](args)
 
 
 if __name__ == "__main__":

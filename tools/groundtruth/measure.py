@@ -144,7 +144,7 @@ def phase_order(name):
             if kind in ("forward", "loss", "backward", "optimizer") else 9, name)
 
 
-def analyse(prof, rec, window_start="steps"):
+def analyse(prof, rec, window_start="steps", detail=False):
     """Replay the events; return the peak, its phase and what is live at it by category."""
     allocs, marks = _events(prof)
     # ---- pass 1: exact self-consistency, and lifetimes --------------------------------------------
@@ -264,6 +264,10 @@ def analyse(prof, rec, window_start="steps"):
                     tops[_op_name(lifetimes[j][4])] += b
             phase_peaks[wanted[pos]] = {"peak_bytes": phase_max[wanted[pos]][0], "categories": pc,
                                         "temporaries_by_op": dict(tops.most_common(6))}
+            if detail:
+                phase_peaks[wanted[pos]]["live"] = sorted(
+                    ((cats[j], _op_name(lifetimes[j][4]), lifetimes[j][3]) for j in live_now),
+                    key=lambda x: (CATEGORIES.index(x[0]) if x[0] in CATEGORIES else 99, -x[2]))
     phase_peaks = collections.OrderedDict(sorted(phase_peaks.items(), key=lambda kv: phase_order(kv[0])))
     return {
         "peak_bytes": peak,

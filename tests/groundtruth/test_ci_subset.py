@@ -2,8 +2,8 @@
 
 Runs every configuration of lab.CI_SUBSET for real (a few seconds each on 2 cores), checks that the
 replay is exact on every rank, that the categories add up to the peak, and that the result
-reproduces the checked-in measurement (byte-identical for single-process runs; gloo runs differ by
-communication scratch, so within 64 KiB).  With TRAINMEM_BIN set, trainmem's prediction for each
+reproduces the checked-in measurement (byte-identical for single-process runs; gloo runs within one
+gradient-sized buffer plus 64 KiB: see README, DDP).  With TRAINMEM_BIN set, trainmem's prediction for each
 configuration must be within the bound (default 3%, TRAINMEM_BOUND overrides).
 """
 
@@ -63,7 +63,10 @@ def test_reproduces_checked_in(fresh):
             assert got == want, (name, got, want)
             assert r["measured"]["ranks"][0]["categories"] == old["measured"]["ranks"][0]["categories"], name
         else:
-            assert abs(got - want) <= 65536, (name, got, want)
+            # gloo: the lifetime of communication buffers depends on when async work objects are
+            # destroyed: repeated runs differ by up to one gradient-sized buffer (README, DDP).
+            slack = old["measured"]["ranks"][0]["categories"]["params"] + 65536
+            assert abs(got - want) <= slack, (name, got, want)
 
 
 def test_trainmem_within_bound(fresh):

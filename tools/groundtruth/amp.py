@@ -108,10 +108,11 @@ def patch_cuda_rules():
 
 
 @contextlib.contextmanager
-def cuda_faithful(enabled, dtype=torch.bfloat16):
-    """Autocast (bf16) for the forward when enabled; the rules come from patch_cuda_rules()."""
+def cuda_faithful(enabled, dtype=torch.bfloat16, device="cpu"):
+    """Autocast (bf16) for the forward when enabled; on CPU the CUDA rules come from patch_cuda_rules()
+    (they test torch.is_autocast_enabled("cpu"), so on a CUDA device real CUDA autocast runs alone)."""
     if enabled:
-        with torch.autocast("cpu", dtype=dtype):
+        with torch.autocast(device, dtype=dtype):
             yield
     else:
         yield

@@ -93,7 +93,7 @@ def profiled():
         prof.stop()
 
 
-def _events(prof):
+def _events(prof, device="cpu"):
     """Flatten the event tree into allocation events and marker events, in time order."""
     from torch._C._profiler import _EventType
 
@@ -106,7 +106,7 @@ def _events(prof):
         kind = e.typed[0]
         if kind == _EventType.Allocation:
             f = e.typed[1]
-            if f.device.type != "cpu" or f.alloc_size == 0:
+            if f.device.type != device or f.alloc_size == 0:
                 continue
             op, p = [], e.parent
             while p is not None:
@@ -144,9 +144,9 @@ def phase_order(name):
             if kind in ("forward", "loss", "backward", "optimizer") else 9, name)
 
 
-def analyse(prof, rec, window_start="steps", detail=False):
+def analyse(prof, rec, window_start="steps", detail=False, device="cpu"):
     """Replay the events; return the peak, its phase and what is live at it by category."""
-    allocs, marks = _events(prof)
+    allocs, marks = _events(prof, device)
     # ---- pass 1: exact self-consistency, and lifetimes --------------------------------------------
     live = {}
     running = 0

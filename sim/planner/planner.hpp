@@ -219,6 +219,10 @@ class Planner {
   void for_each_inner_of(
       std::size_t b,
       const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const;
+  // The inner settings of options `o` in search order: simple(sp, zero, recompute, offload) for each setting but
+  // full block recompute, block(sp, zero, offload) for each block range (N from o.block_lo to o.block_hi).
+  template <typename Simple, typename Block>
+  void walk_inner(const Options& o, Simple&& simple, Block&& block) const;
   PlanEntry entry_of(std::size_t b, const PlanLayout& layout, Bytes peak) const;
 
   PlanRequest request_;

@@ -52,10 +52,8 @@ void Planner::for_each_inner(
   for (std::size_t bi = 0; bi < bases_.size(); ++bi) for_each_inner_of(bi, visit);
 }
 
-void Planner::for_each_inner_of(
-    std::size_t bi,
-    const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const {
-  const Options& o = options_[bases_[bi].options];
+template <typename Simple, typename Block>
+void Planner::walk_inner(const Options& o, Simple&& simple, Block&& block) const {
   for (int si = 0; si < o.num_sp; ++si)
     for (int zi = 0; zi < o.num_zero; ++zi) {
       const bool sp = o.sp[static_cast<std::size_t>(si)];
@@ -64,18 +62,32 @@ void Planner::for_each_inner_of(
         const StateOffload so = state_off_[static_cast<std::size_t>(z)][static_cast<std::size_t>(oi)];
         for (const auto& rc : o.simple) {
           if (rc.granularity != RecomputeGranularity::full) {
-            visit(bi, sp, z, rc, {so.optimizer, so.param, false});
+            simple(sp, z, rc, OffloadChoice{so.optimizer, so.param, false});
             continue;
           }
           for (int ci = 0; ci < num_ckpt_full_; ++ci)
-            visit(bi, sp, z, rc, {so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]});
+            simple(sp, z, rc, OffloadChoice{so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]});
         }
+        if (o.block_lo > o.block_hi) continue;
         for (int ci = 0; ci < num_ckpt_full_; ++ci)
-          for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k)
-            visit(bi, sp, z, {RecomputeGranularity::full, RecomputeMethod::block, k},
-                  {so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]});
+          block(sp, z, OffloadChoice{so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]});
       }
     }
+}
+
+namespace {
+RecomputeChoice block_recompute(std::int64_t n) { return {RecomputeGranularity::full, RecomputeMethod::block, n}; }
+}  // namespace
+
+void Planner::for_each_inner_of(
+    std::size_t bi,
+    const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const {
+  const Options& o = options_[bases_[bi].options];
+  walk_inner(
+      o, [&](bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) { visit(bi, sp, z, rc, off); },
+      [&](bool sp, int z, const OffloadChoice& off) {
+        for (std::int64_t k = o.block_lo; k <= o.block_hi; ++k) visit(bi, sp, z, block_recompute(k), off);
+      });
 }
 
 std::vector<Planner::Candidate> Planner::candidates() const {
@@ -202,37 +214,16 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
       }
       return gpu_fits;
     };
-    for (int si = 0; si < o.num_sp; ++si)
-      for (int zi = 0; zi < o.num_zero; ++zi) {
-        const bool sp = o.sp[static_cast<std::size_t>(si)];
-        const int z = o.zero[static_cast<std::size_t>(zi)];
-        for (int oi = 0; oi < num_state_off_[static_cast<std::size_t>(z)]; ++oi) {
-          const StateOffload so = state_off_[static_cast<std::size_t>(z)][static_cast<std::size_t>(oi)];
-          for (const auto& rc : o.simple) {
-            if (rc.granularity != RecomputeGranularity::full) {
-              consider(sp, z, rc, {so.optimizer, so.param, false});
-              continue;
-            }
-            for (int ci = 0; ci < num_ckpt_full_; ++ci)
-              consider(sp, z, rc, {so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]});
-          }
-          if (o.block_lo > o.block_hi) continue;
-          for (int ci = 0; ci < num_ckpt_full_; ++ci) {
-            const OffloadChoice off{so.optimizer, so.param, ckpt_full_[static_cast<std::size_t>(ci)]};
-            // Full block recompute of N layers per chunk: GPU memory never rises with N (a recomputed layer
-            // keeps its checkpoint, a subset of what it would keep, or nothing under checkpoint offload; the
-            // transient is one layer for every N >= 1) and the recompute cost rises with N, so the smallest
-            // N whose GPU peak fits is the only one worth keeping. Checkpoint offload's host bytes rise with N:
-            // if they overflow at that N they overflow at every larger one.
-            auto rc_of = [](std::int64_t k) {
-              return RecomputeChoice{RecomputeGranularity::full, RecomputeMethod::block, k};
-            };
-            const std::uint64_t evals = smallest_fitting_block(
-                o.block_lo, o.block_hi, [&](std::int64_t k) { return consider(sp, z, rc_of(k), off); });
-            c.pruned_monotone += static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) - evals;
-          }
-        }
-      }
+    walk_inner(
+        o, [&](bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) { consider(sp, z, rc, off); },
+        [&](bool sp, int z, const OffloadChoice& off) {
+          // Full block recompute of N layers per chunk: the smallest N whose GPU peak fits is the only one worth
+          // keeping (plan_bounds.hpp). Checkpoint offload's host bytes rise with N: if they overflow at that N
+          // they overflow at every larger one.
+          const std::uint64_t evals = smallest_fitting_block(
+              o.block_lo, o.block_hi, [&](std::int64_t k) { return consider(sp, z, block_recompute(k), off); });
+          c.pruned_monotone += static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) - evals;
+        });
     if (best) {
       ++c.fitting_bases;
       push(*best);

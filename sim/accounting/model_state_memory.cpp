@@ -1,48 +1,47 @@
 #include "sim/accounting/model_state_memory.hpp"
 
+#include "sim/accounting/model_state_terms.hpp"
+#include "sim/offload/offload_memory.hpp"
+
 namespace trainmem::sim {
 
-ModelStateMemory model_state_memory(const RankParamShard& shard, const Recipe& recipe, const Optimizer& optimizer,
-                                    int zero_stage, std::int64_t dp, std::int64_t edp) {
-  ModelStateMemory out;
-  auto held = [&](ZeroStateClass cls, ElementCount n, std::int64_t ways) {
-    return zero_shards(zero_stage, cls) ? zero_shard_elements(n, ways) : n;
-  };
-  auto add = [&](std::string name, MemoryCategory cat, std::string dtype_label, ZeroStateClass cls,
-                 auto bytes_for_elements) {
-    ModelStateTerm t;
-    t.name = std::move(name);
-    t.category = cat;
-    t.dtype = std::move(dtype_label);
-    t.sharded = zero_shards(zero_stage, cls);
-    t.dense_elements = held(cls, shard.dense, dp);
-    t.expert_elements = held(cls, shard.expert, edp);
-    // Dense and expert parameters live in separate flat buffers (different DP groups): size each.
-    t.bytes = bytes_for_elements(t.dense_elements) + bytes_for_elements(t.expert_elements);
-    out.add(std::move(t));
-  };
-
-  for (const auto& tensor : recipe.tensors) {
-    const Dtype d = tensor.dtype;
-    add(std::string(tensor.name), tensor.category, std::string(dtype_name(d)), tensor.zero_class,
-        [d](ElementCount n) { return bytes_of(n, d); });
-  }
+std::vector<ModelStateTermRule> model_state_term_rules(const Recipe& recipe, const Optimizer& optimizer) {
+  std::vector<ModelStateTermRule> out;
+  for (const auto& tensor : recipe.tensors)
+    out.push_back({std::string(tensor.name), std::string(dtype_name(tensor.dtype)), tensor.category, tensor.zero_class,
+                   bits_per_element(tensor.dtype), 0, tensor.name == kFp32GradCopyName});
   static constexpr const char* kMomentNames[] = {"optimizer state m (first moment)",
                                                  "optimizer state v (second moment)"};
   for (int i = 0; i < optimizer.num_states; ++i) {
     const std::string name = optimizer.num_states == 1 ? "optimizer state (momentum)" : kMomentNames[i];
+    const auto cat = MemoryCategory::optimizer_states;
+    const auto cls = ZeroStateClass::optimizer;
     if (optimizer.blockwise_8bit) {
-      add(name, MemoryCategory::optimizer_states, "int8", ZeroStateClass::optimizer,
-          [](ElementCount n) { return bytes_of(n, Dtype::int8); });
-      add(name + " absmax scales", MemoryCategory::optimizer_states, "fp32 per 256", ZeroStateClass::optimizer,
-          [](ElementCount n) {
-            return bytes_of(ElementCount(detail::ceil_div(n.value, kBlockwise8bitBlock)), Dtype::fp32);
-          });
+      out.push_back({name, "int8", cat, cls, bits_per_element(Dtype::int8), 0, false});
+      out.push_back({name + " absmax scales", "fp32 per 256", cat, cls, bits_per_element(Dtype::fp32),
+                     kBlockwise8bitBlock, false});
     } else {
       const Dtype d = recipe.moment_dtype;
-      add(name, MemoryCategory::optimizer_states, std::string(dtype_name(d)), ZeroStateClass::optimizer,
-          [d](ElementCount n) { return bytes_of(n, d); });
+      out.push_back({name, std::string(dtype_name(d)), cat, cls, bits_per_element(d), 0, false});
     }
+  }
+  return out;
+}
+
+ModelStateMemory model_state_memory(const RankParamShard& shard, const Recipe& recipe, const Optimizer& optimizer,
+                                    int zero_stage, std::int64_t dp, std::int64_t edp) {
+  ModelStateMemory out;
+  for (const auto& rule : model_state_term_rules(recipe, optimizer)) {
+    ModelStateTerm t;
+    t.name = rule.name;
+    t.category = rule.category;
+    t.dtype = rule.dtype;
+    t.sharded = rule.sharded(zero_stage);
+    t.dense_elements = ElementCount(rule.held(shard.dense.value, zero_stage, static_cast<std::uint64_t>(dp)));
+    t.expert_elements = ElementCount(rule.held(shard.expert.value, zero_stage, static_cast<std::uint64_t>(edp)));
+    // Dense and expert parameters live in separate flat buffers (different DP groups): size each.
+    t.bytes = rule.bytes(t.dense_elements.value) + rule.bytes(t.expert_elements.value);
+    out.add(std::move(t));
   }
   return out;
 }

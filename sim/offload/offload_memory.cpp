@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "partition/error.hpp"
+#include "sim/offload/offload_rules.hpp"
 
 namespace trainmem::sim {
 namespace {
@@ -51,6 +52,9 @@ OffloadMemory offload_memory(const ModelStateMemory& states, const OffloadConfig
     add(t.name, target, pinned, t.bytes, std::move(why));
   };
 
+  auto fate = [&](const ModelStateTerm& t) {
+    return state_term_fate(t.category, t.name == kFp32GradCopy, in.zero_stage, c.optimizer, c.param);
+  };
   if (c.optimizer != OffloadDevice::none) {
     const OffloadTarget target = c.optimizer == OffloadDevice::nvme ? OffloadTarget::nvme : OffloadTarget::host;
     const bool pinned = c.pin_memory;
@@ -58,67 +62,65 @@ OffloadMemory offload_memory(const ModelStateMemory& states, const OffloadConfig
     std::uint64_t shard = 0;
     bool has_fp32_grad = false;
     for (const auto& t : states.terms) {
-      if ((t.category == MemoryCategory::master_params || t.category == MemoryCategory::optimizer_states) && shard == 0)
-        shard = (t.dense_elements + t.expert_elements).value;
-      if (t.category == MemoryCategory::master_params || t.category == MemoryCategory::optimizer_states) {
-        move(t, target, pinned,
-             target == OffloadTarget::nvme
-                 ? "ZeRO-Infinity swaps the fp32 partition and optimizer states to NVMe"
-                 : "ZeRO-Offload: the fp32 partition and optimizer states live in host memory; "
-                   "the CPU optimizer updates them");
-      } else if (t.name == kFp32GradCopy) {
-        has_fp32_grad = true;
-        move(t, target, pinned,
-             target == OffloadTarget::nvme
-                 ? "fp32 gradients are swapped out to NVMe with their sub-group (optimizer swapper swap_out_gradients)"
-                 : "the CPU optimizer reads fp32 gradients (single_partition_of_fp32_groups[i].grad)");
-      } else if (t.category == MemoryCategory::grads && in.zero_stage == 2) {
-        // stage_1_and_2.py with cpu_offload: reduced bucket slices are copied straight into the host fp32
-        // gradient partition; grads_in_partition is never allocated on the GPU.
-        out.gpu_removed[t.category] += t.bytes;
-      } else if (t.category == MemoryCategory::grads && in.zero_stage == 3) {
-        // stage3.py: grad_partitions_flat_buffer is allocated on self.device, the CPU under offload_optimizer.
-        move(t, OffloadTarget::host, pinned,
-             "ZeRO-3 gradient partition buffer (grad_partitions_flat_buffer) on the host under offload_optimizer");
+      if (optimizer_shard_term(t.category) && shard == 0) shard = (t.dense_elements + t.expert_elements).value;
+      switch (fate(t)) {
+        case StateTermFate::optimizer_tier:
+          if (optimizer_shard_term(t.category)) {
+            move(t, target, pinned,
+                 target == OffloadTarget::nvme
+                     ? "ZeRO-Infinity swaps the fp32 partition and optimizer states to NVMe"
+                     : "ZeRO-Offload: the fp32 partition and optimizer states live in host memory; "
+                       "the CPU optimizer updates them");
+          } else {
+            has_fp32_grad = true;
+            move(t, target, pinned,
+                 target == OffloadTarget::nvme
+                     ? "fp32 gradients are swapped out to NVMe with their sub-group (optimizer swapper "
+                       "swap_out_gradients)"
+                     : "the CPU optimizer reads fp32 gradients (single_partition_of_fp32_groups[i].grad)");
+          }
+          break;
+        case StateTermFate::dropped:
+          // stage_1_and_2.py with cpu_offload: reduced bucket slices are copied straight into the host fp32
+          // gradient partition; grads_in_partition is never allocated on the GPU.
+          out.gpu_removed[t.category] += t.bytes;
+          break;
+        case StateTermFate::host:
+          // stage3.py: grad_partitions_flat_buffer is allocated on self.device, the CPU under offload_optimizer.
+          move(t, OffloadTarget::host, pinned,
+               "ZeRO-3 gradient partition buffer (grad_partitions_flat_buffer) on the host under offload_optimizer");
+          break;
+        default: break;
       }
     }
-    if (!has_fp32_grad && shard > 0)
-      add("fp32 gradient partition (CPU optimizer input)", target, pinned, Bytes(shard) * 4,
-          "DeepSpeed keeps an fp32 gradient for the offloaded optimizer whatever the recipe's gradient dtype");
-    if (in.zero_stage <= 2) {
-      const Bytes staging = Bytes(in.largest_param_elements) * 2;
-      add("temp_grad_buffer_for_cpu_offload", OffloadTarget::host, pinned, staging,
-          "stage_1_and_2.py: host buffer of the largest parameter, model dtype");
-      add("temp_grad_buffer_for_gpu_offload", OffloadTarget::gpu, false, staging,
-          "stage_1_and_2.py: GPU buffer of the largest parameter, model dtype");
-      if (in.num_microbatches > 1)
-        add("accumulated_grads_in_cpu (gradient accumulation)", OffloadTarget::host, pinned, Bytes(shard) * 2,
-            "stage_1_and_2.py async_accumulate_grad_in_cpu_via_gpu keeps the partition's gradients in host memory "
-            "between micro-steps");
-    }
-    if (c.optimizer == OffloadDevice::nvme) {
-      const std::uint64_t sub_group = std::min<std::uint64_t>(zero.sub_group_size, shard);
-      add("optimizer swap buffers", OffloadTarget::host, true,
-          Bytes(sub_group) * 4 * static_cast<std::uint64_t>(c.optimizer_buffer_count),
-          "partitioned_optimizer_swapper.py: buffer_count pinned fp32 buffers of one sub-group for async NVMe I/O");
-    }
+    const OptimizerOffloadExtras x =
+        optimizer_offload_extras(shard, has_fp32_grad, in.zero_stage, in.num_microbatches, in.largest_param_elements,
+                                 c.optimizer, zero.sub_group_size, c.optimizer_buffer_count);
+    add("fp32 gradient partition (CPU optimizer input)", target, pinned, x.fp32_grad,
+        "DeepSpeed keeps an fp32 gradient for the offloaded optimizer whatever the recipe's gradient dtype");
+    add("temp_grad_buffer_for_cpu_offload", OffloadTarget::host, pinned, x.staging,
+        "stage_1_and_2.py: host buffer of the largest parameter, model dtype");
+    add("temp_grad_buffer_for_gpu_offload", OffloadTarget::gpu, false, x.staging,
+        "stage_1_and_2.py: GPU buffer of the largest parameter, model dtype");
+    add("accumulated_grads_in_cpu (gradient accumulation)", OffloadTarget::host, pinned, x.accumulated,
+        "stage_1_and_2.py async_accumulate_grad_in_cpu_via_gpu keeps the partition's gradients in host memory "
+        "between micro-steps");
+    add("optimizer swap buffers", OffloadTarget::host, true, x.swap_buffers,
+        "partitioned_optimizer_swapper.py: buffer_count pinned fp32 buffers of one sub-group for async NVMe I/O");
   }
 
   if (c.param != OffloadDevice::none) {
     const OffloadTarget target = c.param == OffloadDevice::nvme ? OffloadTarget::nvme : OffloadTarget::host;
     for (const auto& t : states.terms) {
-      if (t.category != MemoryCategory::params) continue;
+      if (fate(t) != StateTermFate::param_tier) continue;
       move(t, target, c.pin_memory,
            target == OffloadTarget::nvme
                ? "ZeRO-Infinity: the parameter partition lives on NVMe and is swapped in per layer"
                : "ZeRO-Infinity: the parameter partition lives in host memory");
-      if (target == OffloadTarget::nvme) {
-        const std::uint64_t elements = (t.dense_elements + t.expert_elements).value;
-        const std::uint64_t dtype = elements == 0 ? 2 : t.bytes.value / elements;
+      if (target == OffloadTarget::nvme)
         add("parameter swap buffers", OffloadTarget::host, true,
-            Bytes(c.param_buffer_size) * dtype * static_cast<std::uint64_t>(c.param_buffer_count),
+            param_swap_buffers(t.bytes, (t.dense_elements + t.expert_elements).value, c),
             "partitioned_param_swapper.py: buffer_count pinned buffers of buffer_size elements");
-      }
     }
   }
 

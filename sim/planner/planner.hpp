@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sim/accounting/activation_memory.hpp"
+#include "sim/accounting/model_state_terms.hpp"
 #include "sim/accounting/recipe.hpp"
 #include "sim/accounting/scenario.hpp"
 #include "sim/planner/plan_cost.hpp"
@@ -164,20 +165,35 @@ class Planner {
     std::int64_t block_lo = 1, block_hi = 0;  // full block N in [lo, hi] (empty when lo > hi)
     std::uint64_t count = 0;                  // inner candidates (offload variants included)
   };
-  struct StateRule {  // one model-state tensor class of the recipe and optimizer
-    ZeroStateClass cls;
-    unsigned bits;        // storage bits per element
-    bool absmax = false;  // fp32 scale per kBlockwise8bitBlock elements
-  };
-  struct RuleKind {  // what offload_memory() does with a rule's term (kept apart: states() does not read it)
-    MemoryCategory category = MemoryCategory::params;
-    bool fp32_grad_copy = false;  // the recipe's "fp32 gradient copy" (offload_memory() moves it by name)
-  };
   struct StateOffload {  // the optimizer and parameter offload knobs (model states; checkpoints are separate)
     OffloadDevice optimizer = OffloadDevice::none, param = OffloadDevice::none;
   };
 
-  // Model states on the GPU: the rules not in `removed` (bit i = rule i offloaded), with segment rounding.
+  // Build-time types (sim/planner/planner_build.hpp): a pipeline split and the pieces' memo by key.
+  struct Split;
+  struct PieceIndex;
+
+  // Construction, step by step (planner.cpp): check the request and fix the knobs its base sets, resolve the
+  // base at the trivial layout, compile the model-state terms, choose the offload settings, enumerate the bases.
+  void build();
+  void check_request();
+  void resolve_base();
+  void compile_state_terms();
+  void choose_offload();   // planner_offload.cpp
+  void enumerate_bases();  // planner_knobs.cpp
+  // The knob space (planner_knobs.cpp): pipeline splits of pp stages, the inner knobs of a base.
+  bool fixed_split() const;
+  std::vector<Split> splits_of(std::int64_t pp) const;
+  std::uint32_t options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, std::int64_t pp, std::int64_t n, bool uneven);
+  // The precomputed pieces, one per distinct key (planner_pieces.cpp).
+  std::uint32_t layer_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t cp,
+                            std::int64_t mbs);
+  std::uint32_t shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t pp,
+                            const Split& split);
+  std::uint32_t inflight_piece(PieceIndex& ix, std::int64_t pp, std::int64_t vpp, std::int64_t m);
+  Bytes runtime_fixed(const PlanLayout& layout) const;
+
+  // Model states on the GPU: the terms not in `removed` (bit i = term i offloaded), with segment rounding.
   Bytes states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
                std::uint8_t removed = 0) const;
   // Host and NVMe bytes of one rank's offloaded model states (offload_memory(), without checkpoints).
@@ -192,6 +208,9 @@ class Planner {
   template <bool kOffload>
   Bytes evaluate_impl(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
                       const OffloadChoice& offload) const;
+  // Non-model bytes of a stage with `dynamic` bytes (runtime fixed part + fragmentation reserve).
+  Bytes non_model_bytes(const Base& b, Bytes dynamic) const;
+  // A lower limit of every peak of base `b` at `zero_stage`: its model states (planner_bounds.cpp).
   Bytes lower_bound(const Base& b, int zero_stage) const;
   // Every (base, sequence_parallel, zero_stage, recompute, offload) of the space, in search order, unpruned.
   void for_each_inner(
@@ -200,9 +219,11 @@ class Planner {
   void for_each_inner_of(
       std::size_t b,
       const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const;
-  Bytes non_model_bytes(const Base& b, Bytes dynamic) const;
-  Bytes runtime_fixed(const PlanLayout& layout) const;
-  void build();
+  // The inner settings of options `o` in search order: simple(sp, zero, recompute, offload) for each setting but
+  // full block recompute, block(sp, zero, offload) for each block range (N from o.block_lo to o.block_hi).
+  template <typename Simple, typename Block>
+  void walk_inner(const Options& o, Simple&& simple, Block&& block) const;
+  PlanEntry entry_of(std::size_t b, const PlanLayout& layout, Bytes peak) const;
 
   PlanRequest request_;
   ResolvedScenario resolved_;
@@ -210,9 +231,9 @@ class Planner {
   unsigned act_bytes_ = 2;
   bool rounding_ = false;                // runtime model on with 2 MiB segment rounding of the state buffers
   std::uint64_t fragmentation_ppm_ = 0;  // runtime model on: fragmentation reserve of the dynamic bytes
-  std::array<StateRule, 8> rules_{};
-  std::array<RuleKind, 8> rule_kinds_{};
-  int num_rules_ = 0;
+  // The model-state terms (sim/accounting/model_state_terms.hpp: estimate()'s rows); at most 8 (a bit each in
+  // the offload masks).
+  std::vector<ModelStateTermRule> terms_;
   std::vector<LayerPiece> layers_;
   std::vector<ShardPiece> shards_;
   std::vector<InflightPiece> inflight_;

@@ -1,0 +1,25 @@
+// The planner's pruning: the model-state lower bound of a base (no layout of it peaks lower, so a base whose
+// bound overflows the budget is skipped whole); the monotone search over full block recompute's N is
+// smallest_fitting_block() in sim/planner/plan_bounds.hpp.
+#include <algorithm>
+
+#include "sim/planner/planner.hpp"
+
+namespace trainmem::sim {
+
+Bytes Planner::lower_bound(const Base& b, int zero_stage) const {
+  const ShardPiece& S = shards_[b.shard];
+  const auto ways = static_cast<std::uint64_t>(b.layout.dp * b.layout.cp);
+  const std::int64_t etp = b.layout.etp == 0 ? b.layout.tp : b.layout.etp;
+  const auto edp = static_cast<std::uint64_t>(b.layout.tp * b.layout.cp * b.layout.dp / (etp * b.layout.ep));
+  // The most the stage's offload choices remove (states only: checkpoint offload moves activations).
+  const std::uint8_t removed = bound_mask_[static_cast<std::size_t>(zero_stage)];
+  Bytes worst;
+  for (int k = 0; k < (b.layout.pp == 1 ? 1 : 3); ++k) {
+    if (k == 1 && b.layout.pp < 3) continue;
+    worst = std::max(worst, states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed));
+  }
+  return worst + non_model_bytes(b, Bytes(0));
+}
+
+}  // namespace trainmem::sim

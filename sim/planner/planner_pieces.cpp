@@ -1,0 +1,127 @@
+// The compiled evaluator's pieces, one per distinct key while the bases are built: a layer's activations and the
+// first/last stage extras (tp, etp, ep, cp, mbs; with and without sequence parallel), a rank's parameter shard per
+// stage class (tp, etp, ep, pp, split), the schedule's in-flight forwards (pp, vpp, m), and the runtime's fixed
+// part of a layout (CUDA context, NCCL communicators, workspaces).
+#include <algorithm>
+
+#include "partition/layer_assignment.hpp"
+#include "partition/shard_plan.hpp"
+#include "sim/accounting/estimate.hpp"
+#include "sim/accounting/runtime_memory.hpp"
+#include "sim/accounting/stage_activations.hpp"
+#include "sim/planner/planner.hpp"
+#include "sim/planner/planner_build.hpp"
+#include "sim/schedule/inflight_microbatches.hpp"
+
+namespace trainmem::sim {
+
+std::uint32_t Planner::layer_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t cp,
+                                   std::int64_t mbs) {
+  const Scenario& in = request_.base;
+  const ModelSpec& M = *resolved_.scenario.model;
+  const TrainingConfig& T = resolved_.scenario.training;
+  const std::int64_t s = T.seq_length;
+  const auto key = std::make_tuple(tp, etp, ep, cp, mbs);
+  if (auto it = ix.layer.find(key); it != ix.layer.end()) return it->second;
+  const auto index = static_cast<std::uint32_t>(layers_.size());
+  for (bool sp : {false, true}) {
+    LayerPiece piece;
+    ParallelConfig p;
+    p.tp = tp, p.etp = etp, p.ep = ep, p.cp = cp, p.sequence_parallel = sp;
+    p.make_vocab_size_divisible_by = in.parallel.make_vocab_size_divisible_by;
+    TrainingConfig t = T;
+    t.micro_batch_size = mbs;
+    // Sequence parallelism with tp 1 changes nothing (estimate() treats it as off).
+    piece.valid = !sp || tp == 1 || (s % tp == 0 && (s / cp) % tp == 0);
+    if (piece.valid) {
+      piece.layer = layer_activations(M, p, t, act_bytes_);
+      piece.layer.ops.clear();
+      piece.first_saved = first_stage_extras(M, p, t, act_bytes_).saved_bytes;
+      const StageExtras last =
+          last_stage_extras(M, p, t, act_bytes_, padded_vocab_size(M.vocab_size, p.make_vocab_size_divisible_by, tp));
+      piece.last_saved = last.saved_bytes;
+      piece.loss_transient = last.transient_bytes;
+    }
+    layers_.push_back(std::move(piece));
+  }
+  ix.layer.emplace(key, index);
+  return index;
+}
+
+std::uint32_t Planner::shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t pp,
+                                   const Split& split) {
+  const Scenario& in = request_.base;
+  const ModelSpec& M = *resolved_.scenario.model;
+  const auto key = std::make_tuple(tp, etp, ep, pp, split.first, split.last);
+  if (auto it = ix.shard.find(key); it != ix.shard.end()) return it->second;
+  ParallelConfig p;
+  p.tp = tp, p.etp = etp, p.ep = ep, p.pp = pp;
+  p.make_vocab_size_divisible_by = in.parallel.make_vocab_size_divisible_by;
+  ShardPiece piece;
+  for (int k = 0; k < 3; ++k) {
+    StageLayers st;
+    st.num_layers = k == 0 ? split.n_first : k == 1 ? split.n_mid : split.n_last;
+    st.chunks.push_back({0, 0, st.num_layers});
+    st.has_embedding = k == 0;
+    st.has_output_layer = k == 2 || (k == 0 && pp == 1);
+    const RankParamShard shard = rank_param_shard(M, p, st);
+    piece.dense[k] = shard.dense;
+    piece.expert[k] = shard.expert;
+  }
+  p.etp = etp;
+  piece.largest = largest_parameter_elements(M, p, padded_vocab_size(M.vocab_size, p.make_vocab_size_divisible_by, tp));
+  const auto index = static_cast<std::uint32_t>(shards_.size());
+  shards_.push_back(piece);
+  ix.shard.emplace(key, index);
+  return index;
+}
+
+std::uint32_t Planner::inflight_piece(PieceIndex& ix, std::int64_t pp, std::int64_t vpp, std::int64_t m) {
+  const TrainingConfig& T = resolved_.scenario.training;
+  const bool ckpt_offload = ckpt_full_[static_cast<std::size_t>(num_ckpt_full_ - 1)];
+  const auto key = std::make_tuple(pp, vpp, m);
+  if (auto it = ix.inflight.find(key); it != ix.inflight.end()) return it->second;
+  InflightPiece piece;
+  const InflightMicrobatches first = inflight_microbatches(T.pipeline_schedule, pp, vpp, 0, m);
+  piece.first_cf = first.chunk_forwards;
+  piece.first_extra = first.per_chunk.front();
+  if (pp == 1) {
+    piece.last_cf = first.chunk_forwards;
+    piece.last_extra = first.per_chunk.back();
+  } else {
+    const InflightMicrobatches last = inflight_microbatches(T.pipeline_schedule, pp, vpp, pp - 1, m);
+    piece.last_cf = last.chunk_forwards;
+    piece.last_extra = last.per_chunk.back();
+  }
+  // Middle stages hold the same parameters; the schedules' in-flight counts fall with the stage index
+  // (warm-up (pp - rank - 1), interleaved 2 (pp - rank - 1) + (vpp - 1) pp), so stage 1 is the fullest.
+  // tests/sim/planner/planner_test.cpp checks this against estimate() over every stage.
+  if (pp >= 3) piece.mid_cf = inflight_microbatches(T.pipeline_schedule, pp, vpp, 1, m).chunk_forwards;
+  if (ckpt_offload) {  // the per-node host total adds every stage's offloaded checkpoints
+    piece.stage_cf = static_cast<std::uint32_t>(stage_cf_.size());
+    for (std::int64_t st = 0; st < pp; ++st)
+      stage_cf_.push_back(inflight_microbatches(T.pipeline_schedule, pp, vpp, st, m).chunk_forwards);
+  }
+  const auto index = static_cast<std::uint32_t>(inflight_.size());
+  inflight_.push_back(piece);
+  ix.inflight.emplace(key, index);
+  return index;
+}
+
+Bytes Planner::runtime_fixed(const PlanLayout& l) const {
+  const RuntimeConfig& rt = resolved_.scenario.runtime;
+  if (!rt.enabled) return Bytes(0);
+  const std::int64_t etp = l.etp == 0 ? l.tp : l.etp;
+  const auto key = std::make_tuple(l.tp, l.cp, l.pp, l.dp, l.ep, etp);
+  if (const auto it = nccl_cache_.find(key); it != nccl_cache_.end()) return it->second;
+  ParallelConfig p;
+  p.tp = l.tp, p.cp = l.cp, p.pp = l.pp, p.dp = l.dp, p.ep = l.ep, p.etp = etp;
+  p.world_size = l.world_size();
+  // The same parts runtime_memory() gives estimate(), without the per-stage rounding and fragmentation.
+  const RuntimeMemory r = runtime_memory(p, resolved_.scenario.model->is_moe(), rt, {}, Bytes(0));
+  const Bytes fixed = r.cuda_context + r.nccl + r.workspaces;
+  nccl_cache_.emplace(key, fixed);
+  return fixed;
+}
+
+}  // namespace trainmem::sim

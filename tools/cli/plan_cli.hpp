@@ -1,5 +1,6 @@
-// `trainmem plan`: the planner's command line (search, --min-gpus, --num-gpus, --why-not), its table and
-// JSON reports, and the split of the search over mpirun ranks. Logic lives in sim/planner/planner.hpp.
+// `trainmem plan`: the planner's command (search, --min-gpus, --num-gpus, --why-not). The front door of
+// plan_request (options -> sim::PlanRequest), plan_why_not, plan_ranks / plan_wire (the split of the search
+// over mpirun ranks) and the reports of tools/report/plan_report.hpp. Logic lives in sim/planner/planner.hpp.
 #pragma once
 
 #include <ostream>

@@ -60,6 +60,14 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
       st.model_states = st.lora ? st.lora->states
                                 : model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer,
                                                      p.zero_stage, p.dp * p.cp, p.edp());
+    if (sc.model && !st.inference && sc.training.framework == Framework::hf) {
+      // The step's points replace the category maxima (sim/accounting/framework_profile.hpp).
+      const std::uint64_t trainable = st.lora ? st.lora->adapters.total().value : st.shard.total().value;
+      const std::uint64_t largest_trainable =
+          st.lora ? static_cast<std::uint64_t>(sc.lora.rank * sc.model->hidden_size) : largest;
+      st.framework_step = hf_step_memory(out.resolved, st.model_states, trainable, largest_trainable,
+                                         out.padded_vocab_size);
+    }
     finish_rank_class(st, out.resolved, largest);
   }
 
@@ -145,7 +153,9 @@ void finish_rank_class(RankClass& c, const ResolvedScenario& r, std::uint64_t la
   const Scenario& sc = r.scenario;
   const ParallelConfig& p = sc.parallel;
   c.bytes = c.model_states.breakdown;
-  if (c.activations) {
+  if (c.framework_step) {
+    c.bytes = c.framework_step->peak().bytes;
+  } else if (c.activations) {
     c.bytes[MemoryCategory::activations] = c.activations->total + c.lora_activations;
     c.bytes[MemoryCategory::temporaries] = c.activations->temporaries;
   }

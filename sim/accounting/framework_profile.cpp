@@ -53,8 +53,8 @@ Terms norm_terms(const Dims& d, bool rms, const std::string& label, U savers, bo
   Terms t;
   const U Th = d.T * d.h;
   if (rms) {
-    t.add(label + ": fp32 input (upcast copy; the fp32 residual itself under fp32/amp)", C::activations,
-          "4*s*b*h", kLlama, 4 * Th);
+    t.add(label + ": fp32 input (upcast copy; the fp32 residual itself under fp32/amp)", C::activations, "4*s*b*h",
+          kLlama, 4 * Th);
     t.add(label + ": rstd (fp32)", C::activations, "4*s*b", kLlama, 4 * d.T);
     if (trainable_weight)
       t.add(label + ": normalized x (kept by weight * x)", C::activations, "e_res*s*b*h", kLlama, d.er * Th);
@@ -64,8 +64,8 @@ Terms norm_terms(const Dims& d, bool rms, const std::string& label, U savers, bo
   }
   if (savers == 0) return t;
   if (d.amp)
-    t.add(label + ": bf16 cast of the output per consuming matmul", C::activations,
-          n(savers) + " * 2*s*b*h", kAutocast, savers * 2 * Th);
+    t.add(label + ": bf16 cast of the output per consuming matmul", C::activations, n(savers) + " * 2*s*b*h", kAutocast,
+          savers * 2 * Th);
   else
     t.add(label + ": output (input of the next linear)", C::activations, "e*s*b*h", kLlama, d.ec * Th);
   return t;
@@ -127,7 +127,8 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   };
   // A linear keeps its input for its weight gradient when the weight trains (full fine-tuning); under LoRA the
   // frozen base keeps nothing and an adapted module's lora_A keeps its input (PEFT casts it to the adapter dtype).
-  auto saves = [&](LoraTarget t) { return !lora || adapted(t); };
+  // (The adapters' own saved tensors are one term below; the frozen base linear saves nothing of x.)
+  auto saves = [&](LoraTarget t) { return !lora || (t == LoraTarget::o_proj && adapted(t)); };
   const U Th = d.T * d.h, Tf = d.T * d.f, bass = d.b * d.a * d.s * d.s;
 
   // ---- one transformer layer, one microbatch (what it keeps for backward) ----
@@ -146,8 +147,8 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
         layer.add("attention: q, k, v copies for the batched matmuls", C::activations, "3*e*s*b*h", kGpt2,
                   3 * d.ec * Th);
         const U sm = d.amp ? 4 : d.ec;
-        layer.add("attention: softmax output (compute dtype; fp32 under autocast)", C::activations,
-                  "e_sm*b*a*s*s", kGpt2, sm * bass);
+        layer.add("attention: softmax output (compute dtype; fp32 under autocast)", C::activations, "e_sm*b*a*s*s",
+                  kGpt2, sm * bass);
         if (attn_dropout) {
           layer.add("attention dropout: mask (bool)", C::activations, "b*a*s*s", "torch native_dropout", bass);
           layer.add("attention dropout: output (probs @ V input)", C::activations, "e*b*a*s*s", kGpt2, d.ec * bass);
@@ -213,24 +214,32 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
         if (down_saves)
           layer.add("gelu_new output: bf16 cast for c_proj", C::activations, "2*s*b*f", kAutocast, 2 * Tf);
       } else {
-        layer.add("gelu_new: x (c_fc output), tanh, 1+tanh, 0.5*x", C::activations, "4*e*s*b*f", kGpt2,
-                  4 * d.ec * Tf);
+        layer.add("gelu_new: x (c_fc output), tanh, 1+tanh, 0.5*x", C::activations, "4*e*s*b*f", kGpt2, 4 * d.ec * Tf);
         if (down_saves) layer.add("gelu_new output (c_proj input)", C::activations, "e*s*b*f", kGpt2, d.ec * Tf);
       }
     } else {
       layer.add("relu output (fc2 input)", C::activations, "e*s*b*f", "torch relu (keeps its output)", d.ec * Tf);
     }
-    if (d.amp && !lora) {
+    // The bf16 weight cast is what the matmul saves for the input gradient, so frozen (LoRA base) weights keep
+    // theirs too; gradient checkpointing recomputes them (only the checkpoint is kept, below).
+    if (d.amp) {
       const U w = d.h * (d.a + 2 * d.kv) * d.d + d.a * d.d * d.h + (m.gated_mlp() ? 3 : 2) * d.h * d.f;
       layer.add("autocast bf16 weight casts (cached for backward)", C::activations,
                 "2*(h*(a+2kv)*d + a*d*h + " + std::string(m.gated_mlp() ? "3" : "2") + "*h*f)", kAutocast, 2 * w);
     }
     if (lora) {
-      U mods = 0;
-      for (auto t : sc.lora.targets) (void)t, ++mods;
-      layer.add("LoRA: adapted modules' input cast to the fp32 adapter dtype + r-wide output", C::activations,
-                n(mods) + " * (4*s*b*h + 4*s*b*r)", "peft tuners/lora/layer.py Linear.forward (_cast_input_dtype)",
-                mods * (4 * Th + 4 * d.T * static_cast<U>(sc.lora.rank)));
+      const U mods = sc.lora.targets.size();
+      const U r_ = static_cast<U>(sc.lora.rank);
+      // PEFT keeps the adapters in fp32 (autocast_adapter_dtype) and casts x to their dtype: lora_A keeps that
+      // copy, lora_B the r-wide lora_A output. Under autocast x is already fp32 and the matmuls cast to bf16.
+      if (d.amp)
+        layer.add("LoRA: adapters' bf16 input casts + r-wide outputs (autocast)", C::activations,
+                  n(mods) + " * (2*s*b*h + 2*s*b*r)", "peft tuners/lora/layer.py Linear.forward; torch.amp autocast",
+                  mods * (2 * Th + 2 * d.T * r_));
+      else
+        layer.add("LoRA: adapters' fp32 input copies + r-wide outputs", C::activations,
+                  n(mods) + " * (4*s*b*h + 4*s*b*r)", "peft tuners/lora/layer.py Linear.forward (_cast_input_dtype)",
+                  mods * (4 * Th + 4 * d.T * r_));
     }
   }
   out.layer_terms = layer.list;
@@ -259,6 +268,17 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   else
     saved.add("transformer layers (per-layer table)", C::activations, "L * layer", "the per-layer terms",
               L * layer.total.value);
+  if (lora && !ckpt && rms) {
+    // The frozen embedding's output needs no gradient, so the first layer's input norm keeps nothing of its own
+    // (its fp32 input and rstd); with checkpointing PEFT calls enable_input_require_grads and it does.
+    const Terms first = norm_terms(d, rms, "first input norm", 0, false);
+    Terms minus;
+    for (const auto& x : first.list) minus.total += x.bytes;
+    saved.total = saved.total - minus.total;
+    saved.list.front().bytes = saved.list.front().bytes - minus.total;
+    saved.list.front().formula =
+        "L * layer - first input norm (4*s*b*h + 4*s*b) = " + n(saved.list.front().bytes.value);
+  }
   if (!rms && m.position_embedding == PositionEmbedding::learned)
     saved.add("position ids (int64, kept by the position embedding)", C::activations, "8*s", kGpt2, 8 * d.s);
   if (hidden_dropout) saved.add("embedding dropout mask", C::activations, "s*b*h", "torch native_dropout", Th);
@@ -266,8 +286,7 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
     saved.add("RoPE cos, sin ([1, s, d], residual dtype)", C::activations, "2*e_res*s*d",
               "transformers LlamaRotaryEmbedding", 2 * d.er * d.s * d.d);
   saved.append(norm_terms(d, rms, "final norm", lora ? 0 : 1, !lora));
-  if (d.amp && !lora)
-    saved.add("autocast bf16 cast of the LM head weight", C::activations, "2*V*h", kAutocast, 2 * d.V * d.h);
+  if (d.amp) saved.add("autocast bf16 cast of the LM head weight", C::activations, "2*V*h", kAutocast, 2 * d.V * d.h);
   saved.add("loss: fp32 log-probabilities (log_softmax output)", C::activations, "4*s*b*V", kLoss, 4 * d.T * d.V);
 
   const Bytes G_prev = accum > 1 ? G : Bytes(0);

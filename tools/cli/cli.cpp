@@ -49,13 +49,14 @@ Settings settings_for(const CommandLine& cl) {
 // The planner does not take the framework profile yet (sim/planner evaluates the megatron accounting): refuse
 // --framework hf / framework: hf rather than plan with the wrong numbers.
 void refuse_framework_for_plan(const std::vector<std::string>& args) {
-  for (std::size_t i = 0; i < args.size(); ++i)
-    if (args[i] == "--help" || args[i] == "-h") return;
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") return;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--framework" || a.rfind("--framework=", 0) == 0) {
       const std::string v = a == "--framework" ? (i + 1 < args.size() ? args[i + 1] : "") : a.substr(12);
-      if (v == "hf") throw ConfigError("framework", "hf", "is not searched by `trainmem plan` yet; use `trainmem estimate`");
+      if (v == "hf")
+        throw ConfigError("framework", "hf", "is not searched by `trainmem plan` yet; use `trainmem estimate`");
     }
     if (!a.empty() && a[0] != '-' && (i == 0 || args[i - 1].rfind("--", 0) != 0) && a.size() > 5 &&
         (a.ends_with(".yaml") || a.ends_with(".yml"))) {

@@ -309,10 +309,10 @@ BuiltScenario build_scenario(const Settings& settings) {
   if (l.has("optimizer")) t.optimizer = l.text("optimizer");
   if (l.has("framework"))
     t.framework = parse_choice("framework", l.text("framework"), {"megatron", "hf"}) == "hf" ? sim::Framework::hf
-                                                                                         : sim::Framework::megatron;
+                                                                                             : sim::Framework::megatron;
   if (l.has("optimizer_impl")) {
     const auto v = parse_choice("optimizer_impl", l.text("optimizer_impl"), {"for-loop", "foreach", "fused"});
-    t.optimizer_impl = v == "for-loop" ? sim::OptimizerImpl::for_loop
+    t.optimizer_impl = v == "for-loop"  ? sim::OptimizerImpl::for_loop
                        : v == "foreach" ? sim::OptimizerImpl::foreach
                                         : sim::OptimizerImpl::fused;
   }

@@ -7,8 +7,8 @@
 #include "tools/report/explain_terms.hpp"
 #include "tools/report/format.hpp"
 #include "tools/report/report.hpp"
-#include "tools/report/report_inference.hpp"
 #include "tools/report/report_framework.hpp"
+#include "tools/report/report_inference.hpp"
 #include "tools/report/report_lora.hpp"
 
 namespace trainmem::tools {

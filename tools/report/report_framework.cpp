@@ -40,7 +40,8 @@ void add_framework_json(json& doc, const sim::EstimateResult& r) {
     for (const auto& p : f.points) {
       json bytes;
       for (auto cat : sim::kMemoryCategories) bytes[std::string(sim::category_name(cat))] = p.bytes[cat].value;
-      points.push_back({{"name", p.name}, {"bytes", bytes}, {"total", p.bytes.total().value}, {"terms", terms_json(p.terms)}});
+      points.push_back(
+          {{"name", p.name}, {"bytes", bytes}, {"total", p.bytes.total().value}, {"terms", terms_json(p.terms)}});
     }
     doc["ranks"][i]["framework_step"] = {{"peak_point", f.peak().name},
                                          {"layer_bytes", f.layer_bytes.value},

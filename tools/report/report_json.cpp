@@ -1,7 +1,7 @@
 // JSON output of `trainmem estimate` (schema_version 1, DESIGN.md section 8): exact integer bytes.
 #include "tools/report/report.hpp"
-#include "tools/report/report_inference.hpp"
 #include "tools/report/report_framework.hpp"
+#include "tools/report/report_inference.hpp"
 #include "tools/report/report_lora.hpp"
 
 namespace trainmem::tools {

@@ -36,6 +36,9 @@ struct ModelSpec {
   bool tie_embeddings = true;   // LM head shares the word embedding
   bool add_bias_linear = true;  // biases on QKV, out-proj and MLP linears
   bool add_qkv_bias = false;    // QKV bias even when add_bias_linear is false (Qwen2)
+  // transformers' config `use_cache` (default true): a training forward still builds a DynamicCache, whose K/V
+  // concatenations are what attention saves (only the hf framework profile reads it; docs/frameworks.md).
+  bool use_cache = true;
   // Mixture of experts: every layer's MLP is replaced by num_experts experts (0 = dense).
   std::int64_t num_experts = 0;
   std::int64_t moe_router_topk = 2;

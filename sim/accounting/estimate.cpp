@@ -40,7 +40,9 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
       if (sc.lora.enabled()) {
         const std::int64_t tokens = sc.training.seq_length / p.cp * sc.training.micro_batch_size;
         per_stage[i].lora = lora_rank(*sc.model, p, stages[i], per_stage[i].shard, sc.lora, *out.resolved.recipe,
-                                      *out.resolved.optimizer, p.zero_stage, p.dp * p.cp, tokens, out.activation_bytes);
+                                      *out.resolved.optimizer, p.zero_stage, p.dp * p.cp, tokens,
+                                      // autocast (amp): the base's embeddings, norms and LM head stay fp32
+                                      out.resolved.recipe->autocast ? 4U : out.activation_bytes);
         // Layers kept whole (not fully recomputed) also keep the adapters' r-wide tensors, per in-flight forward.
         const auto& a = *per_stage[i].activations;
         const auto kept = static_cast<std::uint64_t>(a.layers_per_chunk - a.recomputed_layers_per_chunk);
@@ -60,6 +62,14 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
       st.model_states = st.lora ? st.lora->states
                                 : model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer,
                                                      p.zero_stage, p.dp * p.cp, p.edp());
+    if (sc.model && !st.inference && sc.training.framework == Framework::hf) {
+      // The step's points replace the category maxima (sim/accounting/framework_profile.hpp).
+      const std::uint64_t trainable = st.lora ? st.lora->adapters.total().value : st.shard.total().value;
+      const std::uint64_t largest_trainable =
+          st.lora ? static_cast<std::uint64_t>(sc.lora.rank * sc.model->hidden_size) : largest;
+      st.framework_step =
+          hf_step_memory(out.resolved, st.model_states, trainable, largest_trainable, out.padded_vocab_size);
+    }
     finish_rank_class(st, out.resolved, largest);
   }
 
@@ -145,7 +155,9 @@ void finish_rank_class(RankClass& c, const ResolvedScenario& r, std::uint64_t la
   const Scenario& sc = r.scenario;
   const ParallelConfig& p = sc.parallel;
   c.bytes = c.model_states.breakdown;
-  if (c.activations) {
+  if (c.framework_step) {
+    c.bytes = c.framework_step->peak().bytes;
+  } else if (c.activations) {
     c.bytes[MemoryCategory::activations] = c.activations->total + c.lora_activations;
     c.bytes[MemoryCategory::temporaries] = c.activations->temporaries;
   }

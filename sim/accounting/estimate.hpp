@@ -13,6 +13,7 @@
 #include "partition/rank_grid.hpp"
 #include "partition/shard_plan.hpp"
 #include "sim/accounting/activation_memory.hpp"
+#include "sim/accounting/framework_profile.hpp"
 #include "sim/accounting/model_state_memory.hpp"
 #include "sim/accounting/runtime_memory.hpp"
 #include "sim/accounting/scenario.hpp"
@@ -36,6 +37,7 @@ struct RankClass {
   std::optional<InferenceRank> inference;       // --inference: weights, KV cache, workspace
   std::optional<LoraRank> lora;                 // LoRA/QLoRA: frozen base and adapters
   Bytes lora_activations;                       // adapters' r-wide saved tensors (inside bytes.activations)
+  std::optional<FrameworkStep> framework_step;  // --framework hf: the step's points; bytes = its peak point
   MemoryBreakdown bytes;                        // GPU bytes per category (offloaded states excluded)
   Bytes kv_cache;                               // inference only (JSON bytes.kv_cache); 0 for training
   Bytes peak;                        // device total: bytes.total() + kv_cache = reserved + CUDA context + NCCL

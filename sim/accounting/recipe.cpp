@@ -54,6 +54,22 @@ const std::vector<Recipe>& recipe_table() {
   return table;
 }
 
+// Recipes of the PyTorch framework profile (docs/frameworks.md), found by name but not listed by recipes(), whose
+// rows (explain, what-if) describe the Megatron/DeepSpeed accounting.
+const std::vector<Recipe>& torch_recipe_table() {
+  static const std::vector<Recipe> table = {
+      // PyTorch AMP (Trainer(bf16=True) on an fp32 model): the model states are fp32 as under `fp32`, no master
+      // copy; torch.autocast runs the matmuls in bf16 (torch.amp autocast op lists).
+      {"amp",
+       "torch-amp",
+       "PyTorch autocast bf16 on fp32 params: params 4 + grads 4 + Adam m,v 8 = 16 bytes (no master copy)",
+       {kFp32Params, kFp32Grads},
+       Dtype::fp32,
+       true},
+  };
+  return table;
+}
+
 constexpr Optimizer kOptimizers[] = {
     {"adam", 2, false, "Adam: first and second moments (m, v)"},
     {"adamw", 2, false, "AdamW: first and second moments (m, v); weight decay needs no state"},
@@ -69,6 +85,8 @@ std::span<const Optimizer> optimizers() { return kOptimizers; }
 const Recipe* find_recipe(std::string_view name) {
   for (const auto& r : recipe_table())
     if (r.name == name || (!r.alias.empty() && r.alias == name)) return &r;
+  for (const auto& r : torch_recipe_table())
+    if (r.name == name || r.alias == name) return &r;
   return nullptr;
 }
 

@@ -32,6 +32,8 @@ struct Recipe {
   std::string_view summary;
   std::vector<StateTensor> tensors;
   Dtype moment_dtype;  // dtype of full-precision optimizer states
+  // torch.autocast: fp32 parameters, bf16 matmuls (activations mostly bf16, the residual stream fp32).
+  bool autocast = false;
 };
 
 struct Optimizer {

@@ -8,6 +8,7 @@
 
 #include "partition/model_spec.hpp"
 #include "partition/parallel_config.hpp"
+#include "sim/accounting/framework.hpp"
 #include "sim/accounting/recipe.hpp"
 #include "sim/accounting/runtime_config.hpp"
 #include "sim/engine/zero_runtime.hpp"
@@ -44,6 +45,10 @@ struct TrainingConfig {
   std::optional<double> moe_capacity_factor;
   // Liger-style fused linear + cross entropy: the logits are computed chunk by chunk and never kept whole.
   bool fused_linear_cross_entropy = false;
+  // Framework profile (docs/frameworks.md): megatron (default) or hf; the optimizer implementation defaults
+  // to the framework's (default_optimizer_impl).
+  Framework framework = Framework::megatron;
+  std::optional<OptimizerImpl> optimizer_impl;
 };
 
 struct Scenario {

@@ -51,6 +51,7 @@ ModelSpec llama_family(const Reader& r, const std::string& type) {
   m.activation = Activation::swiglu;
   m.position_embedding = PositionEmbedding::rope;
   m.tie_embeddings = r.boolean_or("tie_word_embeddings", false);
+  m.use_cache = r.boolean_or("use_cache", true);
   m.add_bias_linear = false;
   // Llama's attention_bias adds biases to q/k/v/o; we model the q/k/v part (o-proj bias: h params/layer more).
   m.add_qkv_bias = type == "qwen2" || r.boolean_or("attention_bias", false);
@@ -70,6 +71,7 @@ ModelSpec gpt2_family(const Reader& r) {
   m.vocab_size = r.integer("vocab_size");
   m.max_position_embeddings = r.integer("n_positions");
   m.tie_embeddings = r.boolean_or("tie_word_embeddings", true);
+  m.use_cache = r.boolean_or("use_cache", true);
   return m;  // LayerNorm, GeLU, learned positions, biases
 }
 

@@ -167,6 +167,8 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
                                                   "use_distributed_optimizer",
                                                   "recipe",
                                                   "optimizer",
+                                                  "framework",
+                                                  "optimizer_impl",
                                                   "global_batch_size",
                                                   "recompute_granularity",
                                                   "recompute_method",
@@ -295,6 +297,8 @@ BuiltScenario build_scenario(const Settings& settings) {
   if (l.has("zero_stage")) p.zero_stage = static_cast<int>(parse_int("zero_stage", l.text("zero_stage"), 0, 3));
   l.integer("decoder_first_pipeline_num_layers", p.first_stage_layers);
   l.integer("decoder_last_pipeline_num_layers", p.last_stage_layers);
+  // transformers does not pad the vocabulary (Megatron's --make-vocab-size-divisible-by 128 does not apply).
+  if (l.has("framework") && l.text("framework") == "hf") p.make_vocab_size_divisible_by = 1;
   l.integer("make_vocab_size_divisible_by", p.make_vocab_size_divisible_by);
 
   auto& t = sc.training;
@@ -303,6 +307,15 @@ BuiltScenario build_scenario(const Settings& settings) {
   l.integer("global_batch_size", t.global_batch_size);
   if (l.has("recipe")) t.recipe = l.text("recipe");
   if (l.has("optimizer")) t.optimizer = l.text("optimizer");
+  if (l.has("framework"))
+    t.framework = parse_choice("framework", l.text("framework"), {"megatron", "hf"}) == "hf" ? sim::Framework::hf
+                                                                                             : sim::Framework::megatron;
+  if (l.has("optimizer_impl")) {
+    const auto v = parse_choice("optimizer_impl", l.text("optimizer_impl"), {"for-loop", "foreach", "fused"});
+    t.optimizer_impl = v == "for-loop"  ? sim::OptimizerImpl::for_loop
+                       : v == "foreach" ? sim::OptimizerImpl::foreach
+                                        : sim::OptimizerImpl::fused;
+  }
   l.boolean("use_distributed_optimizer", t.use_distributed_optimizer);
   if (l.has("recompute_granularity")) {
     const auto v =

@@ -7,6 +7,7 @@
 #include "tools/report/explain_terms.hpp"
 #include "tools/report/format.hpp"
 #include "tools/report/report.hpp"
+#include "tools/report/report_framework.hpp"
 #include "tools/report/report_inference.hpp"
 #include "tools/report/report_lora.hpp"
 
@@ -187,6 +188,7 @@ std::string explain_estimate(const sim::EstimateResult& r) {
   explain_zero(o);
   if (r.layer_activations) explain_layer_activations(o, r);
   for (std::size_t i = 0; i < r.classes.size(); ++i) explain_class(o, r, i);
+  o << explain_framework(r);
   return o.str();
 }
 

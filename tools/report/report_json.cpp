@@ -1,5 +1,6 @@
 // JSON output of `trainmem estimate` (schema_version 1, DESIGN.md section 8): exact integer bytes.
 #include "tools/report/report.hpp"
+#include "tools/report/report_framework.hpp"
 #include "tools/report/report_inference.hpp"
 #include "tools/report/report_lora.hpp"
 
@@ -250,6 +251,7 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
         "defaults not GPU-calibrated: CUDA context, NCCL channels, fragmentation reserve (docs/runtime-memory.md)";
   add_inference_json(out, r);
   add_lora_json(out, r);
+  add_framework_json(out, r);
   return out;
 }
 

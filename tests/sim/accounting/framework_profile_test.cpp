@@ -1,0 +1,169 @@
+// The hf framework profile (sim/accounting/framework_profile.hpp): each term against a hand derivation, the
+// step's peak against ground-truth lab measurements (tools/groundtruth, results/<config>.json, measured on CPU
+// with the CUDA caching allocator's 512-byte rounding emulated), and the megatron default left untouched.
+#include "sim/accounting/framework_profile.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "partition/error.hpp"
+#include "sim/accounting/estimate.hpp"
+
+namespace trainmem::sim {
+namespace {
+
+// The lab's Llama-shaped model (results/configs/llama.json): h 64, 4 heads (2 kv), head_dim 16, ffn 176,
+// 2 layers, vocab 32000, untied, RMSNorm, SwiGLU, RoPE, no biases, use_cache false.
+ModelSpec lab_llama() {
+  ModelSpec m;
+  m.name = "lab-llama";
+  m.num_layers = 2;
+  m.hidden_size = 64;
+  m.ffn_hidden_size = 176;
+  m.num_attention_heads = 4;
+  m.num_query_groups = 2;
+  m.vocab_size = 32000;
+  m.normalization = Normalization::rms_norm;
+  m.activation = Activation::swiglu;
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = false;
+  m.add_bias_linear = false;
+  m.use_cache = false;
+  return m;
+}
+
+Scenario hf(const std::string& recipe, const std::string& optimizer, OptimizerImpl impl, std::int64_t seq,
+            std::int64_t mbs) {
+  Scenario sc;
+  sc.model = lab_llama();
+  sc.parallel.make_vocab_size_divisible_by = 1;  // transformers pads nothing
+  sc.training.seq_length = seq;
+  sc.training.micro_batch_size = mbs;
+  sc.training.recipe = recipe;
+  sc.training.optimizer = optimizer;
+  sc.training.framework = Framework::hf;
+  sc.training.optimizer_impl = impl;
+  sc.training.hidden_dropout = 0.0;
+  sc.training.attention_dropout = 0.0;
+  sc.runtime.enabled = false;
+  return sc;
+}
+
+const FrameworkTerm* find(const std::vector<FrameworkTerm>& terms, const std::string& prefix) {
+  for (const auto& t : terms)
+    if (t.name.rfind(prefix, 0) == 0) return &t;
+  return nullptr;
+}
+
+double error_pct(Bytes predicted, std::uint64_t measured) {
+  return 100.0 * (static_cast<double>(predicted.value) - static_cast<double>(measured)) / static_cast<double>(measured);
+}
+
+TEST(FrameworkProfile, MegatronDefaultHasNoStepPoints) {
+  Scenario sc = hf("bf16", "adamw", OptimizerImpl::foreach, 128, 1);
+  sc.training.framework = Framework::megatron;
+  sc.training.optimizer_impl.reset();
+  const auto r = estimate(sc);
+  EXPECT_FALSE(r.classes[0].framework_step.has_value());
+}
+
+TEST(FrameworkProfile, DefaultOptimizerImplementations) {
+  EXPECT_EQ(default_optimizer_impl(Framework::hf), OptimizerImpl::foreach);  // torch: foreach on CUDA
+  EXPECT_EQ(default_optimizer_impl(Framework::megatron), OptimizerImpl::fused);
+}
+
+TEST(FrameworkProfile, LossTermsAreFp32VocabularyTensors) {
+  // s = 128, b = 1, V = 32000: log_softmax keeps 4*s*b*V = 16,384,000 B; at the start of backward nll_loss
+  // backward and log_softmax backward each write one more fp32 [s*b, V]: 2 * 16,384,000 = 32,768,000 B.
+  const auto r = estimate(hf("bf16", "adamw", OptimizerImpl::foreach, 128, 1));
+  const auto& step = *r.classes[0].framework_step;
+  EXPECT_EQ(step.peak().name, "start of backward (log_softmax backward)");
+  const auto* logp = find(step.peak().terms, "loss: fp32 log-probabilities");
+  ASSERT_NE(logp, nullptr);
+  EXPECT_EQ(logp->bytes.value, 16'384'000U);
+  const auto* back = find(step.peak().terms, "loss backward");
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->bytes.value, 32'768'000U);
+  // No gradients at that point (set_to_none, one micro-step); the categories sum to the peak.
+  EXPECT_EQ(r.classes[0].bytes[MemoryCategory::grads].value, 0U);
+  EXPECT_EQ(r.classes[0].bytes.total(), r.classes[0].peak);
+}
+
+TEST(FrameworkProfile, LlamaBf16LayerByHand) {
+  // One layer, s*b = T = 128, h 64, a 4, kv 2, d 16, f 176, bf16 (e = 2):
+  //   2 RMSNorms x (fp32 upcast 4Th + rstd 4T + bf16 normalized 2Th + output 2Th) = 2 x 66,048 = 132,096
+  //   SDPA: q, k after RoPE 2T(a+kv)d = 24,576; v 2T*kv*d = 8,192; O 2Tad = 16,384; logsumexp 4Ta = 2,048
+  //   SwiGLU: gate, up 2 x 2Tf = 90,112; silu 2Tf = 45,056; product (down_proj input) 2Tf = 45,056
+  //   = 363,520. The lab (llama-bf16-adamw-for-loop-s128-b1) measured 801,280 B of saved tensors besides the
+  //   log-probs: 2 x 363,520 + the final norm 66,048 + RoPE cos, sin 2 x 2*s*d = 8,192 = 801,280.
+  const auto r = estimate(hf("bf16", "adamw", OptimizerImpl::for_loop, 128, 1));
+  const auto& step = *r.classes[0].framework_step;
+  EXPECT_EQ(step.layer_bytes.value, 363'520U);
+  const std::uint64_t saved_besides_loss =
+      r.classes[0].bytes[MemoryCategory::activations].value - 16'384'000U - 8U * 128U;  // minus log-probs, ids
+  EXPECT_EQ(saved_besides_loss, 801'280U);
+}
+
+TEST(FrameworkProfile, OptimizerStepTemporariesPerImplementation) {
+  // bf16 AdamW: for-loop keeps sqrt(v) and its quotient for the largest tensor (the 32000 x 64 embedding):
+  // 2 x 2 x 2,048,000 = 8,192,000 B (lab: aten::sqrt 4,096,000 + aten::div 4,096,512); foreach one sqrt per
+  // tensor: 2 x 4,188,480 params = 8,376,960 B (lab: 8,378,880 with 512-byte blocks); fused none.
+  auto temps = [](OptimizerImpl impl) {
+    const auto r = estimate(hf("bf16", "adamw", impl, 128, 1));
+    const auto& pts = r.classes[0].framework_step->points;
+    return pts.back().bytes[MemoryCategory::temporaries].value;
+  };
+  EXPECT_EQ(temps(OptimizerImpl::for_loop), 8'192'000U);
+  EXPECT_EQ(temps(OptimizerImpl::foreach), 8'376'960U);
+  EXPECT_EQ(temps(OptimizerImpl::fused), 0U);
+}
+
+TEST(FrameworkProfile, GradientsPersistFromTheSecondMicroStep) {
+  // Gradient accumulation 2: at the start of the second micro-step's backward the first's gradients are live.
+  Scenario sc = hf("bf16", "adamw", OptimizerImpl::foreach, 256, 2);
+  sc.training.global_batch_size = 4;
+  const auto r = estimate(sc);
+  EXPECT_EQ(r.classes[0].bytes[MemoryCategory::grads], r.classes[0].model_states.breakdown[MemoryCategory::grads]);
+}
+
+TEST(FrameworkProfile, MatchesLabMeasurements) {
+  struct Case {
+    const char* config;  // tools/groundtruth/results/<config>.json, measured.max_peak_bytes
+    std::string recipe, optimizer;
+    OptimizerImpl impl;
+    std::int64_t seq, mbs, gbs;
+    bool ckpt;
+    std::uint64_t measured;
+  };
+  const Case cases[] = {
+      {"llama-bf16-adamw-for-loop-s128-b1", "bf16", "adamw", OptimizerImpl::for_loop, 128, 1, 1, false, 75'092'992},
+      {"llama-fp32-adamw-foreach-s128-b1", "fp32", "adamw", OptimizerImpl::foreach, 128, 1, 1, false, 100'852'736},
+      {"llama-amp-adamw-for-loop-s128-b2", "amp", "adamw", OptimizerImpl::for_loop, 128, 2, 2, false, 154'817'024},
+      {"llama-bf16-sgd-for-loop-s128-b1", "bf16", "sgd", OptimizerImpl::for_loop, 128, 1, 1, false, 58'335'232},
+      {"llama-bf16-adamw-foreach-s256-b2-ckpt", "bf16", "adamw", OptimizerImpl::foreach, 256, 2, 2, true, 222'174'720},
+      {"llama-bf16-adamw-foreach-s256-b2-ga2", "bf16", "adamw", OptimizerImpl::foreach, 256, 2, 4, false, 233'322'496},
+  };
+  for (const auto& c : cases) {
+    Scenario sc = hf(c.recipe, c.optimizer, c.impl, c.seq, c.mbs);
+    sc.training.global_batch_size = c.gbs;
+    if (c.ckpt) sc.training.recompute_granularity = RecomputeGranularity::full;
+    const auto r = estimate(sc);
+    EXPECT_LT(std::abs(error_pct(r.max_peak, c.measured)), 0.1) << c.config << ": " << r.max_peak.value;
+  }
+}
+
+TEST(FrameworkProfile, RefusesWhatItDoesNotModel) {
+  Scenario sc = hf("bf16", "adamw", OptimizerImpl::foreach, 128, 1);
+  sc.parallel.tp = 2;
+  EXPECT_THROW(estimate(sc), ConfigError);
+  Scenario z = hf("bf16", "adamw", OptimizerImpl::foreach, 128, 1);
+  z.parallel.zero_stage = 1;
+  z.parallel.dp = 2;
+  z.parallel.world_size = 2;
+  EXPECT_THROW(estimate(z), ConfigError);
+}
+
+}  // namespace
+}  // namespace trainmem::sim

@@ -26,7 +26,35 @@ def run(*args, timeout=60):
     return r.returncode, r.stdout + r.stderr
 
 
+def load_tool():
+    import importlib.util
+    from importlib.machinery import SourceFileLoader  # the tool has no .py suffix
+    sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+    loader = SourceFileLoader("gpu_check", str(TOOL))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("gpu_check", loader))
+    loader.exec_module(module)
+    return module
+
+
 class GpuCheck(unittest.TestCase):
+    def test_parses_a_validate_table(self):
+        # Fabricated trainmem-validate output in its real layout (validate_compare.cpp), not a measurement.
+        text = (
+            "# Device (cudaMemGetInfo used-memory deltas)\n"
+            "#   rank       context     nccl_comm  model_states     coll_peak  device\n"
+            "     0     111111111      22222222     333333333       4444444  FIXTURE GPU (device 0)\n#\n"
+            "# Model-state rows byte-exact: 4 of 4\n"
+            "# Parameter update: 0 wrong of 23,132,160 checked elements (all ranks)\n# Verdict: PASS\n")
+        fig = load_tool().parse_validate_output(text)
+        self.assertEqual(fig["verdict"], "PASS")
+        self.assertEqual((fig["byte_exact_rows"], fig["rows"]), (4, 4))
+        self.assertEqual((fig["wrong_elements"], fig["checked_elements"]), (0, 23132160))
+        self.assertEqual(fig["device_context"], 111111111)
+        self.assertEqual(fig["device_nccl_comm"], 22222222)
+        self.assertEqual(fig["device_collective_peak"], 4444444)
+        self.assertEqual(fig["device"], "FIXTURE GPU (device 0)")
+        self.assertEqual(load_tool().parse_validate_output("garbage")["verdict"], None)
+
     def setUp(self):
         self.tmp = Path(tempfile.mkdtemp(prefix="gpu_check_test_"))
 

@@ -12,6 +12,7 @@
 #include "comm/check.hpp"
 #include "comm/parallel_groups_impl.hpp"
 #include "comm/session.hpp"
+#include "comm/watchdog.hpp"
 
 #define TRAINMEM_CUDA_CHECK(call)                                                                                     \
   do {                                                                                                                \
@@ -66,13 +67,26 @@ class CudaBackend final : public Backend {
     rank_ = rank;
     ncclUniqueId id{};
     if (rank == 0) TRAINMEM_NCCL_CHECK(ncclGetUniqueId(&id));
-    TRAINMEM_MPI_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, dp));
+    {
+      const PeerWait wait;
+      TRAINMEM_MPI_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, dp));
+    }
     const Bytes before = device_usage().used;
-    TRAINMEM_NCCL_CHECK(ncclCommInitRank(&comm_, size, id, rank));
+    {
+      // A peer that never arrives blocks ncclCommInitRank; there is no communicator to abort yet, so the
+      // watchdog ends the job with MPI_Abort alone (the process exit frees the GPU).
+      const PeerWait wait;
+      TRAINMEM_NCCL_CHECK(ncclCommInitRank(&comm_, size, id, rank));
+    }
     const Bytes after = device_usage().used;
     comm_init_ = after - std::min(after, before);
+    // The watchdog aborts the communicator before MPI_Abort, so kernels spinning on a dead peer exit and
+    // a host thread blocked in cudaStreamSynchronize returns (what PyTorch's NCCL watchdog does).
+    ncclComm_t comm = comm_;
+    abort_hook_ = add_abort_hook([comm] { ncclCommAbort(comm); });
   }
   ~CudaBackend() override {
+    if (abort_hook_ >= 0) remove_abort_hook(abort_hook_);
     if (comm_ != nullptr) ncclCommDestroy(comm_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
@@ -101,6 +115,7 @@ class CudaBackend final : public Backend {
   void reduce_scatter(const void* send, void* recv, const std::vector<std::size_t>& counts, Dtype dtype) override {
     const std::size_t es = elem_size(dtype);
     std::size_t offset = 0;
+    const PeerWait wait;
     TRAINMEM_NCCL_CHECK(ncclGroupStart());
     for (std::size_t r = 0; r < counts.size(); ++r) {
       const void* block = static_cast<const char*>(send) + offset * es;
@@ -116,6 +131,7 @@ class CudaBackend final : public Backend {
   void all_gather_in_place(void* full, const std::vector<std::size_t>& counts, Dtype dtype) override {
     const std::size_t es = elem_size(dtype);
     std::size_t offset = 0;
+    const PeerWait wait;
     TRAINMEM_NCCL_CHECK(ncclGroupStart());
     for (std::size_t r = 0; r < counts.size(); ++r) {
       void* block = static_cast<char*>(full) + offset * es;
@@ -128,6 +144,7 @@ class CudaBackend final : public Backend {
     TRAINMEM_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void all_reduce(void* buf, std::size_t count, Dtype dtype) override {
+    const PeerWait wait;
     TRAINMEM_NCCL_CHECK(ncclAllReduce(buf, buf, count, nccl_type(dtype), ncclSum, comm_, stream_));
     TRAINMEM_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
@@ -149,6 +166,7 @@ class CudaBackend final : public Backend {
   Bytes comm_init_;
   cudaStream_t stream_ = nullptr;
   ncclComm_t comm_ = nullptr;
+  int abort_hook_ = -1;
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "comm/check.hpp"
 #include "comm/numerics.hpp"
 #include "comm/parallel_groups_impl.hpp"
+#include "comm/watchdog.hpp"
 
 namespace trainmem::comm {
 namespace {
@@ -55,6 +56,7 @@ class HostBackend final : public Backend {
     for (int r = 0; r < rank_; ++r) own_offset += counts[static_cast<std::size_t>(r)];
     const auto es = elem_size(dtype);
     auto* own = static_cast<const char*>(send) + own_offset * es;
+    const PeerWait wait;
     if (recv == own) {
       // In place: MPI leaves the result at the start of the buffer; move it to this rank's block.
       TRAINMEM_MPI_CHECK(
@@ -72,6 +74,7 @@ class HostBackend final : public Backend {
       displs[i] = at;
       at += c[i];
     }
+    const PeerWait wait;
     TRAINMEM_MPI_CHECK(
         MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full, c.data(), displs.data(), type(dtype), comm_));
   }
@@ -79,6 +82,7 @@ class HostBackend final : public Backend {
     // MPI counts are int: reduce in slices of at most 2^30 elements.
     constexpr std::size_t kSlice = std::size_t{1} << 30;
     auto* p = static_cast<char*>(buf);
+    const PeerWait wait;
     for (std::size_t done = 0; done < count; done += kSlice) {
       const std::size_t n = std::min(kSlice, count - done);
       TRAINMEM_MPI_CHECK(

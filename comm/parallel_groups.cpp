@@ -6,6 +6,7 @@
 #include "comm/check.hpp"
 #include "comm/parallel_groups_impl.hpp"
 #include "comm/session.hpp"
+#include "comm/watchdog.hpp"
 
 namespace trainmem::comm {
 
@@ -26,7 +27,10 @@ ParallelGroups::ParallelGroups(const Session& session, const RankGrid& grid) : i
     auto members = grid.group_ranks(kGroupDims[i], session.rank());
     // Color: the group's lowest member; key: the global rank, so group index follows rank order.
     const int color = static_cast<int>(members.front());
-    TRAINMEM_MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, color, session.rank(), &impl_->comms[i]));
+    {
+      const PeerWait wait;
+      TRAINMEM_MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, color, session.rank(), &impl_->comms[i]));
+    }
     int size = 0, index = 0;
     TRAINMEM_MPI_CHECK(MPI_Comm_size(impl_->comms[i], &size));
     TRAINMEM_MPI_CHECK(MPI_Comm_rank(impl_->comms[i], &index));

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "comm/check.hpp"
+#include "comm/watchdog.hpp"
 
 namespace trainmem::comm {
 namespace {
@@ -30,7 +31,11 @@ std::string where(const char* file, int line) {
 Session::Session(int* argc, char*** argv) {
   pin_malloc_thresholds();
   before_init_ = read_proc_status();
-  TRAINMEM_MPI_CHECK(MPI_Init(argc, argv));
+  // MPI_THREAD_MULTIPLE: the watchdog thread (comm/watchdog.hpp) calls MPI_Abort while the main thread may
+  // be blocked inside a collective; only this level allows two threads in MPI at once.
+  int provided = MPI_THREAD_SINGLE;
+  TRAINMEM_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
+  thread_multiple_ = provided >= MPI_THREAD_MULTIPLE;
   // Errors come back as codes, so the check macros can name the rank instead of MPI aborting silently.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   after_init_ = read_proc_status();
@@ -62,33 +67,41 @@ void Session::abort(int code) const {
   std::_Exit(code);  // MPI_Abort does not return; this satisfies [[noreturn]] if it ever did
 }
 
-void Session::barrier() const { TRAINMEM_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+void Session::barrier() const {
+  const PeerWait wait;
+  TRAINMEM_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+}
 
 std::uint64_t Session::allreduce_sum(std::uint64_t value) const {
   std::uint64_t out = 0;
+  const PeerWait wait;
   TRAINMEM_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD));
   return out;
 }
 
 std::uint64_t Session::allreduce_max(std::uint64_t value) const {
   std::uint64_t out = 0;
+  const PeerWait wait;
   TRAINMEM_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD));
   return out;
 }
 
 std::uint64_t Session::node_sum(std::uint64_t value) const {
   std::uint64_t out = 0;
+  const PeerWait wait;
   TRAINMEM_MPI_CHECK(MPI_Allreduce(&value, &out, 1, MPI_UINT64_T, MPI_SUM, as_comm(node_comm_)));
   return out;
 }
 
 int Session::broadcast_from_root(int value) const {
+  const PeerWait wait;
   TRAINMEM_MPI_CHECK(MPI_Bcast(&value, 1, MPI_INT, 0, MPI_COMM_WORLD));
   return value;
 }
 
 std::vector<std::string> Session::gather_to_root(const std::string& text) const {
   const int len = static_cast<int>(text.size());
+  const PeerWait wait;
   std::vector<int> lens(rank_ == 0 ? static_cast<std::size_t>(size_) : 0);
   TRAINMEM_MPI_CHECK(MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD));
   std::vector<int> displs(lens.size());

@@ -23,6 +23,8 @@ class Session {
   // Ranks on this node (MPI_COMM_TYPE_SHARED) and this rank's index among them.
   int local_size() const { return local_size_; }
   int local_rank() const { return local_rank_; }
+  // MPI_Init_thread granted MPI_THREAD_MULTIPLE (the watchdog thread may then call MPI_Abort).
+  bool thread_multiple() const { return thread_multiple_; }
   // Host memory just before MPI_Init and just after it (the runtime-init phase).
   const ProcStatus& before_init() const { return before_init_; }
   const ProcStatus& after_init() const { return after_init_; }
@@ -43,6 +45,7 @@ class Session {
   int size_ = 1;
   int local_size_ = 1;
   int local_rank_ = 0;
+  bool thread_multiple_ = false;
   std::string host_;
   ProcStatus before_init_;
   ProcStatus after_init_;

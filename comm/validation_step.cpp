@@ -12,6 +12,7 @@
 #include "comm/host_memory.hpp"
 #include "comm/parallel_groups.hpp"
 #include "comm/session.hpp"
+#include "comm/watchdog.hpp"
 
 namespace trainmem::comm {
 namespace {
@@ -128,6 +129,7 @@ class Step {
   void fill(const Buffer& b, std::size_t e0, std::size_t g0, std::size_t count, F f) {
     for (std::size_t done = 0; done < count; done += kChunk) {
       const std::size_t n = std::min(kChunk, count - done);
+      watchdog_tick();  // a chunk done: a long fill, check or update is progress, not a hang
       for (std::size_t i = 0; i < n; ++i) store(raw_.data(), i, b.dtype, f(g0 + done + i));
       be_.to_device(b.at(e0 + done), raw_.data(), n * esize(b.dtype));
     }
@@ -168,6 +170,7 @@ void Step::check(const Buffer& b, std::size_t e0, std::size_t g0, std::size_t co
   reference_.resize(kChunk);
   for (std::size_t done = 0; done < count; done += kChunk) {
     const std::size_t n = std::min(kChunk, count - done);
+    watchdog_tick();  // a chunk done: a long fill, check or update is progress, not a hang
     be_.to_host(raw_.data(), b.at(e0 + done), n * esize(b.dtype));
     if (updated) {
       reference_updated_params(ref, g0 + done, g0 + done + n, reference_.data());
@@ -211,6 +214,7 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
   result_.staging_bytes = Bytes(raw_.size() + 5 * kChunk * sizeof(float));
 
   // --- phase: model states allocated (and every page written)
+  watchdog_phase("model states: allocate and fill");
   const auto t_fill = Clock::now();
   result_.host_rss_before_alloc = read_proc_status().rss_anon;
   const DeviceUsage dev_before_alloc = be_.device_usage();
@@ -264,6 +268,7 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
                     where(__FILE__, __LINE__));
 
   // --- phase: the step's collectives (peak measured from a reset VmHWM)
+  watchdog_phase("collectives: barrier before the step");
   session_.barrier();
   const auto t_coll = Clock::now();
   result_.hwm_reset_ok = reset_peak_rss();
@@ -278,6 +283,9 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
   // release them. The forward does it before the step; the next forward's gathers deliver the update.
   auto gather_and_check_layers = [&](bool updated) {
     for (std::int64_t u = 0; u < units(); ++u) {
+      watchdog_phase(std::string(updated ? "check: all-gather of updated parameters, layer "
+                                         : "forward: parameter all-gather, layer ") +
+                     std::to_string(u + 1) + " of " + std::to_string(units()));
       const std::size_t a = unit_begin(u), b = unit_begin(u + 1);
       Buffer layer = temporary(params_.dtype, b - a);
       const auto c = counts(a, b);
@@ -297,13 +305,17 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
     if (spec_.mid_collective_hook) spec_.mid_collective_hook();
   };
   if (stage == 0) {
+    watchdog_phase("collectives: gradient all-reduce");
     mid_collective();
     be_.all_reduce(grads_.ptr, n_, grads_.dtype);
   } else if (stage == 1) {
+    watchdog_phase("collectives: gradient reduce-scatter");
     mid_collective();
     be_.reduce_scatter(grads_.ptr, grads_.at(lo_), counts(0, n_), grads_.dtype);
   } else {
     for (std::int64_t u = 0; u < units(); ++u) {
+      watchdog_phase("collectives: gradient reduce-scatter, bucket " + std::to_string(u + 1) + " of " +
+                     std::to_string(units()));
       if (u == units() / 2) mid_collective();
       const std::size_t a = unit_begin(u), b = unit_begin(u + 1);
       Buffer bucket = temporary(grads_.dtype, b - a);
@@ -316,6 +328,7 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
   }
   sample_device();
   // Optimizer step over the range this rank updates: everything at stage 0, its shard otherwise.
+  watchdog_phase("optimizer: Adam on this rank's range");
   {
     const bool full = stage == 0;
     const std::size_t begin = full ? 0 : lo_, count = full ? n_ : hi_ - lo_;
@@ -338,6 +351,7 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
     };
     for (std::size_t done = 0; done < count; done += kChunk) {
       const std::size_t n = std::min(kChunk, count - done);
+      watchdog_tick();  // a chunk done: a long fill, check or update is progress, not a hang
       read(g, grads_, grad_off + done, n);
       if (has_grad_copy_) {
         // Mixed-20: the gradient is cast into the fp32 gradient copy, and the optimizer reads that.
@@ -359,12 +373,14 @@ StepResult Step::run(std::span<const BufferRequest> requests) {
   }
   // Updated parameters to every replica: all-gather (stages 1, 2); at stage 3 the next forward's
   // per-layer gathers, checked as they arrive.
+  if (stage == 1 || stage == 2) watchdog_phase("collectives: parameter all-gather");
   if (stage == 1 || stage == 2) be_.all_gather_in_place(params_.ptr, counts(0, n_), params_.dtype);
   sample_device();
   const std::uint64_t coll_hwm = read_proc_status().vm_hwm.value;
   result_.host_collective_peak = Bytes(coll_hwm - std::min(coll_hwm, rss_before_coll.value));
   result_.seconds_collectives = seconds_since(t_coll);
 
+  watchdog_phase("check: updated parameters against the reference");
   const auto t_check = Clock::now();
   if (stage >= 3) {
     gather_and_check_layers(/*updated=*/true);
@@ -439,6 +455,8 @@ StepResult run_validation_step(const Session& session, const ParallelGroups& gro
                                std::span<const BufferRequest> requests) {
   if (spec.zero_stage < 0 || spec.zero_stage > 3)
     throw ConfigError("zero_stage", std::to_string(spec.zero_stage), "must be 0, 1, 2 or 3");
+  watchdog_phase(spec.backend == BackendKind::cuda ? "backend init: CUDA context and NCCL communicator"
+                                                   : "backend init");
   std::unique_ptr<Backend> backend =
       spec.backend == BackendKind::cuda ? make_cuda_backend(session, groups) : make_host_backend(groups);
   Step step(session, groups, spec, *backend);

@@ -4,16 +4,19 @@
 // layout). Exit 0 pass, 1 mismatch, 2 usage/input error or refusal, 3 MPI/CUDA runtime error.
 // Setup errors are agreed on by all ranks (no hang); any later failure ends the job with MPI_Abort.
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <iostream>
 #include <new>
 #include <sstream>
+#include <thread>
 
 #include "comm/error.hpp"
 #include "comm/host_memory.hpp"
 #include "comm/parallel_groups.hpp"
 #include "comm/session.hpp"
 #include "comm/validation_step.hpp"
+#include "comm/watchdog.hpp"
 #include "partition/error.hpp"
 #include "partition/rank_grid.hpp"
 #include "sim/accounting/estimate.hpp"
@@ -60,6 +63,26 @@ void raise_injected_sigterm(const comm::Session& session, FaultKind kind) {
   std::cerr << "trainmem-validate: test hook --inject-fault " << fault_kind_name(kind) << ":" << session.rank()
             << ": rank " << session.rank() << " raises SIGTERM" << std::endl;
   ::raise(SIGTERM);
+}
+
+// --inject-fault hang: this rank stops making progress for good (no exception, no signal, no exit), as a
+// deadlocked rank or a wedged GPU would; only the watchdog (--timeout) ends the job.
+[[noreturn]] void hang_forever(const comm::Session& session) {
+  std::cerr << "trainmem-validate: test hook --inject-fault hang:" << session.rank() << ": rank " << session.rank()
+            << " stops making progress (sleeps forever)" << std::endl;
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+// The watchdog's timeout: read before setup so that a hang in setup is covered too; a bad --timeout
+// value is reported by the setup agreement, and the default applies until then.
+std::chrono::milliseconds watchdog_timeout(const std::vector<std::string>& args) {
+  std::int64_t seconds = kDefaultTimeoutSeconds;
+  try {
+    seconds = split_validate_args(args).validate.timeout_seconds;
+  } catch (const std::exception&) {
+    // reported by prepare()
+  }
+  return std::chrono::milliseconds(seconds * 1000);
 }
 
 const sim::RankClass& class_of(const sim::EstimateResult& r, std::int64_t rank) {
@@ -147,7 +170,10 @@ std::map<std::string, Bytes> predicted_for(const Setup& s, std::int64_t rank) {
 }
 
 int validate(const comm::Session& session, const std::vector<std::string>& args) {
+  // No hang, ever: a rank without progress for --timeout seconds ends the job (comm/watchdog.hpp).
+  const comm::Watchdog watchdog(session, watchdog_timeout(args), kExitRuntime);
   // --- setup, then agreement: every rank learns whether any rank failed, so none waits in a collective.
+  comm::watchdog_phase("setup: parse and predict");
   Setup setup;
   int local_code = 0;
   std::string local_error;
@@ -159,6 +185,7 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
   }
   if (local_code == 0 && injected(setup.options, FaultKind::sigterm_at_setup, session.rank()))
     raise_injected_sigterm(session, FaultKind::sigterm_at_setup);
+  comm::watchdog_phase("setup: agreement");
   const auto worst = static_cast<int>(session.allreduce_max(static_cast<std::uint64_t>(local_code)));
   if (worst != 0) {
     const auto first = static_cast<int>(
@@ -177,6 +204,7 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
 
   // --- every rank must have resolved the same scenario (a rank given other flags or another file
   // would allocate and reduce different buffers): rank 0 compares the fingerprints and names the odd ones.
+  comm::watchdog_phase("setup: scenario fingerprint check");
   {
     const std::vector<std::string> prints = session.gather_to_root(setup.fingerprint);
     int code = kExitOk;
@@ -195,6 +223,7 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
   const auto& sc = est.resolved.scenario;
   const std::uint64_t dp = static_cast<std::uint64_t>(sc.parallel.dp);
 
+  comm::watchdog_phase("setup: memory refusal check");
   // --- refuse up front when this node cannot hold its ranks' model states (plus step temporaries).
   std::uint64_t need = mine.model_states.breakdown.total().value;
   const std::uint64_t layers = static_cast<std::uint64_t>(std::max<std::int64_t>(1, mine.num_layers));
@@ -214,6 +243,7 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
 
   // --- from here on a failure on one rank ends the whole job (MPI_Abort), naming that rank.
   try {
+    comm::watchdog_phase("communicator init: MPI_Comm_split per group");
     const comm::ProcStatus before_groups = comm::read_proc_status();
     const RankGrid grid(sc.parallel);
     const comm::ParallelGroups groups(session, grid);
@@ -230,8 +260,10 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
     if (injected(setup.options, FaultKind::alloc_fail, session.rank())) spec.alloc_fail_rank = session.rank();
     const bool throw_mid = injected(setup.options, FaultKind::throw_mid_collective, session.rank());
     const bool sigterm_mid = injected(setup.options, FaultKind::sigterm_mid_collective, session.rank());
-    if (throw_mid || sigterm_mid) {
-      spec.mid_collective_hook = [&session, throw_mid] {
+    const bool hang = injected(setup.options, FaultKind::hang, session.rank());
+    if (throw_mid || sigterm_mid || hang) {
+      spec.mid_collective_hook = [&session, throw_mid, hang] {
+        if (hang) hang_forever(session);
         if (!throw_mid) raise_injected_sigterm(session, FaultKind::sigterm_mid_collective);
         throw comm::CommError("test-only failure injected by --inject-fault throw-mid-collective:" +
                               std::to_string(session.rank()) + " half-way through the gradient reduction, on rank " +
@@ -265,6 +297,7 @@ int validate(const comm::Session& session, const std::vector<std::string>& args)
     m.seconds_fill = r.seconds_fill;
     m.seconds_collectives = r.seconds_collectives;
     m.seconds_check = r.seconds_check;
+    comm::watchdog_phase("report: measurements to rank 0");
     const std::uint64_t wrong_total = session.allreduce_sum(m.wrong);
 
     const std::vector<std::string> all = session.gather_to_root(serialize(m));

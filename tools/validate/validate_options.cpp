@@ -32,7 +32,7 @@ Perturbation parse_perturbation(const std::string& text) {
 }
 
 constexpr FaultKind kFaultKinds[] = {FaultKind::alloc_fail, FaultKind::throw_mid_collective,
-                                     FaultKind::sigterm_at_setup, FaultKind::sigterm_mid_collective};
+                                     FaultKind::sigterm_at_setup, FaultKind::sigterm_mid_collective, FaultKind::hang};
 
 InjectedFault parse_fault(const std::string& text) {
   const auto colon = text.rfind(':');
@@ -47,7 +47,7 @@ InjectedFault parse_fault(const std::string& text) {
   if (!known || colon == std::string::npos)
     throw ConfigError("--inject-fault", text,
                       "expected KIND:RANK with KIND one of alloc-fail, throw-mid-collective, sigterm-at-setup, "
-                      "sigterm-mid-collective");
+                      "sigterm-mid-collective, hang");
   f.rank = parse_int("--inject-fault rank", text.substr(colon + 1), 0, 1 << 24);
   return f;
 }
@@ -60,6 +60,7 @@ std::string_view fault_kind_name(FaultKind kind) {
     case FaultKind::throw_mid_collective: return "throw-mid-collective";
     case FaultKind::sigterm_at_setup: return "sigterm-at-setup";
     case FaultKind::sigterm_mid_collective: return "sigterm-mid-collective";
+    case FaultKind::hang: return "hang";
   }
   return "?";
 }
@@ -95,6 +96,8 @@ SplitArgs split_validate_args(const std::vector<std::string>& args) {
       out.validate.assume_available = parse_size("--assume-available", take());
     else if (name == "--seed")
       out.validate.seed = static_cast<std::uint64_t>(parse_int("--seed", take(), 0, INT64_MAX));
+    else if (name == "--timeout")
+      out.validate.timeout_seconds = parse_int("--timeout", take(), 0, std::int64_t{7} * 24 * 3600);
     else if (a == "--help" || a == "-h")
       out.validate.help = true;
     else
@@ -108,13 +111,19 @@ std::string validate_options_help() {
          "  --backend host|cuda        host: MPI collectives on host memory (default); cuda: cudaMalloc + NCCL,\n"
          "                             one rank per GPU\n"
          "  --seed N                   seed of the generated parameters, gradients and moments (default 1234)\n"
+         "  --timeout SECONDS          watchdog: a rank that makes no progress (enters no phase, finishes no\n"
+         "                             collective) for this long ends the whole job, naming itself and its\n"
+         "                             phase (exit 3; ncclCommAbort first on the cuda backend); default 300,\n"
+         "                             0 turns it off\n"
          "test-only options (prove that the check and the abort path work):\n"
          "  --perturb [RANK:]CAT=BYTES add BYTES (may be negative) to the prediction of category CAT\n"
          "  --fail-rank N              rank N throws after allocating its model states\n"
          "  --inject-fault KIND:RANK   rank RANK fails; KIND: alloc-fail (its first model-state allocation\n"
          "                             asks for 2^62 bytes), throw-mid-collective (it throws half-way through\n"
          "                             the gradient reduction), sigterm-at-setup / sigterm-mid-collective (it\n"
-         "                             raises SIGTERM there); the whole job must end, naming the rank\n"
+         "                             raises SIGTERM there), hang (it sleeps forever half-way through the\n"
+         "                             gradient reduction; the watchdog must end the job); the whole job\n"
+         "                             must end, naming the rank\n"
          "  --assume-available SIZE    pretend this much host memory is available (up-front refusal)\n";
 }
 

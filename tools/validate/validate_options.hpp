@@ -27,12 +27,15 @@ enum class FaultKind {
   throw_mid_collective,    // it throws half-way through the gradient reduction; the others wait inside it
   sigterm_at_setup,        // it raises SIGTERM at the setup agreement; the others wait in MPI_Allreduce
   sigterm_mid_collective,  // it raises SIGTERM half-way through the gradient reduction
+  hang,                    // it sleeps forever half-way through the gradient reduction (the watchdog ends the job)
 };
 struct InjectedFault {
   FaultKind kind = FaultKind::alloc_fail;
   std::int64_t rank = 0;
 };
 std::string_view fault_kind_name(FaultKind kind);
+
+constexpr std::int64_t kDefaultTimeoutSeconds = 300;
 
 struct ValidateOptions {
   std::string backend = "host";  // host | cuda
@@ -41,6 +44,9 @@ struct ValidateOptions {
   std::optional<Bytes> assume_available;  // test-only: pretend MemAvailable is this
   std::vector<InjectedFault> faults;      // test-only: --inject-fault
   std::uint64_t seed = 1234;
+  // --timeout SECONDS: the watchdog ends the job when a rank makes no progress (enters no phase, finishes
+  // no collective) for this long; 0 turns it off (comm/watchdog.hpp).
+  std::int64_t timeout_seconds = kDefaultTimeoutSeconds;
   bool help = false;
 };
 
@@ -49,7 +55,8 @@ struct SplitArgs {
   std::vector<std::string> scenario_args;  // for parse_command_line
 };
 
-// Takes --backend, --perturb, --fail-rank, --inject-fault, --assume-available, --seed (as "--x v" or "--x=v") and
+// Takes --backend, --perturb, --fail-rank, --inject-fault, --assume-available, --seed, --timeout (as "--x v" or
+// "--x=v") and
 // --help out of args; bad values throw ConfigError naming the flag and value.
 SplitArgs split_validate_args(const std::vector<std::string>& args);
 std::string validate_options_help();

@@ -57,6 +57,27 @@ TEST(ValidateOptions, InjectFaultTakesKindAndRank) {
   }
 }
 
+TEST(ValidateOptions, HangFaultAndWatchdogTimeout) {
+  const SplitArgs d = split_validate_args({});
+  EXPECT_EQ(d.validate.timeout_seconds, kDefaultTimeoutSeconds);
+  EXPECT_EQ(kDefaultTimeoutSeconds, 300);
+  const SplitArgs s = split_validate_args({"--inject-fault", "hang:2", "--timeout", "3"});
+  ASSERT_EQ(s.validate.faults.size(), 1U);
+  EXPECT_EQ(s.validate.faults[0].kind, FaultKind::hang);
+  EXPECT_EQ(s.validate.faults[0].rank, 2);
+  EXPECT_EQ(fault_kind_name(FaultKind::hang), "hang");
+  EXPECT_EQ(s.validate.timeout_seconds, 3);
+  EXPECT_EQ(split_validate_args({"--timeout=0"}).validate.timeout_seconds, 0);  // 0: watchdog off
+  for (const char* bad : {"-1", "x", "1.5", "999999999"}) {
+    try {
+      split_validate_args({"--timeout", bad});
+      ADD_FAILURE() << bad;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.field(), "--timeout") << e.what();
+    }
+  }
+}
+
 sim::ModelStateMemory states_for(const std::string& recipe, int stage) {
   sim::Scenario sc;
   sc.num_parameters = ElementCount(1000003);

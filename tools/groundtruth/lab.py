@@ -11,6 +11,7 @@ See tools/groundtruth/README.md.
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -204,7 +205,7 @@ def trainmem_flags(c, results=RESULTS):
     if c["lora"]:
         flags += ["--lora-rank", str(c["lora"]), "--lora-target-modules", "q_proj,v_proj",
                   "--base-weight-dtype", "bf16" if c["recipe"] == "bf16" else "fp32"]
-    if c["dist"] == "ddp":
+    if c["dist"] in ("ddp", "zero1"):
         flags += ["--ddp-gradient-as-bucket-view", "false"]
     return flags
 
@@ -302,8 +303,10 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
     # DDP rebuilds its buckets in the second iteration and the first iteration's buckets are sometimes
     # still referenced (gloo work objects) when that iteration's backward starts: measured 83,470,848 or
     # 91,848,192 B in repeated runs.  DDP runs three steps and measures the last (steady state).
-    steps = 3 if c["dist"] == "ddp" else 2
-    window = "steady" if c["dist"] == "ddp" else "steps"
+    # ZeRO-1 is DDP + ZeroRedundancyOptimizer (as users run it: DDP all-reduces the gradients, the
+    # optimizer steps its partition and broadcasts the updated parameters), so it runs the same way.
+    steps = 3 if c["dist"] in ("ddp", "zero1") else 2
+    window = "steady" if c["dist"] in ("ddp", "zero1") else "steps"
     t0 = time.time()
     with measure.profiled() as prof:
         dev = DEVICE
@@ -334,7 +337,7 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
             rec.observe("grads", [main_grad])
             rec.observe("master_params", masters)
         ddp_model = model
-        if c["dist"] == "ddp":
+        if c["dist"] in ("ddp", "zero1"):
             ddp_model = torch.nn.parallel.DistributedDataParallel(model)
         elif c["dist"] in ("fsdp-full", "fsdp-grad-op"):
             from torch.distributed.fsdp import fully_shard
@@ -374,6 +377,10 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
         rec.phase("steps")
         for step in range(steps):
             if window == "steady" and step == steps - 1:
+                # Let every collective of the earlier steps finish and its work objects (which hold gloo's
+                # flattened copies) be released before the measured step: see README, "DDP on gloo".
+                torch.distributed.barrier()
+                gc.collect()
                 rec.phase("steady")
             for micro in range(c["accum"]):
                 cur["tag"] = "%d.%d" % (step, micro)

@@ -1,5 +1,7 @@
 #include "sim/accounting/framework_profile.hpp"
 
+#include <algorithm>
+#include <numeric>
 #include <string>
 #include <utility>
 
@@ -71,7 +73,82 @@ Terms norm_terms(const Dims& d, bool rms, const std::string& label, U savers, bo
   return t;
 }
 
+constexpr const char* kZero =
+    "torch/distributed/optim/zero_redundancy_optimizer.py (_partition_parameters: whole tensors sorted by size, "
+    "each to the least-loaded rank)";
+constexpr const char* kFsdp =
+    "torch/distributed/fsdp/_fully_shard (FSDPParam: dim-0 chunks padded to ceil(rows/dp); FSDPParamGroup unshard / "
+    "reshard; the root state keeps its parameters unsharded after forward)";
+
 }  // namespace
+
+std::vector<HfParamTensor> hf_parameter_tensors(const ModelSpec& m, std::int64_t padded_vocab_size) {
+  const U h = static_cast<U>(m.hidden_size), a = static_cast<U>(m.num_attention_heads),
+          kv = static_cast<U>(m.query_groups()), d = static_cast<U>(m.head_dim()), f = static_cast<U>(m.ffn()),
+          V = static_cast<U>(padded_vocab_size);
+  const bool ln = m.normalization == Normalization::layer_norm;
+  std::vector<HfParamTensor> out;
+  auto add = [&out](std::string name, U rows, U cols, std::int64_t layer) {
+    out.push_back({std::move(name), rows, rows * cols, layer});
+  };
+  add("embed_tokens", V, h, -1);
+  if (m.position_embedding == PositionEmbedding::learned)
+    add("position embeddings", static_cast<U>(m.max_position_embeddings), h, -1);
+  const bool qkv_bias = m.add_bias_linear || m.add_qkv_bias;
+  for (std::int64_t l = 0; l < m.num_layers; ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    auto norm = [&](const std::string& name) {
+      add(p + name + ".weight", h, 1, l);
+      if (ln) add(p + name + ".bias", h, 1, l);
+    };
+    if (ln) {  // GPT-2: ln_1, c_attn (Conv1D [h, 3h]), c_proj, ln_2, c_fc, c_proj
+      norm("ln_1");
+      add(p + "attn.c_attn.weight", h, (a + 2 * kv) * d, l);
+      if (qkv_bias) add(p + "attn.c_attn.bias", (a + 2 * kv) * d, 1, l);
+      add(p + "attn.c_proj.weight", a * d, h, l);
+      if (m.add_bias_linear) add(p + "attn.c_proj.bias", h, 1, l);
+      norm("ln_2");
+      add(p + "mlp.c_fc.weight", h, f, l);
+      if (m.add_bias_linear) add(p + "mlp.c_fc.bias", f, 1, l);
+      add(p + "mlp.c_proj.weight", f, h, l);
+      if (m.add_bias_linear) add(p + "mlp.c_proj.bias", h, 1, l);
+    } else {  // Llama / Qwen2: nn.Linear weights are [out, in]
+      add(p + "q_proj.weight", a * d, h, l);
+      if (qkv_bias) add(p + "q_proj.bias", a * d, 1, l);
+      add(p + "k_proj.weight", kv * d, h, l);
+      if (qkv_bias) add(p + "k_proj.bias", kv * d, 1, l);
+      add(p + "v_proj.weight", kv * d, h, l);
+      if (qkv_bias) add(p + "v_proj.bias", kv * d, 1, l);
+      add(p + "o_proj.weight", h, a * d, l);
+      if (m.add_bias_linear) add(p + "o_proj.bias", h, 1, l);
+      if (m.gated_mlp()) add(p + "gate_proj.weight", f, h, l);
+      add(p + "up_proj.weight", f, h, l);
+      add(p + "down_proj.weight", h, f, l);
+      norm("input_layernorm");
+      norm("post_attention_layernorm");
+    }
+  }
+  add("final norm.weight", h, 1, -1);
+  if (ln) add("final norm.bias", h, 1, -1);
+  if (!m.tie_embeddings) add("lm_head.weight", V, h, -1);
+  return out;
+}
+
+std::vector<std::uint64_t> zero_redundancy_partition(const std::vector<HfParamTensor>& params, std::int64_t world) {
+  std::vector<std::uint64_t> sizes(static_cast<std::size_t>(std::max<std::int64_t>(world, 1)), 0);
+  std::vector<U> sorted;
+  sorted.reserve(params.size());
+  for (const auto& p : params) sorted.push_back(p.elements);
+  std::stable_sort(sorted.begin(), sorted.end(), [](U x, U y) { return x > y; });
+  for (U n_ : sorted) *std::min_element(sizes.begin(), sizes.end()) += n_;  // first minimum: the lowest rank
+  return sizes;
+}
+
+std::uint64_t fsdp_shard_elements(const HfParamTensor& p, std::int64_t world) {
+  const U w = static_cast<U>(std::max<std::int64_t>(world, 1));
+  const U cols = p.rows == 0 ? 0 : p.elements / p.rows;
+  return (p.rows + w - 1) / w * cols;
+}
 
 FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& states, std::uint64_t trainable,
                              std::uint64_t largest_trainable, std::int64_t padded_vocab_size) {
@@ -84,9 +161,8 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   };
   if (p.tp > 1 || p.pp > 1 || p.cp > 1 || p.ulysses_sp > 1 || p.ep > 1)
     refuse("framework", "hf", "models single-GPU and data-parallel steps only (tp, pp, cp, ep and ulysses_sp 1)");
-  if (p.zero_stage > 0)
-    refuse("zero_stage", std::to_string(p.zero_stage),
-           "ZeroRedundancyOptimizer/FSDP are not modelled yet (zero_stage 0: DDP or a single GPU)");
+  if (p.zero_stage > 0 && sc.lora.enabled())
+    refuse("zero_stage", std::to_string(p.zero_stage), "LoRA with ZeroRedundancyOptimizer/FSDP is not modelled");
   if (m.is_moe()) refuse("num_experts", std::to_string(m.num_experts), "MoE layers are not modelled");
   if (tc.recompute_granularity == RecomputeGranularity::selective)
     refuse("recompute_granularity", "selective", "transformers has per-layer gradient checkpointing only (full)");
@@ -248,18 +324,85 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   const U L = static_cast<U>(m.num_layers);
 
   // ---- what every point of the step holds: model states, inputs, saved activations ----
-  const Bytes P = states.breakdown[C::params], G = states.breakdown[C::grads],
-              S = states.breakdown[C::optimizer_states] + states.breakdown[C::master_params];
+  Bytes P = states.breakdown[C::params], G = states.breakdown[C::grads],
+        S = states.breakdown[C::optimizer_states] + states.breakdown[C::master_params];
   const U accum = static_cast<U>(r.num_microbatches);
+  const U dp = static_cast<U>(p.dp);
+  const int zero = p.dp > 1 ? p.zero_stage : 0;
+  const bool fsdp = zero >= 2;
+  // Sharded data parallelism: the rank's share follows PyTorch's own rule, not phi/dp. States per element:
+  // trainmem's model states hold ceil(N/dp) elements' states under ZeRO (N without).
+  const U state_divisor = p.zero_stage >= 1 ? (trainable + dp - 1) / dp : trainable;
+  const U state_per_element = state_divisor == 0 ? 0 : S.value / state_divisor;
+  std::vector<HfParamTensor> tensors;
+  U rank_trainable = trainable;        // elements whose optimizer state this rank holds
+  U rank_largest = largest_trainable;  // largest of them
+  std::string state_formula = "model states";
+  std::string param_formula = "model states";
+  U root_elements = 0, layer_elements = 0, all_elements = 0;
+  if (zero > 0) {
+    tensors = hf_parameter_tensors(m, padded_vocab_size);
+    for (const auto& t : tensors) {
+      all_elements += t.elements;
+      if (t.layer < 0) root_elements += t.elements;
+      if (t.layer == 0) layer_elements += t.elements;
+    }
+  }
+  if (zero == 1) {
+    // ZeroRedundancyOptimizer: whole tensors; the largest partition is the rank that bounds the peak.
+    const auto parts = zero_redundancy_partition(tensors, p.dp);
+    rank_trainable = *std::max_element(parts.begin(), parts.end());
+    rank_largest = 0;
+    for (const auto& t : tensors) rank_largest = std::max(rank_largest, t.elements);
+    S = Bytes(state_per_element * rank_trainable);
+    std::string list;
+    for (U x : parts) list += (list.empty() ? "" : ", ") + n(x);
+    state_formula = "state bytes/element * max rank partition = " + n(state_per_element) + " * max(" + list + ")";
+  } else if (fsdp) {
+    U shard = 0, largest_shard = 0;
+    for (const auto& t : tensors) {
+      shard += fsdp_shard_elements(t, p.dp);
+      largest_shard = std::max(largest_shard, fsdp_shard_elements(t, p.dp));
+    }
+    rank_trainable = shard;
+    rank_largest = largest_shard;
+    P = Bytes(pe * shard);
+    G = Bytes(pe * shard);
+    S = Bytes(state_per_element * shard);
+    param_formula = "e*sum(ceil(rows/dp)*cols) = " + n(pe) + "*" + n(shard);
+    state_formula = "state bytes/element * sharded elements = " + n(state_per_element) + "*" + n(shard);
+  }
   Terms base;
-  base.add("parameters", C::params, "model states", "recipe + model (docs/model-states.md)", P.value);
-  base.add("optimizer states (exist from the first step on)", C::optimizer_states, "model states",
-           "torch.optim state, created lazily at the first step", S.value);
+  base.add(fsdp ? "parameters (FSDP shards, dim-0 chunks padded)" : "parameters", C::params, param_formula,
+           fsdp ? kFsdp : "recipe + model (docs/model-states.md)", P.value);
+  base.add(zero == 1 ? "optimizer states of the rank's ZeroRedundancyOptimizer partition (largest rank)"
+                     : "optimizer states (exist from the first step on)",
+           C::optimizer_states, state_formula,
+           zero == 1 ? kZero
+           : fsdp    ? kFsdp
+                     : "torch.optim state, created lazily at the first step",
+           S.value);
   base.add("token ids of the accumulation cycle (int64)", C::activations, "8*s*b*accum",
            "transformers Trainer.get_batch_samples (loads every micro-batch of the cycle)", 8 * d.T * accum);
-  if (p.dp > 1)
-    base.add("DDP gradient buckets", C::buffers, "grad bytes",
-             "torch DistributedDataParallel Reducer (flat buckets covering every gradient)", G.value);
+  if (p.dp > 1 && !fsdp)
+    base.add(zero == 1 ? "DDP gradient buckets (ZeroRedundancyOptimizer runs under DDP)" : "DDP gradient buckets",
+             C::buffers, "grad bytes", "torch DistributedDataParallel Reducer (flat buckets covering every gradient)",
+             G.value);
+  // FSDP at the turn to backward: what is unsharded (all-gathered) there. Measured (lab, steady third step, the
+  // rank without gloo leftovers): the root group re-gathered by the pre-backward hook (FSDP::all_gather_copy_out
+  // < NllLossBackward0) and the last layer's group prefetched for backward.
+  Terms gathered;
+  if (fsdp) {
+    if (zero == 3) {
+      gathered.add("FSDP root module's parameters, unsharded again for backward (embeddings, final norm, LM head)",
+                   C::temporaries, "e*root elements = " + n(pe) + "*" + n(root_elements), kFsdp, pe * root_elements);
+      gathered.add("FSDP last layer's parameters, gathered first in backward", C::temporaries,
+                   "e*layer elements = " + n(pe) + "*" + n(layer_elements), kFsdp, pe * layer_elements);
+    } else {
+      gathered.add("FSDP parameters, unsharded (reshard_after_forward=False keeps every group gathered)",
+                   C::temporaries, "e*all elements = " + n(pe) + "*" + n(all_elements), kFsdp, pe * all_elements);
+    }
+  }
 
   Terms saved;  // the forward's saved tensors at the turn to backward
   if (ckpt)
@@ -309,14 +452,14 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
     Terms x = grads_term(G_prev, "accumulated from earlier micro-steps");
     x.add("loss: logits (freed after the fp32 cast)", C::temporaries, "e*s*b*V", kLoss, d.ec * d.T * d.V);
     if (d.ec != 4) x.add("loss: logits.float() copy", C::temporaries, "4*s*b*V", kLoss, 4 * d.T * d.V);
-    point("loss forward (logits.float(), log_softmax)", {&base, &saved}, x);
+    point("loss forward (logits.float(), log_softmax)", {&base, &saved, &gathered}, x);
   }
   // 2. start of backward: nll_loss and log_softmax backward each write an fp32 [s*b, V] tensor.
   {
     Terms x = grads_term(G_prev, "accumulated from earlier micro-steps");
     x.add("loss backward: nll_loss grad and log_softmax grad (fp32)", C::temporaries, "2*4*s*b*V",
           "torch NllLossBackward0, LogSoftmaxBackward0", 8 * d.T * d.V);
-    point("start of backward (log_softmax backward)", {&base, &saved}, x);
+    point("start of backward (log_softmax backward)", {&base, &saved, &gathered}, x);
   }
   // 3. optimizer step: every gradient plus the implementation's temporaries.
   {
@@ -326,10 +469,10 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
       if (out.optimizer_impl == OptimizerImpl::for_loop)
         x.add("Adam for-loop step: sqrt(v) and its quotient for the largest tensor", C::temporaries,
               "2*e_state*largest", "torch/optim/adam.py _single_tensor_adam (denom = (v.sqrt() / bc2).add_(eps))",
-              2 * moment * largest_trainable);
+              2 * moment * rank_largest);
       else if (out.optimizer_impl == OptimizerImpl::foreach)
         x.add("Adam foreach step: sqrt(v) of every tensor", C::temporaries, "e_state*trainable",
-              "torch/optim/adam.py _multi_tensor_adam (torch._foreach_sqrt(exp_avg_sqs))", moment * trainable);
+              "torch/optim/adam.py _multi_tensor_adam (torch._foreach_sqrt(exp_avg_sqs))", moment * rank_trainable);
     }
     point("optimizer step", {&base}, x);
   }

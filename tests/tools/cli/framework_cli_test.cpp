@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include "tests/tools/cli_test_util.hpp"
 
@@ -94,6 +97,45 @@ TEST(FrameworkCli, ExplainShowsTheStepPoints) {
   EXPECT_NE(r.out.find("Framework profile hf"), std::string::npos);
   EXPECT_NE(r.out.find("<- peak"), std::string::npos);
   EXPECT_NE(r.out.find("4*s*b*V"), std::string::npos);
+}
+
+TEST(FrameworkCli, ZeroOneAndFsdpFollowPyTorchsSharding) {
+  // DDP + ZeroRedundancyOptimizer, dp 2 (lab llama-bf16-adamw-foreach-s128-b1-zero1-dp2, measured 75,091,968 B at
+  // backward:2.0): the DDP step (83,471,360 measured) with the larger greedy partition's bf16 moments,
+  // 4 B * 2,094,272 = 8,377,088 B (measured 8,379,392 with 512-byte rounding of the norms' moments).
+  const std::vector<std::string> common = {"--framework",
+                                           "hf",
+                                           "--recipe",
+                                           "bf16",
+                                           "--optimizer",
+                                           "adamw",
+                                           "--optimizer-impl",
+                                           "foreach",
+                                           "--dp",
+                                           "2",
+                                           "--global-batch-size",
+                                           "2",
+                                           "--ddp-gradient-as-bucket-view",
+                                           "false"};
+  auto z1 = common;
+  z1.insert(z1.end(), {"--zero-stage", "1"});
+  const CliRun r1 = run(lab_llama(z1));
+  ASSERT_EQ(r1.code, 0) << r1.err;
+  const auto j1 = r1.json();
+  EXPECT_LT(std::abs(j1["max_peak_bytes"].get<double>() - 75'091'968.0) / 75'091'968.0, 0.001);
+  EXPECT_EQ(j1["ranks"][0]["bytes"]["optimizer_states"].get<std::uint64_t>(), 8'377'088U);
+  // FSDP2 full shard, dp 2 (lab fsdp-full-dp2, rank 0: 70,815,232 B at backward:2.0): shards 2 B * 2,094,240 =
+  // 4,188,480 params and 4 B * 2,094,240 = 8,376,960 states, the root re-gathered for backward
+  // 2 B * (2*2,048,000 + 64) = 8,192,128 (measured 8,192,512: three 512-byte blocks) and the last layer's
+  // group 2 B * 46,208 = 92,416 (measured 92,672); no DDP buckets.
+  auto z3 = common;
+  z3.insert(z3.end(), {"--zero-stage", "3"});
+  const CliRun r3 = run(lab_llama(z3));
+  ASSERT_EQ(r3.code, 0) << r3.err;
+  const auto j3 = r3.json();
+  EXPECT_LT(std::abs(j3["max_peak_bytes"].get<double>() - 70'815'232.0) / 70'815'232.0, 0.001);
+  EXPECT_EQ(j3["ranks"][0]["bytes"]["params"].get<std::uint64_t>(), 4'188'480U);
+  EXPECT_EQ(j3["ranks"][0]["bytes"]["buffers"].get<std::uint64_t>(), 0U);
 }
 
 TEST(FrameworkCli, BadValuesAndRefusals) {

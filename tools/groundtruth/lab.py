@@ -654,7 +654,7 @@ def cmd_render(args):
          "`tools/groundtruth/results/` (regenerate those with `python3 tools/groundtruth/lab.py run --subset full`)."
          % (args.trainmem or "PATH"), "",
          "Versions: " + ", ".join("%s %s" % kv for kv in sorted(vers.items())), "",
-         "Measured: per-rank peak of allocated bytes over two training steps on CPU, every allocation replayed "
+         "Measured: per-rank peak of allocated bytes over two training steps on CPU (distributed: the third of three), every allocation replayed "
          "from torch.profiler memory events (exact: the replay equals the allocator's running total at every "
          "event), CUDA's 512-byte block rounding emulated, host-resident optimizer `step` scalars excluded. "
          "Predicted: `trainmem estimate <flags> --format json`, max_peak_bytes. MiB = 2^20 bytes.", ""]

@@ -136,12 +136,9 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out, std::ostream&
   const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), notices);
   if (built.scenario.inference.enabled)
     throw ConfigError("inference", "true", "simulate replays a training step; use `trainmem estimate --inference`");
-  if (built.scenario.lora.enabled())
+  if (built.scenario.lora.enabled() && built.scenario.training.framework != sim::Framework::hf)
     throw ConfigError("lora_rank", std::to_string(built.scenario.lora.rank),
-                      "LoRA is modelled by `trainmem estimate` only (simulate replays full fine-tuning)");
-  if (built.scenario.training.framework == sim::Framework::hf)
-    throw ConfigError("framework", "hf",
-                      "is modelled by `trainmem estimate` only for now (simulate replays the megatron profile)");
+                      "LoRA is replayed under --framework hf only (`trainmem estimate` models it for megatron)");
   const sim::SimulationResult result = sim::simulate(built.scenario, trace_path.has_value() || html_path.has_value());
   if (trace_path) write_file("trace", *trace_path, [&](std::ostream& f) { write_chrome_trace(f, result); });
   if (html_path) write_file("html", *html_path, [&](std::ostream& f) { f << html_report(result, built.model_source); });

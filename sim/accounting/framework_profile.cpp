@@ -150,6 +150,16 @@ std::uint64_t fsdp_shard_elements(const HfParamTensor& p, std::int64_t world) {
   return (p.rows + w - 1) / w * cols;
 }
 
+std::optional<LayoutRefusal> hf_layout_refusal(const ParallelConfig& p, bool lora) {
+  if (p.tp > 1 || p.pp > 1 || p.cp > 1 || p.ulysses_sp > 1 || p.ep > 1)
+    return LayoutRefusal{"framework", "hf",
+                         "models single-GPU and data-parallel steps only (tp, pp, cp, ep and ulysses_sp 1)"};
+  if (p.zero_stage > 0 && lora)
+    return LayoutRefusal{"zero_stage", std::to_string(p.zero_stage),
+                         "LoRA with ZeroRedundancyOptimizer/FSDP is not modelled"};
+  return std::nullopt;  // zero_stage 1: DDP + ZeroRedundancyOptimizer; 2 / 3: FSDP2 shard-grad-op / full shard
+}
+
 FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& states, std::uint64_t trainable,
                              std::uint64_t largest_trainable, std::int64_t padded_vocab_size) {
   const Scenario& sc = r.scenario;
@@ -159,10 +169,7 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   auto refuse = [](const char* field, const std::string& value, const std::string& why) {
     throw ConfigError(field, value, "with framework hf: " + why);
   };
-  if (p.tp > 1 || p.pp > 1 || p.cp > 1 || p.ulysses_sp > 1 || p.ep > 1)
-    refuse("framework", "hf", "models single-GPU and data-parallel steps only (tp, pp, cp, ep and ulysses_sp 1)");
-  if (p.zero_stage > 0 && sc.lora.enabled())
-    refuse("zero_stage", std::to_string(p.zero_stage), "LoRA with ZeroRedundancyOptimizer/FSDP is not modelled");
+  if (auto no = hf_layout_refusal(p, sc.lora.enabled())) refuse(no->field.c_str(), no->value, no->why);
   if (m.is_moe()) refuse("num_experts", std::to_string(m.num_experts), "MoE layers are not modelled");
   if (tc.recompute_granularity == RecomputeGranularity::selective)
     refuse("recompute_granularity", "selective", "transformers has per-layer gradient checkpointing only (full)");
@@ -428,6 +435,7 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   if (m.position_embedding == PositionEmbedding::rope && !ckpt)
     saved.add("RoPE cos, sin ([1, s, d], residual dtype)", C::activations, "2*e_res*s*d",
               "transformers LlamaRotaryEmbedding", 2 * d.er * d.s * d.d);
+  const Bytes input_saved = saved.total - saved.list.front().bytes;  // before the final norm (lifetimes)
   saved.append(norm_terms(d, rms, "final norm", lora ? 0 : 1, !lora));
   if (d.amp) saved.add("autocast bf16 cast of the LM head weight", C::activations, "2*V*h", kAutocast, 2 * d.V * d.h);
   saved.add("loss: fp32 log-probabilities (log_softmax output)", C::activations, "4*s*b*V", kLoss, 4 * d.T * d.V);
@@ -476,6 +484,19 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
     }
     point("optimizer step", {&base}, x);
   }
+  // The same terms by lifetime (sim/engine/simulate.cpp replays them): the points are 0 loss forward, 1 start of
+  // backward, 2 optimizer step, and the temporaries of each are its own.
+  StepLifetimes& lt = out.lifetimes;
+  for (const auto& x : base.list) lt.persistent[x.category] += x.bytes;
+  const Bytes layers_saved = saved.list.front().bytes;
+  lt.first_layer_saved = L > 0 ? layers_saved - out.kept_per_layer * (L - 1) : Bytes(0);
+  lt.layer_recompute = ckpt ? layer.total : Bytes(0);
+  lt.input_saved = input_saved;
+  lt.output_saved = saved.total - layers_saved - input_saved;
+  lt.loss_forward = out.points[0].bytes[C::temporaries];
+  lt.loss_backward = out.points[1].bytes[C::temporaries];
+  lt.grads = G;
+  lt.optimizer_step = out.points[2].bytes[C::temporaries];
   for (std::size_t i = 0; i < out.points.size(); ++i)
     if (out.points[i].bytes.total() > out.points[out.peak_point].bytes.total()) out.peak_point = i;
   return out;

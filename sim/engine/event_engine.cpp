@@ -65,6 +65,11 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
     throw Error("event engine: layer_gather and layer_gather_grads need one entry per layer of the stage");
   if (in.layer_activation.size() != stage_layers || in.recompute_transient.size() != stage_layers)
     throw Error("event engine: layer_activation and recompute_transient need one entry per layer of the stage");
+  const bool lazy_grads = !in.layer_grads.empty();
+  if (lazy_grads && in.layer_grads.size() != stage_layers)
+    throw Error("event engine: layer_grads needs one entry per layer of the stage");
+  std::vector<bool> has_grads(stage_layers, false);
+  bool late_grads_done = in.late_grads.value == 0;
   const std::vector<ScheduleOp> ops =
       schedule_ops(in.schedule, ScheduleShape{in.pp, in.pp_rank, in.vpp, in.num_microbatches});
   Replay r(keep_timeline);
@@ -134,6 +139,12 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
     } else {
       const StepEvent at{Phase::backward, op.microbatch, op.chunk, -1, ""};
       drain_send(at);
+      if (last_stage && op.chunk == last_chunk && in.loss_grad_transient.value != 0) {
+        r.alloc(MemoryCategory::temporaries, in.loss_grad_transient,
+                {Phase::backward, op.microbatch, op.chunk, -1, "backward start: loss gradients"});
+        r.free(MemoryCategory::temporaries, in.loss_grad_transient,
+               {Phase::backward, op.microbatch, op.chunk, -1, "loss gradients freed"});
+      }
       if (last_stage && op.chunk == last_chunk && in.output_activation.value != 0)
         r.free(MemoryCategory::activations, in.output_activation,
                {Phase::backward, op.microbatch, op.chunk, -1, "logits and loss freed"});
@@ -171,10 +182,21 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
         }
         r.free(MemoryCategory::activations, in.layer_activation[local],
                {e.phase, e.microbatch, e.chunk, e.layer, "saved activations freed"});
+        if (lazy_grads && !has_grads[local]) {
+          has_grads[local] = true;
+          if (in.layer_grads[local].value != 0)
+            r.alloc(MemoryCategory::grads, in.layer_grads[local],
+                    {e.phase, e.microbatch, e.chunk, e.layer, "layer gradients allocated"});
+        }
       }
       if (first_stage && op.chunk == 0 && in.embedding_activation.value != 0)
         r.free(MemoryCategory::activations, in.embedding_activation,
                {Phase::backward, op.microbatch, op.chunk, -1, "embedding output freed"});
+      if (!late_grads_done) {
+        late_grads_done = true;
+        r.alloc(MemoryCategory::grads, in.late_grads,
+                {Phase::backward, op.microbatch, op.chunk, -1, "embedding, norm and LM head gradients allocated"});
+      }
       if (--live_chunks[static_cast<std::size_t>(op.microbatch)] == 0) --live;
       if (!first_stage || op.chunk != 0) {
         if (in.p2p_send_buffer.value != 0) {

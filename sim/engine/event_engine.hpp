@@ -35,6 +35,13 @@ struct StageStepInputs {
   Bytes output_activation;     // last stage, last chunk: final norm + logits + loss, kept until backward
   Bytes output_transient;      // last stage: alive only while the loss is computed (e.g. bf16 logits)
   Bytes p2p_send_buffer;       // activation sent to the next stage, alive until the next op
+  Bytes loss_grad_transient;   // last stage: the loss's input gradients at the start of each backward
+  // Gradients that do not exist before the first backward (PyTorch zero_grad(set_to_none=True)): each layer's
+  // appear after its first backward frees its saved tensors (same per-layer order as layer_activation; empty when
+  // the gradients are persistent), the rest (embeddings, final norm) at the end of the first backward. They persist
+  // across the microbatches (accumulation writes into them).
+  std::vector<Bytes> layer_grads;
+  Bytes late_grads;
   // Per step:
   Bytes optimizer_transient;     // optimizer-step scratch (e.g. fp32 gradient cast of one sub-group)
   Bytes param_gather_transient;  // post-step parameter all-gather bucket (ZeRO-1/2, distributed optimizer)

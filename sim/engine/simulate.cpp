@@ -49,6 +49,40 @@ void chunk_layers(const LayerActivations& layer, const TrainingConfig& t, std::i
   }
 }
 
+// --framework hf (one stage): the profile's terms by lifetime (sim/accounting/framework_profile.hpp). Gradients
+// appear in the first backward, layer by layer after each layer's saved tensors are freed: the profile's gradient
+// bytes split in proportion to the trainable elements (a layer's, the rest at the end of the backward).
+void hf_stage_inputs(const RankClass& cls, const ModelSpec& m, StageStepInputs& in) {
+  const FrameworkStep& f = *cls.framework_step;
+  const StepLifetimes& lt = f.lifetimes;
+  in.persistent = lt.persistent;
+  in.persistent[MemoryCategory::runtime] = cls.bytes[MemoryCategory::runtime];
+  const auto L = static_cast<std::size_t>(m.num_layers);
+  in.chunk_first_layer = {0};
+  in.chunk_layers = {m.num_layers};
+  in.layer_activation.assign(L, f.kept_per_layer);
+  if (L > 0) in.layer_activation[0] = lt.first_layer_saved;
+  in.recompute_transient.assign(L, lt.layer_recompute);
+  in.embedding_activation = lt.input_saved;
+  in.output_activation = lt.output_saved;
+  in.output_transient = lt.loss_forward;
+  in.loss_grad_transient = lt.loss_backward;
+  in.optimizer_transient = lt.optimizer_step;
+  const std::uint64_t trainable = cls.lora ? cls.lora->adapters.total().value : cls.shard.total().value;
+  std::uint64_t layer_trainable = 0;
+  if (cls.lora) {
+    layer_trainable = L > 0 && trainable % L == 0 ? trainable / L : 0;
+  } else {
+    for (const auto& item : layer_param_items(m, TensorSplit{1, 1, 1})) layer_trainable += item.count.value;
+  }
+  const std::uint64_t g = lt.grads.value;
+  Bytes per_layer(0);
+  if (trainable > 0 && g % trainable == 0 && layer_trainable * L <= trainable)
+    per_layer = Bytes(g / trainable * layer_trainable);
+  in.layer_grads.assign(L, per_layer);
+  in.late_grads = lt.grads - per_layer * L;
+}
+
 }  // namespace
 
 SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
@@ -63,6 +97,14 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
   std::vector<StageLayers> stages;
   if (sc.model) stages = assign_layers(sc.model->num_layers, p);
   const std::int64_t ranks_per_stage = p.tp * p.cp * p.dp;
+  auto finish = [&](StageReport& rep) {
+    rep.simulation = simulate_stage(rep.inputs, keep_timeline);
+    if (rep.simulation.peak > out.max_peak) {
+      out.max_peak = rep.simulation.peak;
+      out.max_peak_stage = out.stages.size();
+    }
+    out.stages.push_back(std::move(rep));
+  };
 
   for (std::int64_t s = 0; s < p.pp; ++s) {
     StageReport rep;
@@ -79,6 +121,11 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
     in.vpp = p.vpp;
     in.num_microbatches = r.num_microbatches;
     in.schedule = out.schedule;
+    if (cls.framework_step && sc.model) {
+      hf_stage_inputs(cls, *sc.model, in);
+      finish(rep);
+      continue;
+    }
     in.persistent = cls.model_states.breakdown;
     // Offloaded model states are not on the GPU (docs/offload.md); their GPU staging buffer is.
     for (auto cat : {MemoryCategory::params, MemoryCategory::grads, MemoryCategory::master_params,
@@ -165,12 +212,7 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
       in.chunk_first_layer.assign(static_cast<std::size_t>(p.vpp), 0);
       in.chunk_layers.assign(static_cast<std::size_t>(p.vpp), 0);
     }
-    rep.simulation = simulate_stage(in, keep_timeline);
-    if (rep.simulation.peak > out.max_peak) {
-      out.max_peak = rep.simulation.peak;
-      out.max_peak_stage = out.stages.size();
-    }
-    out.stages.push_back(std::move(rep));
+    finish(rep);
   }
   if (e.gpu_memory) out.fits = out.max_peak <= *e.gpu_memory;
   return out;

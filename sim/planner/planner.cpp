@@ -8,6 +8,7 @@
 
 #include "partition/error.hpp"
 #include "sim/accounting/estimate.hpp"
+#include "sim/accounting/framework_profile.hpp"
 #include "sim/offload/offload_memory.hpp"
 #include "sim/offload/offload_rules.hpp"
 
@@ -24,6 +25,7 @@ void Planner::build() {
   compile_state_terms();
   choose_offload();
   enumerate_bases();
+  if (hf_) compile_hf_peaks();
 }
 
 std::uint64_t Planner::candidate_count() const {
@@ -55,7 +57,16 @@ void Planner::check_request() {
   // Not in the searched space yet (docs/planner.md, limits): refused rather than silently dropped.
   if (in.inference.enabled)
     throw ConfigError("inference", "true", "plan searches training layouts; use `trainmem estimate --inference`");
-  if (in.lora.enabled()) throw ConfigError("lora_rank", str(in.lora.rank), "LoRA layouts are not searched by plan");
+  hf_ = in.training.framework == Framework::hf;
+  if (in.lora.enabled() && !hf_)
+    throw ConfigError("lora_rank", str(in.lora.rank),
+                      "LoRA layouts are not searched by plan (but under --framework hf)");
+  if (hf_ && (in.offload.optimizer != OffloadDevice::none || in.offload.param != OffloadDevice::none ||
+              in.offload.activation_checkpoints || rq.offload_search != OffloadDevice::none ||
+              (rq.fixed.offload_optimizer && *rq.fixed.offload_optimizer != OffloadDevice::none) ||
+              (rq.fixed.offload_param && *rq.fixed.offload_param != OffloadDevice::none) ||
+              (rq.fixed.offload_checkpoints && *rq.fixed.offload_checkpoints)))
+    throw ConfigError("offload_optimizer", "cpu/nvme", "with framework hf: offload is a DeepSpeed feature");
   // Offload set in the base fixes that knob (as use_distributed_optimizer fixes the ZeRO stage).
   auto fix = [](auto& knob, auto value, auto none, const char* field, const std::string& text) {
     if (value == none) return;
@@ -79,6 +90,14 @@ void Planner::check_request() {
   }
   if (rq.fixed.zero_stage && (*rq.fixed.zero_stage < 0 || *rq.fixed.zero_stage > 3))
     throw ConfigError("zero_stage", str(*rq.fixed.zero_stage), "must be 0, 1, 2 or 3");
+  if (hf_) {
+    // A knob the request fixes must be a layout the profile models (its own rule, hf_layout_refusal); the others
+    // are searched only where it does (planner_hf.cpp).
+    ParallelConfig p = in.parallel;
+    p.tp = rq.fixed.tp.value_or(1), p.pp = rq.fixed.pp.value_or(1), p.cp = rq.fixed.cp.value_or(1);
+    p.ep = rq.fixed.ep.value_or(1), p.dp = rq.fixed.dp.value_or(1), p.zero_stage = rq.fixed.zero_stage.value_or(0);
+    if (auto no = hf_layout_refusal(p, in.lora.enabled())) throw ConfigError(no->field, no->value, "with framework hf: " + no->why);
+  }
   budget_ = plan_budget(*in.gpu_memory, rq.safety_margin_ppm);
 }
 

@@ -184,7 +184,15 @@ class Planner {
   // The knob space (planner_knobs.cpp): pipeline splits of pp stages, the inner knobs of a base.
   bool fixed_split() const;
   std::vector<Split> splits_of(std::int64_t pp) const;
-  std::uint32_t options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, std::int64_t pp, std::int64_t n, bool uneven);
+  // zero_allowed: bit z set when the framework profile models ZeRO stage z on the layout (megatron: every stage).
+  std::uint32_t options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, std::int64_t pp, std::int64_t n, bool uneven,
+                            std::uint8_t zero_allowed = 0xF);
+  // --framework hf: the ZeRO stages the profile models on a layout (bit z), 0 when it refuses the layout.
+  std::uint8_t hf_zero_allowed(std::int64_t tp, std::int64_t pp, std::int64_t cp, std::int64_t ep,
+                               std::int64_t dp) const;
+  // --framework hf: every variant's peak, once per base (planner_hf.cpp), and its lookup.
+  void compile_hf_peaks();
+  Bytes evaluate_hf(std::size_t b, int zero_stage, const RecomputeChoice& rc) const;
   // The precomputed pieces, one per distinct key (planner_pieces.cpp).
   std::uint32_t layer_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t cp,
                             std::int64_t mbs);
@@ -239,6 +247,11 @@ class Planner {
   std::vector<InflightPiece> inflight_;
   std::vector<Options> options_;
   std::vector<Base> bases_;  // sorted by world size
+  // --framework hf (the profile's step points, not the megatron pieces): per base, the first index into hf_peaks_,
+  // which holds its variants' peaks in walk order (zero stage, then the simple recompute choices).
+  bool hf_ = false;
+  std::vector<std::uint32_t> hf_first_;
+  std::vector<Bytes> hf_peaks_;
   std::optional<PlanCostModel> cost_model_;
   // Offload: the state-offload choices per ZeRO stage, the checkpoint choices under full recompute (other
   // recompute settings: none, or no candidate when checkpoint offload is fixed on), every stage's chunk forwards.

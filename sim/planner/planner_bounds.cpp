@@ -8,6 +8,14 @@
 namespace trainmem::sim {
 
 Bytes Planner::lower_bound(const Base& b, int zero_stage) const {
+  if (hf_) {  // the profile's peaks are known: the smallest of every variant of the base (LoRA has other states)
+    const auto bi = static_cast<std::size_t>(&b - bases_.data());
+    const Options& o = options_[b.options];
+    const std::size_t n = static_cast<std::size_t>(o.num_zero) * o.simple.size();
+    Bytes least = n > 0 ? hf_peaks_[hf_first_[bi]] : Bytes(0);
+    for (std::size_t i = 1; i < n; ++i) least = std::min(least, hf_peaks_[hf_first_[bi] + i]);
+    return least;
+  }
   const ShardPiece& S = shards_[b.shard];
   const auto ways = static_cast<std::uint64_t>(b.layout.dp * b.layout.cp);
   const std::int64_t etp = b.layout.etp == 0 ? b.layout.tp : b.layout.etp;

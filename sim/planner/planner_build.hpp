@@ -21,7 +21,7 @@ struct Planner::PieceIndex {
            std::uint32_t>
       shard;
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> inflight;
-  std::map<std::tuple<bool, bool, bool, std::int64_t, bool>, std::uint32_t> options;
+  std::map<std::tuple<bool, bool, bool, std::int64_t, bool, std::uint8_t>, std::uint32_t> options;
 };
 
 }  // namespace trainmem::sim

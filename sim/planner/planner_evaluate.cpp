@@ -53,6 +53,8 @@ Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const Recompute
   // variant stays out of line so that the common path inlines as it did.
   if (off.any()) [[unlikely]]
     return evaluate_offload(bi, sp, zero_stage, rc, off);
+  if (hf_) [[unlikely]]
+    return evaluate_hf(bi, zero_stage, rc);
   return evaluate_impl<false>(bi, sp, zero_stage, rc, off);
 }
 

@@ -94,9 +94,9 @@ std::vector<Planner::Split> Planner::splits_of(std::int64_t pp) const {
 // The inner knobs of a base: n is the smallest chunk of the layout; uneven: stages differ, so block N = n is not
 // uniform recompute.
 std::uint32_t Planner::options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, std::int64_t pp, std::int64_t n,
-                                   bool uneven) {
+                                   bool uneven, std::uint8_t zero_allowed) {
   const auto& F = request_.fixed;
-  const auto key = std::make_tuple(tp > 1, sp_ok, pp == 1, n, uneven);
+  const auto key = std::make_tuple(tp > 1, sp_ok, pp == 1, n, uneven, zero_allowed);
   if (auto it = ix.options.find(key); it != ix.options.end()) return it->second;
   Options o;
   // Sequence parallel first: same communication volume as plain TP (Korthikanti Sec. 4.2.2), less memory.
@@ -108,7 +108,8 @@ std::uint32_t Planner::options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, 
   }
   for (int z = 0; z <= 3; ++z) {
     if (F.zero_stage && z != *F.zero_stage) continue;
-    if (z >= 2 && pp > 1) continue;  // DeepSpeed refuses ZeRO-2/3 with pipeline parallelism
+    if (((zero_allowed >> z) & 1U) == 0) continue;  // the framework profile does not model it here
+    if (z >= 2 && pp > 1) continue;                 // DeepSpeed refuses ZeRO-2/3 with pipeline parallelism
     if (num_state_off_[static_cast<std::size_t>(z)] == 0) continue;  // a fixed offload knob rules it out
     o.zero[static_cast<std::size_t>(o.num_zero++)] = z;
   }
@@ -118,9 +119,13 @@ std::uint32_t Planner::options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, 
   // Checkpoint offload fixed on: full recompute only (check_offload()).
   if ((!g || *g == RecomputeGranularity::none) && ckpt_other_)
     o.simple.push_back({RecomputeGranularity::none, RecomputeMethod::uniform, 0});
-  if ((!g || *g == RecomputeGranularity::selective) && ckpt_other_)
+  // hf: transformers checkpoints every layer (gradient_checkpointing_enable); there is no selective recompute and
+  // no block of N layers (the profile refuses selective; full is one setting).
+  if ((!g || *g == RecomputeGranularity::selective) && ckpt_other_ && !hf_)
     o.simple.push_back({RecomputeGranularity::selective, RecomputeMethod::uniform, 0});
-  if (!g || *g == RecomputeGranularity::full) {
+  if (hf_ && (!g || *g == RecomputeGranularity::full)) {
+    o.simple.push_back({RecomputeGranularity::full, RecomputeMethod::uniform, k ? *k : 1});
+  } else if (!g || *g == RecomputeGranularity::full) {
     // Uniform groups of one layer (every layer checkpointed), or a fixed group size.
     if (!method || *method == RecomputeMethod::uniform) {
       const std::int64_t group = k ? *k : 1;
@@ -280,7 +285,9 @@ void Planner::enumerate_bases() {
                   b.m = m;
                   b.n = n;
                   b.n_first = n_first, b.n_last = n_last;
-                  b.options = options_for(ix, tp, sp_ok, pp, n_min, uneven);
+                  const std::uint8_t zero_allowed = hf_ ? hf_zero_allowed(tp, pp, cp, ep, dp) : 0xF;
+                  if (zero_allowed == 0) continue;
+                  b.options = options_for(ix, tp, sp_ok, pp, n_min, uneven, zero_allowed);
                   const Options& o = options_[b.options];
                   if (o.num_sp == 0 || o.num_zero == 0 || o.count == 0) continue;
                   b.layer = layer_piece(ix, tp, etp, ep, cp, mbs);

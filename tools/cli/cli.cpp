@@ -46,28 +46,6 @@ Settings settings_for(const CommandLine& cl) {
   return merge(std::move(s), cl.settings);
 }
 
-// The planner does not take the framework profile yet (sim/planner evaluates the megatron accounting): refuse
-// --framework hf / framework: hf rather than plan with the wrong numbers.
-void refuse_framework_for_plan(const std::vector<std::string>& args) {
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") return;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--framework" || a.rfind("--framework=", 0) == 0) {
-      const std::string v = a == "--framework" ? (i + 1 < args.size() ? args[i + 1] : "") : a.substr(12);
-      if (v == "hf")
-        throw ConfigError("framework", "hf", "is not searched by `trainmem plan` yet; use `trainmem estimate`");
-    }
-    if (!a.empty() && a[0] != '-' && (i == 0 || args[i - 1].rfind("--", 0) != 0) && a.size() > 5 &&
-        (a.ends_with(".yaml") || a.ends_with(".yml"))) {
-      const Settings s = load_scenario_file(a);
-      const auto it = s.find("framework");
-      if (it != s.end() && it->second.text == "hf")
-        throw ConfigError("framework", "hf", "is not searched by `trainmem plan` yet; use `trainmem estimate`");
-    }
-  }
-}
-
 int cmd_estimate(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   const CommandLine cl = parse_command_line(args);
   if (cl.help) {
@@ -136,12 +114,9 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out, std::ostream&
   const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), notices);
   if (built.scenario.inference.enabled)
     throw ConfigError("inference", "true", "simulate replays a training step; use `trainmem estimate --inference`");
-  if (built.scenario.lora.enabled())
+  if (built.scenario.lora.enabled() && built.scenario.training.framework != sim::Framework::hf)
     throw ConfigError("lora_rank", std::to_string(built.scenario.lora.rank),
-                      "LoRA is modelled by `trainmem estimate` only (simulate replays full fine-tuning)");
-  if (built.scenario.training.framework == sim::Framework::hf)
-    throw ConfigError("framework", "hf",
-                      "is modelled by `trainmem estimate` only for now (simulate replays the megatron profile)");
+                      "LoRA is replayed under --framework hf only (`trainmem estimate` models it for megatron)");
   const sim::SimulationResult result = sim::simulate(built.scenario, trace_path.has_value() || html_path.has_value());
   if (trace_path) write_file("trace", *trace_path, [&](std::ostream& f) { write_chrome_trace(f, result); });
   if (html_path) write_file("html", *html_path, [&](std::ostream& f) { f << html_report(result, built.model_source); });
@@ -226,10 +201,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (cmd == "simulate") return cmd_simulate(rest, out, err);
     if (cmd == "models") return cmd_models(rest, out);
     if (cmd == "explain") return cmd_explain(rest, out, err);
-    if (cmd == "plan") {
-      refuse_framework_for_plan(rest);
-      return run_plan(rest, out, err);
-    }
+    if (cmd == "plan") return run_plan(rest, out, err);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       out << kUsage;
       return kExitOk;

@@ -141,14 +141,27 @@ TEST(FrameworkCli, ZeroOneAndFsdpFollowPyTorchsSharding) {
 TEST(FrameworkCli, BadValuesAndRefusals) {
   EXPECT_EQ(run(lab_llama({"--framework", "deepspeed"})).code, 2);
   EXPECT_EQ(run(lab_llama({"--optimizer-impl", "vectorized"})).code, 2);
+  // simulate replays the hf step (tests/sim/engine/simulate_hf_test.cpp) and refuses what the profile refuses.
   auto sim = lab_llama({"--framework", "hf"});
   sim[0] = "simulate";
   const CliRun s = run(sim);
-  EXPECT_EQ(s.code, 2);
-  EXPECT_NE(s.err.find("framework"), std::string::npos);
-  const CliRun p = run({"plan", "--model", "llama2-7b", "--gpu", "h100-80gb", "--framework", "hf"});
-  EXPECT_EQ(p.code, 2);
-  EXPECT_NE(p.err.find("framework"), std::string::npos);
+  EXPECT_EQ(s.code, 0) << s.err;
+  EXPECT_NE(s.out.find("backward start: loss gradients"), std::string::npos) << s.out;
+  auto sim_tp = lab_llama({"--framework", "hf", "--tp", "2", "--global-batch-size", "8"});
+  sim_tp[0] = "simulate";
+  const CliRun st = run(sim_tp);
+  EXPECT_EQ(st.code, 2);
+  EXPECT_NE(st.err.find("framework"), std::string::npos);
+  // plan searches the layouts the hf profile models (tests/sim/planner/planner_hf_test.cpp) and refuses a fixed
+  // knob it does not model.
+  const CliRun p = run({"plan", "--model", "qwen2-0.5b", "--gpu", "h100-80gb", "--framework", "hf", "--seq-length",
+                        "1024", "--global-batch-size", "8", "--max-gpus", "8", "--optimizer-impl", "fused"});
+  EXPECT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.out.find("--framework hf"), std::string::npos) << p.out;
+  const CliRun pt = run({"plan", "--model", "qwen2-0.5b", "--gpu", "h100-80gb", "--framework", "hf", "--tp", "2",
+                         "--global-batch-size", "8"});
+  EXPECT_EQ(pt.code, 2);
+  EXPECT_NE(pt.err.find("framework"), std::string::npos);
 }
 
 }  // namespace

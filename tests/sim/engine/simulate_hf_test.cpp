@@ -37,6 +37,7 @@ struct Case {
   std::string optimizer = "adamw";
   OptimizerImpl impl = OptimizerImpl::foreach;
   std::int64_t seq = 128, mbs = 1, gbs = 1, dp = 1;
+  int zero_stage = 0;  // 1: DDP + ZeroRedundancyOptimizer; 2 / 3: FSDP2 shard-grad-op / full shard
   bool ckpt = false;
   std::int64_t lora_rank = 0;
   AttentionKernel attention = AttentionKernel::flash;
@@ -48,6 +49,7 @@ Scenario scenario(const Case& c) {
   sc.parallel.make_vocab_size_divisible_by = 1;
   sc.parallel.dp = c.dp;
   sc.parallel.world_size = c.dp;
+  sc.parallel.zero_stage = c.zero_stage;
   sc.training.seq_length = c.seq;
   sc.training.micro_batch_size = c.mbs;
   sc.training.global_batch_size = c.gbs;
@@ -77,6 +79,13 @@ std::vector<Case> cases() {
   add({.name = "lab ga2", .model = "lab-llama", .seq = 256, .mbs = 2, .gbs = 4});
   add({.name = "lab ga4 ckpt fused", .model = "lab-llama", .impl = OptimizerImpl::fused, .gbs = 4, .ckpt = true});
   add({.name = "lab dp2", .model = "lab-llama", .gbs = 2, .dp = 2});
+  add({.name = "lab zero1 dp2", .model = "lab-llama", .gbs = 2, .dp = 2, .zero_stage = 1});
+  add({.name = "qwen2-0.5b zero1 dp4 ckpt", .model = "qwen2-0.5b", .seq = 1024, .mbs = 2, .gbs = 8, .dp = 4,
+       .zero_stage = 1, .ckpt = true});
+  add({.name = "qwen2-0.5b fsdp grad-op dp4", .model = "qwen2-0.5b", .seq = 1024, .mbs = 2, .gbs = 8, .dp = 4,
+       .zero_stage = 2});
+  add({.name = "qwen2-0.5b fsdp full dp4", .model = "qwen2-0.5b", .seq = 1024, .mbs = 2, .gbs = 8, .dp = 4,
+       .zero_stage = 3});
   add({.name = "lab dp2 ga2 amp", .model = "lab-llama", .recipe = "amp", .gbs = 4, .dp = 2});
   add({.name = "lab lora", .model = "lab-llama", .lora_rank = 8});
   add({.name = "lab lora ckpt ga2", .model = "lab-llama", .gbs = 2, .ckpt = true, .lora_rank = 8});

@@ -61,7 +61,9 @@ TEST(PlannerHf, EveryCandidateEqualsEstimateAndIsALayoutTheProfileModels) {
       SCOPED_TRACE(testing::Message() << "dp " << l.dp << " mbs " << l.micro_batch_size << " rc "
                                       << static_cast<int>(l.recompute_granularity));
       EXPECT_EQ(l.tp * l.pp * l.cp * l.ep * l.vpp, 1);
-      if (rq.base.lora.enabled()) EXPECT_EQ(l.zero_stage, 0);  // LoRA under ZeRO / FSDP is not modelled
+      if (rq.base.lora.enabled()) {
+        EXPECT_EQ(l.zero_stage, 0);  // LoRA under ZeRO / FSDP is not modelled
+      }
       EXPECT_NE(l.recompute_granularity, RecomputeGranularity::selective);
       const EstimateResult est = estimate(scenario_for(rq, l));
       ASSERT_TRUE(est.classes[0].framework_step.has_value());
@@ -85,22 +87,25 @@ TEST(PlannerHf, SearchMatchesBruteForce) {
     SCOPED_TRACE(name);
     const Planner planner(rq);
     const std::int64_t gbs = rq.base.training.global_batch_size;
-    std::set<std::tuple<std::int64_t, std::int64_t, int>> fit_brute, fit_plan;
+    std::set<std::tuple<std::int64_t, std::int64_t, int, int>> fit_brute, fit_plan;
     for (std::int64_t mbs = 1; mbs <= rq.max_micro_batch_size; mbs *= 2)
       for (std::int64_t dp = 1; dp <= rq.max_gpus; ++dp) {
         if (gbs % (mbs * dp) != 0 || !(dp % rq.gpus_per_node == 0 || rq.gpus_per_node % dp == 0)) continue;
-        for (auto g : {RecomputeGranularity::none, RecomputeGranularity::full}) {
-          PlanLayout l;
-          l.dp = dp, l.micro_batch_size = mbs, l.recompute_granularity = g;
-          l.recompute_num_layers = g == RecomputeGranularity::full ? 1 : 0;
-          if (estimate(scenario_for(rq, l)).max_peak <= planner.budget())
-            fit_brute.emplace(dp, mbs, static_cast<int>(g));
+        for (int z = 0; z <= 3; ++z) {
+          if (rq.base.lora.enabled() && z > 0) continue;  // LoRA under ZeRO / FSDP is not modelled
+          for (auto g : {RecomputeGranularity::none, RecomputeGranularity::full}) {
+            PlanLayout l;
+            l.dp = dp, l.micro_batch_size = mbs, l.recompute_granularity = g, l.zero_stage = z;
+            l.recompute_num_layers = g == RecomputeGranularity::full ? 1 : 0;
+            if (estimate(scenario_for(rq, l)).max_peak <= planner.budget())
+              fit_brute.emplace(dp, mbs, static_cast<int>(g), z);
+          }
         }
       }
     for (std::size_t b = 0; b < planner.num_bases(); ++b)
       for (const PlanEntry& e : planner.fitting_variants(b)) {
         const PlanLayout& l = e.layout;
-        fit_plan.emplace(l.dp, l.micro_batch_size, static_cast<int>(l.recompute_granularity));
+        fit_plan.emplace(l.dp, l.micro_batch_size, static_cast<int>(l.recompute_granularity), l.zero_stage);
         EXPECT_EQ(estimate(scenario_for(rq, l)).max_peak.value, e.max_peak.value);
       }
     EXPECT_EQ(fit_brute, fit_plan);
@@ -112,8 +117,8 @@ TEST(PlannerHf, SearchMatchesBruteForce) {
     ASSERT_FALSE(res.layouts.empty());
     for (const PlanEntry& e : res.layouts) {
       EXPECT_EQ(estimate(scenario_for(rq, e.layout)).max_peak.value, e.max_peak.value);
-      EXPECT_TRUE(
-          fit_plan.count({e.layout.dp, e.layout.micro_batch_size, static_cast<int>(e.layout.recompute_granularity)}));
+      EXPECT_TRUE(fit_plan.count({e.layout.dp, e.layout.micro_batch_size,
+                                  static_cast<int>(e.layout.recompute_granularity), e.layout.zero_stage}));
     }
   }
 }

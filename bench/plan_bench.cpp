@@ -15,7 +15,7 @@
 
 #include "bench/spawn_process.hpp"
 #include "partition/model_presets.hpp"
-#include "sim/accounting/device_spec.hpp"
+#include "sim/runtime/device_spec.hpp"
 #include "sim/planner/plan_verify.hpp"
 #include "sim/planner/planner.hpp"
 
@@ -107,7 +107,7 @@ void BM_PlanSearchExhaustiveUneven(benchmark::State& state) {
 }
 BENCHMARK(BM_PlanSearchExhaustiveUneven)->Unit(benchmark::kMillisecond);
 
-// As tools/cli/plan_cli.cpp runs it for `--min-gpus --top 10`: a ranking 2 x 10 + 8 deep, then the replay.
+// As tools/cli/plan/plan_cli.cpp runs it for `--min-gpus --top 10`: a ranking 2 x 10 + 8 deep, then the replay.
 void BM_PlanSearchAndReplay(benchmark::State& state) {
   const sim::PlanRequest rq = request_100b();
   sim::PlanSearchOptions opt;

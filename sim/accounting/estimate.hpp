@@ -15,7 +15,7 @@
 #include "sim/accounting/activation_memory.hpp"
 #include "sim/accounting/framework_profile.hpp"
 #include "sim/accounting/model_state_memory.hpp"
-#include "sim/accounting/runtime_memory.hpp"
+#include "sim/runtime/runtime_memory.hpp"
 #include "sim/accounting/scenario.hpp"
 #include "sim/accounting/stage_activations.hpp"
 #include "sim/finetune/lora_memory.hpp"

@@ -96,7 +96,8 @@ void Planner::check_request() {
     ParallelConfig p = in.parallel;
     p.tp = rq.fixed.tp.value_or(1), p.pp = rq.fixed.pp.value_or(1), p.cp = rq.fixed.cp.value_or(1);
     p.ep = rq.fixed.ep.value_or(1), p.dp = rq.fixed.dp.value_or(1), p.zero_stage = rq.fixed.zero_stage.value_or(0);
-    if (auto no = hf_layout_refusal(p, in.lora.enabled())) throw ConfigError(no->field, no->value, "with framework hf: " + no->why);
+    if (auto no = hf_layout_refusal(p, in.lora.enabled()))
+      throw ConfigError(no->field, no->value, "with framework hf: " + no->why);
   }
   budget_ = plan_budget(*in.gpu_memory, rq.safety_margin_ppm);
 }

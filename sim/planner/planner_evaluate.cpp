@@ -4,7 +4,7 @@
 // Allocation-free.
 #include <algorithm>
 
-#include "sim/accounting/runtime_memory.hpp"
+#include "sim/runtime/runtime_memory.hpp"
 #include "sim/accounting/stage_activations.hpp"
 #include "sim/planner/planner.hpp"
 
@@ -33,13 +33,13 @@ Bytes Planner::states_impl(ElementCount dense, ElementCount expert, int zero_sta
     const Bytes term = r.bytes(sharded ? d_sh : dense.value) + r.bytes(sharded ? x_sh : expert.value);
     sum += term;
     // Each model-state tensor class is one flat buffer: the caching allocator rounds it to whole 2 MiB
-    // segments (sim/accounting/runtime_memory.hpp, as finish_rank_class() does for estimate()).
+    // segments (sim/runtime/runtime_memory.hpp, as finish_rank_class() does for estimate()).
     if (rounding_ && term.value > 0) sum += round_up_waste(term, kSegmentRounding);
   }
   return sum;
 }
 
-// Non-model bytes of one stage (estimate()'s `runtime`, sim/accounting/runtime_memory.hpp): the layout's fixed part
+// Non-model bytes of one stage (estimate()'s `runtime`, sim/runtime/runtime_memory.hpp): the layout's fixed part
 // (CUDA context, NCCL communicators of its groups, workspaces; precomputed per base) plus the fragmentation
 // reserve of the stage's dynamic bytes (activations + temporaries). The allocator rounding of the model-state
 // buffers is added in states(). `buffers` are 0 in estimate() (simulate adds them) and offload is refused.

@@ -7,7 +7,7 @@
 #include "partition/layer_assignment.hpp"
 #include "partition/shard_plan.hpp"
 #include "sim/accounting/estimate.hpp"
-#include "sim/accounting/runtime_memory.hpp"
+#include "sim/runtime/runtime_memory.hpp"
 #include "sim/accounting/stage_activations.hpp"
 #include "sim/planner/planner.hpp"
 #include "sim/planner/planner_build.hpp"

@@ -7,7 +7,7 @@
 #include "partition/dtype.hpp"
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
-#include "sim/accounting/device_spec.hpp"
+#include "sim/runtime/device_spec.hpp"
 #include "tools/inputs/hf_config.hpp"
 #include "tools/inputs/offload_runtime_settings.hpp"
 #include "tools/inputs/value_parse.hpp"

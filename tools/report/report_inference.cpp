@@ -122,7 +122,7 @@ void add_inference_json(nlohmann::json& doc, const sim::EstimateResult& r) {
                                   ? json{{"max_micro_batch_size", r.inference_capacity->max_micro_batch_size},
                                          {"max_seq_length", r.inference_capacity->max_seq_length}}
                                   : json(nullptr);
-  // Runtime (context, NCCL, workspaces, allocator) is modelled as for training (sim/accounting/runtime_memory.hpp).
+  // Runtime (context, NCCL, workspaces, allocator) is modelled as for training (sim/runtime/runtime_memory.hpp).
   doc["not_modelled"] = {"buffers"};
 }
 

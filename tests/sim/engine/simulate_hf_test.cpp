@@ -80,11 +80,27 @@ std::vector<Case> cases() {
   add({.name = "lab ga4 ckpt fused", .model = "lab-llama", .impl = OptimizerImpl::fused, .gbs = 4, .ckpt = true});
   add({.name = "lab dp2", .model = "lab-llama", .gbs = 2, .dp = 2});
   add({.name = "lab zero1 dp2", .model = "lab-llama", .gbs = 2, .dp = 2, .zero_stage = 1});
-  add({.name = "qwen2-0.5b zero1 dp4 ckpt", .model = "qwen2-0.5b", .seq = 1024, .mbs = 2, .gbs = 8, .dp = 4,
-       .zero_stage = 1, .ckpt = true});
-  add({.name = "qwen2-0.5b fsdp grad-op dp4", .model = "qwen2-0.5b", .seq = 1024, .mbs = 2, .gbs = 8, .dp = 4,
+  add({.name = "qwen2-0.5b zero1 dp4 ckpt",
+       .model = "qwen2-0.5b",
+       .seq = 1024,
+       .mbs = 2,
+       .gbs = 8,
+       .dp = 4,
+       .zero_stage = 1,
+       .ckpt = true});
+  add({.name = "qwen2-0.5b fsdp grad-op dp4",
+       .model = "qwen2-0.5b",
+       .seq = 1024,
+       .mbs = 2,
+       .gbs = 8,
+       .dp = 4,
        .zero_stage = 2});
-  add({.name = "qwen2-0.5b fsdp full dp4", .model = "qwen2-0.5b", .seq = 1024, .mbs = 2, .gbs = 8, .dp = 4,
+  add({.name = "qwen2-0.5b fsdp full dp4",
+       .model = "qwen2-0.5b",
+       .seq = 1024,
+       .mbs = 2,
+       .gbs = 8,
+       .dp = 4,
        .zero_stage = 3});
   add({.name = "lab dp2 ga2 amp", .model = "lab-llama", .recipe = "amp", .gbs = 4, .dp = 2});
   add({.name = "lab lora", .model = "lab-llama", .lora_rank = 8});

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "partition/model_presets.hpp"
-#include "sim/accounting/device_spec.hpp"
+#include "sim/runtime/device_spec.hpp"
 #include "sim/planner/plan_space.hpp"
 
 namespace trainmem::sim::test {

@@ -11,7 +11,7 @@
 
 #include "partition/model_presets.hpp"
 #include "plan_request.hpp"
-#include "sim/accounting/device_spec.hpp"
+#include "sim/runtime/device_spec.hpp"
 #include "sim/engine/simulate.hpp"
 
 namespace trainmem::sim {

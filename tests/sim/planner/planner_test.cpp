@@ -12,7 +12,7 @@
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
 #include "plan_request.hpp"
-#include "sim/accounting/device_spec.hpp"
+#include "sim/runtime/device_spec.hpp"
 #include "sim/accounting/estimate.hpp"
 
 namespace trainmem::sim {

@@ -1,5 +1,5 @@
 // The text pieces `trainmem plan` shares between its table (plan_table.cpp) and `--why-not`
-// (tools/cli/plan_why_not.cpp): the "# model", "# training" and "# device" header lines, the recompute and
+// (tools/cli/plan/plan_why_not.cpp): the "# model", "# training" and "# device" header lines, the recompute and
 // offload labels of a layout, and a reproducing command line, shell-quoted.
 #pragma once
 

@@ -1,5 +1,5 @@
 // The reproducing `trainmem estimate` arguments of a plan layout (plan_reproduce.hpp).
-#include "tools/cli/plan_reproduce.hpp"
+#include "tools/cli/plan/plan_reproduce.hpp"
 
 #include "tools/inputs/value_parse.hpp"
 

@@ -4,8 +4,8 @@
 #include <string>
 
 #include "partition/model_spec.hpp"
-#include "tools/report/plan_lines.hpp"
-#include "tools/report/plan_report.hpp"
+#include "tools/report/plan/plan_lines.hpp"
+#include "tools/report/plan/plan_report.hpp"
 
 namespace trainmem::tools {
 namespace {

@@ -1,6 +1,6 @@
 // Reporters for `trainmem plan`'s search: the table (plan_table.cpp) and JSON (schema_version 1,
 // plan_json.cpp) of the layouts that fit, or why nothing does, with the JSON pieces the mpirun split also
-// sends between ranks. They write sim/planner/ results; the command line (tools/cli/plan_cli.cpp) gathers
+// sends between ranks. They write sim/planner/ results; the command line (tools/cli/plan/plan_cli.cpp) gathers
 // them and gives the reproducing `trainmem estimate` arguments of a layout.
 #pragma once
 
@@ -42,7 +42,7 @@ struct PlanReport {
 void write_plan_table(std::ostream& out, const PlanReport& report);
 nlohmann::json plan_json(const PlanReport& report);
 
-// JSON pieces of a layout and of the search (also the wire format of the mpirun split, tools/cli/plan_wire.cpp).
+// JSON pieces of a layout and of the search (also the wire format of the mpirun split, tools/cli/plan/plan_wire.cpp).
 nlohmann::json layout_json(const sim::PlanLayout& l);
 // The offload knobs of a layout (JSON layouts when offload is searched or set).
 void add_offload_json(nlohmann::json& j, const sim::PlanLayout& l);

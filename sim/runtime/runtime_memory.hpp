@@ -9,7 +9,7 @@
 
 #include "partition/parallel_config.hpp"
 #include "sim/accounting/memory_category.hpp"
-#include "sim/accounting/runtime_config.hpp"
+#include "sim/runtime/runtime_config.hpp"
 
 namespace trainmem::sim {
 

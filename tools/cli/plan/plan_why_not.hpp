@@ -6,7 +6,7 @@
 #include <ostream>
 
 #include "tools/cli/command_line.hpp"
-#include "tools/cli/plan_request.hpp"
+#include "tools/cli/plan/plan_request.hpp"
 #include "tools/inputs/scenario_builder.hpp"
 
 namespace trainmem::tools {

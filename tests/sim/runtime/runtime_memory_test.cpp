@@ -1,7 +1,7 @@
 // Non-model GPU memory: NCCL communicators per layout group, allocator rounding and the fragmentation
 // reserve, and the identities estimate() reports (allocated, reserved, device total, safe budget). Every
 // expected figure is derived in the comment above it from the documented defaults (docs/runtime-memory.md).
-#include "sim/accounting/runtime_memory.hpp"
+#include "sim/runtime/runtime_memory.hpp"
 
 #include <gtest/gtest.h>
 

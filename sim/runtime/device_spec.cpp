@@ -1,4 +1,4 @@
-#include "sim/accounting/device_spec.hpp"
+#include "sim/runtime/device_spec.hpp"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // The header lines, layout labels and reproducing command line of `trainmem plan` (plan_lines.hpp).
-#include "tools/report/plan_lines.hpp"
+#include "tools/report/plan/plan_lines.hpp"
 
 #include <sstream>
 

@@ -1,9 +1,9 @@
 // The wire of the `mpirun` split of `trainmem plan` (plan_wire.hpp).
-#include "tools/cli/plan_wire.hpp"
+#include "tools/cli/plan/plan_wire.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include "tools/report/plan_report.hpp"
+#include "tools/report/plan/plan_report.hpp"
 
 namespace trainmem::tools {
 namespace {

@@ -1,5 +1,5 @@
 // `trainmem plan --why-not` (plan_why_not.hpp): the verdict on the given layout and its single-knob fixes.
-#include "tools/cli/plan_why_not.hpp"
+#include "tools/cli/plan/plan_why_not.hpp"
 
 #include <algorithm>
 #include <iomanip>
@@ -13,9 +13,9 @@
 #include "sim/engine/simulate.hpp"
 #include "sim/planner/planner.hpp"
 #include "tools/cli/cli.hpp"
-#include "tools/cli/plan_reproduce.hpp"
+#include "tools/cli/plan/plan_reproduce.hpp"
 #include "tools/report/format.hpp"
-#include "tools/report/plan_lines.hpp"
+#include "tools/report/plan/plan_lines.hpp"
 #include "tools/report/report.hpp"
 
 namespace trainmem::tools {

@@ -1,4 +1,4 @@
-#include "tools/cli/plan_ranks.hpp"
+#include "tools/cli/plan/plan_ranks.hpp"
 
 #include <cstdlib>
 #include <string>

@@ -1,6 +1,6 @@
 // `trainmem plan`: the planner's command (search, --min-gpus, --num-gpus, --why-not). The front door of
 // plan_request (options -> sim::PlanRequest), plan_why_not, plan_ranks / plan_wire (the split of the search
-// over mpirun ranks) and the reports of tools/report/plan_report.hpp. Logic lives in sim/planner/planner.hpp.
+// over mpirun ranks) and the reports of tools/report/plan/plan_report.hpp. Logic lives in sim/planner/planner.hpp.
 #pragma once
 
 #include <ostream>

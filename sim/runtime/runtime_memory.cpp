@@ -1,4 +1,4 @@
-#include "sim/accounting/runtime_memory.hpp"
+#include "sim/runtime/runtime_memory.hpp"
 
 #include <algorithm>
 

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "tools/report/format.hpp"
-#include "tools/report/plan_lines.hpp"
-#include "tools/report/plan_report.hpp"
+#include "tools/report/plan/plan_lines.hpp"
+#include "tools/report/plan/plan_report.hpp"
 #include "tools/report/report.hpp"
 
 namespace trainmem::tools {

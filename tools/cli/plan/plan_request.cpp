@@ -1,5 +1,5 @@
 // The plan options and the search request of `trainmem plan` (plan_request.hpp).
-#include "tools/cli/plan_request.hpp"
+#include "tools/cli/plan/plan_request.hpp"
 
 #include <cmath>
 

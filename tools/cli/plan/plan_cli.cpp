@@ -1,8 +1,8 @@
 // `trainmem plan`, the front door (plan_cli.hpp): its --help, the plan options and settings made into a
 // search request (plan_request.cpp), --why-not (plan_why_not.cpp), or the search split over the mpirun
 // ranks (plan_ranks.cpp, plan_wire.cpp) with its finalists replayed, then the table or JSON report
-// (tools/report/plan_report.hpp).
-#include "tools/cli/plan_cli.hpp"
+// (tools/report/plan/plan_report.hpp).
+#include "tools/cli/plan/plan_cli.hpp"
 
 #include <sstream>
 
@@ -11,14 +11,14 @@
 #include "sim/planner/planner.hpp"
 #include "tools/cli/cli.hpp"
 #include "tools/cli/command_line.hpp"
-#include "tools/cli/plan_ranks.hpp"
-#include "tools/cli/plan_reproduce.hpp"
-#include "tools/cli/plan_request.hpp"
-#include "tools/cli/plan_why_not.hpp"
-#include "tools/cli/plan_wire.hpp"
+#include "tools/cli/plan/plan_ranks.hpp"
+#include "tools/cli/plan/plan_reproduce.hpp"
+#include "tools/cli/plan/plan_request.hpp"
+#include "tools/cli/plan/plan_why_not.hpp"
+#include "tools/cli/plan/plan_wire.hpp"
 #include "tools/inputs/ecosystem_inputs.hpp"
 #include "tools/inputs/scenario_file.hpp"
-#include "tools/report/plan_report.hpp"
+#include "tools/report/plan/plan_report.hpp"
 
 namespace trainmem::tools {
 namespace {

@@ -15,9 +15,9 @@
 
 #include "bench/spawn_process.hpp"
 #include "partition/model_presets.hpp"
-#include "sim/runtime/device_spec.hpp"
 #include "sim/planner/plan_verify.hpp"
 #include "sim/planner/planner.hpp"
+#include "sim/runtime/device_spec.hpp"
 
 namespace {
 using namespace trainmem;

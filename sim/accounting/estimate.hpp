@@ -15,11 +15,11 @@
 #include "sim/accounting/activation_memory.hpp"
 #include "sim/accounting/framework_profile.hpp"
 #include "sim/accounting/model_state_memory.hpp"
-#include "sim/runtime/runtime_memory.hpp"
 #include "sim/accounting/scenario.hpp"
 #include "sim/accounting/stage_activations.hpp"
 #include "sim/finetune/lora_memory.hpp"
 #include "sim/offload/offload_memory.hpp"
+#include "sim/runtime/runtime_memory.hpp"
 #include "sim/serving/inference_memory.hpp"
 
 namespace trainmem::sim {

@@ -10,10 +10,10 @@
 #include "partition/parallel_config.hpp"
 #include "sim/accounting/framework.hpp"
 #include "sim/accounting/recipe.hpp"
-#include "sim/runtime/runtime_config.hpp"
 #include "sim/engine/zero_runtime.hpp"
 #include "sim/finetune/lora_memory.hpp"
 #include "sim/offload/offload_config.hpp"
+#include "sim/runtime/runtime_config.hpp"
 #include "sim/serving/inference_memory.hpp"
 
 namespace trainmem::sim {

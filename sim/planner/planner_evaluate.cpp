@@ -4,9 +4,9 @@
 // Allocation-free.
 #include <algorithm>
 
-#include "sim/runtime/runtime_memory.hpp"
 #include "sim/accounting/stage_activations.hpp"
 #include "sim/planner/planner.hpp"
+#include "sim/runtime/runtime_memory.hpp"
 
 namespace trainmem::sim {
 

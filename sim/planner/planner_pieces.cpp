@@ -7,10 +7,10 @@
 #include "partition/layer_assignment.hpp"
 #include "partition/shard_plan.hpp"
 #include "sim/accounting/estimate.hpp"
-#include "sim/runtime/runtime_memory.hpp"
 #include "sim/accounting/stage_activations.hpp"
 #include "sim/planner/planner.hpp"
 #include "sim/planner/planner_build.hpp"
+#include "sim/runtime/runtime_memory.hpp"
 #include "sim/schedule/inflight_microbatches.hpp"
 
 namespace trainmem::sim {

@@ -7,9 +7,9 @@
 
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
-#include "sim/runtime/device_spec.hpp"
 #include "sim/accounting/estimate.hpp"
 #include "sim/engine/simulate.hpp"
+#include "sim/runtime/device_spec.hpp"
 #include "tools/cli/command_line.hpp"
 #include "tools/cli/deepspeed_estimator_cli.hpp"
 #include "tools/cli/explain_scenario.hpp"

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "partition/model_presets.hpp"
-#include "sim/runtime/device_spec.hpp"
 #include "sim/planner/plan_space.hpp"
+#include "sim/runtime/device_spec.hpp"
 
 namespace trainmem::sim::test {
 

@@ -11,8 +11,8 @@
 
 #include "partition/model_presets.hpp"
 #include "plan_request.hpp"
-#include "sim/runtime/device_spec.hpp"
 #include "sim/engine/simulate.hpp"
+#include "sim/runtime/device_spec.hpp"
 
 namespace trainmem::sim {
 namespace {

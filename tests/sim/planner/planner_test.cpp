@@ -12,8 +12,8 @@
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
 #include "plan_request.hpp"
-#include "sim/runtime/device_spec.hpp"
 #include "sim/accounting/estimate.hpp"
+#include "sim/runtime/device_spec.hpp"
 
 namespace trainmem::sim {
 namespace {

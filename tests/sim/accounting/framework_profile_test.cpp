@@ -10,29 +10,10 @@
 
 #include "partition/error.hpp"
 #include "sim/accounting/estimate.hpp"
+#include "tests/sim/lab_models.hpp"
 
 namespace trainmem::sim {
 namespace {
-
-// The lab's Llama-shaped model (results/configs/llama.json): h 64, 4 heads (2 kv), head_dim 16, ffn 176,
-// 2 layers, vocab 32000, untied, RMSNorm, SwiGLU, RoPE, no biases, use_cache false.
-ModelSpec lab_llama() {
-  ModelSpec m;
-  m.name = "lab-llama";
-  m.num_layers = 2;
-  m.hidden_size = 64;
-  m.ffn_hidden_size = 176;
-  m.num_attention_heads = 4;
-  m.num_query_groups = 2;
-  m.vocab_size = 32000;
-  m.normalization = Normalization::rms_norm;
-  m.activation = Activation::swiglu;
-  m.position_embedding = PositionEmbedding::rope;
-  m.tie_embeddings = false;
-  m.add_bias_linear = false;
-  m.use_cache = false;
-  return m;
-}
 
 Scenario hf(const std::string& recipe, const std::string& optimizer, OptimizerImpl impl, std::int64_t seq,
             std::int64_t mbs) {

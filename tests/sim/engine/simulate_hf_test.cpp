@@ -7,28 +7,10 @@
 
 #include "partition/model_presets.hpp"
 #include "sim/engine/simulate.hpp"
+#include "tests/sim/lab_models.hpp"
 
 namespace trainmem::sim {
 namespace {
-
-// The ground-truth lab's Llama-shaped model (tests/sim/accounting/framework_profile_test.cpp).
-ModelSpec lab_llama() {
-  ModelSpec m;
-  m.name = "lab-llama";
-  m.num_layers = 2;
-  m.hidden_size = 64;
-  m.ffn_hidden_size = 176;
-  m.num_attention_heads = 4;
-  m.num_query_groups = 2;
-  m.vocab_size = 32000;
-  m.normalization = Normalization::rms_norm;
-  m.activation = Activation::swiglu;
-  m.position_embedding = PositionEmbedding::rope;
-  m.tie_embeddings = false;
-  m.add_bias_linear = false;
-  m.use_cache = false;
-  return m;
-}
 
 struct Case {
   std::string name;

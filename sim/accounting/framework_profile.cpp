@@ -112,6 +112,7 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   FrameworkStep out;
   out.framework = Framework::hf;
   out.optimizer_impl = tc.optimizer_impl.value_or(default_optimizer_impl(Framework::hf));
+  out.trainable_elements = trainable;
 
   Dims d;
   d.s = static_cast<U>(tc.seq_length);
@@ -300,8 +301,9 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   } else if (fsdp) {
     U shard = 0, largest_shard = 0;
     for (const auto& t : tensors) {
-      shard += fsdp_shard_elements(t, p.dp);
-      largest_shard = std::max(largest_shard, fsdp_shard_elements(t, p.dp));
+      const U e = fsdp_shard_elements(t, p.dp);
+      shard += e;
+      largest_shard = std::max(largest_shard, e);
     }
     rank_trainable = shard;
     rank_largest = largest_shard;

@@ -49,6 +49,7 @@ struct StepLifetimes {
 struct FrameworkStep {
   Framework framework = Framework::hf;
   OptimizerImpl optimizer_impl = OptimizerImpl::foreach;
+  std::uint64_t trainable_elements = 0;    // the rank's trainable parameters (LoRA: the adapters), unsharded
   std::vector<FrameworkTerm> layer_terms;  // one transformer layer, one microbatch (what it saves for backward)
   Bytes layer_bytes;                       // their sum
   Bytes kept_per_layer;                    // layer_bytes, or the checkpoint (layer input) under full recompute
@@ -58,9 +59,6 @@ struct FrameworkStep {
   const StepPoint& peak() const { return points[peak_point]; }
 };
 
-// The hf step of a single-stage rank (tp = pp = cp = 1): `states` are the rank's model states (full fine-tuning
-// or LoRA), `trainable` the trainable parameter elements, `largest_trainable` the largest trainable tensor.
-// Throws ConfigError for what the profile does not model (tensor/pipeline/context parallelism, ZeRO, offload).
 // Why the hf profile does not model a layout (the field, its value, the reason), or nothing when it does: the rule
 // hf_step_memory applies, for callers that search layouts (the planner) before building a rank's model states.
 struct LayoutRefusal {
@@ -69,6 +67,9 @@ struct LayoutRefusal {
 // `lora`: LoRA adapters are trained (LoRA under ZeroRedundancyOptimizer / FSDP is not modelled).
 std::optional<LayoutRefusal> hf_layout_refusal(const ParallelConfig& parallel, bool lora = false);
 
+// The hf step of a single-stage rank (tp = pp = cp = 1): `states` are the rank's model states (full fine-tuning
+// or LoRA), `trainable` the trainable parameter elements, `largest_trainable` the largest trainable tensor.
+// Throws ConfigError for what the profile does not model (hf_layout_refusal; MoE, offload, selective recompute).
 FrameworkStep hf_step_memory(const ResolvedScenario& resolved, const ModelStateMemory& states,
                              std::uint64_t trainable_elements, std::uint64_t largest_trainable_elements,
                              std::int64_t padded_vocab_size);

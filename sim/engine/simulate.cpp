@@ -68,7 +68,7 @@ void hf_stage_inputs(const RankClass& cls, const ModelSpec& m, StageStepInputs& 
   in.output_transient = lt.loss_forward;
   in.loss_grad_transient = lt.loss_backward;
   in.optimizer_transient = lt.optimizer_step;
-  const std::uint64_t trainable = cls.lora ? cls.lora->adapters.total().value : cls.shard.total().value;
+  const std::uint64_t trainable = f.trainable_elements;
   std::uint64_t layer_trainable = 0;
   if (cls.lora) {
     layer_trainable = L > 0 && trainable % L == 0 ? trainable / L : 0;

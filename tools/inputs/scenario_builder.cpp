@@ -297,19 +297,19 @@ BuiltScenario build_scenario(const Settings& settings) {
   if (l.has("zero_stage")) p.zero_stage = static_cast<int>(parse_int("zero_stage", l.text("zero_stage"), 0, 3));
   l.integer("decoder_first_pipeline_num_layers", p.first_stage_layers);
   l.integer("decoder_last_pipeline_num_layers", p.last_stage_layers);
+  auto& t = sc.training;
+  if (l.has("framework"))
+    t.framework = parse_choice("framework", l.text("framework"), {"megatron", "hf"}) == "hf" ? sim::Framework::hf
+                                                                                             : sim::Framework::megatron;
   // transformers does not pad the vocabulary (Megatron's --make-vocab-size-divisible-by 128 does not apply).
-  if (l.has("framework") && l.text("framework") == "hf") p.make_vocab_size_divisible_by = 1;
+  if (t.framework == sim::Framework::hf) p.make_vocab_size_divisible_by = 1;
   l.integer("make_vocab_size_divisible_by", p.make_vocab_size_divisible_by);
 
-  auto& t = sc.training;
   l.integer("seq_length", t.seq_length);
   l.integer("micro_batch_size", t.micro_batch_size);
   l.integer("global_batch_size", t.global_batch_size);
   if (l.has("recipe")) t.recipe = l.text("recipe");
   if (l.has("optimizer")) t.optimizer = l.text("optimizer");
-  if (l.has("framework"))
-    t.framework = parse_choice("framework", l.text("framework"), {"megatron", "hf"}) == "hf" ? sim::Framework::hf
-                                                                                             : sim::Framework::megatron;
   if (l.has("optimizer_impl")) {
     const auto v = parse_choice("optimizer_impl", l.text("optimizer_impl"), {"for-loop", "foreach", "fused"});
     t.optimizer_impl = v == "for-loop"  ? sim::OptimizerImpl::for_loop

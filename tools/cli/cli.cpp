@@ -72,19 +72,7 @@ int cmd_estimate(const std::vector<std::string>& args, std::ostream& out, std::o
 
 // Takes `--NAME PATH` / `--NAME=PATH` out of args (simulate's output files are not scenario settings).
 std::optional<std::string> take_path_flag(std::vector<std::string>& args, const std::string& name) {
-  std::optional<std::string> path;
-  for (std::size_t i = 0; i < args.size();) {
-    if (args[i] == "--" + name) {
-      if (i + 1 >= args.size()) throw ConfigError(name, "(missing)", "needs a file path");
-      path = args[i + 1];
-      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
-    } else if (args[i].rfind("--" + name + "=", 0) == 0) {
-      path = args[i].substr(name.size() + 3);
-      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
-    } else {
-      ++i;
-    }
-  }
+  std::optional<std::string> path = take_flag_value(args, name, "a file path");
   if (path && path->empty()) throw ConfigError(name, "''", "needs a file path");
   return path;
 }

@@ -28,6 +28,24 @@ po::options_description make_description() {
 }
 }  // namespace
 
+std::optional<std::string> take_flag_value(std::vector<std::string>& args, const std::string& name,
+                                           const std::string& what) {
+  std::optional<std::string> value;
+  for (std::size_t i = 0; i < args.size();) {
+    if (args[i] == "--" + name) {
+      if (i + 1 >= args.size()) throw ConfigError(name, "(missing)", "needs " + what);
+      value = args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+    } else if (args[i].rfind("--" + name + "=", 0) == 0) {
+      value = args[i].substr(name.size() + 3);
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  return value;
+}
+
 std::string options_help() {
   std::ostringstream out;
   out << make_description();

@@ -4,28 +4,11 @@
 #include <cmath>
 
 #include "partition/error.hpp"
+#include "tools/cli/command_line.hpp"
 #include "tools/inputs/value_parse.hpp"
 
 namespace trainmem::tools {
 namespace {
-
-// Takes `--NAME VALUE` / `--NAME=VALUE` out of args.
-std::optional<std::string> take_value(std::vector<std::string>& args, const std::string& name) {
-  std::optional<std::string> value;
-  for (std::size_t i = 0; i < args.size();) {
-    if (args[i] == "--" + name) {
-      if (i + 1 >= args.size()) throw ConfigError(name, "(missing)", "needs a value");
-      value = args[i + 1];
-      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
-    } else if (args[i].rfind("--" + name + "=", 0) == 0) {
-      value = args[i].substr(name.size() + 3);
-      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
-    } else {
-      ++i;
-    }
-  }
-  return value;
-}
 
 // Takes `--NAME` / `--NAME=true|false` out of args.
 bool take_switch(std::vector<std::string>& args, const std::string& name) {
@@ -65,7 +48,7 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
   PlanFlags f;
   auto integer = [&](const char* name, const char* field, std::int64_t lo,
                      std::int64_t hi) -> std::optional<std::int64_t> {
-    if (auto v = take_value(args, name)) return parse_int(field, *v, lo, hi);
+    if (auto v = take_flag_value(args, name)) return parse_int(field, *v, lo, hi);
     return std::nullopt;
   };
   if (auto v = integer("gpus-per-node", "gpus_per_node", 1, 1024)) f.gpus_per_node = *v, f.gpus_per_node_flag = *v;
@@ -74,19 +57,19 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
   if (auto v = integer("top", "top", 1, 100000)) f.top = static_cast<std::size_t>(*v);
   if (auto v = integer("max-micro-batch-size", "max_micro_batch_size", 1, 1 << 20)) f.max_mbs = *v;
   if (auto v = integer("max-cp", "max_cp", 1, 1 << 20)) f.max_cp = *v;
-  if (auto v = take_value(args, "safety-margin")) f.margin_ppm = parse_margin(*v);
+  if (auto v = take_flag_value(args, "safety-margin")) f.margin_ppm = parse_margin(*v);
   f.min_gpus = take_switch(args, "min-gpus");
   f.why_not = take_switch(args, "why-not");
   f.uneven = take_switch(args, "uneven-pp");
   f.simulate = !take_switch(args, "no-simulate");
-  if (auto v = take_value(args, "offload-search")) {
+  if (auto v = take_flag_value(args, "offload-search")) {
     const std::string t = parse_choice("offload_search", *v, {"none", "cpu", "nvme"});
     f.offload_search = t == "cpu"    ? sim::OffloadDevice::cpu
                        : t == "nvme" ? sim::OffloadDevice::nvme
                                      : sim::OffloadDevice::none;
   }
-  if (auto v = take_value(args, "host-memory-per-node")) f.host_memory = parse_size("host_memory_per_node", *v);
-  if (auto v = take_value(args, "nvme-per-node")) f.nvme = parse_size("nvme_per_node", *v);
+  if (auto v = take_flag_value(args, "host-memory-per-node")) f.host_memory = parse_size("host_memory_per_node", *v);
+  if (auto v = take_flag_value(args, "nvme-per-node")) f.nvme = parse_size("nvme_per_node", *v);
   if (f.min_gpus && f.num_gpus)
     throw ConfigError("num_gpus", std::to_string(*f.num_gpus), "fixes the GPU count; --min-gpus searches for it");
   return f;

@@ -106,7 +106,9 @@ def train(c, rank=0, world=1):
     import measure
     from amp import cuda_faithful, patch_cuda_rules
 
-    torch.manual_seed(1234 + rank)
+    # Every rank builds the same weights (seed 1234), as DDP's initial broadcast would make them; the
+    # inputs differ per rank (seed 1234 + rank, set after the model is built).
+    torch.manual_seed(1234)
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // world))
     rec = measure.Recorder()
     with patch_cuda_rules():
@@ -116,9 +118,8 @@ def train(c, rank=0, world=1):
 def _train(c, rank, world, rec, torch, measure, cuda_faithful):
     m = MODELS[c["model"]]
     megatron = m["kind"] == "megatron"
-    # DDP rebuilds its buckets in the second iteration and the first iteration's buckets are sometimes
-    # still referenced (gloo work objects) when that iteration's backward starts: measured 83,470,848 or
-    # 91,848,192 B in repeated runs.  DDP runs three steps and measures the last (steady state).
+    # DDP rebuilds its buckets in the second iteration; DDP runs three steps and measures the last
+    # (steady state).
     # ZeRO-1 is DDP + ZeroRedundancyOptimizer (as users run it: DDP all-reduces the gradients, the
     # optimizer steps its partition and broadcasts the updated parameters), so it runs the same way.
     # FSDP runs the same way: its all-gather outputs' lifetimes on gloo depend on when the earlier steps'
@@ -129,6 +130,8 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
     with measure.profiled() as prof:
         dev = DEVICE
         model = build_model(c, torch).to(dev)
+        if rank:
+            torch.manual_seed(1234 + rank)
         params = [p for p in model.parameters()]
         trainable = [p for p in params if p.requires_grad]
         rec.observe("params", params)
@@ -156,7 +159,12 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
             rec.observe("master_params", masters)
         ddp_model = model
         if c["dist"] in ("ddp", "zero1"):
-            ddp_model = torch.nn.parallel.DistributedDataParallel(model)
+            # init_sync=False: the ranks already hold the same weights (same seed), so DDP's initial
+            # broadcast (_sync_module_states: one flat copy of every parameter, flatten_dense_tensors) is
+            # skipped.  On gloo that setup-time copy was sometimes still referenced by the broadcast's work
+            # object during the measured step (one more params-sized temporary on one rank, in about half
+            # of the runs on one core): a setup artefact, not steady-state DDP (README, "DDP on gloo").
+            ddp_model = torch.nn.parallel.DistributedDataParallel(model, init_sync=False)
         elif c["dist"] in ("fsdp-full", "fsdp-grad-op"):
             from torch.distributed.fsdp import fully_shard
             for layer in model.model.layers:

@@ -147,13 +147,17 @@ class CachingAllocator:
                 "small_segments": self.segments[True], "large_segments": self.segments[False]}
 
 
-def replay(events, window_start=None):
+def replay(events, window_start=None, marks=()):
     """Replay [(time, is_alloc, key, nbytes)] (in order; a free names the key of its allocation) and return
     the allocator's counters.  With window_start, the peaks of allocated/requested bytes are taken from that
-    time on (reserved never shrinks, so its peak is the final value either way)."""
+    time on (reserved never shrinks, so its peak is the final value either way).  marks: ascending times;
+    reserved_at_marks[k] is the reserved bytes just before the first event at or after marks[k]."""
     a = CachingAllocator()
     live = {}
+    at_marks = []
     for t, is_alloc, key, nbytes in events:
+        while len(at_marks) < len(marks) and t >= marks[len(at_marks)]:
+            at_marks.append(a.reserved)
         if is_alloc:
             live[key] = a.malloc(nbytes)
         else:
@@ -161,4 +165,7 @@ def replay(events, window_start=None):
         if window_start is not None and t < window_start:
             a.peak_allocated = a.allocated
             a.peak_requested = a.requested
-    return a.stats()
+    s = a.stats()
+    if marks:
+        s["reserved_at_marks"] = at_marks + [a.reserved] * (len(marks) - len(at_marks))
+    return s

@@ -64,8 +64,11 @@ def write_model_configs(results):
 # The catalogue.
 
 def C(model, recipe="fp32", opt="adamw", impl="for-loop", seq=128, mbs=1, accum=1, ckpt=False, lora=0,
-      attn="sdpa", dist="none", dp=1):
-    parts = [model, recipe, opt, impl, "s%d" % seq, "b%d" % mbs]
+      attn="sdpa", dist="none", dp=1, seqs=None):
+    # seqs: one sequence length per step (variable-length batches; trainmem is given the longest).
+    if seqs:
+        seq = max(seqs)
+    parts = [model, recipe, opt, impl, ("var" + ".".join(map(str, seqs))) if seqs else "s%d" % seq, "b%d" % mbs]
     if accum > 1:
         parts.append("ga%d" % accum)
     if ckpt:
@@ -76,8 +79,11 @@ def C(model, recipe="fp32", opt="adamw", impl="for-loop", seq=128, mbs=1, accum=
         parts.append(attn)
     if dist != "none":
         parts.append("%s-dp%d" % (dist, dp))
-    return dict(name="-".join(parts), model=model, recipe=recipe, optimizer=opt, impl=impl, seq=seq, mbs=mbs,
-                accum=accum, ckpt=ckpt, lora=lora, attn=attn, dist=dist, dp=dp)
+    c = dict(name="-".join(parts), model=model, recipe=recipe, optimizer=opt, impl=impl, seq=seq, mbs=mbs,
+             accum=accum, ckpt=ckpt, lora=lora, attn=attn, dist=dist, dp=dp)
+    if seqs:
+        c["seqs"] = list(seqs)
+    return c
 
 
 def catalogue():
@@ -134,6 +140,24 @@ def catalogue():
     for c in cs:
         assert c["name"] not in seen, c["name"]
         seen.add(c["name"])
+    return cs
+
+
+def reserved_catalogue():
+    """`lab.py reserved`: single-process configurations replayed through the caching-allocator emulator
+    (allocator.py): fixed shapes from the catalogue, and variable sequence lengths across steps, where
+    the allocator's fragmentation comes from."""
+    by = {c["name"]: c for c in catalogue()}
+    cs = [by[n] for n in ("llama-bf16-adamw-foreach-s128-b1", "llama-bf16-adamw-foreach-s512-b1",
+                          "llama-bf16-adamw-foreach-s2048-b1", "qwen2-bf16-adamw-for-loop-s128-b2",
+                          "qwen2-bf16-adamw-fused-s512-b1", "gpt2-fp32-adamw-for-loop-s128-b2",
+                          "llama-bf16-adamw-foreach-s256-b2-ckpt", "megatron-llama-megatron-adamw-fused-s128-b2-flash")]
+    for model in ("llama", "qwen2"):
+        for seqs in ((512, 128, 2048, 1024), (128, 512, 1024, 2048), (2048, 1024, 512, 128)):
+            cs.append(C(model, "bf16", "adamw", "foreach", mbs=1, seqs=seqs))
+    cs.append(C("gpt2", "fp32", "adamw", "foreach", mbs=2, seqs=(128, 512, 256, 1024)))
+    # Slowly growing lengths: each step's tensors are a little larger than the last step's blocks.
+    cs.append(C("llama", "bf16", "adamw", "foreach", mbs=1, seqs=(1024, 1280, 1536, 1792, 2048)))
     return cs
 
 

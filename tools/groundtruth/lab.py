@@ -5,6 +5,8 @@
   python3 tools/groundtruth/lab.py run [--subset ci|full] [--only NAME,...] [--out DIR]
   python3 tools/groundtruth/lab.py compare --trainmem PATH [--subset ci|full] [--results DIR] [--bound 3]
   python3 tools/groundtruth/lab.py render --trainmem PATH [--results DIR] [--out docs/accuracy.md]
+  python3 tools/groundtruth/lab.py reserved [--only NAME,...] [--out tools/groundtruth/results/reserved.json]
+  python3 tools/groundtruth/lab.py reserved-table --trainmem PATH [--results tools/groundtruth/results/reserved.json]
 
 See tools/groundtruth/README.md.
 """
@@ -25,6 +27,7 @@ sys.path.insert(0, HERE)
 from catalogue import *  # noqa: E402,F401,F403  (MODELS, RESULTS, ROOT, catalogue, select, trainmem_flags, ...)
 from catalogue import CI_SUBSET, RESULTS, ROOT, result_path, select, versions, write_model_configs  # noqa: E402,F401
 from compare import cmd_compare, cmd_render, compare_rows, summary  # noqa: E402,F401
+from reserved import cmd_reserved_table  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------
 # Building and training.
@@ -97,6 +100,7 @@ def observe_optimizer(rec, opt, impl, torch):
 
 
 DETAIL = False
+EMULATE = False  # lab.py reserved: also replay the stream through the caching-allocator emulator
 DEVICE = "cpu"  # lab.py run --device cuda: real CUDA steps (code path present; no GPU was available to run it)
 
 
@@ -125,6 +129,10 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
     # FSDP runs the same way: its all-gather outputs' lifetimes on gloo depend on when the earlier steps'
     # collectives complete (measured 2 to 4 root-sized buffers per rank in 2-step runs).
     steps = 3 if c["dist"] != "none" else 2
+    seqs = c.get("seqs")  # variable sequence lengths: one step per length, inputs made at each step's start
+    if seqs:
+        assert c["dist"] == "none" and not megatron, "variable sequence lengths: single-process HF only"
+        steps = len(seqs)
     window = "steady" if c["dist"] != "none" else "steps"
     t0 = time.time()
     with measure.profiled() as prof:
@@ -182,7 +190,7 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
         else:
             opt = cls(trainable, **kw)
         vocab = m["vocab"]
-        ids = [torch.randint(0, vocab, (c["mbs"], c["seq"]), device=dev) for _ in range(c["accum"])]
+        ids = [] if seqs else [torch.randint(0, vocab, (c["mbs"], c["seq"]), device=dev) for _ in range(c["accum"])]
         rec.observe("inputs", ids)
         # Label tensors: HF shifts internally; Megatron takes shifted labels.
         labels = ids if not megatron else [torch.roll(i, -1, 1) for i in ids]
@@ -208,6 +216,10 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
                 torch.distributed.barrier()
                 gc.collect()
                 rec.phase("steady")
+            if seqs:
+                ids = [torch.randint(0, vocab, (c["mbs"], seqs[step]), device=dev) for _ in range(c["accum"])]
+                rec.observe("inputs", ids)
+                labels = ids
             for micro in range(c["accum"]):
                 cur["tag"] = "%d.%d" % (step, micro)
                 rec.phase("forward:" + cur["tag"])
@@ -243,7 +255,7 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
                 opt.zero_grad(set_to_none=True)
         rec.phase("end")
     wall = time.time() - t0
-    res = measure.analyse(prof, rec, window_start=window, detail=DETAIL, device=DEVICE)
+    res = measure.analyse(prof, rec, window_start=window, detail=DETAIL, device=DEVICE, emulate_reserved=EMULATE)
     res["window"] = "last step" if window == "steady" else "all %d steps" % steps
     if DEVICE == "cuda":
         torch.cuda.synchronize()
@@ -336,6 +348,41 @@ def cmd_run(args):
     return 1 if failed else 0
 
 
+def cmd_reserved(args):
+    """Each reserved_catalogue() configuration, its allocation stream replayed through the caching-allocator
+    emulator (allocator.py): peak allocated vs the reserved bytes; a summary table in --out (JSON)."""
+    global EMULATE
+    EMULATE = True
+    from catalogue import reserved_catalogue
+    rows = []
+    for c in reserved_catalogue():
+        if args.only and c["name"] not in args.only.split(","):
+            continue
+        r = train(c)
+        e = r["reserved_emulated"]
+        row = {"name": c["name"], "config": c, "trainmem_flags": trainmem_flags(c), "peak_bytes": r["peak_bytes"],
+               "peak_reserved_emulated": e["peak_reserved"], "peak_allocated_emulated": e["peak_allocated"],
+               "reserved_over_allocated": e["peak_reserved"] - r["peak_bytes"], "small_segments": e["small_segments"],
+               "large_segments": e["large_segments"], "reserved_after_step": e["reserved_after_step"], "check_exact": r["check"]["exact"], "wall_s": r["wall_s"]}
+        rows.append(row)
+        print("%-52s allocated %12d  reserved %12d  over %11d (%5.1f%%)  %.1fs" % (
+            c["name"], row["peak_bytes"], row["peak_reserved_emulated"], row["reserved_over_allocated"],
+            100.0 * row["reserved_over_allocated"] / row["peak_bytes"], r["wall_s"]), flush=True)
+    if args.only and os.path.exists(args.out):  # --only: replace those rows, keep the others
+        with open(args.out) as f:
+            old = [r for r in json.load(f)["rows"] if r["name"] not in {x["name"] for x in rows}]
+        order = [c["name"] for c in reserved_catalogue()]
+        rows = sorted(old + rows, key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
+    out = {"method": "tools/groundtruth/allocator.py replays each CPU run's exact allocation stream "
+                     "(measure.py) with CUDACachingAllocator's rules; peak_bytes = the lab's peak (512 B blocks); "
+                     "peak_allocated_emulated = memory_allocated's peak (block sizes); setup transients dropped",
+           "versions": versions(), "rows": rows}
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return 0
+
+
 def cmd_detail(args):
     """Every allocation live at each phase's peak of the last step (not stored in results)."""
     global DETAIL
@@ -368,6 +415,12 @@ def main():
                    help="cuda: run on a GPU, profile CUDA allocations and read torch.cuda.max_memory_allocated "
                         "(results as NAME.cuda.json; untested here: no GPU was available)")
     p.add_argument("--out", default=RESULTS)
+    p = sub.add_parser("reserved")
+    p.add_argument("--only", default=None, help="comma-separated configuration names")
+    p.add_argument("--out", default=os.path.join(RESULTS, "reserved.json"))
+    p = sub.add_parser("reserved-table")
+    p.add_argument("--trainmem", required=True)
+    p.add_argument("--results", default=os.path.join(RESULTS, "reserved.json"))
     p = sub.add_parser("detail")
     p.add_argument("name")
     p.add_argument("--phase", default=None, help="forward | loss | backward | optimizer")
@@ -389,7 +442,8 @@ def main():
         for c in select(args.subset):
             print(c["name"])
         return 0
-    return {"run": cmd_run, "compare": cmd_compare, "render": cmd_render, "detail": cmd_detail}[args.cmd](args)
+    return {"run": cmd_run, "compare": cmd_compare, "render": cmd_render, "detail": cmd_detail,
+            "reserved": cmd_reserved, "reserved-table": cmd_reserved_table}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -144,8 +144,9 @@ def phase_order(name):
             if kind in ("forward", "loss", "backward", "optimizer") else 9, name)
 
 
-def analyse(prof, rec, window_start="steps", detail=False, device="cpu"):
-    """Replay the events; return the peak, its phase and what is live at it by category."""
+def analyse(prof, rec, window_start="steps", detail=False, device="cpu", emulate_reserved=False):
+    """Replay the events; return the peak, its phase and what is live at it by category.  With
+    emulate_reserved, also replay the same stream through the caching-allocator emulator (reserved_emulated)."""
     allocs, marks = _events(prof, device)
     # ---- pass 1: exact self-consistency, and lifetimes --------------------------------------------
     live = {}
@@ -223,6 +224,8 @@ def analyse(prof, rec, window_start="steps", detail=False, device="cpu"):
                 peak, peak_t, peak_i, peak_set = cur, t, i, set(live_idx)
             peak_raw = max(peak_raw, cur_raw)
     end_cur = cur
+    step_starts = [t for t, n in phases if t >= start_t and n.startswith("forward:") and n.endswith(".0")]
+    reserved = _emulate_reserved(events, lifetimes, start_t, step_starts) if emulate_reserved else None
     # ---- what is live at the peak ------------------------------------------------------------------
     by_cat = {c: 0 for c in CATEGORIES}
     by_op = {c: collections.Counter() for c in CATEGORIES}
@@ -278,9 +281,29 @@ def analyse(prof, rec, window_start="steps", detail=False, device="cpu"):
         "categories_by_op": {c: dict(by_op[c].most_common(12)) for c in CATEGORIES if by_op[c]},
         "phase_peaks": dict(phase_peaks),
         "end_bytes": end_cur,
+        **({"reserved_emulated": reserved} if reserved is not None else {}),
         "check": {"events": len(allocs), "mismatches": mismatches, "unknown_frees": unknown_frees,
                   "exact": mismatches == 0},
     }
+
+
+def _emulate_reserved(events, lifetimes, start_t, step_starts):
+    """The bytes CUDA's caching allocator would reserve for this allocation stream (allocator.py).  Setup
+    allocations freed before the window are dropped: they are CPU-side construction temporaries (the model is
+    built on the host and moved; on a GPU these never reach the device allocator)."""
+    import allocator
+
+    stream = []
+    for _, t, kind, i in events:
+        lt = lifetimes[i]
+        if lt[1] is not None and lt[1] < start_t:
+            continue
+        stream.append((t, kind == 1, i, lt[3]))
+    s = allocator.replay(stream, window_start=start_t, marks=step_starts)
+    # Reserved at the end of each step (the start of the next; the last is the final value).
+    s["reserved_after_step"] = s.pop("reserved_at_marks", [])[1:] + [s["reserved"]]
+    s["setup"] = "allocations freed before the window dropped"
+    return s
 
 
 def cuda_counters():

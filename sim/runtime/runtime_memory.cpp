@@ -4,7 +4,6 @@
 
 namespace trainmem::sim {
 namespace {
-// PyTorch CUDACachingAllocator: large allocations get segments rounded up to kRoundLarge = 2 MiB.
 constexpr std::uint64_t kMillion = 1000000;
 }  // namespace
 
@@ -69,6 +68,7 @@ RuntimeMemory runtime_memory(const ParallelConfig& p, bool moe, const RuntimeCon
     for (Bytes b : persistent_buffers)
       if (b.value > 0) out.allocator_rounding += round_up_waste(b, kSegmentRounding);
   out.fragmentation = parts_per_million(dynamic, c.fragmentation_ppm);
+  out.fragmentation_high = std::max(out.fragmentation, variable_length_fragmentation(dynamic));
   return out;
 }
 

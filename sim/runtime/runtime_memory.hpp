@@ -1,7 +1,8 @@
 // Non-model GPU memory of one rank (bytes), each part its own switchable category inside `runtime`: the
 // CUDA context, NCCL communicator buffers (one communicator per parallel group of the layout: channels x
 // connections x NCCL_BUFFSIZE), cuBLAS/attention workspaces, caching-allocator rounding (2 MiB segments) and
-// a fragmentation reserve. Sources and calibration status: docs/runtime-memory.md.
+// a fragmentation reserve (a range: fixed shapes .. variable-length batches). Sources and calibration status:
+// docs/runtime-memory.md.
 #pragma once
 
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "partition/parallel_config.hpp"
 #include "sim/accounting/memory_category.hpp"
+#include "sim/runtime/caching_allocator.hpp"
 #include "sim/runtime/runtime_config.hpp"
 
 namespace trainmem::sim {
@@ -33,7 +35,11 @@ struct RuntimeMemory {
   Bytes nccl;
   Bytes workspaces;          // cuBLAS + attention workspace (allocated through the caching allocator)
   Bytes allocator_rounding;  // 2 MiB segment rounding of the persistent flat buffers
-  Bytes fragmentation;       // reserve: fragmentation_ppm of the dynamic bytes
+  Bytes fragmentation;       // reserve for fixed shapes: fragmentation_ppm of the dynamic bytes (in `reserved`)
+  // The upper end of the reserved range, for variable-length batches: max(fragmentation,
+  // variable_length_fragmentation(dynamic)) (sim/runtime/caching_allocator.hpp). Not part of total(): the
+  // point figures (reserved, peak, fit) use the fixed-shape reserve; reports show reserved .. reserved_high.
+  Bytes fragmentation_high;
   std::vector<Communicator> comms;
   Bytes total() const { return cuda_context + nccl + workspaces + allocator_rounding + fragmentation; }
 };
@@ -43,8 +49,8 @@ struct RuntimeMemory {
 RuntimeMemory runtime_memory(const ParallelConfig& p, bool moe, const RuntimeConfig& config,
                              const std::vector<Bytes>& persistent_buffers, Bytes dynamic);
 
-// The caching allocator's segment size for large blocks (PyTorch CUDACachingAllocator kLargeBuffer, 2 MiB).
-inline constexpr std::uint64_t kSegmentRounding = 2ULL * 1024 * 1024;
+// The caching allocator's rounding of large segments (PyTorch CUDACachingAllocator kRoundLarge, 2 MiB).
+inline constexpr std::uint64_t kSegmentRounding = kRoundLarge;
 
 // Bytes up to the next multiple of `unit` minus the bytes (0 when already aligned).
 Bytes round_up_waste(Bytes bytes, std::uint64_t unit);

@@ -41,8 +41,11 @@ void explain_offload_runtime(std::ostream& o, const sim::RankClass& c, const sim
   o << "    allocator rounding (2 MiB segments)  " << with_commas(rt.allocator_rounding.value) << " B\n";
   o << "    fragmentation reserve (" << fixed(static_cast<double>(sc.runtime.fragmentation_ppm) / 1e4, 2)
     << "% of activations + buffers + temporaries) " << with_commas(rt.fragmentation.value) << " B\n";
+  o << "    fragmentation, variable-length batches (dynamic rounded to 2 MiB + 20 MiB + 2 MiB segment tails) "
+    << with_commas(rt.fragmentation_high.value) << " B\n";
   o << "    runtime = " << with_commas(rt.total().value) << " B  " << iec(rt.total()) << "; allocated "
-    << with_commas(c.allocated.value) << " B, reserved " << with_commas(c.reserved.value) << " B";
+    << with_commas(c.allocated.value) << " B, reserved " << with_commas(c.reserved.value) << " .. "
+    << with_commas((c.reserved - rt.fragmentation + rt.fragmentation_high).value) << " B";
   if (c.safe_budget) o << ", safe budget " << with_commas(c.safe_budget->value) << " B";
   o << "\n";
 }

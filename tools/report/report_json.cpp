@@ -59,11 +59,10 @@ nlohmann::json activations_json(const sim::StageActivations& a) {
 void add_offload_runtime(nlohmann::json& j, const sim::RankClass& c) {
   using nlohmann::json;
   const auto& rt = c.runtime;
-  j["runtime_detail"] = {{"cuda_context", rt.cuda_context.value},
-                         {"nccl", rt.nccl.value},
-                         {"workspaces", rt.workspaces.value},
-                         {"allocator_rounding", rt.allocator_rounding.value},
-                         {"fragmentation", rt.fragmentation.value}};
+  j["runtime_detail"] = {
+      {"cuda_context", rt.cuda_context.value},   {"nccl", rt.nccl.value},
+      {"workspaces", rt.workspaces.value},       {"allocator_rounding", rt.allocator_rounding.value},
+      {"fragmentation", rt.fragmentation.value}, {"fragmentation_high", rt.fragmentation_high.value}};
   json comms = json::array();
   for (const auto& cm : rt.comms)
     comms.push_back({{"group", cm.group},
@@ -77,6 +76,8 @@ void add_offload_runtime(nlohmann::json& j, const sim::RankClass& c) {
   j["nccl_communicators"] = comms;
   j["allocated"] = c.allocated.value;
   j["reserved"] = c.reserved.value;
+  // The upper end for variable-length batches (docs/runtime-memory.md, "Reserved vs allocated").
+  j["reserved_high"] = (c.reserved - rt.fragmentation + rt.fragmentation_high).value;
   j["safe_budget"] = c.safe_budget ? json(c.safe_budget->value) : json(nullptr);
   json host_terms = json::array(), nvme_terms = json::array(), gpu_terms = json::array();
   for (const auto& t : c.offload.terms) {

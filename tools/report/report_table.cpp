@@ -85,10 +85,13 @@ void write_offload_runtime(std::ostream& out, const sim::EstimateResult& r) {
       out << ")";
     }
     out << ", workspaces " << iec(rt.workspaces) << ", allocator rounding " << iec(rt.allocator_rounding)
-        << ", fragmentation reserve " << iec(rt.fragmentation) << " (class " << r.max_peak_class << ")\n";
+        << ", fragmentation reserve " << iec(rt.fragmentation) << " (fixed shapes) .. " << iec(rt.fragmentation_high)
+        << " (variable-length batches) (class " << r.max_peak_class << ")\n";
   }
-  out << "# Allocator : allocated " << iec(c.allocated) << ", reserved " << iec(c.reserved) << ", device total "
-      << iec(c.peak);
+  out << "# Allocator : allocated " << iec(c.allocated) << ", reserved " << iec(c.reserved);
+  if (rt.fragmentation_high > rt.fragmentation)
+    out << " .. " << iec(c.reserved - rt.fragmentation + rt.fragmentation_high);
+  out << ", device total " << iec(c.peak);
   if (c.safe_budget) out << "; safe budget " << iec(*c.safe_budget) << " (GPU memory - runtime)";
   out << " (class " << r.max_peak_class << ")\n";
   if (sc.offload.any()) {

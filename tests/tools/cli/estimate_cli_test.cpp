@@ -106,6 +106,15 @@ TEST(EstimateCli, Gpt3PerStageModelStatesMatchHandDerivation) {
   const std::uint64_t peak0 = 18 * first + dynamic0 + runtime(first, dynamic0);
   const std::uint64_t peak2 = 18 * last + dynamic2 + runtime(last, dynamic2);
   EXPECT_EQ(j["max_peak_bytes"].get<std::uint64_t>(), std::max(peak0, peak2));
+  // Reserved range (docs/runtime-memory.md, "Reserved vs allocated"): reserved_high replaces the 5% reserve
+  // by one copy of the dynamic bytes rounded up to 2 MiB plus a 20 MiB and a 2 MiB segment tail.
+  const std::uint64_t seg = 2ULL << 20;
+  for (auto [k, dynamic] : {std::pair{0, dynamic0}, std::pair{2, dynamic2}}) {
+    const auto& c = ranks[k];
+    const std::uint64_t high = (dynamic + seg - 1) / seg * seg + (22ULL << 20);
+    EXPECT_EQ(c["runtime_detail"]["fragmentation_high"].get<std::uint64_t>(), high);
+    EXPECT_EQ(c["reserved_high"].get<std::uint64_t>(), c["reserved"].get<std::uint64_t>() - dynamic / 20 + high);
+  }
 }
 
 TEST(EstimateCli, DistributedOptimizerShardsTwelveBytesOverDp) {

@@ -31,7 +31,23 @@ def trainmem_range(trainmem, row):
         raise RuntimeError("%s: %s" % (" ".join(cmd), (p.stderr or p.stdout).strip()))
     d = json.loads(p.stdout)
     c = d["ranks"][d["max_peak_class"]]
-    return {"allocated": c["allocated"], "reserved": c["reserved"], "reserved_high": c["reserved_high"]}
+    b = c["bytes"]
+    dynamic = b["activations"] + b["buffers"] + b["temporaries"]
+    # With n distinct lengths: n - 1 stranded copies (sim/runtime/caching_allocator.hpp, the same formula).
+    n = len(set(row["config"].get("seqs", [row["config"]["seq"]])))
+    fixed = c["reserved"] - c["runtime_detail"]["fragmentation"]
+    high_all = fixed + variable_length_fragmentation(dynamic, max(1, n - 1))
+    return {"allocated": c["allocated"], "reserved": c["reserved"], "reserved_high": c["reserved_high"],
+            "reserved_high_all": max(high_all, c["reserved_high"])}
+
+
+def variable_length_fragmentation(dynamic, stranded):
+    """sim/runtime/caching_allocator.cpp: stranded copies of the dynamic bytes rounded up to 2 MiB, plus one
+    20 MiB and one 2 MiB segment tail."""
+    if dynamic == 0 or stranded == 0:
+        return 0
+    two = 2 << 20
+    return (dynamic + two - 1) // two * two * stranded + (20 << 20) + (2 << 20)
 
 
 def compare(trainmem, path=RESERVED):
@@ -42,24 +58,27 @@ def compare(trainmem, path=RESERVED):
         t = trainmem_range(trainmem, r)
         e = r["peak_reserved_emulated"]
         out.append(dict(name=r["name"], measured=r["peak_bytes"], emulated=e, **t,
-                        inside=t["reserved"] <= e <= t["reserved_high"]))
+                        inside=t["reserved"] <= e <= t["reserved_high"],
+                        inside_all=t["reserved"] <= e <= t["reserved_high_all"]))
     return out
 
 
 def table(rows):
     mib = lambda b: "%.1f" % (b / 2.0 ** 20)  # noqa: E731
     lines = ["| configuration | allocated (lab) | emulated reserved | over allocated | trainmem allocated | "
-             "trainmem reserved low .. high | inside |", "|---|---:|---:|---:|---:|---|---|"]
+             "trainmem reserved .. reserved_high | inside | high with n-1 copies |",
+             "|---|---:|---:|---:|---:|---|---|---:|"]
     for r in rows:
-        lines.append("| %s | %s | %s | %s (%.1f%%) | %s | %s .. %s | %s |" % (
+        lines.append("| %s | %s | %s | %s (%.1f%%) | %s | %s .. %s | %s | %s%s |" % (
             r["name"], mib(r["measured"]), mib(r["emulated"]), mib(r["emulated"] - r["measured"]),
             100.0 * (r["emulated"] - r["measured"]) / r["measured"], mib(r["allocated"]), mib(r["reserved"]),
-            mib(r["reserved_high"]), "yes" if r["inside"] else "**no**"))
-    return "\n".join(lines) + "\n\n(MiB; allocated = the lab's peak of 512 B blocks; trainmem run with "\
-        "`--runtime on --cuda-context 0 --cublas-workspace 0`.)"
+            mib(r["reserved_high"]), "yes" if r["inside"] else "**no**", mib(r["reserved_high_all"]),
+            "" if r["inside_all"] else " (**outside**)"))
+    return "\n".join(lines) + "\n\n(MiB; allocated = the lab's peak of 512 B blocks; trainmem run with the row's " \
+        "flags and `--cuda-context 0 --cublas-workspace 0` instead of `--runtime off`.)"
 
 
 def cmd_reserved_table(args):
     rows = compare(args.trainmem, args.results)
     print(table(rows))
-    return 0 if all(r["inside"] for r in rows) else 1
+    return 0 if all(r["inside_all"] for r in rows) else 1

@@ -15,8 +15,9 @@ What `caller_frees()` changes, for FSDP2's two collectives (torch.distributed.al
 reduce_scatter_single, looked up as `dist.` at call time by FSDP's DefaultAllGather /
 DefaultReduceScatter) when they are called synchronously (async_op=False, as FSDP2 does here):
 * the all-gather is issued async, waited on, its handle dropped, and the call returns only once the
-  tensors passed in are back to the TensorImpl use counts they had before it: the work object is gone,
-  so FSDP2 (which holds both tensors past the call) makes the last release, on the training thread;
+  tensors passed in are back to the TensorImpl use counts and Python reference counts they had before
+  it (see counts()): the work object is gone, so FSDP2 (which holds both tensors past the call) makes
+  the last release, on the training thread;
 * the reduce-scatter is done as an in-place all-reduce of FSDP2's reduce-scatter input (same op, same
   group; gloo's all-reduce makes no copy), waited on the same way, followed by a copy of this rank's
   chunk into the output.  This leaves out gloo's input copy, which NCCL's reduce-scatter does not make
@@ -28,6 +29,7 @@ the measurement.
 """
 
 import contextlib
+import sys
 import time
 
 import torch
@@ -41,17 +43,27 @@ def _tensors(args, kwargs):
     return [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
 
 
-def wait_released(before, timeout_s=TIMEOUT_S):
-    """Wait until each (tensor, use count) is back to its use count; return the number of polls."""
+def counts(ts):
+    """Each tensor's TensorImpl use count and its Python object's reference count.
+
+    While C++ code (a gloo work object) holds a tensor that Python also holds, the TensorImpl keeps a
+    reference to the Python object as well; the worker drops that one under the GIL, after its C++
+    references.  Both must be back before the caller's own release can be the last one."""
+    return [(t._use_count(), sys.getrefcount(t)) for t in ts]
+
+
+def wait_released(ts, before, timeout_s=TIMEOUT_S):
+    """Wait until counts(ts) is back to `before`, element by element; return the number of polls."""
     deadline = time.monotonic() + timeout_s
     polls = 0
     while True:
-        held = [(t._use_count(), n) for t, n in before if t._use_count() > n]
+        now = counts(ts)
+        held = [(c, b) for c, b in zip(now, before) if c[0] > b[0] or c[1] > b[1]]
         if not held:
             return polls
         if time.monotonic() > deadline:
-            raise RuntimeError("gloo still references a collective's tensors after %.0f s (use counts %s)"
-                               % (timeout_s, held))
+            raise RuntimeError("gloo still references a collective's tensors after %.0f s "
+                               "((use count, refcount) now, before: %s)" % (timeout_s, held))
         polls += 1
         time.sleep(0.0002)
 
@@ -60,12 +72,13 @@ def _all_gather(fn, stats):
     def call(*args, async_op=False, **kwargs):
         if async_op:
             return fn(*args, async_op=True, **kwargs)
-        before = [(t, t._use_count()) for t in _tensors(args, kwargs)]
+        ts = _tensors(args, kwargs)
+        before = counts(ts)
         work = fn(*args, async_op=True, **kwargs)
         work.wait()
         del work
         stats["calls"] += 1
-        stats["polled"] += 1 if wait_released(before) else 0
+        stats["polled"] += 1 if wait_released(ts, before) else 0
         return None
     call.__wrapped__ = fn
     return call
@@ -75,12 +88,13 @@ def _reduce_scatter(fn, stats):
     def call(output, input, op=dist.ReduceOp.SUM, group=None, async_op=False):
         if async_op:
             return fn(output, input, op=op, group=group, async_op=True)
-        before = [(input, input._use_count())]
+        ts = [input]
+        before = counts(ts)
         work = dist.all_reduce(input, op=op, group=group, async_op=True)
         work.wait()
         del work
         stats["calls"] += 1
-        stats["polled"] += 1 if wait_released(before) else 0
+        stats["polled"] += 1 if wait_released(ts, before) else 0
         world, rank = dist.get_world_size(group), dist.get_rank(group)
         if input.numel() != output.numel() * world:
             raise ValueError("reduce_scatter_single: input has %d elements, output %d x world %d"

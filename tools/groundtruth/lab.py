@@ -130,8 +130,7 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
     # (steady state).
     # ZeRO-1 is DDP + ZeroRedundancyOptimizer (as users run it: DDP all-reduces the gradients, the
     # optimizer steps its partition and broadcasts the updated parameters), so it runs the same way.
-    # FSDP runs the same way: its all-gather outputs' lifetimes on gloo depend on when the earlier steps'
-    # collectives complete (measured 2 to 4 root-sized buffers per rank in 2-step runs).
+    # FSDP runs the same way (its collectives through gloo_sync: see train()).
     steps = 3 if c["dist"] != "none" else 2
     window = "steady" if c["dist"] != "none" else "steps"
     t0 = time.time()

@@ -168,6 +168,7 @@ CI_SUBSET = [
     "llama-bf16-adamw-foreach-s256-b2-ckpt", "llama-bf16-adamw-for-loop-s256-b2-lora8",
     "megatron-llama-megatron-adamw-fused-s128-b2-flash", "megatron-gpt-megatron-adamw-fused-s128-b2-flash",
     "llama-bf16-adamw-foreach-s128-b1-ddp-dp2", "llama-bf16-adamw-foreach-s128-b1-zero1-dp2",
+    "llama-bf16-adamw-foreach-s128-b1-fsdp-full-dp2",
 ]
 
 

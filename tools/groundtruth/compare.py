@@ -143,7 +143,9 @@ def cmd_render(args):
          "Versions: " + ", ".join("%s %s" % kv for kv in sorted(vers.items())), "",
          "Measured: per-rank peak of allocated bytes over two training steps on CPU (distributed: the third of three), every allocation replayed "
          "from torch.profiler memory events (exact: the replay equals the allocator's running total at every "
-         "event), CUDA's 512-byte block rounding emulated, host-resident optimizer `step` scalars excluded. "
+         "event; FSDP's gloo collectives release their tensors on the training thread, where the profiler sees the "
+         "free: tools/groundtruth/gloo_sync.py), CUDA's 512-byte block rounding emulated, host-resident optimizer "
+         "`step` scalars excluded. "
          "Predicted: `trainmem estimate <flags> --format json`, max_peak_bytes. MiB = 2^20 bytes.", ""]
     for title, rs in (("## Summary", rows), ("## Summary, legacy (today's flags only)", legacy)):
         if not rs:

@@ -101,12 +101,14 @@ def observe_optimizer(rec, opt, impl, torch):
 
 DETAIL = False
 EMULATE = False  # lab.py reserved: also replay the stream through the caching-allocator emulator
+FSDP_DIST = ("fsdp-full", "fsdp-grad-op")
 DEVICE = "cpu"  # lab.py run --device cuda: real CUDA steps (code path present; no GPU was available to run it)
 
 
 def train(c, rank=0, world=1):
     """Run the configuration's steps under the profiler; return the result dict for this rank."""
     import torch
+    import gloo_sync
     import measure
     from amp import cuda_faithful, patch_cuda_rules
 
@@ -115,8 +117,14 @@ def train(c, rank=0, world=1):
     torch.manual_seed(1234)
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // world))
     rec = measure.Recorder()
-    with patch_cuda_rules():
-        return _train(c, rank, world, rec, torch, measure, cuda_faithful)
+    # FSDP on gloo: its synchronous collectives return only once gloo's worker thread is done with
+    # them, so every free happens on this thread, where the profiler records it (gloo_sync.py).
+    fsdp = c["dist"] in FSDP_DIST
+    with patch_cuda_rules(), (gloo_sync.caller_frees() if fsdp else contextlib.nullcontext({})) as comm:
+        res = _train(c, rank, world, rec, torch, measure, cuda_faithful)
+    if comm.get("calls"):
+        res["gloo_sync"] = comm
+    return res
 
 
 def _train(c, rank, world, rec, torch, measure, cuda_faithful):
@@ -126,8 +134,7 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
     # (steady state).
     # ZeRO-1 is DDP + ZeroRedundancyOptimizer (as users run it: DDP all-reduces the gradients, the
     # optimizer steps its partition and broadcasts the updated parameters), so it runs the same way.
-    # FSDP runs the same way: its all-gather outputs' lifetimes on gloo depend on when the earlier steps'
-    # collectives complete (measured 2 to 4 root-sized buffers per rank in 2-step runs).
+    # FSDP runs the same way (its collectives through gloo_sync: see train()).
     steps = 3 if c["dist"] != "none" else 2
     seqs = c.get("seqs")  # variable sequence lengths: one step per length, inputs made at each step's start
     if seqs:
@@ -173,7 +180,7 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
             # object during the measured step (one more params-sized temporary on one rank, in about half
             # of the runs on one core): a setup artefact, not steady-state DDP (README, "DDP on gloo").
             ddp_model = torch.nn.parallel.DistributedDataParallel(model, init_sync=False)
-        elif c["dist"] in ("fsdp-full", "fsdp-grad-op"):
+        elif c["dist"] in FSDP_DIST:
             from torch.distributed.fsdp import fully_shard
             for layer in model.model.layers:
                 fully_shard(layer, reshard_after_forward=(c["dist"] == "fsdp-full"))

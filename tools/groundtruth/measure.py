@@ -15,6 +15,13 @@ saved_tensors_hooks).  An allocation live at the peak is given the category of a
 its pointer made while the allocation was alive (pointer + lifetime identifies it uniquely);
 allocations never observed are temporaries, reported by the operator that allocated them.
 
+Unrecorded frees: the profiler sees only threads that carry its thread-local state.  A tensor
+whose last reference is dropped on another thread (gloo's worker threads: see gloo_sync.py) is freed
+without an event, and c10's CPU reporter then leaves it in its running total as well, so the
+self-consistency check above cannot notice.  malloc handing the same address out again while the
+replay still has it live can: `check.unrecorded_frees` counts those (an unrecorded free whose address
+is not handed out again goes unnoticed, so 0 is necessary, not sufficient).
+
 Host-only tensors: PyTorch's for-loop / foreach optimizers keep state['step'] on the host even for
 CUDA parameters, so those are observed as category "host" and left out of the emulated-CUDA totals.
 """
@@ -156,10 +163,13 @@ def analyse(prof, rec, window_start="steps", detail=False, device="cpu", emulate
     unknown_frees = 0
     lifetimes = []  # index -> [t_alloc, t_free, ptr, size, op]
     open_by_ptr = {}
+    reused_live = 0  # an allocation at an address still live: its earlier free was not recorded
     for i, (t, ptr, size, total, op) in enumerate(allocs):
         if size > 0:
             if base is None:
                 base = total - size
+            if ptr in live:
+                reused_live += 1
             running += size
             live[ptr] = size
             open_by_ptr[ptr] = len(lifetimes)
@@ -283,7 +293,7 @@ def analyse(prof, rec, window_start="steps", detail=False, device="cpu", emulate
         "end_bytes": end_cur,
         **({"reserved_emulated": reserved} if reserved is not None else {}),
         "check": {"events": len(allocs), "mismatches": mismatches, "unknown_frees": unknown_frees,
-                  "exact": mismatches == 0},
+                  "unrecorded_frees": reused_live, "exact": mismatches == 0},
     }
 
 

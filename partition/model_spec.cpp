@@ -14,6 +14,7 @@ std::string_view activation_name(Activation a) {
     case Activation::gelu: return "gelu";
     case Activation::relu: return "relu";
     case Activation::swiglu: return "swiglu";
+    case Activation::geglu: return "geglu";
   }
   return "gelu";
 }
@@ -71,6 +72,26 @@ void validate(const ModelSpec& m) {
     require_range("moe_router_topk", m.moe_router_topk, 1, m.num_experts);
     if (m.moe_ffn_hidden_size != 0) require_range("moe_ffn_hidden_size", m.moe_ffn_hidden_size, 1, kMaxFfn);
   }
+  if (m.sliding_window != 0) require_range("sliding_window", m.sliding_window, 1, kMaxPositions);
+  if (m.global_layer_every != 0) require_range("global_layer_every", m.global_layer_every, 1, kMaxLayers);
+  // NaN fails both comparisons: !(x >= 0) catches it.
+  if (!(m.final_logit_softcapping >= 0.0) || m.final_logit_softcapping > 1e6)
+    throw ConfigError("final_logit_softcapping", std::to_string(m.final_logit_softcapping),
+                      "must be 0 (off) or a positive cap");
+  if (!(m.attn_logit_softcapping >= 0.0) || m.attn_logit_softcapping > 1e6)
+    throw ConfigError("attn_logit_softcapping", std::to_string(m.attn_logit_softcapping),
+                      "must be 0 (off) or a positive cap");
+}
+
+std::string_view architecture_extension(const ModelSpec& m) {
+  if (m.qk_norm) return "qk_norm";
+  if (m.sandwich_norm) return "sandwich_norm";
+  if (m.parallel_residual) return "parallel_residual";
+  if (m.activation == Activation::geglu) return "activation";
+  if (m.final_logit_softcapping > 0.0) return "final_logit_softcapping";
+  if (m.attn_logit_softcapping > 0.0) return "attn_logit_softcapping";
+  if (m.sliding_window != 0) return "sliding_window";
+  return {};
 }
 
 std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSplit& s) {
@@ -96,9 +117,13 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
   add("attention out-proj weight", "heads*head_dim*h/tp = " + heads + "*" + D + "*" + H + "/" + TP,
       ElementCount(q_heads * d) * h);
   if (m.add_bias_linear) add("attention out-proj bias (replicated)", "h = " + H, ElementCount(h));
+  if (m.qk_norm)  // one weight of head_dim shared by all heads, for q and for k; each rank holds whole heads
+    add("q_norm + k_norm (RMSNorm weight over head_dim, replicated)", "2*head_dim = 2*" + D, ElementCount(2 * d));
   const bool ln = m.normalization == Normalization::layer_norm;
-  add(std::string("2 norms (") + (ln ? "LayerNorm weight+bias" : "RMSNorm weight") + ", replicated)",
-      ln ? "2*2*h = 4*" + H : "2*h = 2*" + H, ElementCount(h * (ln ? 4 : 2)));
+  const std::uint64_t norms = u(m.norms_per_layer());
+  const std::string N = std::to_string(norms);
+  add(N + " norms (" + (ln ? "LayerNorm weight+bias" : "RMSNorm weight") + ", replicated)",
+      ln ? N + "*2*h = " + N + "*2*" + H : N + "*h = " + N + "*" + H, ElementCount(h * norms * (ln ? 2 : 1)));
 
   // MLP (dense, or each expert): fc1 column-parallel (split weight and bias), fc2 row-parallel.
   auto mlp = [&](const std::string& prefix, std::int64_t ffn, std::int64_t split, std::uint64_t copies,

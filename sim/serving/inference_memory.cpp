@@ -83,6 +83,9 @@ InferenceRank inference_rank(const ModelSpec& m, const ParallelConfig& p, const 
   kc.dtype = c.kv_cache_dtype.value_or(compute);
   kc.block_size = c.kv_block_size;
   kc.tp = p.tp;
+  for (const auto& chunk : stage.chunks)
+    for (std::int64_t l = chunk.first_layer; l < chunk.first_layer + chunk.num_layers; ++l)
+      kc.local_layers += m.local_attention_layer(l) ? 1 : 0;
   r.kv = kv_cache(stage_model, kc);
   // Prefill of every sequence in one forward is the largest: a decode step processes one token per sequence.
   ElementCount tokens = ElementCount(u(sequences)) * u(context);

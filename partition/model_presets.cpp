@@ -69,6 +69,20 @@ ModelSpec qwen3_moe(std::string name, std::int64_t layers, std::int64_t hidden, 
   return m;
 }
 
+// Qwen2-MoE: Qwen2 attention (q/k/v biases), every layer routed experts plus one gated shared expert.
+ModelSpec qwen2_moe(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t dense_ffn,
+                    std::int64_t heads, std::int64_t kv_heads, std::int64_t experts, std::int64_t topk,
+                    std::int64_t expert_ffn, std::int64_t shared_ffn) {
+  ModelSpec m = llama(std::move(name), layers, hidden, dense_ffn, heads, kv_heads, 151936);
+  m.add_qkv_bias = true;
+  m.num_experts = experts;
+  m.moe_router_topk = topk;
+  m.moe_ffn_hidden_size = expert_ffn;
+  m.shared_expert_ffn = shared_ffn;
+  m.shared_expert_gate = true;
+  return m;
+}
+
 // Gemma: head_dim given, GeGLU, tied embeddings, vocab 256000 (Gemma 1/2) or 262144/262208 (Gemma 3).
 // Gemma 2/3 (`sandwich`): 4 norms per layer and sliding-window layers, one global layer every `global_every`.
 ModelSpec gemma(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn, std::int64_t heads,
@@ -152,6 +166,10 @@ const std::vector<ModelPreset>& table() {
        qwen3_moe("qwen3-30b-a3b", 48, 2048, 32, 4, 6144, 768)},
       {"qwen3-235b-a22b", "HF Qwen/Qwen3-235B-A22B config.json (128 experts, top-8)", 4096,
        qwen3_moe("qwen3-235b-a22b", 94, 4096, 64, 4, 12288, 1536)},
+      {"qwen1.5-moe-a2.7b", "HF Qwen/Qwen1.5-MoE-A2.7B config.json (60 experts, top-4, shared expert 5632)", 4096,
+       qwen2_moe("qwen1.5-moe-a2.7b", 24, 2048, 5632, 16, 16, 60, 4, 1408, 5632)},
+      {"qwen2-57b-a14b", "HF Qwen/Qwen2-57B-A14B config.json (64 experts, top-8, shared expert 20480)", 4096,
+       qwen2_moe("qwen2-57b-a14b", 28, 3584, 18944, 28, 4, 64, 8, 2560, 20480)},
       // Gemma (context 8,192 for Gemma 1/2; Gemma 3 pre-trained at 32K, Gemma 3 technical report).
       {"gemma-7b", "HF google/gemma-7b config.json", 8192, gemma("gemma-7b", 28, 3072, 24576, 16, 16, 256, 256000)},
       {"gemma2-9b", "HF google/gemma-2-9b config.json", 8192, gemma2("gemma2-9b", 42, 3584, 14336, 16, 8, 256)},

@@ -72,6 +72,13 @@ void validate(const ModelSpec& m) {
     require_range("moe_router_topk", m.moe_router_topk, 1, m.num_experts);
     if (m.moe_ffn_hidden_size != 0) require_range("moe_ffn_hidden_size", m.moe_ffn_hidden_size, 1, kMaxFfn);
   }
+  if (m.shared_expert_ffn != 0) {
+    if (m.num_experts == 0)
+      throw ConfigError("shared_expert_ffn", std::to_string(m.shared_expert_ffn), "needs num_experts (an MoE model)");
+    require_range("shared_expert_ffn", m.shared_expert_ffn, 1, kMaxFfn);
+  }
+  if (m.shared_expert_gate && m.shared_expert_ffn == 0)
+    throw ConfigError("shared_expert_gate", "true", "needs a shared expert (shared_expert_ffn)");
   if (m.sliding_window != 0) require_range("sliding_window", m.sliding_window, 1, kMaxPositions);
   if (m.global_layer_every != 0) require_range("global_layer_every", m.global_layer_every, 1, kMaxLayers);
   // NaN fails both comparisons: !(x >= 0) catches it.
@@ -88,6 +95,7 @@ std::string_view architecture_extension(const ModelSpec& m) {
   if (m.sandwich_norm) return "sandwich_norm";
   if (m.parallel_residual) return "parallel_residual";
   if (m.activation == Activation::geglu) return "activation";
+  if (m.shared_expert_ffn != 0) return "shared_expert_ffn";
   if (m.final_logit_softcapping > 0.0) return "final_logit_softcapping";
   if (m.attn_logit_softcapping > 0.0) return "attn_logit_softcapping";
   if (m.sliding_window != 0) return "sliding_window";
@@ -123,7 +131,8 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
   const std::uint64_t norms = u(m.norms_per_layer());
   const std::string N = std::to_string(norms);
   add(N + " norms (" + (ln ? "LayerNorm weight+bias" : "RMSNorm weight") + ", replicated)",
-      ln ? N + "*2*h = " + N + "*2*" + H : N + "*h = " + N + "*" + H, ElementCount(h * norms * (ln ? 2 : 1)));
+      ln ? N + "*2*h = " + std::to_string(2 * norms) + "*" + H : N + "*h = " + N + "*" + H,
+      ElementCount(h * norms * (ln ? 2 : 1)));
 
   // MLP (dense, or each expert): fc1 column-parallel (split weight and bias), fc2 row-parallel.
   auto mlp = [&](const std::string& prefix, std::int64_t ffn, std::int64_t split, std::uint64_t copies,
@@ -150,6 +159,13 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
         ElementCount(h) * u(m.num_experts));
     const std::uint64_t local = u(m.num_experts / s.ep);
     mlp("experts ", m.expert_ffn(), s.etp, local, std::to_string(local) + " experts * ", true);
+    if (m.shared_expert_ffn != 0) {  // dense: TP-split, replicated over ep, sharded with the dense part
+      if (m.shared_expert_ffn % s.tp != 0)
+        throw ConfigError("tensor_model_parallel_size", std::to_string(s.tp),
+                          "does not divide shared_expert_ffn " + std::to_string(m.shared_expert_ffn));
+      mlp("shared expert ", m.shared_expert_ffn, s.tp, 1, "", false);
+    }
+    if (m.shared_expert_gate) add("shared expert gate (replicated)", "h*1 = " + H, ElementCount(h));
   } else {
     mlp("MLP ", m.ffn(), s.tp, 1, "", false);
   }

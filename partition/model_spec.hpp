@@ -44,6 +44,11 @@ struct ModelSpec {
   std::int64_t num_experts = 0;
   std::int64_t moe_router_topk = 2;
   std::int64_t moe_ffn_hidden_size = 0;  // 0 = ffn_hidden_size
+  // Shared expert (Qwen2-MoE): a dense MLP of this width that every token passes through besides its routed
+  // experts (0 = none), TP-split like a dense MLP; with shared_expert_gate its output is scaled by
+  // sigmoid(h -> 1 linear) (Qwen2MoeSparseMoeBlock.shared_expert_gate).
+  std::int64_t shared_expert_ffn = 0;
+  bool shared_expert_gate = false;
   // Architecture variants beyond the Llama / GPT-2 layouts.
   bool qk_norm = false;            // RMSNorm weights over head_dim on each query and key head (Qwen3, Gemma 3)
   bool sandwich_norm = false;      // Gemma 2/3: norms on the attention and MLP outputs too (4 norms per layer)

@@ -215,6 +215,22 @@ void add_moe_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const M
   ops.push_back({"combine (unpermute x router probabilities)",
                  {ex("expert outputs", "h", h)},
                  "kept for the gradient of the router probabilities"});
+  if (m.shared_expert_ffn != 0) {  // Qwen2-MoE: a dense, TP-split MLP on every token, beside the routed experts
+    const std::uint64_t fs = u(m.shared_expert_ffn / p.tp);
+    SavedTensor in =
+        alias(tb.replicated("shared expert fc1 input (norm output)", "s*b*h", h), "router input (norm output)");
+    std::vector<SavedTensor> saved = {
+        in,
+        tb.tp_region(gated ? "shared expert fc1 output [gate, up]" : "shared expert fc1 output",
+                     gated ? "s*b*2*ffn_s" : "s*b*ffn_s", gated ? 2 * fs : fs),
+        tb.tp_region("shared expert fc2 input", "s*b*ffn_s", fs)};
+    if (m.shared_expert_gate) {
+      // sigmoid(gate(x)) * shared output: the product keeps both factors (the sigmoid output is one value a token).
+      saved.push_back(tb.replicated("shared expert output (gate product input)", "s*b*h", h));
+      saved.push_back(tb.replicated("shared expert gate sigmoid output", "s*b*1", 1));
+    }
+    ops.push_back({"shared expert MLP", saved, "its input is the router's input (same tensor)"});
+  }
 }
 
 }  // namespace

@@ -54,6 +54,8 @@ InferenceWorkspace inference_workspace(const ModelSpec& m, const ParallelConfig&
       // Each token's hidden states go to topk experts: count the routed copies at the expert width.
       ffn_per_rank = u(m.expert_ffn() / p.etp);
       mlp = (m.gated_mlp() ? 3 : 2) * ffn_per_rank * u(m.moe_router_topk);
+      // A shared expert runs after the routed ones (Qwen2MoeSparseMoeBlock): the larger of the two.
+      mlp = std::max(mlp, (m.gated_mlp() ? 3 : 2) * u(m.shared_expert_ffn / p.tp));
     } else {
       ffn_per_rank = u(m.ffn() / p.tp);
       mlp = (m.gated_mlp() ? 3 : 2) * ffn_per_rank;

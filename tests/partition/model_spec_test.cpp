@@ -46,6 +46,12 @@ TEST(ModelSpec, NewFamilyPresetsMatchPublishedCounts) {
   // 4096*128 = 524,288; experts 128*3*4096*1536 = 2,415,919,104; norms 8,192 -> 2,487,755,008; x94 =
   // 233,848,970,752; 2*151936*4096 = 1,244,659,712; final 4,096.
   EXPECT_EQ(count("qwen3-235b-a22b"), 235'093'634'560ULL);
+  EXPECT_EQ(count("qwen1.5-moe-a2.7b"), 14'315'784'192ULL);
+  // Qwen2-57B-A14B: layer q 3584*3584 + k,v 2*3584*512 + o 3584*3584 = 29,360,128; q/k/v biases 3584 + 2*512 =
+  // 4,608; router 3584*64 = 229,376; experts 64*3*3584*2560 = 1,761,607,680; shared expert 3*3584*20480 =
+  // 220,200,960; shared gate 3,584; norms 7,168 -> 2,011,413,504; x28 = 56,319,578,112; 2*151936*3584 =
+  // 1,089,077,248; final 3,584. Published: 57,408,658,944.
+  EXPECT_EQ(count("qwen2-57b-a14b"), 57'408'658'944ULL);
   EXPECT_EQ(count("gemma-7b"), 8'537'680'896ULL);
   EXPECT_EQ(count("gemma2-9b"), 9'241'705'984ULL);
   // Gemma-2-27B: layer q 4608*4096 + k,v 2*4608*2048 + o 4096*4608 = 56,623,104; MLP 3*4608*36864 = 509,607,936;
@@ -70,6 +76,19 @@ TEST(ModelSpec, QkNormAndSandwichNormsPerRank) {
   const std::uint64_t H = 3584, F = 14336, D = 256;
   EXPECT_EQ(layer_params(g, TensorSplit{}).dense.value, H * 16 * D + 2 * H * 8 * D + 16 * D * H + 3 * H * F + 4 * H);
   EXPECT_TRUE(g.gated_mlp());
+}
+
+TEST(ModelSpec, SharedExpertIsDenseAndTensorParallel) {
+  // Qwen1.5-MoE-A2.7B layer at tp 2, ep 4: 15 of 60 routed experts (expert part); the shared expert
+  // 3*h*5632/2 is split over tp like a dense MLP, its gate h*1 and the router h*60 replicated (dense part).
+  const ModelSpec m = find_model_preset("qwen1.5-moe-a2.7b")->spec;
+  const std::uint64_t h = 2048;
+  const LayerParams p = layer_params(m, TensorSplit{2, 1, 4});
+  EXPECT_EQ(p.expert.value, 15 * 3 * h * 1408);
+  EXPECT_EQ(p.dense.value, (4 * h * h + 3 * h) / 2 + 2 * h + h * 60 + 3 * h * 5632 / 2 + h);
+  ModelSpec bad = m;
+  bad.num_experts = 0;
+  EXPECT_THROW(validate(bad), ConfigError);  // a shared expert needs routed experts
 }
 
 TEST(ModelSpec, NewFieldsAreValidated) {

@@ -71,7 +71,8 @@ void read_llama_shape(const Reader& r, ModelSpec& m) {
   m.use_cache = r.boolean_or("use_cache", true);
 }
 
-// llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3 and granite: RMSNorm, SwiGLU, RoPE, no linear biases.
+// llama, mistral, mixtral, qwen2(_moe), qwen3(_moe), phi3, granite and smollm3: RMSNorm, SwiGLU, RoPE, no linear
+// biases but Qwen2's q/k/v ones.
 ModelSpec llama_family(const Reader& r, const std::string& type) {
   ModelSpec m;
   read_llama_shape(r, m);
@@ -86,7 +87,7 @@ ModelSpec llama_family(const Reader& r, const std::string& type) {
   // layout (Qwen2's), so a true value is refused rather than counted h parameters per layer short.
   r.refuse_bool("attention_bias", false, "o_proj bias is not modelled (only Qwen2's q/k/v biases are)");
   r.refuse_bool("mlp_bias", false, "MLP biases with a gated MLP are not modelled");
-  m.add_qkv_bias = type == "qwen2";
+  m.add_qkv_bias = type == "qwen2" || type == "qwen2_moe";  // Qwen2(-MoE) q/k/v projections carry biases
   // Qwen2/3's optional sliding window: which layers use it (max_window_layers) changes the KV cache.
   r.refuse_bool("use_sliding_window", false, "Qwen sliding-window layers are not modelled");
   m.qk_norm = type == "qwen3" || type == "qwen3_moe";
@@ -94,8 +95,8 @@ ModelSpec llama_family(const Reader& r, const std::string& type) {
     m.num_experts = r.integer("num_local_experts");
     m.moe_router_topk = r.integer_or("num_experts_per_tok", 2);
   }
-  if (type == "qwen3_moe") {
-    // Every layer an MoE layer: decoder_sparse_step 1 and no mlp_only_layers (all public Qwen3-MoE models).
+  if (type == "qwen3_moe" || type == "qwen2_moe") {
+    // Every layer an MoE layer: decoder_sparse_step 1 and no mlp_only_layers (all public Qwen2/3-MoE models).
     if (r.integer_or("decoder_sparse_step", 1) != 1)
       throw ConfigError(r.field("decoder_sparse_step"), r.j["decoder_sparse_step"].dump(),
                         "only 1 (every layer MoE) is modelled; dense layers between MoE layers are not");
@@ -105,6 +106,10 @@ ModelSpec llama_family(const Reader& r, const std::string& type) {
     m.num_experts = r.integer("num_experts");
     m.moe_router_topk = r.integer("num_experts_per_tok");
     m.moe_ffn_hidden_size = r.integer("moe_intermediate_size");
+  }
+  if (type == "qwen2_moe") {  // plus one gated shared expert per layer (Qwen2MoeSparseMoeBlock)
+    m.shared_expert_ffn = r.integer("shared_expert_intermediate_size");
+    m.shared_expert_gate = true;
   }
   return m;
 }
@@ -220,12 +225,13 @@ const char* hf_key(const std::string& type, const std::string& field) {
       {"num_experts", "num_local_experts", nullptr, nullptr},
       {"moe_router_topk", "num_experts_per_tok", nullptr, nullptr},
       {"moe_ffn_hidden_size", "moe_intermediate_size", nullptr, nullptr},
+      {"shared_expert_ffn", "shared_expert_intermediate_size", nullptr, nullptr},
       {"sliding_window", "sliding_window", nullptr, nullptr},
       {"global_layer_every", "sliding_window_pattern", nullptr, nullptr},
       {"final_logit_softcapping", "final_logit_softcapping", nullptr, nullptr},
       {"attn_logit_softcapping", "attn_logit_softcapping", nullptr, nullptr},
   };
-  if (type == "qwen3_moe" && field == "num_experts") return "num_experts";
+  if ((type == "qwen3_moe" || type == "qwen2_moe") && field == "num_experts") return "num_experts";
   for (const auto& e : kKeys)
     if (field == e.field) return type == "gpt2" ? e.gpt2 : type == "opt" ? e.opt : e.llama;
   return nullptr;
@@ -235,11 +241,11 @@ const char* hf_key(const std::string& type, const std::string& field) {
 // embedding/residual/attention/logits multipliers are scalars and SmolLM3's NoPE layers only skip RoPE, neither
 // adds parameters or saved tensors. phi3's fused qkv_proj and gate_up_proj hold the same weights as Llama's
 // separate q/k/v and gate/up projections (same count, same activations).
-constexpr const char* kLlamaTypes[] = {"llama",     "mistral", "mixtral", "qwen2",  "qwen3",
-                                       "qwen3_moe", "phi3",    "granite", "smollm3"};
+constexpr const char* kLlamaTypes[] = {"llama", "mistral",   "mixtral", "qwen2",   "qwen2_moe",
+                                       "qwen3", "qwen3_moe", "phi3",    "granite", "smollm3"};
 constexpr const char* kGemmaTypes[] = {"gemma", "gemma2", "gemma3_text"};
 constexpr const char* kSupported =
-    "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, phi3, granite, smollm3, gemma, gemma2, gemma3_text, "
+    "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, gemma, gemma2, gemma3_text, "
     "gpt_neox, gpt2, opt";
 
 template <std::size_t N>

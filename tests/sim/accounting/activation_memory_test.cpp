@@ -290,6 +290,22 @@ TEST(ActivationMemory, MoeLayerRouterDispatchAndExperts) {
             2 * s * h + 4 * s * e + 2 * slots * h + 2 * slots * 2 * f + 2 * slots * f + 2 * slots * h);
 }
 
+TEST(ActivationMemory, SharedExpertIsADenseMlpOnEveryToken) {
+  // Qwen2-MoE style: the MoE layer above plus a gated shared expert of width fs = 5632 at tp 2 (no SP, s = 4096,
+  // b = 1, bf16). Its fc1 input is the router's input (an alias, 0 bytes); it keeps [gate, up] 2s(2fs/t), the fc2
+  // input 2s(fs/t), and for sigmoid(gate(x)) * output the output 2sh and the sigmoid output 2s.
+  ModelSpec m = llama_layer();
+  m.num_experts = 8;
+  m.moe_router_topk = 2;
+  const auto plain = layer_activations(m, tp_config(2, false), llama_training(4096), 2);
+  m.shared_expert_ffn = 5632;
+  m.shared_expert_gate = true;
+  const auto shared = layer_activations(m, tp_config(2, false), llama_training(4096), 2);
+  const std::uint64_t s = 4096, h = 4096, fs = 5632, t = 2;
+  EXPECT_EQ(shared.saved_all.value,
+            plain.saved_all.value + 2 * s * (2 * fs / t) + 2 * s * (fs / t) + 2 * s * h + 2 * s);
+}
+
 TEST(ActivationMemory, MoeExpertTensorParallelFoldingScalesTokens) {
   // Same MoE layer on tp 2 with SP, etp 1, ep 2 (MoE parallel folding): the router sees the SP shard
   // (s/2 = 2048 tokens); each expert rank computes T = s * etp/tp = 2048 tokens' top-2 slots (4096) over

@@ -122,6 +122,26 @@ TEST(HfConfig, Qwen3MoeEveryLayerMoe) {
   EXPECT_EQ(error_of(base + R"(, "decoder_sparse_step": 1, "mlp_only_layers": []})"), "");
 }
 
+TEST(HfConfig, Qwen2MoeSharedExperts) {
+  // Qwen/Qwen1.5-MoE-A2.7B (qwen2_moe): h 2048, 24 layers, 16 heads (MHA), 60 experts of 1408, top-4, one shared
+  // expert of 5632 with a sigmoid gate, q/k/v biases. layer: attention 4*2048^2 = 16,777,216; q/k/v biases 3*2048 =
+  // 6,144; router 2048*60 = 122,880; experts 60*3*2048*1408 = 519,045,120; shared 3*2048*5632 = 34,603,008;
+  // shared gate 2,048; norms 4,096 -> 570,560,512; x24 = 13,693,452,288; embeddings 2*151936*2048 = 622,329,856;
+  // final 2,048 -> 14,315,784,192. Published: 14,315,784,192.
+  const ModelSpec m = fixture("qwen1.5-moe-a2.7b.json");
+  EXPECT_EQ(m.shared_expert_ffn, 5632);
+  EXPECT_TRUE(m.shared_expert_gate);
+  EXPECT_TRUE(m.add_qkv_bias);
+  EXPECT_EQ(total_parameters(m).value, 14'315'784'192ULL);
+  // Qwen/Qwen2-57B-A14B: derived in tests/partition/model_spec_test.cpp; published 57,408,658,944.
+  EXPECT_EQ(fixture_params("qwen2-57b-a14b.json"), 57'408'658'944ULL);
+  EXPECT_NE(error_of(R"({"model_type": "qwen2_moe", "hidden_size": 2048, "intermediate_size": 5632,
+      "num_attention_heads": 16, "num_hidden_layers": 24, "vocab_size": 151936, "num_experts": 60,
+      "num_experts_per_tok": 4, "moe_intermediate_size": 1408})")
+                .find("shared_expert_intermediate_size (in cfg.json) = (missing)"),
+            std::string::npos);
+}
+
 TEST(HfConfig, GemmaFamilies) {
   // google/gemma-7b: h 3072, 28 layers, 16 heads (MHA) of head_dim 256 (16*256 = 4096 != h), ffn 24576, GeGLU,
   // tied vocab 256000. layer: attention 4*3072*4096 = 50,331,648; MLP 3*3072*24576 = 226,492,416; norms 6,144

@@ -49,6 +49,80 @@ ModelSpec with(ModelSpec m, void (*edit)(ModelSpec&)) {
   return m;
 }
 
+// Qwen3: Llama layout with an explicit head_dim and RMSNorm weights on each query and key head (qk-norm).
+ModelSpec qwen3(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn, std::int64_t heads,
+                std::int64_t kv_heads, bool tied) {
+  ModelSpec m = llama(std::move(name), layers, hidden, ffn, heads, kv_heads, 151936);
+  m.kv_channels = 128;
+  m.qk_norm = true;
+  m.tie_embeddings = tied;
+  return m;
+}
+
+ModelSpec qwen3_moe(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads,
+                    std::int64_t kv_heads, std::int64_t dense_ffn, std::int64_t expert_ffn) {
+  // intermediate_size (dense_ffn) is unused when every layer is an MoE layer, as in these models.
+  ModelSpec m = qwen3(std::move(name), layers, hidden, dense_ffn, heads, kv_heads, false);
+  m.num_experts = 128;
+  m.moe_router_topk = 8;
+  m.moe_ffn_hidden_size = expert_ffn;
+  return m;
+}
+
+// Qwen2-MoE: Qwen2 attention (q/k/v biases), every layer routed experts plus one gated shared expert.
+ModelSpec qwen2_moe(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t dense_ffn,
+                    std::int64_t heads, std::int64_t kv_heads, std::int64_t experts, std::int64_t topk,
+                    std::int64_t expert_ffn, std::int64_t shared_ffn) {
+  ModelSpec m = llama(std::move(name), layers, hidden, dense_ffn, heads, kv_heads, 151936);
+  m.add_qkv_bias = true;
+  m.num_experts = experts;
+  m.moe_router_topk = topk;
+  m.moe_ffn_hidden_size = expert_ffn;
+  m.shared_expert_ffn = shared_ffn;
+  m.shared_expert_gate = true;
+  return m;
+}
+
+// Gemma: head_dim given, GeGLU, tied embeddings, vocab 256000 (Gemma 1/2) or 262144/262208 (Gemma 3).
+// Gemma 2/3 (`sandwich`): 4 norms per layer and sliding-window layers, one global layer every `global_every`.
+ModelSpec gemma(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn, std::int64_t heads,
+                std::int64_t kv_heads, std::int64_t head_dim, std::int64_t vocab) {
+  ModelSpec m = llama(std::move(name), layers, hidden, ffn, heads, kv_heads, vocab);
+  m.kv_channels = head_dim;
+  m.activation = Activation::geglu;
+  m.tie_embeddings = true;
+  return m;
+}
+ModelSpec gemma2(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn, std::int64_t heads,
+                 std::int64_t kv_heads, std::int64_t head_dim) {
+  ModelSpec m = gemma(std::move(name), layers, hidden, ffn, heads, kv_heads, head_dim, 256000);
+  m.sandwich_norm = true;
+  m.sliding_window = 4096;
+  m.global_layer_every = 2;
+  m.final_logit_softcapping = 30.0;
+  m.attn_logit_softcapping = 50.0;
+  return m;
+}
+ModelSpec gemma3(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn, std::int64_t heads,
+                 std::int64_t kv_heads, std::int64_t head_dim, std::int64_t vocab, std::int64_t window) {
+  ModelSpec m = gemma(std::move(name), layers, hidden, ffn, heads, kv_heads, head_dim, vocab);
+  m.sandwich_norm = true;
+  m.qk_norm = true;
+  m.sliding_window = window;
+  m.global_layer_every = 6;
+  return m;
+}
+
+// GPT-NeoX (Pythia): GPT layout (LayerNorm, GeLU, biases) with rotary positions, untied embed_out and the
+// attention and MLP branches in parallel.
+ModelSpec pythia(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads, std::int64_t vocab) {
+  ModelSpec m = gpt(std::move(name), layers, hidden, heads, vocab, 0);
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = false;
+  m.parallel_residual = true;
+  return m;
+}
+
 const std::vector<ModelPreset>& table() {
   static const std::vector<ModelPreset> presets = {
       {"gpt2", "HF gpt2 config.json (Radford et al. 2019)", 1024, gpt("gpt2", 12, 768, 12, 50257, 1024)},
@@ -83,6 +157,35 @@ const std::vector<ModelPreset>& table() {
               m.tie_embeddings = true;
               m.add_qkv_bias = true;
             })},
+      // Qwen3 (Qwen3 technical report: pre-training stage 1 at 4,096 tokens).
+      {"qwen3-0.6b", "HF Qwen/Qwen3-0.6B config.json (tied embeddings)", 4096,
+       qwen3("qwen3-0.6b", 28, 1024, 3072, 16, 8, true)},
+      {"qwen3-8b", "HF Qwen/Qwen3-8B config.json", 4096, qwen3("qwen3-8b", 36, 4096, 12288, 32, 8, false)},
+      {"qwen3-32b", "HF Qwen/Qwen3-32B config.json", 4096, qwen3("qwen3-32b", 64, 5120, 25600, 64, 8, false)},
+      {"qwen3-30b-a3b", "HF Qwen/Qwen3-30B-A3B config.json (128 experts, top-8)", 4096,
+       qwen3_moe("qwen3-30b-a3b", 48, 2048, 32, 4, 6144, 768)},
+      {"qwen3-235b-a22b", "HF Qwen/Qwen3-235B-A22B config.json (128 experts, top-8)", 4096,
+       qwen3_moe("qwen3-235b-a22b", 94, 4096, 64, 4, 12288, 1536)},
+      {"qwen1.5-moe-a2.7b", "HF Qwen/Qwen1.5-MoE-A2.7B config.json (60 experts, top-4, shared expert 5632)", 4096,
+       qwen2_moe("qwen1.5-moe-a2.7b", 24, 2048, 5632, 16, 16, 60, 4, 1408, 5632)},
+      {"qwen2-57b-a14b", "HF Qwen/Qwen2-57B-A14B config.json (64 experts, top-8, shared expert 20480)", 4096,
+       qwen2_moe("qwen2-57b-a14b", 28, 3584, 18944, 28, 4, 64, 8, 2560, 20480)},
+      // Gemma (context 8,192 for Gemma 1/2; Gemma 3 pre-trained at 32K, Gemma 3 technical report).
+      {"gemma-7b", "HF google/gemma-7b config.json", 8192, gemma("gemma-7b", 28, 3072, 24576, 16, 16, 256, 256000)},
+      {"gemma2-9b", "HF google/gemma-2-9b config.json", 8192, gemma2("gemma2-9b", 42, 3584, 14336, 16, 8, 256)},
+      {"gemma2-27b", "HF google/gemma-2-27b config.json", 8192, gemma2("gemma2-27b", 46, 4608, 36864, 32, 16, 128)},
+      {"gemma3-1b", "HF google/gemma-3-1b-pt config.json (gemma3_text)", 32768,
+       gemma3("gemma3-1b", 26, 1152, 6912, 4, 1, 256, 262144, 512)},
+      {"gemma3-27b", "HF google/gemma-3-27b-pt text_config (language model only, no vision tower)", 32768,
+       gemma3("gemma3-27b", 62, 5376, 21504, 32, 16, 128, 262208, 1024)},
+      // Phi-3 / Phi-4 (phi3): fused qkv_proj and gate_up_proj, the same weights as separate projections.
+      {"phi3-mini", "HF microsoft/Phi-3-mini-4k-instruct config.json", 4096,
+       llama("phi3-mini", 32, 3072, 8192, 32, 32, 32064)},
+      {"phi4", "HF microsoft/phi-4 config.json (Phi-4 technical report: pre-trained at 4,096 tokens)", 4096,
+       llama("phi4", 40, 5120, 17920, 40, 10, 100352)},
+      // Pythia (GPT-NeoX), trained at 2,048 tokens (Biderman et al. 2023).
+      {"pythia-6.9b", "HF EleutherAI/pythia-6.9b config.json", 2048, pythia("pythia-6.9b", 32, 4096, 32, 50432)},
+      {"pythia-12b", "HF EleutherAI/pythia-12b config.json", 2048, pythia("pythia-12b", 36, 5120, 40, 50688)},
   };
   return presets;
 }

@@ -14,6 +14,7 @@ std::string_view activation_name(Activation a) {
     case Activation::gelu: return "gelu";
     case Activation::relu: return "relu";
     case Activation::swiglu: return "swiglu";
+    case Activation::geglu: return "geglu";
   }
   return "gelu";
 }
@@ -71,6 +72,34 @@ void validate(const ModelSpec& m) {
     require_range("moe_router_topk", m.moe_router_topk, 1, m.num_experts);
     if (m.moe_ffn_hidden_size != 0) require_range("moe_ffn_hidden_size", m.moe_ffn_hidden_size, 1, kMaxFfn);
   }
+  if (m.shared_expert_ffn != 0) {
+    if (m.num_experts == 0)
+      throw ConfigError("shared_expert_ffn", std::to_string(m.shared_expert_ffn), "needs num_experts (an MoE model)");
+    require_range("shared_expert_ffn", m.shared_expert_ffn, 1, kMaxFfn);
+  }
+  if (m.shared_expert_gate && m.shared_expert_ffn == 0)
+    throw ConfigError("shared_expert_gate", "true", "needs a shared expert (shared_expert_ffn)");
+  if (m.sliding_window != 0) require_range("sliding_window", m.sliding_window, 1, kMaxPositions);
+  if (m.global_layer_every != 0) require_range("global_layer_every", m.global_layer_every, 1, kMaxLayers);
+  // NaN fails both comparisons: !(x >= 0) catches it.
+  if (!(m.final_logit_softcapping >= 0.0) || m.final_logit_softcapping > 1e6)
+    throw ConfigError("final_logit_softcapping", std::to_string(m.final_logit_softcapping),
+                      "must be 0 (off) or a positive cap");
+  if (!(m.attn_logit_softcapping >= 0.0) || m.attn_logit_softcapping > 1e6)
+    throw ConfigError("attn_logit_softcapping", std::to_string(m.attn_logit_softcapping),
+                      "must be 0 (off) or a positive cap");
+}
+
+std::string_view architecture_extension(const ModelSpec& m) {
+  if (m.qk_norm) return "qk_norm";
+  if (m.sandwich_norm) return "sandwich_norm";
+  if (m.parallel_residual) return "parallel_residual";
+  if (m.activation == Activation::geglu) return "activation";
+  if (m.shared_expert_ffn != 0) return "shared_expert_ffn";
+  if (m.final_logit_softcapping > 0.0) return "final_logit_softcapping";
+  if (m.attn_logit_softcapping > 0.0) return "attn_logit_softcapping";
+  if (m.sliding_window != 0) return "sliding_window";
+  return {};
 }
 
 std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSplit& s) {
@@ -96,9 +125,14 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
   add("attention out-proj weight", "heads*head_dim*h/tp = " + heads + "*" + D + "*" + H + "/" + TP,
       ElementCount(q_heads * d) * h);
   if (m.add_bias_linear) add("attention out-proj bias (replicated)", "h = " + H, ElementCount(h));
+  if (m.qk_norm)  // one weight of head_dim shared by all heads, for q and for k; each rank holds whole heads
+    add("q_norm + k_norm (RMSNorm weight over head_dim, replicated)", "2*head_dim = 2*" + D, ElementCount(2 * d));
   const bool ln = m.normalization == Normalization::layer_norm;
-  add(std::string("2 norms (") + (ln ? "LayerNorm weight+bias" : "RMSNorm weight") + ", replicated)",
-      ln ? "2*2*h = 4*" + H : "2*h = 2*" + H, ElementCount(h * (ln ? 4 : 2)));
+  const std::uint64_t norms = u(m.norms_per_layer());
+  const std::string N = std::to_string(norms);
+  add(N + " norms (" + (ln ? "LayerNorm weight+bias" : "RMSNorm weight") + ", replicated)",
+      ln ? N + "*2*h = " + std::to_string(2 * norms) + "*" + H : N + "*h = " + N + "*" + H,
+      ElementCount(h * norms * (ln ? 2 : 1)));
 
   // MLP (dense, or each expert): fc1 column-parallel (split weight and bias), fc2 row-parallel.
   auto mlp = [&](const std::string& prefix, std::int64_t ffn, std::int64_t split, std::uint64_t copies,
@@ -125,6 +159,13 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
         ElementCount(h) * u(m.num_experts));
     const std::uint64_t local = u(m.num_experts / s.ep);
     mlp("experts ", m.expert_ffn(), s.etp, local, std::to_string(local) + " experts * ", true);
+    if (m.shared_expert_ffn != 0) {  // dense: TP-split, replicated over ep, sharded with the dense part
+      if (m.shared_expert_ffn % s.tp != 0)
+        throw ConfigError("tensor_model_parallel_size", std::to_string(s.tp),
+                          "does not divide shared_expert_ffn " + std::to_string(m.shared_expert_ffn));
+      mlp("shared expert ", m.shared_expert_ffn, s.tp, 1, "", false);
+    }
+    if (m.shared_expert_gate) add("shared expert gate (replicated)", "h*1 = " + H, ElementCount(h));
   } else {
     mlp("MLP ", m.ffn(), s.tp, 1, "", false);
   }

@@ -1,6 +1,7 @@
 // ModelSpec: the shape of a decoder-only transformer (dense or MoE) and its exact parameter count.
 // Parameter formulas follow the Megatron-LM / Hugging Face module layout (QKV, out-proj, MLP, norms,
-// embeddings); counts reproduce published totals (Llama-2-7B 6,738,415,616; GPT-2 large 774,030,080).
+// embeddings); counts reproduce published totals (Llama-2-7B 6,738,415,616; GPT-2 large 774,030,080;
+// Qwen3-8B 8,190,735,360; Gemma-2-9B 9,241,705,984; Pythia-6.9B 6,857,302,016).
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@
 namespace trainmem {
 
 enum class Normalization { layer_norm, rms_norm };
-enum class Activation { gelu, relu, swiglu };
+enum class Activation { gelu, relu, swiglu, geglu };  // geglu: gelu(gate) * up (Gemma)
 enum class PositionEmbedding { learned, rope, none };
 
 std::string_view normalization_name(Normalization n);
@@ -43,6 +44,25 @@ struct ModelSpec {
   std::int64_t num_experts = 0;
   std::int64_t moe_router_topk = 2;
   std::int64_t moe_ffn_hidden_size = 0;  // 0 = ffn_hidden_size
+  // Shared expert (Qwen2-MoE): a dense MLP of this width that every token passes through besides its routed
+  // experts (0 = none), TP-split like a dense MLP; with shared_expert_gate its output is scaled by
+  // sigmoid(h -> 1 linear) (Qwen2MoeSparseMoeBlock.shared_expert_gate).
+  std::int64_t shared_expert_ffn = 0;
+  bool shared_expert_gate = false;
+  // Architecture variants beyond the Llama / GPT-2 layouts.
+  bool qk_norm = false;            // RMSNorm weights over head_dim on each query and key head (Qwen3, Gemma 3)
+  bool sandwich_norm = false;      // Gemma 2/3: norms on the attention and MLP outputs too (4 norms per layer)
+  bool parallel_residual = false;  // GPT-NeoX: x + attn(ln1(x)) + mlp(ln2(x)), both norms read the layer input
+  // Sliding-window (local) attention: layers that attend to the last `sliding_window` tokens only; with
+  // global_layer_every N, layers N-1, 2N-1, ... (0-based) are global and the others local (Gemma 2: N = 2,
+  // Gemma 3: N = 6). 0 = every layer global. Only the KV cache of inference changes (a local layer keeps
+  // at most sliding_window tokens); training saves the same tensors.
+  std::int64_t sliding_window = 0;
+  std::int64_t global_layer_every = 0;
+  // tanh soft-capping (Gemma 2): cap * tanh(x / cap) on the final logits and on the attention scores; each
+  // keeps its tanh output for backward (0 = off).
+  double final_logit_softcapping = 0.0;
+  double attn_logit_softcapping = 0.0;
 
   // Derived values (apply the defaults above).
   std::int64_t ffn() const { return ffn_hidden_size != 0 ? ffn_hidden_size : 4 * hidden_size; }
@@ -50,8 +70,17 @@ struct ModelSpec {
   std::int64_t head_dim() const { return kv_channels != 0 ? kv_channels : hidden_size / num_attention_heads; }
   std::int64_t expert_ffn() const { return moe_ffn_hidden_size != 0 ? moe_ffn_hidden_size : ffn(); }
   bool is_moe() const { return num_experts > 0; }
-  bool gated_mlp() const { return activation == Activation::swiglu; }
+  bool gated_mlp() const { return activation == Activation::swiglu || activation == Activation::geglu; }
+  std::int64_t norms_per_layer() const { return sandwich_norm ? 4 : 2; }
+  // Whether layer `layer` (0-based, global index) attends within the sliding window only.
+  bool local_attention_layer(std::int64_t layer) const {
+    return sliding_window > 0 && (global_layer_every == 0 || (layer + 1) % global_layer_every != 0);
+  }
 };
+
+// The first field set beyond the Llama / GPT-2 module layouts ("qk_norm", "sandwich_norm", ...), or an empty
+// view when there is none: code that models those layouts tensor by tensor (the hf framework profile) refuses it.
+std::string_view architecture_extension(const ModelSpec& model);
 
 // Throws ConfigError naming the field when a size is missing, non-positive, absurd or inconsistent.
 void validate(const ModelSpec& model);

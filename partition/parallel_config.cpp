@@ -85,6 +85,8 @@ ParallelConfig resolve(ParallelConfig c, const ModelSpec* m) {
   if (m->is_moe()) {
     require_divides("expert_model_parallel_size", c.ep, "num_experts", m->num_experts);
     require_divides("expert_tensor_parallel_size", c.etp, "moe_ffn_hidden_size", m->expert_ffn());
+    if (m->shared_expert_ffn != 0)
+      require_divides("tensor_model_parallel_size", c.tp, "shared_expert_ffn", m->shared_expert_ffn);
   } else if (c.ep > 1) {
     throw ConfigError("expert_model_parallel_size", s(c.ep), "the model has no experts (num_experts = 0)");
   }

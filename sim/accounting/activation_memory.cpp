@@ -103,6 +103,12 @@ void add_attention(std::vector<ActivationOp>& ops, const TableBuilder& tb, const
     ops.push_back({"attention core: QK^T",
                    {tb.tp_region("Q (QK^T input)", "s*b*a*d", qd), tb.tp_region("K (QK^T input)", kv_shape, qd)},
                    "Q, K and V are the inputs of the recomputed region under selective recompute, so they stay"});
+    if (m.attn_logit_softcapping > 0.0)  // Gemma 2 eager: cap * tanh(scores / cap); tanh keeps its output
+      ops.push_back({"attention logit soft-capping (tanh)",
+                     {tb.make("tanh output (capped scores)", "a*s*s*b", tb.tp_split(),
+                              ElementCount(dims.tokens_tp) * q_heads * dims.key_length, dims.activation_bytes,
+                              tb.act_dtype(), true)},
+                     "flash kernels apply the cap inside the kernel and keep nothing extra"});
     SavedTensor scores =
         tb.make("softmax output", "a*s*s*b", tb.tp_split(), ElementCount(dims.tokens_tp) * q_heads * dims.key_length,
                 dims.activation_bytes, tb.act_dtype(), true);
@@ -209,6 +215,22 @@ void add_moe_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const M
   ops.push_back({"combine (unpermute x router probabilities)",
                  {ex("expert outputs", "h", h)},
                  "kept for the gradient of the router probabilities"});
+  if (m.shared_expert_ffn != 0) {  // Qwen2-MoE: a dense, TP-split MLP on every token, beside the routed experts
+    const std::uint64_t fs = u(m.shared_expert_ffn / p.tp);
+    SavedTensor in =
+        alias(tb.replicated("shared expert fc1 input (norm output)", "s*b*h", h), "router input (norm output)");
+    std::vector<SavedTensor> saved = {
+        in,
+        tb.tp_region(gated ? "shared expert fc1 output [gate, up]" : "shared expert fc1 output",
+                     gated ? "s*b*2*ffn_s" : "s*b*ffn_s", gated ? 2 * fs : fs),
+        tb.tp_region("shared expert fc2 input", "s*b*ffn_s", fs)};
+    if (m.shared_expert_gate) {
+      // sigmoid(gate(x)) * shared output: the product keeps both factors (the sigmoid output is one value a token).
+      saved.push_back(tb.replicated("shared expert output (gate product input)", "s*b*h", h));
+      saved.push_back(tb.replicated("shared expert gate sigmoid output", "s*b*1", 1));
+    }
+    ops.push_back({"shared expert MLP", saved, "its input is the router's input (same tensor)"});
+  }
 }
 
 }  // namespace
@@ -227,15 +249,32 @@ LayerActivations layer_activations(const ModelSpec& m, const ParallelConfig& p, 
   ops.push_back({"QKV projection",
                  {tb.replicated("QKV input (norm output)", "s*b*h", h)},
                  "with SP the sequence-sharded norm output is saved and all-gathered again in backward"});
+  if (m.qk_norm) {  // Qwen3 / Gemma 3: RMSNorm over head_dim on each query and key head keeps its input
+    const std::uint64_t d = u(m.head_dim());
+    ops.push_back({"q/k norm (RMSNorm over head_dim)",
+                   {tb.tp_region("q_norm input (q projection)", "s*b*a*d", u(m.num_attention_heads / p.tp) * d),
+                    tb.tp_region("k_norm input (k projection)", "s*b*kv*d", u(m.query_groups() / p.tp) * d)},
+                   ""});
+  }
   if (m.position_embedding == PositionEmbedding::rope)
     ops.push_back({"RoPE", {}, "backward rotates the gradient with the shared cos/sin tables: nothing per token"});
   add_attention(ops, tb, m, p, t);
+  if (m.sandwich_norm)  // Gemma 2/3 post_attention_layernorm on the attention output, before the residual add
+    ops.push_back(
+        {"attention output norm (" + norm + ")", {tb.replicated("norm input (attention output)", "s*b*h", h)}, ""});
   add_dropout(ops, tb, m, t, "residual + dropout (attention)");
-  ops.push_back({"post-attention norm (" + norm + ")", {tb.replicated("norm input (residual sum)", "s*b*h", h)}, ""});
+  SavedTensor mlp_norm_input = tb.replicated("norm input (residual sum)", "s*b*h", h);
+  if (m.parallel_residual)  // GPT-NeoX: the MLP's norm reads the layer input, already kept by the input norm
+    mlp_norm_input = alias(tb.replicated("norm input (layer input)", "s*b*h", h), "norm input (layer input)");
+  ops.push_back({"post-attention norm (" + norm + ")",
+                 {mlp_norm_input},
+                 m.parallel_residual ? "parallel attention + MLP: same tensor as the input norm's" : ""});
   if (m.is_moe())
     add_moe_mlp(ops, tb, m, p, t);
   else
     add_dense_mlp(ops, tb, m, p);
+  if (m.sandwich_norm)  // Gemma 2/3 post_feedforward_layernorm on the MLP output
+    ops.push_back({"MLP output norm (" + norm + ")", {tb.replicated("norm input (MLP output)", "s*b*h", h)}, ""});
   add_dropout(ops, tb, m, t, "residual + dropout (MLP)");
 
   for (const auto& op : ops)
@@ -297,6 +336,9 @@ StageExtras last_stage_extras(const ModelSpec& m, const ParallelConfig& p, const
     // normalised in place and saved (exp_logits), with target_mask (bool) and masked_target_1d (int64).
     out.saved.push_back(tb.make("fp32 logits (cross-entropy softmax, in place)", "s*b*V", tb.tp_split(),
                                 ElementCount(dims.tokens_tp) * v, 4, "fp32"));
+    if (m.final_logit_softcapping > 0.0)  // Gemma 2: cap * tanh(logits / cap); tanh keeps its output
+      out.saved.push_back(tb.make("soft-capped logits (tanh output)", "s*b*V", tb.tp_split(),
+                                  ElementCount(dims.tokens_tp) * v, activation_bytes, tb.act_dtype()));
     out.saved.push_back(
         tb.make("cross-entropy target mask", "s*b", tb.tp_split(), ElementCount(dims.tokens_tp), 1, "bool"));
     out.saved.push_back(

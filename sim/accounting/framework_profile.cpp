@@ -103,6 +103,10 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   };
   if (auto no = hf_layout_refusal(p, sc.lora.enabled())) refuse(no->field.c_str(), no->value, no->why);
   if (m.is_moe()) refuse("num_experts", std::to_string(m.num_experts), "MoE layers are not modelled");
+  if (const auto ext = architecture_extension(m); !ext.empty())
+    refuse(
+        "model", m.name,
+        "has " + std::string(ext) + ", beyond the Llama and GPT-2 module layouts this profile models tensor by tensor");
   if (tc.recompute_granularity == RecomputeGranularity::selective)
     refuse("recompute_granularity", "selective", "transformers has per-layer gradient checkpointing only (full)");
   if (tc.fused_linear_cross_entropy) refuse("fused_linear_cross_entropy", "true", "use the transformers loss");

@@ -195,7 +195,8 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
       // SwiGLU's gate and up), in the compute dtype. MoE layers use the expert width.
       const auto& m = *sc.model;
       const std::uint64_t ffn =
-          static_cast<std::uint64_t>((m.is_moe() ? m.expert_ffn() : m.ffn()) / p.tp) * (m.gated_mlp() ? 2 : 1);
+          static_cast<std::uint64_t>((m.is_moe() ? std::max(m.expert_ffn(), m.shared_expert_ffn) : m.ffn()) / p.tp) *
+          (m.gated_mlp() ? 2 : 1);
       in.backward_transient = Bytes(
           (layer.dims.tokens_replicated * static_cast<std::uint64_t>(m.hidden_size) + layer.dims.tokens_tp * ffn) *
           e.activation_bytes);

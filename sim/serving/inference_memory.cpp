@@ -54,6 +54,8 @@ InferenceWorkspace inference_workspace(const ModelSpec& m, const ParallelConfig&
       // Each token's hidden states go to topk experts: count the routed copies at the expert width.
       ffn_per_rank = u(m.expert_ffn() / p.etp);
       mlp = (m.gated_mlp() ? 3 : 2) * ffn_per_rank * u(m.moe_router_topk);
+      // A shared expert runs after the routed ones (Qwen2MoeSparseMoeBlock): the larger of the two.
+      mlp = std::max(mlp, (m.gated_mlp() ? 3 : 2) * u(m.shared_expert_ffn / p.tp));
     } else {
       ffn_per_rank = u(m.ffn() / p.tp);
       mlp = (m.gated_mlp() ? 3 : 2) * ffn_per_rank;
@@ -83,6 +85,9 @@ InferenceRank inference_rank(const ModelSpec& m, const ParallelConfig& p, const 
   kc.dtype = c.kv_cache_dtype.value_or(compute);
   kc.block_size = c.kv_block_size;
   kc.tp = p.tp;
+  for (const auto& chunk : stage.chunks)
+    for (std::int64_t l = chunk.first_layer; l < chunk.first_layer + chunk.num_layers; ++l)
+      kc.local_layers += m.local_attention_layer(l) ? 1 : 0;
   r.kv = kv_cache(stage_model, kc);
   // Prefill of every sequence in one forward is the largest: a decode step processes one token per sequence.
   ElementCount tokens = ElementCount(u(sequences)) * u(context);

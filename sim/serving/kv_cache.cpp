@@ -1,5 +1,6 @@
 #include "sim/serving/kv_cache.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "partition/error.hpp"
@@ -32,17 +33,25 @@ KvCache kv_cache(const ModelSpec& m, const KvCacheConfig& c) {
           "is not a multiple of the " + std::to_string(kv_heads) + " KV heads (each rank needs whole heads)");
     out.kv_heads_per_rank = 1;  // replicated: tp / kv_heads ranks share each head
   }
-  std::int64_t tokens = c.context_tokens + c.new_tokens;
-  if (c.block_size > 0) tokens = (tokens + c.block_size - 1) / c.block_size * c.block_size;
+  if (c.local_layers < 0 || c.local_layers > m.num_layers || (c.local_layers > 0 && m.sliding_window == 0))
+    throw ConfigError("local_layers", std::to_string(c.local_layers),
+                      "must be between 0 and the stage's layers, and 0 without a sliding window");
+  auto blocks = [&c](std::int64_t n) {
+    return c.block_size > 0 ? (n + c.block_size - 1) / c.block_size * c.block_size : n;
+  };
+  const std::int64_t tokens = blocks(c.context_tokens + c.new_tokens);
   out.tokens_per_sequence = tokens;
+  // A sliding-window layer keeps the last sliding_window tokens only.
+  const std::int64_t local_tokens =
+      c.local_layers > 0 ? blocks(std::min(c.context_tokens + c.new_tokens, m.sliding_window)) : 0;
 
   // K and V: 2 vectors of head_dim per KV head per layer.
-  const ElementCount per_token = ElementCount(2) * static_cast<std::uint64_t>(m.num_layers) *
-                                 static_cast<std::uint64_t>(out.kv_heads_per_rank) *
-                                 static_cast<std::uint64_t>(m.head_dim());
-  out.bytes_per_token = bytes_of(per_token, c.dtype);
-  out.total =
-      bytes_of(per_token * static_cast<std::uint64_t>(tokens) * static_cast<std::uint64_t>(c.num_sequences), c.dtype);
+  auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
+  const ElementCount per_layer_token = ElementCount(2) * u(out.kv_heads_per_rank) * u(m.head_dim());
+  out.bytes_per_token = bytes_of(per_layer_token * u(m.num_layers), c.dtype);
+  const ElementCount layer_tokens =
+      ElementCount(u(m.num_layers - c.local_layers)) * u(tokens) + ElementCount(u(c.local_layers)) * u(local_tokens);
+  out.total = bytes_of(per_layer_token * layer_tokens.value * u(c.num_sequences), c.dtype);
   return out;
 }
 

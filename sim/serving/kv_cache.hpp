@@ -18,12 +18,16 @@ struct KvCacheConfig {
   Dtype dtype = Dtype::bf16;        // KV cache dtype (fp8/int8 caches halve it)
   std::int64_t block_size = 0;      // paged attention block in tokens (vLLM default 16); 0 = contiguous
   std::int64_t tp = 1;
+  // Layers of this stage with sliding-window attention (ModelSpec::local_attention_layer): each keeps at most
+  // ModelSpec::sliding_window tokens per sequence (rounded up to whole blocks), as transformers' HybridCache
+  // and vLLM's sliding-window KV cache manager allocate them.
+  std::int64_t local_layers = 0;
 };
 
 struct KvCache {
   std::int64_t kv_heads_per_rank = 0;
   std::int64_t tokens_per_sequence = 0;  // context + new, rounded up to whole blocks when paged
-  Bytes bytes_per_token;                 // one token, all layers, on one rank
+  Bytes bytes_per_token;                 // one token, all layers, on one rank (before any sliding window fills)
   Bytes total;                           // all sequences, on one rank
 };
 

@@ -33,6 +33,81 @@ TEST(ModelSpec, PublishedParameterCounts) {
   EXPECT_EQ(count("opt-1.3b"), 1'315'758'080ULL);
 }
 
+TEST(ModelSpec, NewFamilyPresetsMatchPublishedCounts) {
+  // Each is derived by hand in tests/tools/inputs/hf_config_test.cpp (same shapes) or below, and equals the
+  // safetensors metadata total of the model's Hugging Face repository (Pythia: the model card's table).
+  EXPECT_EQ(count("qwen3-0.6b"), 596'049'920ULL);
+  EXPECT_EQ(count("qwen3-8b"), 8'190'735'360ULL);
+  // Qwen3-32B: layer q 5120*8192 + k,v 2*5120*1024 + o 8192*5120 = 94,371,840; qk-norm 256; MLP 3*5120*25600 =
+  // 393,216,000; norms 10,240 -> 487,598,336; x64 = 31,206,293,504; 2*151936*5120 = 1,555,824,640; final 5,120.
+  EXPECT_EQ(count("qwen3-32b"), 32'762'123'264ULL);
+  EXPECT_EQ(count("qwen3-30b-a3b"), 30'532'122'624ULL);
+  // Qwen3-235B-A22B: layer q 4096*8192 + k,v 2*4096*512 + o 8192*4096 = 71,303,168; qk-norm 256; router
+  // 4096*128 = 524,288; experts 128*3*4096*1536 = 2,415,919,104; norms 8,192 -> 2,487,755,008; x94 =
+  // 233,848,970,752; 2*151936*4096 = 1,244,659,712; final 4,096.
+  EXPECT_EQ(count("qwen3-235b-a22b"), 235'093'634'560ULL);
+  EXPECT_EQ(count("qwen1.5-moe-a2.7b"), 14'315'784'192ULL);
+  // Qwen2-57B-A14B: layer q 3584*3584 + k,v 2*3584*512 + o 3584*3584 = 29,360,128; q/k/v biases 3584 + 2*512 =
+  // 4,608; router 3584*64 = 229,376; experts 64*3*3584*2560 = 1,761,607,680; shared expert 3*3584*20480 =
+  // 220,200,960; shared gate 3,584; norms 7,168 -> 2,011,413,504; x28 = 56,319,578,112; 2*151936*3584 =
+  // 1,089,077,248; final 3,584. Published: 57,408,658,944.
+  EXPECT_EQ(count("qwen2-57b-a14b"), 57'408'658'944ULL);
+  EXPECT_EQ(count("gemma-7b"), 8'537'680'896ULL);
+  EXPECT_EQ(count("gemma2-9b"), 9'241'705'984ULL);
+  // Gemma-2-27B: layer q 4608*4096 + k,v 2*4608*2048 + o 4096*4608 = 56,623,104; MLP 3*4608*36864 = 509,607,936;
+  // 4 norms 18,432 -> 566,249,472; x46 = 26,047,475,712; embeddings 256000*4608 = 1,179,648,000; final 4,608.
+  EXPECT_EQ(count("gemma2-27b"), 27'227'128'320ULL);
+  EXPECT_EQ(count("gemma3-1b"), 999'885'952ULL);
+  EXPECT_EQ(count("gemma3-27b"), 27'009'346'304ULL);
+  EXPECT_EQ(count("phi3-mini"), 3'821'079'552ULL);
+  EXPECT_EQ(count("phi4"), 14'659'507'200ULL);
+  EXPECT_EQ(count("pythia-6.9b"), 6'857'302'016ULL);
+  EXPECT_EQ(count("pythia-12b"), 11'846'072'320ULL);
+}
+
+TEST(ModelSpec, QkNormAndSandwichNormsPerRank) {
+  // Qwen3-8B layer at tp 4: q/k norm weights (2*head_dim) and the 2 RMSNorms are replicated, the rest split.
+  const ModelSpec q = find_model_preset("qwen3-8b")->spec;
+  const std::uint64_t h = 4096, f = 12288, d = 128;
+  const std::uint64_t attention = h * 32 * d + 2 * h * 8 * d + 32 * d * h;
+  EXPECT_EQ(layer_params(q, TensorSplit{4, 4, 1}).dense.value, (attention + 3 * h * f) / 4 + 2 * d + 2 * h);
+  // Gemma-2-9B: 4 RMSNorms of h per layer (input, post-attention, pre- and post-feedforward).
+  const ModelSpec g = find_model_preset("gemma2-9b")->spec;
+  const std::uint64_t H = 3584, F = 14336, D = 256;
+  EXPECT_EQ(layer_params(g, TensorSplit{}).dense.value, H * 16 * D + 2 * H * 8 * D + 16 * D * H + 3 * H * F + 4 * H);
+  EXPECT_TRUE(g.gated_mlp());
+}
+
+TEST(ModelSpec, SharedExpertIsDenseAndTensorParallel) {
+  // Qwen1.5-MoE-A2.7B layer at tp 2, ep 4: 15 of 60 routed experts (expert part); the shared expert
+  // 3*h*5632/2 is split over tp like a dense MLP, its gate h*1 and the router h*60 replicated (dense part).
+  const ModelSpec m = find_model_preset("qwen1.5-moe-a2.7b")->spec;
+  const std::uint64_t h = 2048;
+  const LayerParams p = layer_params(m, TensorSplit{2, 1, 4});
+  EXPECT_EQ(p.expert.value, 15 * 3 * h * 1408);
+  EXPECT_EQ(p.dense.value, (4 * h * h + 3 * h) / 2 + 2 * h + h * 60 + 3 * h * 5632 / 2 + h);
+  ModelSpec bad = m;
+  bad.num_experts = 0;
+  EXPECT_THROW(validate(bad), ConfigError);  // a shared expert needs routed experts
+}
+
+TEST(ModelSpec, NewFieldsAreValidated) {
+  ModelSpec m = find_model_preset("gemma2-9b")->spec;
+  m.sliding_window = -1;
+  EXPECT_THROW(validate(m), ConfigError);
+  m = find_model_preset("gemma2-9b")->spec;
+  m.final_logit_softcapping = -30.0;
+  EXPECT_THROW(validate(m), ConfigError);
+  m = find_model_preset("gemma2-9b")->spec;
+  m.global_layer_every = -2;
+  EXPECT_THROW(validate(m), ConfigError);
+  EXPECT_NO_THROW(validate(find_model_preset("gemma3-27b")->spec));
+  EXPECT_EQ(architecture_extension(find_model_preset("llama3-8b")->spec), "");
+  EXPECT_EQ(architecture_extension(find_model_preset("qwen3-8b")->spec), "qk_norm");
+  EXPECT_EQ(architecture_extension(find_model_preset("pythia-6.9b")->spec), "parallel_residual");
+  EXPECT_EQ(architecture_extension(find_model_preset("gemma-7b")->spec), "activation");
+}
+
 TEST(ModelSpec, Gpt3LayerByHand) {
   // A GPT layer with biases: 12h^2 + 13h (QKV 3h^2+3h, out h^2+h, fc1 4h^2+4h, fc2 4h^2+h, 2 LayerNorms 4h).
   const ModelSpec m = find_model_preset("gpt3-175b")->spec;

@@ -30,6 +30,17 @@ TEST(ParallelConfig, DerivesDpFromWorldSize) {
   EXPECT_EQ(r.edp(), 8);
 }
 
+TEST(ParallelConfig, TensorParallelMustDivideTheSharedExpert) {
+  // Qwen1.5-MoE-A2.7B with a shared expert of 5630 (not a multiple of 4) at tp 4: heads 16 divide, the shared
+  // expert's columns would not.
+  ModelSpec m = find_model_preset("qwen1.5-moe-a2.7b")->spec;
+  ParallelConfig c;
+  c.tp = 4;
+  EXPECT_EQ(failing_field(c, &m), "(no error)");
+  m.shared_expert_ffn = 5630;
+  EXPECT_EQ(failing_field(c, &m), "tensor_model_parallel_size=4");
+}
+
 TEST(ParallelConfig, DefaultsToOneRank) {
   const ParallelConfig r = resolve(ParallelConfig{}, &llama7b());
   EXPECT_EQ(r.world_size, 1);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 
 #include "partition/error.hpp"
@@ -19,6 +20,7 @@ struct Reader {
   std::string origin;
 
   std::string field(const char* key) const { return std::string(key) + " (in " + origin + ")"; }
+  bool has(const char* key) const { return j.contains(key) && !j[key].is_null(); }
   std::int64_t integer(const char* key) const {
     if (!j.contains(key)) throw ConfigError(field(key), "(missing)", "required by this model_type");
     return integer_or(key, 0);
@@ -36,10 +38,29 @@ struct Reader {
     if (!j[key].is_boolean()) throw ConfigError(field(key), j[key].dump(), "must be true or false");
     return j[key].get<bool>();
   }
+  double number_or(const char* key, double fallback) const {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!j[key].is_number()) throw ConfigError(field(key), j[key].dump(), "must be a number");
+    return j[key].get<double>();
+  }
+  // A key whose value changes the layout in a way that is not modelled: refused unless absent or `allowed`.
+  void refuse_bool(const char* key, bool allowed, const std::string& why) const {
+    if (boolean_or(key, allowed) != allowed) throw ConfigError(field(key), j[key].dump(), why);
+  }
+  // The activation function: absent is the family's own; any value outside `accepted` is refused.
+  void require_activation(const char* key, std::initializer_list<const char*> accepted) const {
+    if (!has(key)) return;
+    const std::string v = j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+    for (const char* a : accepted)
+      if (v == a) return;
+    std::string list;
+    for (const char* a : accepted) list += (list.empty() ? "" : ", ") + std::string(a);
+    throw ConfigError(field(key), j[key].dump(), "this model_type is modelled with " + list + " only");
+  }
 };
 
-ModelSpec llama_family(const Reader& r, const std::string& type) {
-  ModelSpec m;
+// Shapes shared by the Llama-style configs (llama, mistral, qwen2/3, phi3, gemma*, gpt_neox).
+void read_llama_shape(const Reader& r, ModelSpec& m) {
   m.num_layers = r.integer("num_hidden_layers");
   m.hidden_size = r.integer("hidden_size");
   m.ffn_hidden_size = r.integer("intermediate_size");
@@ -47,19 +68,104 @@ ModelSpec llama_family(const Reader& r, const std::string& type) {
   m.num_query_groups = r.integer_or("num_key_value_heads", m.num_attention_heads);
   m.kv_channels = r.integer_or("head_dim", 0);
   m.vocab_size = r.integer("vocab_size");
+  m.use_cache = r.boolean_or("use_cache", true);
+}
+
+// llama, mistral, mixtral, qwen2(_moe), qwen3(_moe), phi3, granite and smollm3: RMSNorm, SwiGLU, RoPE, no linear
+// biases but Qwen2's q/k/v ones.
+ModelSpec llama_family(const Reader& r, const std::string& type) {
+  ModelSpec m;
+  read_llama_shape(r, m);
   m.normalization = Normalization::rms_norm;
   m.activation = Activation::swiglu;
   m.position_embedding = PositionEmbedding::rope;
-  m.tie_embeddings = r.boolean_or("tie_word_embeddings", false);
-  m.use_cache = r.boolean_or("use_cache", true);
+  // transformers' default when the key is absent: tied for SmolLM3Config, untied for the others.
+  m.tie_embeddings = r.boolean_or("tie_word_embeddings", type == "smollm3");
   m.add_bias_linear = false;
-  // Llama's attention_bias adds biases to q/k/v/o; we model the q/k/v part (o-proj bias: h params/layer more).
-  m.add_qkv_bias = type == "qwen2" || r.boolean_or("attention_bias", false);
+  r.require_activation("hidden_act", {"silu"});
+  // attention_bias puts biases on q, k, v AND o_proj (LlamaAttention); only the q/k/v part is a ModelSpec
+  // layout (Qwen2's), so a true value is refused rather than counted h parameters per layer short.
+  r.refuse_bool("attention_bias", false, "o_proj bias is not modelled (only Qwen2's q/k/v biases are)");
+  r.refuse_bool("mlp_bias", false, "MLP biases with a gated MLP are not modelled");
+  m.add_qkv_bias = type == "qwen2" || type == "qwen2_moe";  // Qwen2(-MoE) q/k/v projections carry biases
+  // Qwen2/3's optional sliding window: which layers use it (max_window_layers) changes the KV cache.
+  r.refuse_bool("use_sliding_window", false, "Qwen sliding-window layers are not modelled");
+  m.qk_norm = type == "qwen3" || type == "qwen3_moe";
   if (type == "mixtral") {
     m.num_experts = r.integer("num_local_experts");
     m.moe_router_topk = r.integer_or("num_experts_per_tok", 2);
   }
+  if (type == "qwen3_moe" || type == "qwen2_moe") {
+    // Every layer an MoE layer: decoder_sparse_step 1 and no mlp_only_layers (all public Qwen2/3-MoE models).
+    if (r.integer_or("decoder_sparse_step", 1) != 1)
+      throw ConfigError(r.field("decoder_sparse_step"), r.j["decoder_sparse_step"].dump(),
+                        "only 1 (every layer MoE) is modelled; dense layers between MoE layers are not");
+    if (r.has("mlp_only_layers") && !(r.j["mlp_only_layers"].is_array() && r.j["mlp_only_layers"].empty()))
+      throw ConfigError(r.field("mlp_only_layers"), r.j["mlp_only_layers"].dump(),
+                        "only [] is modelled; dense layers among MoE layers are not");
+    m.num_experts = r.integer("num_experts");
+    m.moe_router_topk = r.integer("num_experts_per_tok");
+    m.moe_ffn_hidden_size = r.integer("moe_intermediate_size");
+  }
+  if (type == "qwen2_moe") {  // plus one gated shared expert per layer (Qwen2MoeSparseMoeBlock)
+    m.shared_expert_ffn = r.integer("shared_expert_intermediate_size");
+    m.shared_expert_gate = true;
+  }
   return m;
+}
+
+// gemma, gemma2, gemma3_text: head_dim given, GeGLU (gelu_pytorch_tanh gate), tied embeddings; Gemma 2/3 add
+// norms on the attention and MLP outputs and alternate sliding-window layers; Gemma 3 adds q/k norms.
+ModelSpec gemma_family(const Reader& r, const std::string& type) {
+  ModelSpec m;
+  read_llama_shape(r, m);
+  m.kv_channels = r.integer("head_dim");
+  m.normalization = Normalization::rms_norm;  // Gemma's RMSNorm scales by (1 + weight): one weight of h
+  m.activation = Activation::geglu;
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = r.boolean_or("tie_word_embeddings", true);
+  m.add_bias_linear = false;
+  r.refuse_bool("attention_bias", false, "Gemma attention biases are not modelled");
+  // GemmaConfig's hidden_act is overridden by hidden_activation (gelu_pytorch_tanh when null).
+  r.require_activation("hidden_activation", {"gelu_pytorch_tanh", "gelu", "gelu_new"});
+  if (!r.has("hidden_activation")) r.require_activation("hidden_act", {"gelu_pytorch_tanh", "gelu", "gelu_new"});
+  if (type == "gemma") return m;
+  m.sandwich_norm = true;
+  m.qk_norm = type == "gemma3_text";
+  m.sliding_window = r.integer("sliding_window");
+  m.global_layer_every = type == "gemma2" ? 2 : r.integer_or("sliding_window_pattern", 6);
+  if (r.has("layer_types")) {  // newer transformers write the per-layer list; it must match the periodic pattern
+    const json& lt = r.j["layer_types"];
+    if (!lt.is_array() || static_cast<std::int64_t>(lt.size()) != m.num_layers)
+      throw ConfigError(r.field("layer_types"), lt.dump(), "must list num_hidden_layers attention types");
+    for (std::size_t i = 0; i < lt.size(); ++i) {
+      const std::string want =
+          m.local_attention_layer(static_cast<std::int64_t>(i)) ? "sliding_attention" : "full_attention";
+      if (lt[i] != want)
+        throw ConfigError(r.field("layer_types"), lt[i].dump() + " at layer " + std::to_string(i),
+                          "expected " + want + ": only one global layer every " + std::to_string(m.global_layer_every) +
+                              " is modelled");
+    }
+  }
+  m.final_logit_softcapping = r.number_or("final_logit_softcapping", 0.0);
+  m.attn_logit_softcapping = r.number_or("attn_logit_softcapping", 0.0);
+  return m;
+}
+
+// gpt_neox (Pythia): LayerNorm with bias, fused QKV with bias, GeLU MLP with biases, rotary on rotary_pct of
+// each head, untied embed_out, and (use_parallel_residual) attention and MLP reading the same layer input.
+ModelSpec neox_family(const Reader& r) {
+  ModelSpec m;
+  read_llama_shape(r, m);
+  m.position_embedding = PositionEmbedding::rope;  // rotary_pct of each head rotated: no parameters, no tables
+  const double rotary = r.number_or("rotary_pct", 1.0);
+  if (!(rotary > 0.0 && rotary <= 1.0))
+    throw ConfigError(r.field("rotary_pct"), r.j["rotary_pct"].dump(), "must be in (0, 1]");
+  m.parallel_residual = r.boolean_or("use_parallel_residual", true);
+  m.tie_embeddings = r.boolean_or("tie_word_embeddings", false);
+  r.refuse_bool("attention_bias", true, "GPT-NeoX without attention biases (MLP biases kept) is not modelled");
+  r.require_activation("hidden_act", {"gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh"});
+  return m;  // LayerNorm, gelu, biases: the ModelSpec defaults
 }
 
 ModelSpec gpt2_family(const Reader& r) {
@@ -118,10 +224,35 @@ const char* hf_key(const std::string& type, const std::string& field) {
       {"max_position_embeddings", nullptr, "n_positions", "max_position_embeddings"},
       {"num_experts", "num_local_experts", nullptr, nullptr},
       {"moe_router_topk", "num_experts_per_tok", nullptr, nullptr},
+      {"moe_ffn_hidden_size", "moe_intermediate_size", nullptr, nullptr},
+      {"shared_expert_ffn", "shared_expert_intermediate_size", nullptr, nullptr},
+      {"sliding_window", "sliding_window", nullptr, nullptr},
+      {"global_layer_every", "sliding_window_pattern", nullptr, nullptr},
+      {"final_logit_softcapping", "final_logit_softcapping", nullptr, nullptr},
+      {"attn_logit_softcapping", "attn_logit_softcapping", nullptr, nullptr},
   };
+  if ((type == "qwen3_moe" || type == "qwen2_moe") && field == "num_experts") return "num_experts";
   for (const auto& e : kKeys)
     if (field == e.field) return type == "gpt2" ? e.gpt2 : type == "opt" ? e.opt : e.llama;
   return nullptr;
+}
+
+// model_type values read by each family. granite and smollm3 are the Llama module layout exactly: Granite's
+// embedding/residual/attention/logits multipliers are scalars and SmolLM3's NoPE layers only skip RoPE, neither
+// adds parameters or saved tensors. phi3's fused qkv_proj and gate_up_proj hold the same weights as Llama's
+// separate q/k/v and gate/up projections (same count, same activations).
+constexpr const char* kLlamaTypes[] = {"llama", "mistral",   "mixtral", "qwen2",   "qwen2_moe",
+                                       "qwen3", "qwen3_moe", "phi3",    "granite", "smollm3"};
+constexpr const char* kGemmaTypes[] = {"gemma", "gemma2", "gemma3_text"};
+constexpr const char* kSupported =
+    "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, gemma, gemma2, gemma3_text, "
+    "gpt_neox, gpt2, opt";
+
+template <std::size_t N>
+bool one_of(const std::string& type, const char* const (&types)[N]) {
+  for (const char* t : types)
+    if (type == t) return true;
+  return false;
 }
 
 }  // namespace
@@ -138,17 +269,25 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
   const Reader r{j, origin};
   if (!j.contains("model_type") || !j["model_type"].is_string())
     throw ConfigError(r.field("model_type"), j.contains("model_type") ? j["model_type"].dump() : "(missing)",
-                      "must name the architecture (llama, mistral, mixtral, qwen2, gpt2, opt)");
+                      std::string("must name the architecture (") + kSupported + ")");
   const std::string type = j["model_type"].get<std::string>();
   ModelSpec m;
-  if (type == "llama" || type == "mistral" || type == "mixtral" || type == "qwen2")
+  if (one_of(type, kLlamaTypes))
     m = llama_family(r, type);
+  else if (one_of(type, kGemmaTypes))
+    m = gemma_family(r, type);
+  else if (type == "gpt_neox")
+    m = neox_family(r);
+  else if (type == "gemma3")
+    throw ConfigError(r.field("model_type"), type,
+                      "an image-text model whose vision tower is not modelled; save its text_config as a "
+                      "config.json of its own (model_type gemma3_text) to size the language model");
   else if (type == "gpt2")
     m = gpt2_family(r);
   else if (type == "opt")
     m = opt_family(r);
   else
-    throw ConfigError(r.field("model_type"), type, "unsupported; one of llama, mistral, mixtral, qwen2, gpt2, opt");
+    throw ConfigError(r.field("model_type"), type, std::string("unsupported; one of ") + kSupported);
   m.name = j.contains("_name_or_path") && j["_name_or_path"].is_string()
                ? j["_name_or_path"].get<std::string>()
                : std::filesystem::path(origin).filename().string();

@@ -1,4 +1,6 @@
-// Hugging Face config.json -> ModelSpec for the llama, mistral, mixtral, qwen2, gpt2 and opt families.
+// Hugging Face config.json -> ModelSpec for the Llama-style (llama, mistral, mixtral, qwen2, qwen2_moe, qwen3,
+// qwen3_moe, phi3, granite, smollm3), Gemma (gemma, gemma2, gemma3_text), GPT-NeoX, GPT-2 and OPT families. A key that
+// changes the layout in a way ModelSpec does not model is refused with its name and value, never ignored.
 #pragma once
 
 #include <string>

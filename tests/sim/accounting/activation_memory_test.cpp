@@ -290,6 +290,22 @@ TEST(ActivationMemory, MoeLayerRouterDispatchAndExperts) {
             2 * s * h + 4 * s * e + 2 * slots * h + 2 * slots * 2 * f + 2 * slots * f + 2 * slots * h);
 }
 
+TEST(ActivationMemory, SharedExpertIsADenseMlpOnEveryToken) {
+  // Qwen2-MoE style: the MoE layer above plus a gated shared expert of width fs = 5632 at tp 2 (no SP, s = 4096,
+  // b = 1, bf16). Its fc1 input is the router's input (an alias, 0 bytes); it keeps [gate, up] 2s(2fs/t), the fc2
+  // input 2s(fs/t), and for sigmoid(gate(x)) * output the output 2sh and the sigmoid output 2s.
+  ModelSpec m = llama_layer();
+  m.num_experts = 8;
+  m.moe_router_topk = 2;
+  const auto plain = layer_activations(m, tp_config(2, false), llama_training(4096), 2);
+  m.shared_expert_ffn = 5632;
+  m.shared_expert_gate = true;
+  const auto shared = layer_activations(m, tp_config(2, false), llama_training(4096), 2);
+  const std::uint64_t s = 4096, h = 4096, fs = 5632, t = 2;
+  EXPECT_EQ(shared.saved_all.value,
+            plain.saved_all.value + 2 * s * (2 * fs / t) + 2 * s * (fs / t) + 2 * s * h + 2 * s);
+}
+
 TEST(ActivationMemory, MoeExpertTensorParallelFoldingScalesTokens) {
   // Same MoE layer on tp 2 with SP, etp 1, ep 2 (MoE parallel folding): the router sees the SP shard
   // (s/2 = 2048 tokens); each expert rank computes T = s * etp/tp = 2048 tokens' top-2 slots (4096) over
@@ -311,6 +327,44 @@ TEST(ActivationMemory, MoeExpertTensorParallelFoldingScalesTokens) {
   EXPECT_EQ(got["expert fc1 output [gate, up]"], 2 * slots * 2 * f);
   EXPECT_EQ(got["expert fc2 input"], 2 * slots * f);
   EXPECT_EQ(got["expert outputs"], 2 * slots * h);
+}
+
+TEST(ActivationMemory, ArchitectureVariantsAddOrShareTensors) {
+  // The Llama layer above (s = 4096, b = 1, h = 4096, a = 32, kv = 8, d = 128, tp 2, bf16) with each variant:
+  const std::uint64_t s = 4096, h = 4096, a = 32, kv = 8, d = 128, t = 2;
+  const TrainingConfig tc = llama_training(4096);
+  const std::uint64_t base = layer_activations(llama_layer(), tp_config(2, false), tc, 2).saved_all.value;
+  // qk-norm (Qwen3): the q and k RMSNorms keep their inputs, 2s(a/t)d + 2s(kv/t)d.
+  ModelSpec qk = llama_layer();
+  qk.qk_norm = true;
+  EXPECT_EQ(layer_activations(qk, tp_config(2, false), tc, 2).saved_all.value,
+            base + 2 * s * (a / t) * d + 2 * s * (kv / t) * d);
+  // Sandwich norms (Gemma 2/3): the attention-output and MLP-output norms keep their inputs, 2sh each.
+  ModelSpec sw = llama_layer();
+  sw.sandwich_norm = true;
+  EXPECT_EQ(layer_activations(sw, tp_config(2, false), tc, 2).saved_all.value, base + 2 * (2 * s * h));
+  // Parallel residual (GPT-NeoX): the MLP's norm reads the layer input, already kept: 2sh less.
+  ModelSpec par = llama_layer();
+  par.parallel_residual = true;
+  const auto pl = layer_activations(par, tp_config(2, false), tc, 2);
+  EXPECT_EQ(pl.saved_all.value, base - 2 * s * h);
+  // Attention logit soft-capping under eager attention: the tanh output, 2(a/t)s^2 (an attention-core tensor,
+  // dropped by selective recompute); flash applies the cap in the kernel and keeps nothing more.
+  TrainingConfig eager = tc;
+  eager.attention = AttentionKernel::eager;
+  ModelSpec cap = llama_layer();
+  cap.attn_logit_softcapping = 50.0;
+  const auto plain_eager = layer_activations(llama_layer(), tp_config(2, false), eager, 2);
+  const auto capped = layer_activations(cap, tp_config(2, false), eager, 2);
+  EXPECT_EQ(capped.saved_all.value, plain_eager.saved_all.value + 2 * (a / t) * s * s);
+  EXPECT_EQ(capped.saved_selective.value, plain_eager.saved_selective.value);
+  EXPECT_EQ(layer_activations(cap, tp_config(2, false), tc, 2).saved_all.value, base);
+  // Final logit soft-capping: the last stage keeps the bf16 tanh output of the logits, 2sV (V = 128256, tp 1).
+  ModelSpec fcap = llama_layer();
+  fcap.final_logit_softcapping = 30.0;
+  const std::uint64_t v = 128256;
+  EXPECT_EQ(last_stage_extras(fcap, tp_config(1, false), tc, 2, 128256).saved_bytes.value,
+            last_stage_extras(llama_layer(), tp_config(1, false), tc, 2, 128256).saved_bytes.value + 2 * s * v);
 }
 
 TEST(ActivationMemory, LastStageLogitsAndLoss) {

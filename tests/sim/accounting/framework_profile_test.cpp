@@ -148,6 +148,27 @@ TEST(FrameworkProfile, RefusesWhatItDoesNotModel) {
   EXPECT_THROW(estimate(z), ConfigError);  // LoRA under ZeRO/FSDP is not modelled
 }
 
+TEST(FrameworkProfile, RefusesLayoutsBeyondLlamaAndGpt2) {
+  // The profile lists the Llama / GPT-2 tensors one by one: a q/k norm, sandwich norms, a parallel residual,
+  // GeGLU, soft-capping or a sliding window would be missing from it, so each is refused, naming the model.
+  for (void (*edit)(ModelSpec&) :
+       {+[](ModelSpec& m) { m.qk_norm = true; }, +[](ModelSpec& m) { m.sandwich_norm = true; },
+        +[](ModelSpec& m) { m.parallel_residual = true; }, +[](ModelSpec& m) { m.activation = Activation::geglu; },
+        +[](ModelSpec& m) { m.final_logit_softcapping = 30.0; }, +[](ModelSpec& m) { m.sliding_window = 4096; }}) {
+    Scenario sc = hf("bf16", "adamw", OptimizerImpl::foreach, 128, 1);
+    edit(*sc.model);
+    try {
+      estimate(sc);
+      ADD_FAILURE() << "accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("model = " + sc.model->name + ": with framework hf: has "),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_NO_THROW(estimate(hf("bf16", "adamw", OptimizerImpl::foreach, 128, 1)));
+}
+
 TEST(FrameworkProfile, ParameterTensorsOfTheLabLlama) {
   // embed_tokens [32000, 64], per layer q [64,64], k [32,64], v [32,64], o [64,64], gate/up [176,64],
   // down [64,176], 2 norms [64]; final norm [64]; lm_head [32000, 64]: 2*2,048,000 + 2*46,208 + 64 = 4,188,480.

@@ -115,6 +115,19 @@ TEST(InferenceMemory, TensorParallelKeepsAtLeastOneKvHeadPerRank) {
   for (const auto& c : rp.classes) EXPECT_EQ(c.inference->kv.bytes_per_token.value, 163'840u);
 }
 
+TEST(InferenceMemory, Gemma2SlidingWindowLayersPerStage) {
+  // Gemma-2-9B serving at its 8192-token context (bf16 KV, 16-token blocks): 8,192 bytes per layer and token.
+  // Layers 0, 2, ..., 40 (21) are local with a 4096-token window; the 21 odd ones global.
+  Scenario sc = serving("gemma2-9b");
+  EXPECT_EQ(estimate(sc).classes[0].kv_cache.value, 8'192ULL * (21 * 8192 + 21 * 4096));
+  // pp 2: stage 0 holds layers 0-20 (11 even = local, 10 global), stage 1 layers 21-41 (10 local, 11 global).
+  sc.parallel.pp = 2;
+  const EstimateResult r = estimate(sc);
+  ASSERT_EQ(r.classes.size(), 2u);
+  EXPECT_EQ(r.classes[0].kv_cache.value, 8'192ULL * (10 * 8192 + 11 * 4096));
+  EXPECT_EQ(r.classes[1].kv_cache.value, 8'192ULL * (11 * 8192 + 10 * 4096));
+}
+
 TEST(InferenceMemory, LargestBatchAndContextOnAn80GiBGpuByHand) {
   // Llama-2-7B in bf16, context 4096, 80 GiB = 85,899,345,920 B. Per sequence:
   //   KV: 4096 * 524,288 = 2,147,483,648 B;

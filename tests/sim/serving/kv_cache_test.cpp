@@ -56,5 +56,28 @@ TEST(KvCache, TensorParallelKeepsAtLeastOneHeadPerRank) {
   EXPECT_THROW(kv_cache(preset("llama3-8b"), c), ConfigError);
 }
 
+TEST(KvCache, SlidingWindowLayersKeepTheWindowOnly) {
+  // Gemma-2-9B: 8 KV heads of 256, 2 * 8 * 256 * 2 bytes = 8,192 bytes per layer and token. Of 42 layers the 21
+  // even ones are local (window 4096): at 8192 tokens they keep 4096, the 21 global ones all 8192:
+  // 8,192 * (21 * 8192 + 21 * 4096) = 2,113,929,216 bytes (a full cache would be 8,192 * 42 * 8192 = 2,818,572,288).
+  KvCacheConfig c;
+  c.context_tokens = 8192;
+  c.local_layers = 21;
+  const KvCache kv = kv_cache(preset("gemma2-9b"), c);
+  EXPECT_EQ(kv.bytes_per_token.value, 8'192u * 42);
+  EXPECT_EQ(kv.total.value, 2'113'929'216ULL);
+  // Below the window nothing changes: 1000 tokens -> 8,192 * 42 * 1000.
+  c.context_tokens = 1000;
+  EXPECT_EQ(kv_cache(preset("gemma2-9b"), c).total.value, 8'192ULL * 42 * 1000);
+  // Paged: the window rounds up to whole blocks like the context: 4100 tokens in blocks of 16 -> 4112 for the
+  // global layers, min(4100, 4096) = 4096 (256 blocks) for the local ones.
+  c.context_tokens = 4100;
+  c.block_size = 16;
+  EXPECT_EQ(kv_cache(preset("gemma2-9b"), c).total.value, 8'192ULL * (21 * 4112 + 21 * 4096));
+  // Local layers without a window are an error, not a silent cap.
+  c.local_layers = 1;
+  EXPECT_THROW(kv_cache(preset("llama3-8b"), c), ConfigError);
+}
+
 }  // namespace
 }  // namespace trainmem::sim

@@ -12,6 +12,23 @@ std::uint64_t params(const std::string& json) {
   return total_parameters(model_from_hf_config(json, "config.json")).value;
 }
 
+// The public config.json files under tests/tools/inputs/hf_configs/ (written out from the model repositories).
+std::string fixture_path(const std::string& name) {
+  return std::string(TRAINMEM_SOURCE_DIR) + "/tests/tools/inputs/hf_configs/" + name;
+}
+ModelSpec fixture(const std::string& name) { return load_hf_config(fixture_path(name)); }
+std::uint64_t fixture_params(const std::string& name) { return total_parameters(fixture(name)).value; }
+
+// The message of the ConfigError that parsing `json` throws ("" when it parses).
+std::string error_of(const std::string& json) {
+  try {
+    model_from_hf_config(json, "cfg.json");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 TEST(HfConfig, LlamaFamily) {
   // meta-llama/Llama-2-7b-hf config.json (fields that matter).
   EXPECT_EQ(params(R"({"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
@@ -61,6 +78,205 @@ TEST(HfConfig, ErrorsNameTheKey) {
       "word_embed_proj_dim": 512})",
                                     "opt-350m.json"),
                ConfigError);
+}
+
+// Each count below is derived by hand from the config (per layer: attention q h*a*d + k,v 2*h*kv*d + o a*d*h,
+// MLP 3*h*f gated or 2*h*f+f+h with biases, norms; then embeddings, final norm and an untied head) and equals the
+// published exact count: the safetensors metadata total of the Hugging Face repository (or the model card).
+TEST(HfConfig, Qwen3QkNorm) {
+  // Qwen/Qwen3-8B: h 4096, 36 layers, 32 q heads, 8 kv heads, head_dim 128, ffn 12288, vocab 151936, untied.
+  // layer: q 4096*4096 + k,v 2*4096*1024 + o 4096*4096 = 41,943,040; q_norm+k_norm 2*128 = 256;
+  //        MLP 3*4096*12288 = 150,994,944; 2 RMSNorms 8,192 -> 192,946,432; x36 = 6,946,071,552
+  // embeddings 2*151936*4096 = 1,244,659,712; final norm 4,096 -> 8,190,735,360
+  // Published: 8,190,735,360 (safetensors index total_size 16,381,470,720 bytes in bf16 = 2 x that).
+  const ModelSpec m = fixture("qwen3-8b.json");
+  EXPECT_TRUE(m.qk_norm);
+  EXPECT_EQ(m.head_dim(), 128);
+  EXPECT_EQ(total_parameters(m).value, 8'190'735'360ULL);
+  // Qwen/Qwen3-0.6B: head_dim 128 with h 1024 and 16 heads (16*128 = 2048 != h), tied embeddings.
+  // layer: q 1024*2048 + k,v 2*1024*1024 + o 2048*1024 = 6,291,456; qk-norm 256; MLP 3*1024*3072 = 9,437,184;
+  //        norms 2,048 -> 15,730,944; x28 = 440,466,432 ("0.44B non-embedding" on the card)
+  // embeddings 151936*1024 = 155,582,464 (tied: counted once); final norm 1,024 -> 596,049,920
+  // Published: 596,049,920 (the card's 0.6B; the checkpoint stores the tied head once more as lm_head.weight).
+  EXPECT_EQ(fixture_params("qwen3-0.6b.json"), 596'049'920ULL);
+}
+
+TEST(HfConfig, Qwen3MoeEveryLayerMoe) {
+  // Qwen/Qwen3-30B-A3B: h 2048, 48 layers, 32 q / 4 kv heads of 128, 128 experts of width 768, top-8.
+  // layer: attention 2048*4096 + 2*2048*512 + 4096*2048 = 18,874,368; qk-norm 256; router 2048*128 = 262,144;
+  //        experts 128*3*2048*768 = 603,979,776; norms 4,096 -> 623,120,640; x48 = 29,909,790,720
+  // embeddings 2*151936*2048 = 622,329,856; final norm 2,048 -> 30,532,122,624. Published: 30,532,122,624.
+  const ModelSpec m = fixture("qwen3-30b-a3b.json");
+  EXPECT_EQ(m.num_experts, 128);
+  EXPECT_EQ(m.moe_router_topk, 8);
+  EXPECT_EQ(m.expert_ffn(), 768);
+  EXPECT_EQ(total_parameters(m).value, 30'532'122'624ULL);
+  // Dense layers among the MoE layers are refused, naming the key.
+  const std::string base = R"({"model_type": "qwen3_moe", "hidden_size": 2048, "intermediate_size": 6144,
+      "num_attention_heads": 32, "num_hidden_layers": 48, "num_key_value_heads": 4, "head_dim": 128,
+      "vocab_size": 151936, "num_experts": 128, "num_experts_per_tok": 8, "moe_intermediate_size": 768)";
+  EXPECT_NE(error_of(base + R"(, "mlp_only_layers": [0, 47]})").find("mlp_only_layers (in cfg.json) = [0,47]"),
+            std::string::npos);
+  EXPECT_NE(error_of(base + R"(, "decoder_sparse_step": 2})").find("decoder_sparse_step (in cfg.json) = 2"),
+            std::string::npos);
+  EXPECT_EQ(error_of(base + R"(, "decoder_sparse_step": 1, "mlp_only_layers": []})"), "");
+}
+
+TEST(HfConfig, Qwen2MoeSharedExperts) {
+  // Qwen/Qwen1.5-MoE-A2.7B (qwen2_moe): h 2048, 24 layers, 16 heads (MHA), 60 experts of 1408, top-4, one shared
+  // expert of 5632 with a sigmoid gate, q/k/v biases. layer: attention 4*2048^2 = 16,777,216; q/k/v biases 3*2048 =
+  // 6,144; router 2048*60 = 122,880; experts 60*3*2048*1408 = 519,045,120; shared 3*2048*5632 = 34,603,008;
+  // shared gate 2,048; norms 4,096 -> 570,560,512; x24 = 13,693,452,288; embeddings 2*151936*2048 = 622,329,856;
+  // final 2,048 -> 14,315,784,192. Published: 14,315,784,192.
+  const ModelSpec m = fixture("qwen1.5-moe-a2.7b.json");
+  EXPECT_EQ(m.shared_expert_ffn, 5632);
+  EXPECT_TRUE(m.shared_expert_gate);
+  EXPECT_TRUE(m.add_qkv_bias);
+  EXPECT_EQ(total_parameters(m).value, 14'315'784'192ULL);
+  // Qwen/Qwen2-57B-A14B: derived in tests/partition/model_spec_test.cpp; published 57,408,658,944.
+  EXPECT_EQ(fixture_params("qwen2-57b-a14b.json"), 57'408'658'944ULL);
+  EXPECT_NE(error_of(R"({"model_type": "qwen2_moe", "hidden_size": 2048, "intermediate_size": 5632,
+      "num_attention_heads": 16, "num_hidden_layers": 24, "vocab_size": 151936, "num_experts": 60,
+      "num_experts_per_tok": 4, "moe_intermediate_size": 1408})")
+                .find("shared_expert_intermediate_size (in cfg.json) = (missing)"),
+            std::string::npos);
+}
+
+TEST(HfConfig, GemmaFamilies) {
+  // google/gemma-7b: h 3072, 28 layers, 16 heads (MHA) of head_dim 256 (16*256 = 4096 != h), ffn 24576, GeGLU,
+  // tied vocab 256000. layer: attention 4*3072*4096 = 50,331,648; MLP 3*3072*24576 = 226,492,416; norms 6,144
+  // -> 276,830,208; x28 = 7,751,245,824; embeddings 256000*3072 = 786,432,000; final 3,072 -> 8,537,680,896.
+  // Published: 8,537,680,896.
+  const ModelSpec g1 = fixture("gemma-7b.json");
+  EXPECT_EQ(g1.activation, Activation::geglu);
+  EXPECT_TRUE(g1.tie_embeddings);
+  EXPECT_EQ(total_parameters(g1).value, 8'537'680'896ULL);
+  // google/gemma-2-9b: h 3584, 42 layers, 16 q / 8 kv heads of 256, ffn 14336, 4 norms per layer.
+  // layer: q 3584*4096 + k,v 2*3584*2048 + o 4096*3584 = 44,040,192; MLP 3*3584*14336 = 154,140,672;
+  //        4 norms 14,336 -> 198,195,200; x42 = 8,324,198,400; embeddings 256000*3584 = 917,504,000; final 3,584
+  // -> 9,241,705,984. Published: 9,241,705,984.
+  const ModelSpec g2 = fixture("gemma-2-9b.json");
+  EXPECT_TRUE(g2.sandwich_norm);
+  EXPECT_FALSE(g2.qk_norm);
+  EXPECT_EQ(g2.sliding_window, 4096);
+  EXPECT_TRUE(g2.local_attention_layer(0));  // Gemma2DecoderLayer: is_sliding = not bool(layer_idx % 2)
+  EXPECT_FALSE(g2.local_attention_layer(1));
+  EXPECT_EQ(g2.final_logit_softcapping, 30.0);
+  EXPECT_EQ(g2.attn_logit_softcapping, 50.0);
+  EXPECT_EQ(total_parameters(g2).value, 9'241'705'984ULL);
+  // google/gemma-3-1b-pt (gemma3_text): h 1152, 26 layers, 4 q / 1 kv head of 256, ffn 6912, vocab 262144.
+  // layer: q 1152*1024 + k,v 2*1152*256 + o 1024*1152 = 2,949,120; q/k norms 2*256 = 512; MLP 3*1152*6912 =
+  //        23,887,872; 4 norms 4,608 -> 26,842,112; x26 = 697,894,912; embeddings 262144*1152 = 301,989,888;
+  //        final 1,152 -> 999,885,952. Published: 999,885,952.
+  const ModelSpec g3 = fixture("gemma-3-1b-pt.json");
+  EXPECT_TRUE(g3.qk_norm);
+  EXPECT_EQ(g3.global_layer_every, 6);
+  EXPECT_FALSE(g3.local_attention_layer(5));  // (5 + 1) % 6 == 0: global
+  EXPECT_TRUE(g3.local_attention_layer(6));
+  EXPECT_EQ(total_parameters(g3).value, 999'885'952ULL);
+  // google/gemma-3-27b-pt's text_config as a gemma3_text config.json (vocab_size 262208, Gemma3TextConfig's value):
+  // layer: q 5376*4096 + k,v 2*5376*2048 + o 4096*5376 = 66,060,288; q/k norms 256; MLP 3*5376*21504 =
+  //        346,816,512; 4 norms 21,504 -> 412,898,560; x62 = 25,599,710,720; embeddings 262208*5376 =
+  //        1,409,630,208; final 5,376 -> 27,009,346,304 = the language-model tensors of the checkpoint (its
+  //        27,432,406,640 total adds the SigLIP vision tower and the projector, not modelled).
+  EXPECT_EQ(fixture_params("gemma-3-27b-text.json"), 27'009'346'304ULL);
+}
+
+TEST(HfConfig, GemmaRefusals) {
+  // The multimodal config (model_type gemma3) is refused with the way out, not counted without its vision tower.
+  try {
+    fixture("gemma-3-27b-pt.json");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model_type (in "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("= gemma3: an image-text model"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("text_config"), std::string::npos) << e.what();
+  }
+  const std::string g2 = R"({"model_type": "gemma2", "hidden_size": 3584, "intermediate_size": 14336,
+      "num_attention_heads": 16, "num_hidden_layers": 4, "num_key_value_heads": 8, "head_dim": 256,
+      "vocab_size": 256000, "sliding_window": 4096)";
+  EXPECT_EQ(error_of(g2 + "}"), "");
+  // A per-layer list that is not one global layer every 2 names the layer.
+  EXPECT_NE(error_of(g2 + R"(, "layer_types": ["sliding_attention", "sliding_attention", "sliding_attention",
+      "full_attention"]})")
+                .find("layer_types (in cfg.json) = \"sliding_attention\" at layer 1"),
+            std::string::npos);
+  EXPECT_EQ(error_of(g2 + R"(, "layer_types": ["sliding_attention", "full_attention", "sliding_attention",
+      "full_attention"]})"),
+            "");
+  EXPECT_NE(error_of(g2 + R"(, "hidden_activation": "relu"})").find("hidden_activation (in cfg.json) = \"relu\""),
+            std::string::npos);
+  // gemma3_text without vocab_size: an error naming it, no silent default.
+  EXPECT_NE(error_of(R"({"model_type": "gemma3_text", "hidden_size": 1152, "intermediate_size": 6912,
+      "num_attention_heads": 4, "num_hidden_layers": 26, "num_key_value_heads": 1, "head_dim": 256,
+      "sliding_window": 512})")
+                .find("vocab_size (in cfg.json) = (missing)"),
+            std::string::npos);
+}
+
+TEST(HfConfig, Phi3FusedProjections) {
+  // phi3's qkv_proj [(a+2kv)*d, h] and gate_up_proj [2f, h] hold the weights of Llama's q/k/v and gate/up
+  // projections: the same count. microsoft/Phi-3-mini-4k-instruct: h 3072, 32 layers, 32 heads (MHA), ffn 8192,
+  // vocab 32064, untied. layer: 4*3072^2 = 37,748,736; MLP 3*3072*8192 = 75,497,472; norms 6,144 -> 113,252,352;
+  // x32 = 3,624,075,264; embeddings + head 2*32064*3072 = 197,001,216; final 3,072 -> 3,821,079,552.
+  // Published: 3,821,079,552.
+  EXPECT_EQ(fixture_params("phi-3-mini-4k-instruct.json"), 3'821'079'552ULL);
+  // microsoft/phi-4: h 5120, 40 layers, 40 q / 10 kv heads of 128, ffn 17920, vocab 100352, untied.
+  // layer: 2*5120^2 + 2*5120*1280 = 65,536,000; MLP 3*5120*17920 = 275,251,200; norms 10,240 -> 340,797,440;
+  // x40 = 13,631,897,600; 2*100352*5120 = 1,027,604,480; final 5,120 -> 14,659,507,200. Published: 14,659,507,200.
+  EXPECT_EQ(fixture_params("phi-4.json"), 14'659'507'200ULL);
+}
+
+TEST(HfConfig, GptNeoxParallelResidual) {
+  // EleutherAI/pythia-6.9b: h 4096, 32 layers, 32 heads, ffn 16384 = 4h, LayerNorm, biases, untied embed_out.
+  // layer (GPT layout): 12h^2 + 13h = 201,326,592 + 53,248 = 201,379,840; x32 = 6,444,154,880;
+  // embed_in + embed_out 2*50432*4096 = 413,138,944; final LayerNorm 2h = 8,192 -> 6,857,302,016.
+  // Published (Pythia model card table): 6,857,302,016.
+  const ModelSpec m = fixture("pythia-6.9b.json");
+  EXPECT_TRUE(m.parallel_residual);
+  EXPECT_FALSE(m.tie_embeddings);
+  EXPECT_EQ(m.position_embedding, PositionEmbedding::rope);  // rotary_pct 0.25: no position table
+  EXPECT_EQ(total_parameters(m).value, 6'857'302'016ULL);
+  // pythia-12b: h 5120, 36 layers, vocab 50688: 36*(12h^2+13h) = 11,327,016,960; 2*50688*5120 = 519,045,120;
+  // final 10,240 -> 11,846,072,320. Published (Pythia model card table): 11,846,072,320.
+  EXPECT_EQ(fixture_params("pythia-12b.json"), 11'846'072'320ULL);
+  const std::string neox = R"({"model_type": "gpt_neox", "hidden_size": 512, "intermediate_size": 2048,
+      "num_attention_heads": 8, "num_hidden_layers": 6, "vocab_size": 50304)";
+  EXPECT_NE(error_of(neox + R"(, "attention_bias": false})").find("attention_bias (in cfg.json) = false"),
+            std::string::npos);
+  EXPECT_NE(error_of(neox + R"(, "rotary_pct": 1.5})").find("rotary_pct (in cfg.json) = 1.5"), std::string::npos);
+}
+
+TEST(HfConfig, LlamaLayoutAliases) {
+  // granite: Llama modules plus scalar multipliers. ibm-granite/granite-3.1-8b-base: h 4096, 40 layers, 32 q / 8 kv,
+  // ffn 12800, vocab 49155, tied. layer: 2*4096^2 + 2*4096*1024 = 41,943,040; MLP 3*4096*12800 = 157,286,400;
+  // norms 8,192 -> 199,237,632; x40 = 7,969,505,280; embeddings 49155*4096 = 201,338,880; final 4,096
+  // -> 8,170,848,256. Published: 8,170,848,256.
+  EXPECT_EQ(fixture_params("granite-3.1-8b-base.json"), 8'170'848'256ULL);
+  // smollm3 (NoPE on every 4th layer: no parameters). HuggingFaceTB/SmolLM3-3B: h 2048, 36 layers, 16 q / 4 kv,
+  // ffn 11008, vocab 128256, tied. layer: 2*2048^2 + 2*2048*512 = 10,485,760; MLP 3*2048*11008 = 67,633,152;
+  // norms 4,096 -> 78,123,008; x36 = 2,812,428,288; embeddings 128256*2048 = 262,668,288; final 2,048
+  // -> 3,075,098,624. Published: 3,075,098,624.
+  EXPECT_EQ(fixture_params("smollm3-3b.json"), 3'075'098'624ULL);
+}
+
+TEST(HfConfig, LayoutKeysThatAreNotModelledAreRefused) {
+  const std::string llama = R"({"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
+      "num_attention_heads": 32, "num_hidden_layers": 32, "vocab_size": 32000)";
+  // attention_bias puts a bias on o_proj too (h per layer): refused, not counted short.
+  EXPECT_NE(error_of(llama + R"(, "attention_bias": true})").find("attention_bias (in cfg.json) = true"),
+            std::string::npos);
+  EXPECT_NE(error_of(llama + R"(, "mlp_bias": true})").find("mlp_bias (in cfg.json) = true"), std::string::npos);
+  EXPECT_NE(error_of(llama + R"(, "hidden_act": "gelu"})").find("hidden_act (in cfg.json) = \"gelu\""),
+            std::string::npos);
+  EXPECT_EQ(error_of(llama + R"(, "attention_bias": false, "mlp_bias": false, "hidden_act": "silu"})"), "");
+  EXPECT_NE(error_of(R"({"model_type": "qwen3", "hidden_size": 1024, "intermediate_size": 3072,
+      "num_attention_heads": 16, "num_hidden_layers": 28, "vocab_size": 151936, "use_sliding_window": true})")
+                .find("use_sliding_window (in cfg.json) = true"),
+            std::string::npos);
+  const std::string unknown = error_of(R"({"model_type": "falcon", "hidden_size": 4544})");
+  EXPECT_NE(unknown.find("model_type (in cfg.json) = falcon: unsupported; one of llama"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("gpt_neox"), std::string::npos) << unknown;
 }
 
 }  // namespace

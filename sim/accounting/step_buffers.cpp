@@ -54,6 +54,12 @@ StepBufferShape step_buffer_shape(const ResolvedScenario& r, const LayerActivati
 
 StepBuffers step_buffers(const StepBufferShape& s, const ZeroRuntimeConfig& z) {
   StepBuffers out;
+  add_state_buffers(s, z, out);
+  add_activation_buffers(s, out);
+  return out;
+}
+
+void add_state_buffers(const StepBufferShape& s, const ZeroRuntimeConfig& z, StepBuffers& out) {
   // PyTorch DDP: the Reducer's flat buckets cover every gradient, a second copy of them in the gradient dtype.
   if (s.zero_stage == 0 && s.dp * s.cp > 1 && !s.megatron_grad_buffers && !z.ddp_gradient_as_bucket_view)
     out.ddp_bucket = s.grads;
@@ -75,13 +81,15 @@ StepBuffers step_buffers(const StepBufferShape& s, const ZeroRuntimeConfig& z) {
     const U extra = s.offload_param ? s.layer_persistent : s.layer_persistent - share;
     out.zero3_persistent = Bytes(extra) * s.param_bytes * layers;
   }
+}
+
+void add_activation_buffers(const StepBufferShape& s, StepBuffers& out) {
   // One layer's backward: the gradient flowing in (the layer output's shape) and that of its widest intermediate.
   out.backward_transient =
       Bytes(detail::checked_add(detail::checked_mul(s.tokens_replicated, s.hidden, "tokens*h"),
                                 detail::checked_mul(s.tokens_tp, s.mlp_width, "tokens*ffn"), "activation gradients")) *
       s.act_bytes;
   if (s.pp > 1) out.p2p_send = Bytes(detail::checked_mul(s.tokens_replicated, s.hidden, "p2p")) * s.act_bytes;
-  return out;
 }
 
 std::vector<BufferTerm> step_buffer_terms(const StepBufferShape& s, const ZeroRuntimeConfig& z) {

@@ -69,8 +69,13 @@ bool megatron_grad_buffers(const Recipe& recipe);
 // The parameter dtype's bytes (4 under fp32 / amp, else 2): DeepSpeed's bucket and gather element size.
 unsigned param_bytes(const Recipe& recipe);
 
-// Allocation-free; overflow-checked.
+// Allocation-free; overflow-checked. step_buffers() = both parts below; the planner calls the activation-shaped
+// part once per layer piece and the model-state part per candidate (the same arithmetic, split by what it reads).
 StepBuffers step_buffers(const StepBufferShape& shape, const ZeroRuntimeConfig& zero);
+// DDP / IPG buckets and the ZeRO-3 terms: zero_stage, dp, cp, the recipe, grads, the layer split, stage_layers.
+void add_state_buffers(const StepBufferShape& shape, const ZeroRuntimeConfig& zero, StepBuffers& out);
+// Activation gradients and the p2p send buffer: the layer's shapes and pp only.
+void add_activation_buffers(const StepBufferShape& shape, StepBuffers& out);
 
 // The same terms labelled for --explain and JSON: name, category, when it is alive, formula with numbers, source.
 struct BufferTerm {

@@ -139,7 +139,8 @@ class Planner {
     bool valid = false;
     LayerActivations layer;  // sums only (ops cleared)
     Bytes first_saved, last_saved, loss_transient;
-    StepBufferShape buffer_shape;  // the layer's activation shapes (sim/accounting/step_buffers.hpp)
+    // add_activation_buffers() of the layer's shapes (sim/accounting/step_buffers.hpp): [0] pp 1, [1] pp > 1.
+    StepBuffers act_buffers[2];
   };
   struct ShardPiece {  // parameters held before ZeRO: first / middle / last stage (pp 1: first is the only one)
     ElementCount dense[3], expert[3];

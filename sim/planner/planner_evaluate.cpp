@@ -131,7 +131,8 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
 
 StepBuffers Planner::buffers_of(const Base& b, const LayerPiece& A, const ShardPiece& S, int k, int zero_stage,
                                 std::int64_t layers, bool offload_param) const {
-  StepBufferShape s = A.buffer_shape;
+  StepBuffers out = A.act_buffers[b.layout.pp > 1 ? 1 : 0];
+  StepBufferShape s;
   s.zero_stage = zero_stage;
   s.dp = b.layout.dp;
   s.cp = b.layout.cp;
@@ -148,7 +149,8 @@ StepBuffers Planner::buffers_of(const Base& b, const LayerPiece& A, const ShardP
     for (const ModelStateTermRule& r : terms_)
       if (r.category == MemoryCategory::grads && !r.fp32_grad_copy)
         s.grads += r.bytes(S.dense[k].value) + r.bytes(S.expert[k].value);
-  return step_buffers(s, resolved_.scenario.zero_runtime);
+  add_state_buffers(s, resolved_.scenario.zero_runtime, out);
+  return out;
 }
 
 }  // namespace trainmem::sim

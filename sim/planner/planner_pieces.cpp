@@ -45,7 +45,11 @@ std::uint32_t Planner::layer_piece(PieceIndex& ix, std::int64_t tp, std::int64_t
       probe.parallel = p;
       ResolvedScenario rp = resolved_;
       rp.scenario = std::move(probe);
-      piece.buffer_shape = step_buffer_shape(rp, &piece.layer, Bytes(0), 0);
+      StepBufferShape shape = step_buffer_shape(rp, &piece.layer, Bytes(0), 0);
+      for (int multi = 0; multi < 2; ++multi) {
+        shape.pp = multi == 0 ? 1 : 2;
+        add_activation_buffers(shape, piece.act_buffers[multi]);
+      }
     }
     layers_.push_back(std::move(piece));
   }

@@ -62,6 +62,15 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
       st.model_states = st.lora ? st.lora->states
                                 : model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer,
                                                      p.zero_stage, p.dp * p.cp, p.edp());
+    // A bare parameter count models no step (no layers, no activations): its peak is the model states alone, as the
+    // papers' tables count them, so it carries no step buffers either (estimate and simulate alike).
+    if (sc.model && !st.inference && sc.training.framework != Framework::hf) {
+      // The gradient copy the DDP bucket mirrors: the recipe's gradients, not DeepSpeed's fp32 copy.
+      Bytes grads = st.model_states.breakdown[MemoryCategory::grads];
+      for (const auto& t : st.model_states.terms)
+        if (t.name == "fp32 gradient copy") grads = grads - t.bytes;
+      st.buffer_shape = step_buffer_shape(out.resolved, &*out.layer_activations, grads, st.num_layers);
+    }
     if (sc.model && !st.inference && sc.training.framework == Framework::hf) {
       // The step's points replace the category maxima (sim/accounting/framework_profile.hpp).
       const std::uint64_t trainable = st.lora ? st.lora->adapters.total().value : st.shard.total().value;
@@ -157,9 +166,21 @@ void finish_rank_class(RankClass& c, const ResolvedScenario& r, std::uint64_t la
   c.bytes = c.model_states.breakdown;
   if (c.framework_step) {
     c.bytes = c.framework_step->peak().bytes;
-  } else if (c.activations) {
-    c.bytes[MemoryCategory::activations] = c.activations->total + c.lora_activations;
-    c.bytes[MemoryCategory::temporaries] = c.activations->temporaries;
+  } else if (c.buffer_shape) {
+    c.buffers = step_buffers(*c.buffer_shape, sc.zero_runtime);
+    c.bytes[MemoryCategory::params] += c.buffers.zero3_persistent;
+    c.bytes[MemoryCategory::buffers] = c.buffers.persistent();
+    if (c.activations) {
+      // The stage's peak point (sim/accounting/stage_peak.hpp), not each category at its own maximum.
+      const StageActivations& a = *c.activations;
+      const StagePeak pk = stage_peak({a.total + c.lora_activations, a.last_stage ? a.last.saved_bytes : Bytes(0),
+                                       a.loss_transient, a.recompute_transient, a.cp_exchange},
+                                      c.buffers);
+      c.bytes[MemoryCategory::activations] = pk.activations;
+      c.bytes[MemoryCategory::buffers] = pk.buffers;
+      c.bytes[MemoryCategory::temporaries] = pk.temporaries;
+      c.peak_point = pk.point;
+    }
   }
   if (c.inference) {
     c.bytes[MemoryCategory::activations] = c.inference->workspace.total;
@@ -172,6 +193,8 @@ void finish_rank_class(RankClass& c, const ResolvedScenario& r, std::uint64_t la
   in.activations = c.activations ? &*c.activations : nullptr;
   c.offload = offload_memory(c.model_states, sc.offload, sc.zero_runtime, in);
   for (auto cat : kMemoryCategories) c.bytes[cat] = c.bytes[cat] - c.offload.gpu_removed[cat];
+  // The optimizer offload's GPU staging buffer (temp_grad_buffer_for_gpu_offload) is held the whole step.
+  c.bytes[MemoryCategory::buffers] += c.offload.gpu_staging;
 
   // The flat buffers allocated once: every model-state term still on the GPU (the removed bytes of a
   // category come off whole terms, so each remaining term is one buffer).

@@ -2,11 +2,13 @@
 // with identical numbers are grouped into one RankClass with their rank list. Model states and activations
 // (op-level, docs/activations.md; recompute/loss transients in temporaries); offload moves model states and
 // checkpoints to host/NVMe (docs/offload.md); runtime is the non-model memory (docs/runtime-memory.md).
-// Buffers (ZeRO buckets, gathers) are 0 here: `simulate` adds them.
+// Buffers (DDP / DeepSpeed buckets, ZeRO-3 gathers, activation gradients, p2p: sim/accounting/step_buffers.hpp) are
+// added at the stage's peak point (sim/accounting/stage_peak.hpp), the same terms `simulate` replays.
 // With scenario.inference.enabled: serving memory (docs/inference.md); with scenario.lora: LoRA/QLoRA (docs/lora.md).
 #pragma once
 
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "partition/layer_assignment.hpp"
@@ -17,6 +19,8 @@
 #include "sim/accounting/model_state_memory.hpp"
 #include "sim/accounting/scenario.hpp"
 #include "sim/accounting/stage_activations.hpp"
+#include "sim/accounting/stage_peak.hpp"
+#include "sim/accounting/step_buffers.hpp"
 #include "sim/finetune/lora_memory.hpp"
 #include "sim/offload/offload_memory.hpp"
 #include "sim/runtime/runtime_memory.hpp"
@@ -38,8 +42,12 @@ struct RankClass {
   std::optional<LoraRank> lora;                 // LoRA/QLoRA: frozen base and adapters
   Bytes lora_activations;                       // adapters' r-wide saved tensors (inside bytes.activations)
   std::optional<FrameworkStep> framework_step;  // --framework hf: the step's points; bytes = its peak point
-  MemoryBreakdown bytes;                        // GPU bytes per category (offloaded states excluded)
-  Bytes kv_cache;                               // inference only (JSON bytes.kv_cache); 0 for training
+  // Megatron path (no framework_step, no inference): the step's buffers and the stage point bytes come from.
+  std::optional<StepBufferShape> buffer_shape;
+  StepBuffers buffers;
+  std::string_view peak_point;       // stage_peak()'s point: "forward", "loss", "backward", "p2p" ("" when none)
+  MemoryBreakdown bytes;             // GPU bytes per category (offloaded states excluded)
+  Bytes kv_cache;                    // inference only (JSON bytes.kv_cache); 0 for training
   Bytes peak;                        // device total: bytes.total() + kv_cache = reserved + CUDA context + NCCL
   Bytes allocated;                   // through the caching allocator: every category but runtime, + workspaces
   Bytes reserved;                    // allocated + allocator rounding + fragmentation reserve

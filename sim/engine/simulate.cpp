@@ -131,21 +131,12 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
     for (auto cat : {MemoryCategory::params, MemoryCategory::grads, MemoryCategory::master_params,
                      MemoryCategory::optimizer_states})
       in.persistent[cat] = in.persistent[cat] - cls.offload.gpu_removed[cat];
-    in.persistent[MemoryCategory::buffers] = cls.bytes[MemoryCategory::buffers] + cls.offload.gpu_staging;
+    // The whole-step buffers (DDP / DeepSpeed buckets) and ZeRO-3's whole small tensors: the terms estimate() adds
+    // (sim/accounting/step_buffers.hpp), and the offload staging buffer.
+    const StepBuffers& b = cls.buffers;
+    in.persistent[MemoryCategory::buffers] = b.persistent() + cls.offload.gpu_staging;
+    in.persistent[MemoryCategory::params] += b.zero3_persistent;
     in.persistent[MemoryCategory::runtime] = cls.bytes[MemoryCategory::runtime];
-    const ZeroRuntimeConfig& z = sc.zero_runtime;
-    // DeepSpeed's gradient bucket (IPG) buffers, allocated once in the model dtype (2 bytes): ZeRO-2 with
-    // contiguous_gradients keeps reduce_bucket_size elements, two with overlap_comm (stage_1_and_2.py
-    // ipg_buffer); ZeRO-3 one flat bucket (stage3.py __ipg_bucket_flat_buffer).
-    // PyTorch DDP buckets: zero_stage 0 with data parallelism, outside Megatron (whose DDP accumulates into
-    // main_grad buffers the buckets are views of): one more copy of the gradients, in the gradient dtype.
-    if (p.zero_stage == 0 && p.dp * p.cp > 1 && sc.training.recipe != "mixed-18" && sc.training.recipe != "megatron" &&
-        !z.ddp_gradient_as_bucket_view)
-      in.persistent[MemoryCategory::buffers] += cls.model_states.breakdown[MemoryCategory::grads];
-    if (z.contiguous_gradients && p.zero_stage >= 2) {
-      const std::uint64_t buckets = p.zero_stage == 2 && z.overlap_comm ? 2 : 1;
-      in.persistent[MemoryCategory::buffers] += Bytes(z.reduce_bucket_size) * (2 * buckets);
-    }
 
     // The recipe's fp32 gradient copy (mixed-20) exists only in the optimizer step: DeepSpeed sets
     // single_partition_of_fp32_groups[i].grad (ZeRO-1/2) or the sub-group's fp32 grad (ZeRO-3) there and
@@ -169,46 +160,17 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
                      in.recompute_transient);
       }
       in.attention_transient = layer.cp_exchange_bytes;
-      if (p.zero_stage == 3) {
-        // ZeRO-3 gathers: while a layer runs, its partitioned parameters are all-gathered to full (TP-shard)
-        // size in bf16, plus what the coordinator prefetches (stage3_prefetch_bucket_size elements), capped
-        // by stage3_max_live_parameters. Tensors under stage3_param_persistence_threshold elements are
-        // never partitioned: they stay whole on every rank (persistent params) and need no gather.
-        std::uint64_t partitioned = 0, persistent_elems = 0;
-        for (const auto& item : layer_param_items(*sc.model, TensorSplit{p.tp, p.etp, p.ep}))
-          (item.count.value < z.stage3_param_persistence_threshold ? persistent_elems : partitioned) +=
-              item.count.value;
-        const std::uint64_t live = std::min(z.stage3_max_live_parameters, partitioned + z.stage3_prefetch_bucket_size);
-        in.layer_gather.assign(in.layer_activation.size(), Bytes(live * 2));
-        in.layer_gather_grads.assign(in.layer_activation.size(), Bytes(partitioned * 2));
-        const auto layers = static_cast<std::uint64_t>(in.layer_activation.size());
-        const std::uint64_t dp_shard =
-            (persistent_elems + static_cast<std::uint64_t>(p.dp) - 1) / static_cast<std::uint64_t>(p.dp);
-        // With offload_param the partition (dp_shard included) is in host memory or on NVMe, while
-        // persistent tensors stay on the GPU whole.
-        const std::uint64_t extra =
-            sc.offload.param != OffloadDevice::none ? persistent_elems : persistent_elems - dp_shard;
-        in.persistent[MemoryCategory::params] += Bytes(extra * 2) * layers;
+      if (b.layer_gather.value != 0 || b.layer_gather_grads.value != 0) {
+        in.layer_gather.assign(in.layer_activation.size(), b.layer_gather);
+        in.layer_gather_grads.assign(in.layer_activation.size(), b.layer_gather_grads);
       }
-      // Backward of one layer holds the gradient flowing in (the layer output's shape) and produces the
-      // gradient of its widest intermediate, the MLP up-projection output ([tokens, ffn/tp], twice that for
-      // SwiGLU's gate and up), in the compute dtype. MoE layers use the expert width.
-      const auto& m = *sc.model;
-      const std::uint64_t ffn =
-          static_cast<std::uint64_t>((m.is_moe() ? std::max(m.expert_ffn(), m.shared_expert_ffn) : m.ffn()) / p.tp) *
-          (m.gated_mlp() ? 2 : 1);
-      in.backward_transient = Bytes(
-          (layer.dims.tokens_replicated * static_cast<std::uint64_t>(m.hidden_size) + layer.dims.tokens_tp * ffn) *
-          e.activation_bytes);
+      in.backward_transient = b.backward_transient;
       if (a.first_stage) in.embedding_activation = a.first.saved_bytes;
       if (a.last_stage) {
         in.output_activation = a.last.saved_bytes;
         in.output_transient = a.last.transient_bytes;
       }
-      // Hidden states sent to the next stage: [s/(cp*ulysses[*tp with SP]), b, h] in the compute dtype.
-      if (p.pp > 1)
-        in.p2p_send_buffer = Bytes(layer.dims.tokens_replicated * static_cast<std::uint64_t>(sc.model->hidden_size) *
-                                   e.activation_bytes);
+      in.p2p_send_buffer = b.p2p_send;
     } else {
       in.chunk_first_layer.assign(static_cast<std::size_t>(p.vpp), 0);
       in.chunk_layers.assign(static_cast<std::size_t>(p.vpp), 0);

@@ -117,6 +117,8 @@ void Planner::resolve_base() {
   trivial.offload.activation_checkpoints = false;
   resolved_ = resolve_scenario(trivial);
   act_bytes_ = activation_bytes(*resolved_.recipe);
+  buffer_base_.megatron_grad_buffers = megatron_grad_buffers(*resolved_.recipe);
+  buffer_base_.param_bytes = param_bytes(*resolved_.recipe);
   const RuntimeConfig& rt = resolved_.scenario.runtime;
   rounding_ = rt.enabled && rt.allocator_rounding;
   fragmentation_ppm_ = rt.enabled ? rt.fragmentation_ppm : 0;

@@ -16,6 +16,7 @@
 #include "sim/accounting/model_state_terms.hpp"
 #include "sim/accounting/recipe.hpp"
 #include "sim/accounting/scenario.hpp"
+#include "sim/accounting/step_buffers.hpp"
 #include "sim/planner/plan_cost.hpp"
 #include "sim/planner/plan_space.hpp"
 
@@ -138,10 +139,13 @@ class Planner {
     bool valid = false;
     LayerActivations layer;  // sums only (ops cleared)
     Bytes first_saved, last_saved, loss_transient;
+    // add_activation_buffers() of the layer's shapes (sim/accounting/step_buffers.hpp): [0] pp 1, [1] pp > 1.
+    StepBuffers act_buffers[2];
   };
   struct ShardPiece {  // parameters held before ZeRO: first / middle / last stage (pp 1: first is the only one)
     ElementCount dense[3], expert[3];
     std::uint64_t largest = 0;  // the largest parameter tensor (elements): ZeRO-1/2 offload staging buffers
+    std::uint64_t layer_partitioned = 0, layer_persistent = 0;  // ZeRO-3: one layer's gathered / whole elements
   };
   struct InflightPiece {  // chunk forwards alive and extra-carrying chunk's count
     std::int64_t first_cf = 0, first_extra = 0, last_cf = 0, last_extra = 0, mid_cf = 0;
@@ -216,6 +220,9 @@ class Planner {
   template <bool kOffload>
   Bytes evaluate_impl(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
                       const OffloadChoice& offload) const;
+  // The buffers of stage k (0 first, 1 middle, 2 last) of `layers` layers: step_buffers() of the layout's shape.
+  StepBuffers buffers_of(const Base& b, const LayerPiece& A, const ShardPiece& S, int k, int zero_stage,
+                         std::int64_t layers, bool offload_param) const;
   // Non-model bytes of a stage with `dynamic` bytes (runtime fixed part + fragmentation reserve).
   Bytes non_model_bytes(const Base& b, Bytes dynamic) const;
   // A lower limit of every peak of base `b` at `zero_stage`: its model states (planner_bounds.cpp).
@@ -237,6 +244,7 @@ class Planner {
   ResolvedScenario resolved_;
   Bytes budget_;
   unsigned act_bytes_ = 2;
+  StepBufferShape buffer_base_;          // the recipe's parts of every layout's buffer shape (megatron buffers, dtype)
   bool rounding_ = false;                // runtime model on with 2 MiB segment rounding of the state buffers
   std::uint64_t fragmentation_ppm_ = 0;  // runtime model on: fragmentation reserve of the dynamic bytes
   // The model-state terms (sim/accounting/model_state_terms.hpp: estimate()'s rows); at most 8 (a bit each in

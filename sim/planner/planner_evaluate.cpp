@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "sim/accounting/stage_activations.hpp"
+#include "sim/accounting/stage_peak.hpp"
+#include "sim/offload/offload_rules.hpp"
 #include "sim/planner/planner.hpp"
 #include "sim/runtime/runtime_memory.hpp"
 
@@ -41,8 +43,8 @@ Bytes Planner::states_impl(ElementCount dense, ElementCount expert, int zero_sta
 
 // Non-model bytes of one stage (estimate()'s `runtime`, sim/runtime/runtime_memory.hpp): the layout's fixed part
 // (CUDA context, NCCL communicators of its groups, workspaces; precomputed per base) plus the fragmentation
-// reserve of the stage's dynamic bytes (activations + temporaries). The allocator rounding of the model-state
-// buffers is added in states(). `buffers` are 0 in estimate() (simulate adds them) and offload is refused.
+// reserve of the stage's dynamic bytes (activations + buffers + temporaries at the stage's peak point). The allocator
+// rounding of the model-state buffers is added in states().
 Bytes Planner::non_model_bytes(const Base& b, Bytes dynamic) const {
   return b.runtime_fixed + (fragmentation_ppm_ > 0 ? parts_per_million(dynamic, fragmentation_ppm_) : Bytes(0));
 }
@@ -74,18 +76,31 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
   const auto ways = static_cast<std::uint64_t>(b.layout.dp * b.layout.cp);
   const std::int64_t etp = b.layout.etp == 0 ? b.layout.tp : b.layout.etp;
   const auto edp = static_cast<std::uint64_t>(b.layout.tp * b.layout.cp * b.layout.dp / (etp * b.layout.ep));
-  const Bytes transient = ch.recompute_transient + A.layer.cp_exchange_bytes;
   const bool uneven = b.layout.first_stage_layers != 0 || b.layout.last_stage_layers != 0;
   auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
   std::uint8_t removed = 0;
-  if constexpr (kOffload) removed = removed_mask(zero_stage, {off.optimizer, off.param});
-  // A stage's peak: model states + dynamic bytes (activations + temporaries) + its runtime.
-  auto stage = [&](int k, Bytes dynamic) {
+  bool offload_param = false;
+  if constexpr (kOffload) {
+    removed = removed_mask(zero_stage, {off.optimizer, off.param});
+    offload_param = off.param != OffloadDevice::none;
+  }
+  // A stage's peak: model states + ZeRO-3's whole small tensors + the bytes of its peak point (activations, buffers,
+  // temporaries: stage_peak(), as estimate() does) + its runtime.
+  auto stage = [&](int k, std::int64_t chunk_layers, const ChunkActivations& c, Bytes acts, Bytes loss_extra,
+                   Bytes loss_transient) {
+    const StepBuffers buf = buffers_of(b, A, S, k, zero_stage, chunk_layers * b.layout.vpp, offload_param);
+    Bytes dynamic =
+        stage_peak({acts, loss_extra, loss_transient, c.recompute_transient, A.layer.cp_exchange_bytes}, buf).total();
+    // Optimizer offload's GPU staging buffer (offload_memory()'s temp_grad_buffer_for_gpu_offload, same rule).
     if constexpr (kOffload)
-      return states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed) + dynamic + non_model_bytes(b, dynamic);
+      if (off.optimizer != OffloadDevice::none)
+        dynamic += optimizer_offload_extras(0, true, zero_stage, 1, S.largest, off.optimizer, 0, 1).staging;
+    Bytes st;
+    if constexpr (kOffload)
+      st = states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed);
     else
-      return states_impl<false>(S.dense[k], S.expert[k], zero_stage, ways, edp, 0) + dynamic +
-             non_model_bytes(b, dynamic);
+      st = states_impl<false>(S.dense[k], S.expert[k], zero_stage, ways, edp, 0);
+    return st + buf.zero3_persistent + dynamic + non_model_bytes(b, dynamic);
   };
   // The chunk's bytes of all in-flight forwards; under checkpoint offload its checkpoints live in host memory.
   auto kept = [&](const ChunkActivations& c, std::int64_t cf) {
@@ -94,23 +109,48 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
     return c.chunk_bytes * u(cf);
   };
   if (b.layout.pp == 1) {
-    return stage(0, kept(ch, I.first_cf) + A.first_saved * u(I.first_extra) + A.last_saved * u(I.last_extra) +
-                        std::max(transient, A.loss_transient));
+    return stage(0, b.n_first, ch,
+                 kept(ch, I.first_cf) + A.first_saved * u(I.first_extra) + A.last_saved * u(I.last_extra), A.last_saved,
+                 A.loss_transient);
   }
-  const Bytes first = stage(0, kept(ch, I.first_cf) + A.first_saved * u(I.first_extra) + transient);
+  const Bytes first =
+      stage(0, b.n_first, ch, kept(ch, I.first_cf) + A.first_saved * u(I.first_extra), Bytes(0), Bytes(0));
   // Uneven split: the last and middle stages have their own chunk sizes.
   const ChunkActivations ch_last =
       uneven ? chunk_activations(A.layer, b.n_last, rc.granularity, rc.method, rc.num_layers) : ch;
-  const Bytes transient_last = ch_last.recompute_transient + A.layer.cp_exchange_bytes;
-  const Bytes last =
-      stage(2, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra) + std::max(transient_last, A.loss_transient));
+  const Bytes last = stage(2, b.n_last, ch_last, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra),
+                           A.last_saved, A.loss_transient);
   Bytes worst = std::max(first, last);
   if (b.layout.pp >= 3) {
     const ChunkActivations ch_mid =
         uneven ? chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers) : ch;
-    worst = std::max(worst, stage(1, kept(ch_mid, I.mid_cf) + ch_mid.recompute_transient + A.layer.cp_exchange_bytes));
+    worst = std::max(worst, stage(1, b.n, ch_mid, kept(ch_mid, I.mid_cf), Bytes(0), Bytes(0)));
   }
   return worst;
+}
+
+StepBuffers Planner::buffers_of(const Base& b, const LayerPiece& A, const ShardPiece& S, int k, int zero_stage,
+                                std::int64_t layers, bool offload_param) const {
+  StepBuffers out = A.act_buffers[b.layout.pp > 1 ? 1 : 0];
+  StepBufferShape s;
+  s.zero_stage = zero_stage;
+  s.dp = b.layout.dp;
+  s.cp = b.layout.cp;
+  s.pp = b.layout.pp;
+  s.megatron_grad_buffers = buffer_base_.megatron_grad_buffers;
+  s.param_bytes = buffer_base_.param_bytes;
+  s.stage_layers = layers;
+  s.offload_param = offload_param;
+  s.layer_partitioned = S.layer_partitioned;
+  s.layer_persistent = S.layer_persistent;
+  // The DDP bucket copies the rank's gradients: at stage 0 the recipe's gradient rows, unsharded (the rows
+  // model_state_memory() gives estimate(); the fp32 gradient copy lives in the optimizer step).
+  if (zero_stage == 0 && s.dp * s.cp > 1 && !s.megatron_grad_buffers)
+    for (const ModelStateTermRule& r : terms_)
+      if (r.category == MemoryCategory::grads && !r.fp32_grad_copy)
+        s.grads += r.bytes(S.dense[k].value) + r.bytes(S.expert[k].value);
+  add_state_buffers(s, resolved_.scenario.zero_runtime, out);
+  return out;
 }
 
 }  // namespace trainmem::sim

@@ -41,6 +41,15 @@ std::uint32_t Planner::layer_piece(PieceIndex& ix, std::int64_t tp, std::int64_t
           last_stage_extras(M, p, t, act_bytes_, padded_vocab_size(M.vocab_size, p.make_vocab_size_divisible_by, tp));
       piece.last_saved = last.saved_bytes;
       piece.loss_transient = last.transient_bytes;
+      Scenario probe = resolved_.scenario;
+      probe.parallel = p;
+      ResolvedScenario rp = resolved_;
+      rp.scenario = std::move(probe);
+      StepBufferShape shape = step_buffer_shape(rp, &piece.layer, Bytes(0), 0);
+      for (int multi = 0; multi < 2; ++multi) {
+        shape.pp = multi == 0 ? 1 : 2;
+        add_activation_buffers(shape, piece.act_buffers[multi]);
+      }
     }
     layers_.push_back(std::move(piece));
   }
@@ -69,6 +78,9 @@ std::uint32_t Planner::shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t
     piece.expert[k] = shard.expert;
   }
   p.etp = etp;
+  // ZeRO-3: the same split of one layer's tensors step_buffer_shape() makes for estimate().
+  zero3_layer_split(M, TensorSplit{tp, etp, ep}, resolved_.scenario.zero_runtime.stage3_param_persistence_threshold,
+                    piece.layer_partitioned, piece.layer_persistent);
   piece.largest = largest_parameter_elements(M, p, padded_vocab_size(M.vocab_size, p.make_vocab_size_divisible_by, tp));
   const auto index = static_cast<std::uint32_t>(shards_.size());
   shards_.push_back(piece);

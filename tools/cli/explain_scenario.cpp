@@ -108,12 +108,15 @@ void write_text(std::ostream& out, const std::string& path, const std::string& q
   line("model states", model_states(worst.bytes), "params + grads + master + optimizer states");
   line("activations", worst.bytes[sim::MemoryCategory::activations],
        r.layer_activations ? "saved for backward x in-flight microbatches" : "none (bare parameter count)");
-  line("temporaries", worst.bytes[sim::MemoryCategory::temporaries], "recompute / CP / loss transients");
+  line("buffers", worst.bytes[sim::MemoryCategory::buffers], "DDP / DeepSpeed buckets, ZeRO-3 gathers, p2p sends");
+  line("temporaries", worst.bytes[sim::MemoryCategory::temporaries],
+       "recompute / CP / loss / activation-gradient transients");
   line("runtime", worst.bytes[sim::MemoryCategory::runtime],
        "CUDA context, NCCL, workspaces, allocator (docs/runtime-memory.md)");
   if (worst.kv_cache.value != 0) line("kv_cache", worst.kv_cache, "inference KV cache");
   line("peak", worst.peak, device_verdict(r, r.max_peak, r.fits));
-  out << "  Not in this total: buffers (ZeRO buckets and gathers, see `trainmem simulate`).\n\n";
+  out << "  activations, buffers and temporaries are taken at the stage's peak point (`trainmem simulate` replays "
+         "it).\n\n";
 
   out << "What if (each row is a new estimate with one knob changed; the fullest rank of each; * = the scenario)\n"
       << "=======================================================================================================\n";

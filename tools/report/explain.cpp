@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "partition/model_spec.hpp"
+#include "tools/report/explain_buffers.hpp"
 #include "tools/report/explain_offload_runtime.hpp"
 #include "tools/report/explain_terms.hpp"
 #include "tools/report/format.hpp"
@@ -116,9 +117,9 @@ void explain_stage_activations(std::ostream& o, const sim::StageActivations& a) 
   }
   o << "    activations = " << with_commas(a.layers_total.value) << " + " << with_commas(a.extras_total.value) << " = "
     << with_commas(a.total.value) << " B  " << iec(a.total) << "\n";
-  o << "    temporaries = max(recompute " << with_commas(a.recompute_transient.value) << " + CP exchange "
+  o << "    transients: recompute " << with_commas(a.recompute_transient.value) << ", CP exchange "
     << with_commas(a.cp_exchange.value) << ", loss " << with_commas(a.loss_transient.value)
-    << ") = " << with_commas(a.temporaries.value) << " B  " << iec(a.temporaries) << "\n";
+    << " B (combined with the buffers at the peak point below)\n";
 }
 
 void explain_class(std::ostream& o, const sim::EstimateResult& r, std::size_t index) {
@@ -147,6 +148,7 @@ void explain_class(std::ostream& o, const sim::EstimateResult& r, std::size_t in
   if (c.lora) {
     o << explain_lora_states(r, c);
     if (c.activations) explain_stage_activations(o, *c.activations);
+    explain_buffers(o, c, sc);
     o << "    peak (sum of categories)             " << with_commas(c.peak.value) << " B  " << iec(c.peak) << "\n\n";
     return;
   }
@@ -170,6 +172,7 @@ void explain_class(std::ostream& o, const sim::EstimateResult& r, std::size_t in
     << lpad(with_commas(c.model_states.breakdown.total().value), 17) << " B  "
     << lpad(iec(c.model_states.breakdown.total()), 11) << "\n";
   if (c.activations) explain_stage_activations(o, *c.activations);
+  explain_buffers(o, c, sc);
   explain_offload_runtime(o, c, sc);
   o << "    peak (sum of categories)             " << with_commas(c.peak.value) << " B  " << iec(c.peak) << "\n\n";
 }

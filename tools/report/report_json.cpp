@@ -1,4 +1,5 @@
 // JSON output of `trainmem estimate` (schema_version 1, DESIGN.md section 8): exact integer bytes.
+#include "tools/report/explain_buffers.hpp"
 #include "tools/report/report.hpp"
 #include "tools/report/report_framework.hpp"
 #include "tools/report/report_inference.hpp"
@@ -215,7 +216,8 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
                   {"expert_parameters", c.shard.expert.value},
                   {"bytes", bytes},
                   {"model_state_terms", terms},
-                  {"activations", activations}};
+                  {"activations", activations},
+                  {"buffers", buffers_json(c, sc)}};
     add_offload_runtime(entry, c);
     ranks.push_back(entry);
   }
@@ -239,9 +241,11 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
                      {"nvme_bytes", r.per_node.nvme.value}};
   const bool runtime_on = sc.runtime.enabled;
   if (sc.model) {
-    out["not_modelled"] = runtime_on ? json::array({"buffers"}) : json::array({"buffers", "runtime"});
+    out["not_modelled"] = runtime_on ? json::array() : json::array({"runtime"});
     out["partially_modelled"] = {
-        {"temporaries", "recompute, context-parallel K/V exchange and logits transients only (docs/activations.md)"}};
+        {"temporaries",
+         "recompute, context-parallel K/V exchange, logits, activation-gradient and ZeRO-3 gradient transients "
+         "(docs/activations.md, docs/simulator.md)"}};
   } else {
     // A bare parameter count has no layer structure: no activation model applies.
     out["not_modelled"] = runtime_on ? json::array({"activations", "buffers", "temporaries"})

@@ -160,13 +160,16 @@ void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const
   const bool runtime_on = r.resolved.scenario.runtime.enabled;
   if (r.resolved.scenario.model) {
     out << "# activ     : saved-for-backward tensors x in-flight microbatches (+ embedding/loss extras); temps: "
-           "recompute, CP exchange and logits transients (--explain shows the per-op table)\n";
-    out << "# Not in estimate: buffers (ZeRO buckets, ZeRO-3 gathers: see `trainmem simulate`)"
-        << (runtime_on ? " are" : " and runtime (--runtime off) are") << " reported as 0\n";
+           "recompute, CP exchange, logits and activation-gradient transients (--explain shows the per-op table)\n";
+    if (!r.classes.empty() && r.classes[r.max_peak_class].buffer_shape)
+      out << "# buffers   : DDP / DeepSpeed gradient buckets, ZeRO-3 gathers, p2p sends (--explain: formulas); "
+             "activ/buffers/temps are taken at the stage's peak point ("
+          << r.classes[r.max_peak_class].peak_point << " here), the point `trainmem simulate` replays\n";
+    if (!runtime_on) out << "# Not in estimate: runtime (--runtime off) is reported as 0\n";
   } else {
-    out << "# Not yet modelled: a bare parameter count has no layers, so activations and temporaries are 0; "
-           "buffers (DDP/ZeRO buckets, ZeRO-3 gathers)"
-        << (runtime_on ? " are" : " and runtime (--runtime off) are") << " reported as 0\n";
+    out << "# Not yet modelled: a bare parameter count has no layers, so no step is modelled: activations, buffers "
+           "(DDP/ZeRO buckets, ZeRO-3 gathers)"
+        << (runtime_on ? " and temporaries are" : ", temporaries and runtime (--runtime off) are") << " reported as 0\n";
   }
 }
 

@@ -31,8 +31,7 @@ void expect_agreement(const Scenario& sc) {
   const SimulationResult r = simulate(sc, false);
   for (const StageReport& s : r.stages) {
     const RankClass& cls = r.estimate.classes[s.estimate_class];
-    EXPECT_EQ(s.simulation.category_max[MemoryCategory::activations].value,
-              cls.bytes[MemoryCategory::activations].value)
+    EXPECT_EQ(s.simulation.category_max[MemoryCategory::activations].value, cls.activations->total.value)
         << "stage " << s.pp_rank;
   }
 }

@@ -43,8 +43,9 @@ TEST(ActivationCli, Llama3LastStageLogitsAreFourBytesPerVocabEntry) {
   EXPECT_EQ(u64(act["first_stage_extras"]["bytes"]), 8 * s * b);
   EXPECT_EQ(u64(j["ranks"][0]["bytes"]["activations"]), 32 * per_layer + u64(last["bytes"]) + 8 * s * b);
   EXPECT_EQ(j["config"]["hidden_dropout"], 0.0);
-  // Runtime memory is modelled by default (docs/runtime-memory.md); only the buffers are left to simulate.
-  EXPECT_EQ(j["not_modelled"], nlohmann::json::array({"buffers"}));
+  // Runtime memory is modelled by default (docs/runtime-memory.md) and the buffers are in the estimate.
+  EXPECT_EQ(j["not_modelled"], nlohmann::json::array());
+  EXPECT_EQ(j["ranks"][0]["buffers"]["peak_point"], "loss");
 }
 
 TEST(ActivationCli, Gpt3TensorParallelRowOfTable2) {
@@ -101,7 +102,11 @@ TEST(ActivationCli, ExplainShowsThePerOpTable) {
     EXPECT_NE(r.out.find(needle), std::string::npos) << needle;
   // The table footer no longer lists activations as not modelled.
   EXPECT_EQ(r.out.find("Not yet modelled: activations"), std::string::npos);
-  EXPECT_NE(r.out.find("Not in estimate: buffers"), std::string::npos);
+  // The buffers are in the estimate, with their formulas and the peak point.
+  EXPECT_EQ(r.out.find("Not in estimate: buffers"), std::string::npos);
+  EXPECT_NE(r.out.find("Buffers (held by the runtime"), std::string::npos);
+  EXPECT_NE(r.out.find("activation gradients of one layer"), std::string::npos);
+  EXPECT_NE(r.out.find("Peak point (sim/accounting/stage_peak.hpp)"), std::string::npos);
 }
 
 TEST(ActivationCli, FusedLinearCrossEntropyDropsTheLogits) {

@@ -123,11 +123,16 @@ TEST(ExplainCli, Train100BRuleOfThumbAndZeroStages) {
   EXPECT_EQ(states(row(j, "zero_stage", "0")), 16 * n);
   EXPECT_EQ(states(row(j, "zero_stage", "1")), 4 * n + 12 * s);
   EXPECT_EQ(states(row(j, "zero_stage", "2")), 2 * n + 14 * s);
-  EXPECT_EQ(states(row(j, "zero_stage", "3")), 16 * s);
+  // ZeRO-3 keeps the tensors under stage3_param_persistence_threshold (1e5 elements) whole on every rank: per
+  // layer the QKV bias 3h/8 = 3,840, out-proj bias h = 10,240, the two LayerNorms 4h = 40,960, fc1 bias 4h/8 =
+  // 5,120 and fc2 bias h = 10,240 -> 70,400 elements, of which the states hold ceil(70,400 / 16) = 4,400: + 2 B x
+  // 66,000 x 80 layers = 10,560,000 B.
+  EXPECT_EQ(states(row(j, "zero_stage", "3")), 16 * s + 2ULL * 66'000 * 80);
   EXPECT_EQ(row(j, "zero_stage", "1")["is_scenario"], true);
-  // ZeRO shards model states only: the activations are the same in every ZeRO row.
-  for (const char* st : {"0", "1", "2", "3"})
-    EXPECT_EQ(activ(row(j, "zero_stage", st)), activ(row(j, "zero_stage", "1")));
+  // ZeRO shards model states only: the activations are the same in every ZeRO row up to stage 2. (Under ZeRO-3
+  // the layer gathers move the peak to the last layer's backward, where one microbatch's loss extras are already
+  // freed, so that row's `activations` at its peak point are lower: sim/accounting/stage_peak.hpp.)
+  for (const char* st : {"0", "1", "2"}) EXPECT_EQ(activ(row(j, "zero_stage", st)), activ(row(j, "zero_stage", "1")));
   // Megatron's 18 (fp32 main_grad, unsharded by ZeRO-1): 2n + 4n + 12n/dp. DeepSpeed's 20: 2n + 2n + 16n/dp.
   EXPECT_EQ(states(row(j, "recipe", "mixed-18")), 6 * n + 12 * s);
   EXPECT_EQ(states(row(j, "recipe", "mixed-20")), 4 * n + 16 * s);
@@ -143,8 +148,10 @@ TEST(ExplainCli, Llama3_70BZero3On64Gpus) {
   // Hugging Face meta-llama/Meta-Llama-3-70B: 70,553,706,496 parameters; 128256 = 1002 * 128: no padding.
   const std::uint64_t phi = 70'553'706'496ULL;
   ASSERT_EQ(phi % 64, 0u);
-  const std::uint64_t s = phi / 64;                                              // 1,102,401,664
-  EXPECT_EQ(j["answer"]["bytes"]["model_states"].get<std::uint64_t>(), 20 * s);  // 22,048,033,280 B
+  const std::uint64_t s = phi / 64;  // 1,102,401,664
+  // + ZeRO-3's small tensors kept whole (under the 1e5 persistence threshold): the two RMSNorm weights 2 x 8192
+  // per layer, of which the states hold ceil(16,384 / 64) = 256: 2 B x 16,128 x 80 layers = 2,580,480 B.
+  EXPECT_EQ(j["answer"]["bytes"]["model_states"].get<std::uint64_t>(), 20 * s + 2ULL * 16'128 * 80);
   // ZeRO-0 20Φ; ZeRO-1 bf16 params + grads unsharded, fp32 grad copy + master + m + v sharded: 4Φ + 16Φ/64;
   // ZeRO-2 2Φ + 18Φ/64.
   EXPECT_EQ(states(row(j, "zero_stage", "0")), 20 * phi);
@@ -170,7 +177,12 @@ TEST(ExplainCli, RecomputeSavesWhatKorthikantiTable2Says) {
   EXPECT_LE(std::fabs(static_cast<double>(selective) / (1ULL << 30) - 9.56), 0.01);
   // What selective recompute saves is exactly the attention core, 5as^2b/t per layer: 32,212,254,720 B.
   const std::uint64_t core = L * 5 * a * s * s * b / t;
-  EXPECT_EQ(activ(row(j, "recompute_granularity", "none")) - activ(row(j, "recompute_granularity", "selective")), core);
+  // (The what-if rows' `activations` are taken at each row's peak point, which moves from the loss to the backward
+  // when the recompute transient grows; the saved tensors themselves are compared in the estimate's derivation.)
+  const CliRun none =
+      run({"estimate", scenario("interview_recompute.yaml"), "--recompute-granularity", "none", "--format", "json"});
+  ASSERT_EQ(none.code, 1) << none.err;  // does not fit
+  EXPECT_EQ(none.json()["ranks"][0]["activations"]["layers_bytes"].get<std::uint64_t>() - selective, core);
   EXPECT_EQ(row(j, "recompute_granularity", "none")["fits"], false);
   EXPECT_EQ(row(j, "recompute_granularity", "selective")["fits"], true);
   // Full recompute keeps 2sbh/t per layer (the sequence-parallel layer input).

@@ -1,7 +1,8 @@
 // The planner's finalists replayed by the simulator: simulate() (sim/engine/simulate.hpp) of the best layouts the
-// analytic search ranked, keeping those whose replayed peak also fits the budget. The replay adds what
-// estimate() leaves out (DeepSpeed IPG buckets, ZeRO-3 gathers, DDP buckets, p2p buffers, the optimizer
-// step's fp32 gradient copy), so a layout a few MiB under the budget can overflow it. Bytes; DESIGN.md 6.
+// analytic search ranked, keeping those whose replayed peak also fits the budget. estimate() takes the step
+// buffers from the same source (sim/accounting/step_buffers) at stated peak points and is at or above the
+// replayed peak per stage (tests/sim/engine/estimate_vs_simulate_test.cpp), so no finalist is rejected today;
+// the replay stays as the check of that bound. Bytes; DESIGN.md 6.
 #pragma once
 
 #include <cstdint>

@@ -82,8 +82,8 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
         << " is under the budget, but the offloaded bytes exceed the node's host RAM or NVMe\n";
     return kExitDoesNotFit;
   }
-  // Fits by estimate(): replay the step too (the buffers estimate() leaves out), as plan does for its
-  // finalists; the verdict is the replay's when it overflows.
+  // Fits by estimate(): replay the step too, as plan does for its finalists (estimate() is at or above the
+  // replayed peak, so this is the check of that bound); the verdict is the replay's when it overflows.
   std::optional<sim::SimulationResult> replay;
   if (est.max_peak <= budget && f.simulate) replay = sim::simulate(built.scenario, false);
   const bool replay_over = replay && replay->max_peak > budget;

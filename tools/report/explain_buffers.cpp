@@ -24,7 +24,8 @@ void explain_buffers(std::ostream& o, const sim::RankClass& c, const sim::Scenar
   if (c.peak_point.empty()) return;
   o << "  Peak point (sim/accounting/stage_peak.hpp): the largest of forward (A - X + gather + CP), loss (A + loss "
        "transient),\n"
-    << "    backward (A - X + gather + layer grads + max(CP, activation gradients + recompute)) and p2p (A - X + send);\n"
+    << "    backward (A - X + gather + layer grads + max(CP, activation gradients + recompute)) and p2p (A - X + "
+       "send);\n"
     << "    A = saved activations in flight, X = one microbatch's loss extras (freed when its backward starts).\n"
     << "    here: " << c.peak_point << "  -> activations "
     << with_commas(c.bytes[sim::MemoryCategory::activations].value) << " + buffers "

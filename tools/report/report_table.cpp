@@ -169,7 +169,8 @@ void write_estimate_table(std::ostream& out, const sim::EstimateResult& r, const
   } else {
     out << "# Not yet modelled: a bare parameter count has no layers, so no step is modelled: activations, buffers "
            "(DDP/ZeRO buckets, ZeRO-3 gathers)"
-        << (runtime_on ? " and temporaries are" : ", temporaries and runtime (--runtime off) are") << " reported as 0\n";
+        << (runtime_on ? " and temporaries are" : ", temporaries and runtime (--runtime off) are")
+        << " reported as 0\n";
   }
 }
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "tests/tools/cli_test_util.hpp"
 
@@ -191,6 +192,28 @@ TEST(EstimateCli, ModelsListsPresets) {
   for (const auto& m : j["models"])
     if (m["name"] == "llama3-8b") found = m["num_parameters"].get<std::uint64_t>() == 8'030'261'248ULL;
   EXPECT_TRUE(found);
+}
+
+TEST(EstimateCli, ModelsTableNameColumnFitsTheLongestName) {
+  // Each row starts with the right-aligned name and at least one blank before the parameter count (the 17
+  // characters of qwen1.5-moe-a2.7b ran into its count in a 14-wide column); the header's "name" ends where
+  // the names end.
+  const CliRun r = run({"models"});
+  ASSERT_EQ(r.code, 0);
+  std::istringstream lines(r.out);
+  std::string line;
+  std::size_t name_end = 0;
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("#", 0) == 0 && line.find("name") != std::string::npos && name_end == 0)
+      name_end = line.find("name") + 4;
+    if (line.find("qwen1.5-moe-a2.7b") == std::string::npos && line.find("deepseek-v2-lite") == std::string::npos)
+      continue;
+    ++rows;
+    const std::size_t end = line.find(' ', line.find_first_not_of(' '));
+    EXPECT_EQ(end, name_end) << line;
+  }
+  EXPECT_EQ(rows, 2);
 }
 
 }  // namespace

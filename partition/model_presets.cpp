@@ -143,6 +143,18 @@ ModelSpec pythia(std::string name, std::int64_t layers, std::int64_t hidden, std
   return m;
 }
 
+// StarCoder2 (starcoder2): GQA + RoPE with LayerNorm, biases everywhere and a non-gated GeLU MLP; every layer
+// attends within a 4,096-token window; vocab 49,152.
+ModelSpec starcoder2(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads,
+                     std::int64_t kv_heads, bool tied) {
+  ModelSpec m = gpt(std::move(name), layers, hidden, heads, 49152, 0);
+  m.num_query_groups = kv_heads;
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = tied;
+  m.sliding_window = 4096;
+  return m;
+}
+
 const std::vector<ModelPreset>& table() {
   static const std::vector<ModelPreset> presets = {
       {"gpt2", "HF gpt2 config.json (Radford et al. 2019)", 1024, gpt("gpt2", 12, 768, 12, 50257, 1024)},
@@ -199,6 +211,13 @@ const std::vector<ModelPreset>& table() {
        4096,
        with(deepseek("deepseek-v3", 61, 7168, 18432, 128, 129280, 1536, 256, 8, 2048, 1, 3),
             [](ModelSpec& m) { m.moe_router_bias = true; })},
+      // StarCoder2 (trained at 16,384 tokens: Lozhkov et al. 2024, StarCoder 2 and The Stack v2).
+      {"starcoder2-3b", "HF bigcode/starcoder2-3b config.json (tied embeddings)", 16384,
+       starcoder2("starcoder2-3b", 30, 3072, 24, 2, true)},
+      {"starcoder2-7b", "HF bigcode/starcoder2-7b config.json (tied embeddings)", 16384,
+       starcoder2("starcoder2-7b", 32, 4608, 36, 4, true)},
+      {"starcoder2-15b", "HF bigcode/starcoder2-15b config.json", 16384,
+       starcoder2("starcoder2-15b", 40, 6144, 48, 4, false)},
       // Gemma (context 8,192 for Gemma 1/2; Gemma 3 pre-trained at 32K, Gemma 3 technical report).
       {"gemma-7b", "HF google/gemma-7b config.json", 8192, gemma("gemma-7b", 28, 3072, 24576, 16, 16, 256, 256000)},
       {"gemma2-9b", "HF google/gemma-2-9b config.json", 8192, gemma2("gemma2-9b", 42, 3584, 14336, 16, 8, 256)},

@@ -215,6 +215,19 @@ ModelSpec neox_family(const Reader& r) {
   return m;  // LayerNorm, gelu, biases: the ModelSpec defaults
 }
 
+// starcoder2 (Starcoder2Config): GQA with RoPE, LayerNorm (weight and bias), biases on q/k/v/o and on the
+// non-gated MLP (c_fc, c_proj: use_bias), gelu_pytorch_tanh; every layer attends within sliding_window when given.
+ModelSpec starcoder2_family(const Reader& r) {
+  ModelSpec m;
+  read_llama_shape(r, m);
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = r.boolean_or("tie_word_embeddings", true);
+  m.add_bias_linear = r.boolean_or("use_bias", true);
+  r.require_activation("hidden_act", {"gelu_pytorch_tanh", "gelu", "gelu_new"});
+  m.sliding_window = r.integer_or("sliding_window", 0);  // all layers local: global_layer_every 0
+  return m;                                              // LayerNorm, gelu: the ModelSpec defaults
+}
+
 ModelSpec gpt2_family(const Reader& r) {
   ModelSpec m;
   m.num_layers = r.integer("n_layer");
@@ -305,7 +318,7 @@ constexpr const char* kLlamaTypes[] = {"llama", "mistral",   "mixtral", "qwen2",
 constexpr const char* kGemmaTypes[] = {"gemma", "gemma2", "gemma3_text"};
 constexpr const char* kSupported =
     "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, gemma, gemma2, gemma3_text, "
-    "deepseek_v2, deepseek_v3, gpt_neox, gpt2, opt";
+    "deepseek_v2, deepseek_v3, starcoder2, gpt_neox, gpt2, opt";
 
 template <std::size_t N>
 bool one_of(const std::string& type, const char* const (&types)[N]) {
@@ -339,6 +352,8 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
     m = deepseek_family(r, type);
   else if (type == "gpt_neox")
     m = neox_family(r);
+  else if (type == "starcoder2")
+    m = starcoder2_family(r);
   else if (type == "gemma3")
     throw ConfigError(r.field("model_type"), type,
                       "an image-text model whose vision tower is not modelled; save its text_config as a "

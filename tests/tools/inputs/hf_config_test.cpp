@@ -178,6 +178,33 @@ TEST(HfConfig, DeepSeekRefusals) {
             std::string::npos);
 }
 
+TEST(HfConfig, Starcoder2BiasesLayerNormGeluMlp) {
+  // bigcode/starcoder2-3b: h 3072, 30 layers, 24 heads of 128, 2 KV heads, non-gated GeLU MLP 12288, LayerNorm,
+  // biases everywhere (use_bias), tied, vocab 49152. Layer: q 3072*3072 + 3072, k and v 2*(3072*256 + 256), o
+  // 3072*3072 + 3072 = 20,453,888; MLP 3072*12288 + 12288 + 12288*3072 + 3072 = 75,512,832; 2 LayerNorms 4*3072 =
+  // 12,288 -> 95,979,008; x30 = 2,879,370,240; embedding 49152*3072 = 150,994,944; final LayerNorm 6,144 ->
+  // 3,030,371,328 ("3.03B", the model card).
+  const ModelSpec m = fixture("starcoder2-3b.json");
+  EXPECT_EQ(m.normalization, Normalization::layer_norm);
+  EXPECT_EQ(m.activation, Activation::gelu);
+  EXPECT_TRUE(m.add_bias_linear);
+  EXPECT_TRUE(m.tie_embeddings);
+  EXPECT_EQ(m.sliding_window, 4096);
+  EXPECT_EQ(total_parameters(m).value, 3'030'371'328ULL);
+  // starcoder2-15b: h 6144, 40 layers, 48 heads, 4 KV heads, ffn 24576, untied. Layer: q and o 2*(6144^2 + 6144)
+  // = 75,509,760; k, v 2*(6144*512 + 512) = 6,292,480; MLP 2*6144*24576 + 24576 + 6144 = 302,020,608; norms 24,576
+  // -> 383,847,424; x40 = 15,353,896,960; embedding and head 2*49152*6144 = 603,979,776; final 12,288 ->
+  // 15,957,889,024 ("15.96B").
+  EXPECT_EQ(params(R"({"model_type": "starcoder2", "hidden_size": 6144, "intermediate_size": 24576,
+      "num_attention_heads": 48, "num_key_value_heads": 4, "num_hidden_layers": 40, "vocab_size": 49152,
+      "tie_word_embeddings": false, "use_bias": true, "sliding_window": 4096})"),
+            15'957'889'024ULL);
+  EXPECT_NE(error_of(R"({"model_type": "starcoder2", "hidden_size": 64, "intermediate_size": 256,
+      "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 100, "hidden_act": "silu"})")
+                .find("hidden_act (in cfg.json)"),
+            std::string::npos);
+}
+
 TEST(HfConfig, GemmaFamilies) {
   // google/gemma-7b: h 3072, 28 layers, 16 heads (MHA) of head_dim 256 (16*256 = 4096 != h), ffn 24576, GeGLU,
   // tied vocab 256000. layer: attention 4*3072*4096 = 50,331,648; MLP 3*3072*24576 = 226,492,416; norms 6,144

@@ -44,6 +44,26 @@ ModelSpec opt(std::string name, std::int64_t layers, std::int64_t hidden, std::i
   return m;
 }
 
+// DeepSeek-V2/V3 (model_type deepseek_v2 / deepseek_v3): Llama layout with multi-head latent attention
+// (kv_lora_rank 512, qk_nope_head_dim 128, qk_rope_head_dim 64, v_head_dim 128 in all three), first_k_dense_replace
+// dense layers, then MoE layers with n_shared_experts shared experts (one ungated MLP of n_shared * moe_ffn).
+ModelSpec deepseek(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn, std::int64_t heads,
+                   std::int64_t vocab, std::int64_t q_lora, std::int64_t experts, std::int64_t topk,
+                   std::int64_t moe_ffn, std::int64_t shared, std::int64_t dense_layers) {
+  ModelSpec m = llama(std::move(name), layers, hidden, ffn, heads, 0, vocab);
+  m.kv_channels = 128;
+  m.kv_lora_rank = 512;
+  m.q_lora_rank = q_lora;
+  m.qk_rope_head_dim = 64;
+  m.v_head_dim = 128;
+  m.num_experts = experts;
+  m.moe_router_topk = topk;
+  m.moe_ffn_hidden_size = moe_ffn;
+  m.shared_expert_ffn = shared * moe_ffn;
+  m.first_dense_layers = dense_layers;
+  return m;
+}
+
 ModelSpec with(ModelSpec m, void (*edit)(ModelSpec&)) {
   edit(m);
   return m;
@@ -123,6 +143,18 @@ ModelSpec pythia(std::string name, std::int64_t layers, std::int64_t hidden, std
   return m;
 }
 
+// StarCoder2 (starcoder2): GQA + RoPE with LayerNorm, biases everywhere and a non-gated GeLU MLP; every layer
+// attends within a 4,096-token window; vocab 49,152.
+ModelSpec starcoder2(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads,
+                     std::int64_t kv_heads, bool tied) {
+  ModelSpec m = gpt(std::move(name), layers, hidden, heads, 49152, 0);
+  m.num_query_groups = kv_heads;
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = tied;
+  m.sliding_window = 4096;
+  return m;
+}
+
 const std::vector<ModelPreset>& table() {
   static const std::vector<ModelPreset> presets = {
       {"gpt2", "HF gpt2 config.json (Radford et al. 2019)", 1024, gpt("gpt2", 12, 768, 12, 50257, 1024)},
@@ -170,6 +202,22 @@ const std::vector<ModelPreset>& table() {
        qwen2_moe("qwen1.5-moe-a2.7b", 24, 2048, 5632, 16, 16, 60, 4, 1408, 5632)},
       {"qwen2-57b-a14b", "HF Qwen/Qwen2-57B-A14B config.json (64 experts, top-8, shared expert 20480)", 4096,
        qwen2_moe("qwen2-57b-a14b", 28, 3584, 18944, 28, 4, 64, 8, 2560, 20480)},
+      // DeepSeek (pre-trained at 4,096 tokens: DeepSeek-V2 and DeepSeek-V3 technical reports).
+      {"deepseek-v2-lite", "HF deepseek-ai/DeepSeek-V2-Lite config.json (64 experts, top-6, 2 shared, no q LoRA)", 4096,
+       deepseek("deepseek-v2-lite", 27, 2048, 10944, 16, 102400, 0, 64, 6, 1408, 2, 1)},
+      {"deepseek-v2", "HF deepseek-ai/DeepSeek-V2 config.json (160 experts, top-6, 2 shared)", 4096,
+       deepseek("deepseek-v2", 60, 5120, 12288, 128, 102400, 1536, 160, 6, 1536, 2, 1)},
+      {"deepseek-v3", "HF deepseek-ai/DeepSeek-V3 config.json (256 experts, top-8, 1 shared; main model, MTP off)",
+       4096,
+       with(deepseek("deepseek-v3", 61, 7168, 18432, 128, 129280, 1536, 256, 8, 2048, 1, 3),
+            [](ModelSpec& m) { m.moe_router_bias = true; })},
+      // StarCoder2 (trained at 16,384 tokens: Lozhkov et al. 2024, StarCoder 2 and The Stack v2).
+      {"starcoder2-3b", "HF bigcode/starcoder2-3b config.json (tied embeddings)", 16384,
+       starcoder2("starcoder2-3b", 30, 3072, 24, 2, true)},
+      {"starcoder2-7b", "HF bigcode/starcoder2-7b config.json (tied embeddings)", 16384,
+       starcoder2("starcoder2-7b", 32, 4608, 36, 4, true)},
+      {"starcoder2-15b", "HF bigcode/starcoder2-15b config.json", 16384,
+       starcoder2("starcoder2-15b", 40, 6144, 48, 4, false)},
       // Gemma (context 8,192 for Gemma 1/2; Gemma 3 pre-trained at 32K, Gemma 3 technical report).
       {"gemma-7b", "HF google/gemma-7b config.json", 8192, gemma("gemma-7b", 28, 3072, 24576, 16, 16, 256, 256000)},
       {"gemma2-9b", "HF google/gemma-2-9b config.json", 8192, gemma2("gemma2-9b", 42, 3584, 14336, 16, 8, 256)},

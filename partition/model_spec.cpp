@@ -1,5 +1,6 @@
 #include "partition/model_spec.hpp"
 
+#include <functional>
 #include <string>
 
 #include "partition/error.hpp"
@@ -81,6 +82,25 @@ void validate(const ModelSpec& m) {
     throw ConfigError("shared_expert_gate", "true", "needs a shared expert (shared_expert_ffn)");
   if (m.sliding_window != 0) require_range("sliding_window", m.sliding_window, 1, kMaxPositions);
   if (m.global_layer_every != 0) require_range("global_layer_every", m.global_layer_every, 1, kMaxLayers);
+  if (m.kv_lora_rank != 0 || m.q_lora_rank != 0 || m.qk_rope_head_dim != 0 || m.v_head_dim != 0) {
+    require_range("kv_lora_rank", m.kv_lora_rank, 1, kMaxHidden);  // the other MLA sizes need the latent
+    if (m.q_lora_rank != 0) require_range("q_lora_rank", m.q_lora_rank, 1, kMaxHidden);
+    require_range("qk_rope_head_dim", m.qk_rope_head_dim, 1, kMaxHidden);
+    require_range("v_head_dim", m.v_head_dim, 1, kMaxHidden);
+    if (m.kv_channels == 0)
+      throw ConfigError("kv_channels", "0", "multi-latent attention needs qk_nope_head_dim as kv_channels");
+    if (m.num_query_groups != 0 && m.num_query_groups != m.num_attention_heads)
+      throw ConfigError("num_query_groups", std::to_string(m.num_query_groups),
+                        "must be 0 or num_attention_heads with multi-latent attention (keys come from one latent)");
+  }
+  if (m.first_dense_layers != 0) {
+    if (m.num_experts == 0)
+      throw ConfigError("first_dense_layers", std::to_string(m.first_dense_layers), "needs num_experts (an MoE model)");
+    require_range("first_dense_layers", m.first_dense_layers, 1, m.num_layers);
+  }
+  if (m.moe_router_bias && m.num_experts == 0)
+    throw ConfigError("moe_router_bias", "true", "needs num_experts (an MoE model)");
+  if (m.mtp_layers != 0) require_range("mtp_layers", m.mtp_layers, 1, 64);
   // NaN fails both comparisons: !(x >= 0) catches it.
   if (!(m.final_logit_softcapping >= 0.0) || m.final_logit_softcapping > 1e6)
     throw ConfigError("final_logit_softcapping", std::to_string(m.final_logit_softcapping),
@@ -91,6 +111,10 @@ void validate(const ModelSpec& m) {
 }
 
 std::string_view architecture_extension(const ModelSpec& m) {
+  if (m.mla()) return "kv_lora_rank";
+  if (m.first_dense_layers != 0) return "first_dense_layers";
+  if (m.moe_router_bias) return "moe_router_bias";
+  if (m.mtp_layers != 0) return "mtp_layers";
   if (m.qk_norm) return "qk_norm";
   if (m.sandwich_norm) return "sandwich_norm";
   if (m.parallel_residual) return "parallel_residual";
@@ -102,7 +126,39 @@ std::string_view architecture_extension(const ModelSpec& m) {
   return {};
 }
 
-std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSplit& s) {
+namespace {
+// Multi-head latent attention, per rank. Megatron MLASelfAttention: the down projections (q_a, kv_a) and their
+// RMSNorms are whole on every TP rank; the up projections (q_b or q_proj, kv_b) are column-parallel by heads and
+// o_proj row-parallel, like QKV/out-proj. HF DeepseekV2Attention: the same modules, attention_bias false.
+void add_mla(const ModelSpec& m, const TensorSplit& s,
+             const std::function<void(std::string, std::string, ElementCount)>& add) {
+  const std::uint64_t h = u(m.hidden_size), heads = u(m.num_attention_heads / s.tp);
+  const std::uint64_t nope = u(m.head_dim()), rope = u(m.qk_rope_head_dim), v = u(m.v_head_dim);
+  const std::uint64_t kv_lora = u(m.kv_lora_rank), q_lora = u(m.q_lora_rank);
+  const std::string H = std::to_string(h), TP = std::to_string(s.tp), A = std::to_string(m.num_attention_heads);
+  const std::string NOPE = std::to_string(nope), ROPE = std::to_string(rope), V = std::to_string(v);
+  const std::string KVL = std::to_string(kv_lora), QL = std::to_string(q_lora);
+  const std::uint64_t qk = nope + rope;
+  if (q_lora == 0) {
+    add("MLA q_proj weight", "h*heads*(nope+rope)/tp = " + H + "*" + A + "*(" + NOPE + "+" + ROPE + ")/" + TP,
+        ElementCount(h) * (heads * qk));
+  } else {
+    add("MLA q_a_proj weight", "h*q_lora (whole on every tp rank) = " + H + "*" + QL, ElementCount(h) * q_lora);
+    add("MLA q_a_layernorm (RMSNorm weight, replicated)", "q_lora = " + QL, ElementCount(q_lora));
+    add("MLA q_b_proj weight", "q_lora*heads*(nope+rope)/tp = " + QL + "*" + A + "*(" + NOPE + "+" + ROPE + ")/" + TP,
+        ElementCount(q_lora) * (heads * qk));
+  }
+  add("MLA kv_a_proj_with_mqa weight",
+      "h*(kv_lora+rope) (whole on every tp rank) = " + H + "*(" + KVL + "+" + ROPE + ")",
+      ElementCount(h) * (kv_lora + rope));
+  add("MLA kv_a_layernorm (RMSNorm weight, replicated)", "kv_lora = " + KVL, ElementCount(kv_lora));
+  add("MLA kv_b_proj weight", "kv_lora*heads*(nope+v)/tp = " + KVL + "*" + A + "*(" + NOPE + "+" + V + ")/" + TP,
+      ElementCount(kv_lora) * (heads * (nope + v)));
+  add("MLA o_proj weight", "heads*v*h/tp = " + A + "*" + V + "*" + H + "/" + TP, ElementCount(heads * v) * h);
+}
+}  // namespace
+
+std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSplit& s, bool dense_layer) {
   const std::uint64_t h = u(m.hidden_size);
   const std::uint64_t d = u(m.head_dim());
   const std::uint64_t q_heads = u(m.num_attention_heads / s.tp);
@@ -115,16 +171,20 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
   auto add = [&items](std::string name, std::string formula, ElementCount n, bool expert = false) {
     items.push_back({std::move(name), std::move(formula), n, expert});
   };
-  // Attention: QKV is column-parallel (weight and bias split), out-proj row-parallel (bias replicated).
-  add("attention QKV weight",
-      "h*(heads+2*kv_heads)*head_dim/tp = " + H + "*(" + heads + "+2*" + kv + ")*" + D + "/" + TP,
-      ElementCount(h) * qkv_out);
-  if (m.add_bias_linear || m.add_qkv_bias)
-    add("attention QKV bias", "(heads+2*kv_heads)*head_dim/tp = (" + heads + "+2*" + kv + ")*" + D + "/" + TP,
-        ElementCount(qkv_out));
-  add("attention out-proj weight", "heads*head_dim*h/tp = " + heads + "*" + D + "*" + H + "/" + TP,
-      ElementCount(q_heads * d) * h);
-  if (m.add_bias_linear) add("attention out-proj bias (replicated)", "h = " + H, ElementCount(h));
+  if (m.mla()) {
+    add_mla(m, s, [&add](std::string n, std::string f, ElementCount c) { add(std::move(n), std::move(f), c); });
+  } else {
+    // Attention: QKV is column-parallel (weight and bias split), out-proj row-parallel (bias replicated).
+    add("attention QKV weight",
+        "h*(heads+2*kv_heads)*head_dim/tp = " + H + "*(" + heads + "+2*" + kv + ")*" + D + "/" + TP,
+        ElementCount(h) * qkv_out);
+    if (m.add_bias_linear || m.add_qkv_bias)
+      add("attention QKV bias", "(heads+2*kv_heads)*head_dim/tp = (" + heads + "+2*" + kv + ")*" + D + "/" + TP,
+          ElementCount(qkv_out));
+    add("attention out-proj weight", "heads*head_dim*h/tp = " + heads + "*" + D + "*" + H + "/" + TP,
+        ElementCount(q_heads * d) * h);
+    if (m.add_bias_linear) add("attention out-proj bias (replicated)", "h = " + H, ElementCount(h));
+  }
   if (m.qk_norm)  // one weight of head_dim shared by all heads, for q and for k; each rank holds whole heads
     add("q_norm + k_norm (RMSNorm weight over head_dim, replicated)", "2*head_dim = 2*" + D, ElementCount(2 * d));
   const bool ln = m.normalization == Normalization::layer_norm;
@@ -154,9 +214,12 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
       add(prefix + "down (fc2) bias (replicated)", copies_text + "h", ElementCount(h) * copies, expert);
     }
   };
-  if (m.is_moe()) {
+  if (m.is_moe() && !dense_layer) {
     add("router (replicated)", "h*num_experts = " + H + "*" + std::to_string(m.num_experts),
         ElementCount(h) * u(m.num_experts));
+    if (m.moe_router_bias)
+      add("router score-correction bias (replicated)", "num_experts = " + std::to_string(m.num_experts),
+          ElementCount(u(m.num_experts)));
     const std::uint64_t local = u(m.num_experts / s.ep);
     mlp("experts ", m.expert_ffn(), s.etp, local, std::to_string(local) + " experts * ", true);
     if (m.shared_expert_ffn != 0) {  // dense: TP-split, replicated over ep, sharded with the dense part
@@ -172,10 +235,16 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
   return items;
 }
 
-LayerParams layer_params(const ModelSpec& m, const TensorSplit& s) {
+LayerParams layer_params(const ModelSpec& m, const TensorSplit& s, bool dense_layer) {
   LayerParams p;
-  for (const auto& item : layer_param_items(m, s)) (item.expert ? p.expert : p.dense) += item.count;
+  for (const auto& item : layer_param_items(m, s, dense_layer)) (item.expert ? p.expert : p.dense) += item.count;
   return p;
+}
+
+ElementCount mtp_extra_params(const ModelSpec& m, std::int64_t tp) {
+  const std::uint64_t h = u(m.hidden_size);
+  // enorm + hnorm + final norm over h, eh_proj 2h -> h (column-parallel, no bias).
+  return norm_params(m) * 3 + ElementCount(2 * h) * (h / u(tp));
 }
 
 std::int64_t padded_vocab_size(std::int64_t vocab, std::int64_t divisible_by, std::int64_t tp) {
@@ -186,11 +255,18 @@ std::int64_t padded_vocab_size(std::int64_t vocab, std::int64_t divisible_by, st
 std::vector<ParamTerm> parameter_terms(const ModelSpec& m) {
   const LayerParams layer = layer_params(m, TensorSplit{});
   const std::uint64_t h = u(m.hidden_size);
+  const std::uint64_t dense_layers = u(m.first_dense_layers);
   std::vector<ParamTerm> terms;
   terms.push_back({"word_embeddings", ElementCount(u(m.vocab_size)) * h});
   if (m.position_embedding == PositionEmbedding::learned)
     terms.push_back({"position_embeddings", ElementCount(u(m.max_position_embeddings)) * h});
-  terms.push_back({"transformer_layers", (layer.dense + layer.expert) * u(m.num_layers)});
+  if (dense_layers > 0) {
+    const LayerParams dense = layer_params(m, TensorSplit{}, true);
+    terms.push_back({"dense_transformer_layers", (dense.dense + dense.expert) * dense_layers});
+  }
+  terms.push_back({"transformer_layers", (layer.dense + layer.expert) * (u(m.num_layers) - dense_layers)});
+  if (m.mtp_layers > 0)  // MoE layer + norms + eh_proj; embedding and output layer shared with the main model
+    terms.push_back({"mtp_modules", (layer.dense + layer.expert + mtp_extra_params(m, 1)) * u(m.mtp_layers)});
   terms.push_back({"final_norm", norm_params(m)});
   if (!m.tie_embeddings) terms.push_back({"output_layer", ElementCount(u(m.vocab_size)) * h});
   return terms;

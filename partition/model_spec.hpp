@@ -63,11 +63,37 @@ struct ModelSpec {
   // keeps its tanh output for backward (0 = off).
   double final_logit_softcapping = 0.0;
   double attn_logit_softcapping = 0.0;
+  // Multi-head latent attention (DeepSeek-V2/V3, HF DeepseekV2Attention / Megatron MLASelfAttention), on when
+  // kv_lora_rank > 0. Keys and values come from one compressed latent: kv_a_proj_with_mqa h -> kv_lora_rank +
+  // qk_rope_head_dim (the rope part is one key head shared by all heads), kv_a_layernorm (RMSNorm over
+  // kv_lora_rank), kv_b_proj kv_lora_rank -> heads * (qk_nope_head_dim + v_head_dim). Queries: q_a_proj h ->
+  // q_lora_rank, q_a_layernorm, q_b_proj q_lora_rank -> heads * (qk_nope + qk_rope); q_lora_rank 0 = one q_proj
+  // h -> heads * (qk_nope + qk_rope) (DeepSeek-V2-Lite). o_proj heads * v_head_dim -> h. kv_channels holds
+  // qk_nope_head_dim; num_query_groups must be 0.
+  std::int64_t q_lora_rank = 0;
+  std::int64_t kv_lora_rank = 0;
+  std::int64_t qk_rope_head_dim = 0;
+  std::int64_t v_head_dim = 0;
+  // MoE models whose first layers keep a dense MLP of ffn_hidden_size (DeepSeek first_k_dense_replace); the
+  // others are MoE layers with experts of moe_ffn_hidden_size.
+  std::int64_t first_dense_layers = 0;
+  // A learned per-expert bias added to the router scores for top-k selection (DeepSeek-V3 auxiliary-loss-free
+  // balancing, e_score_correction_bias): num_experts parameters per MoE layer.
+  bool moe_router_bias = false;
+  // Multi-token prediction modules (DeepSeek-V3 num_nextn_predict_layers, Megatron --mtp-num-layers): each is
+  // enorm + hnorm (norms over h), eh_proj (2h -> h), one transformer layer (MoE) and a final norm, sharing the
+  // word embedding and output layer with the main model; held by the last pipeline stage. 0 = none.
+  std::int64_t mtp_layers = 0;
 
   // Derived values (apply the defaults above).
   std::int64_t ffn() const { return ffn_hidden_size != 0 ? ffn_hidden_size : 4 * hidden_size; }
   std::int64_t query_groups() const { return num_query_groups != 0 ? num_query_groups : num_attention_heads; }
   std::int64_t head_dim() const { return kv_channels != 0 ? kv_channels : hidden_size / num_attention_heads; }
+  bool mla() const { return kv_lora_rank > 0; }
+  std::int64_t qk_head_dim() const { return head_dim() + qk_rope_head_dim; }  // MLA: nope + rope per q/k head
+  std::int64_t value_head_dim() const { return mla() ? v_head_dim : head_dim(); }
+  // Whether layer `layer` (0-based, global) has the model's MoE block (false: a dense MLP of ffn()).
+  bool moe_layer(std::int64_t layer) const { return is_moe() && layer >= first_dense_layers; }
   std::int64_t expert_ffn() const { return moe_ffn_hidden_size != 0 ? moe_ffn_hidden_size : ffn(); }
   bool is_moe() const { return num_experts > 0; }
   bool gated_mlp() const { return activation == Activation::swiglu || activation == Activation::geglu; }
@@ -98,7 +124,8 @@ struct LayerParams {
   ElementCount dense;
   ElementCount expert;
 };
-LayerParams layer_params(const ModelSpec& model, const TensorSplit& split);
+// `dense_layer`: one of an MoE model's first_dense_layers (a dense MLP of ffn_hidden_size instead of the MoE block).
+LayerParams layer_params(const ModelSpec& model, const TensorSplit& split, bool dense_layer = false);
 
 // The same count itemised for explanations: each module with its formula, numbers substituted.
 struct LayerParamItem {
@@ -107,7 +134,11 @@ struct LayerParamItem {
   ElementCount count;
   bool expert = false;
 };
-std::vector<LayerParamItem> layer_param_items(const ModelSpec& model, const TensorSplit& split);
+std::vector<LayerParamItem> layer_param_items(const ModelSpec& model, const TensorSplit& split,
+                                              bool dense_layer = false);
+// One multi-token-prediction module beyond its transformer layer (enorm, hnorm, eh_proj column-parallel over tp,
+// final norm), per rank.
+ElementCount mtp_extra_params(const ModelSpec& model, std::int64_t tp);
 
 // Word-embedding rows after padding: Megatron pads the vocabulary to a multiple of
 // divisible_by * tp (make_vocab_size_divisible_by, default 128) so each TP rank gets equal rows.

@@ -1,5 +1,7 @@
 #include "partition/shard_plan.hpp"
 
+#include <algorithm>
+
 namespace trainmem {
 
 RankParamShard rank_param_shard(const ModelSpec& m, const ParallelConfig& c, const StageLayers& stage) {
@@ -22,10 +24,24 @@ RankParamShard rank_param_shard(const ModelSpec& m, const ParallelConfig& c, con
       add("position embeddings (replicated)", ElementCount(static_cast<std::uint64_t>(m.max_position_embeddings)) * h,
           1, false);
   }
-  const LayerParams layer = layer_params(m, TensorSplit{c.tp, c.etp, c.ep});
-  const auto layers = static_cast<std::uint64_t>(stage.num_layers);
+  const TensorSplit split{c.tp, c.etp, c.ep};
+  const LayerParams layer = layer_params(m, split);
+  // DeepSeek first_k_dense_replace: the stage's layers below first_dense_layers (global index) are dense.
+  std::int64_t dense_layers = 0;
+  for (const auto& chunk : stage.chunks)
+    dense_layers += std::max<std::int64_t>(
+        0, std::min(chunk.first_layer + chunk.num_layers, m.first_dense_layers) - chunk.first_layer);
+  const auto layers = static_cast<std::uint64_t>(stage.num_layers - dense_layers);
+  if (dense_layers > 0)
+    add("dense transformer layers (first_dense_layers)", layer_params(m, split, true).dense,
+        static_cast<std::uint64_t>(dense_layers), false);
   add(m.is_moe() ? "transformer layers (attention, norms, router)" : "transformer layers", layer.dense, layers, false);
   add("transformer layers (routed experts)", layer.expert, layers, true);
+  if (stage.has_output_layer && m.mtp_layers > 0) {  // Megatron places the MTP block on the last stage
+    const auto mtp = static_cast<std::uint64_t>(m.mtp_layers);
+    add("MTP modules (layer, norms, eh_proj)", layer.dense + mtp_extra_params(m, c.tp), mtp, false);
+    add("MTP modules (routed experts)", layer.expert, mtp, true);
+  }
   if (stage.has_output_layer) {
     add("final norm (replicated)", norm, 1, false);
     // Untied: its own LM head. Tied with pp > 1: the last stage keeps a copy of the word embedding

@@ -93,7 +93,12 @@ void add_attention(std::vector<ActivationOp>& ops, const TableBuilder& tb, const
   const std::uint64_t q_heads = u(m.num_attention_heads / p.tp);
   const std::uint64_t kv_heads = u(m.query_groups() / p.tp);
   const bool gqa = m.query_groups() != m.num_attention_heads;
-  const std::uint64_t qd = q_heads * d;
+  // MLA (DeepSeek): per head, queries and keys are nope + rope wide, values and the output v_head_dim wide
+  // (HF DeepseekV2Attention concatenates q_nope|q_pe and k_nope|k_pe into new tensors before attention).
+  const std::uint64_t qd = q_heads * u(m.mla() ? m.qk_head_dim() : m.head_dim());
+  const std::uint64_t kd = m.mla() ? qd : kv_heads * d;      // flash: K not expanded
+  const std::uint64_t vd = q_heads * u(m.value_head_dim());  // eager: V expanded to all heads
+  const std::uint64_t vkd = m.mla() ? vd : kv_heads * d;     // flash: V not expanded
   const auto& dims = tb.dims();
 
   if (t.attention == AttentionKernel::eager) {
@@ -124,20 +129,39 @@ void add_attention(std::vector<ActivationOp>& ops, const TableBuilder& tb, const
     probs.name = attn_dropout ? "dropout output (probs @ V input)" : "probabilities (probs @ V input)";
     ops.push_back(
         {"attention over V",
-         {attn_dropout ? probs : alias(probs, "softmax output"), tb.tp_region("V (probs @ V input)", kv_shape, qd)},
+         {attn_dropout ? probs : alias(probs, "softmax output"), tb.tp_region("V (probs @ V input)", kv_shape, vd)},
          attn_dropout ? "" : "without attention dropout the matmul saves the softmax output itself"});
-    ops.push_back({"out projection", {tb.tp_region("out-proj input (attention context)", "s*b*a*d", qd)}, ""});
+    ops.push_back({"out projection", {tb.tp_region("out-proj input (attention context)", "s*b*a*d", vd)}, ""});
     return;
   }
   // Flash attention (FlashAttention-2 / cuDNN / TE fused): saves Q, K, V (GQA: kv heads not expanded), the
   // output and the fp32 row logsumexp; attention dropout is regenerated from the RNG seed, no mask.
   ops.push_back(
       {"attention core (flash)",
-       {tb.tp_region("Q", "s*b*a*d", qd), tb.tp_region("K", "s*b*kv*d", kv_heads * d),
-        tb.tp_region("V", "s*b*kv*d", kv_heads * d),
+       {tb.tp_region("Q", "s*b*a*d", qd), tb.tp_region("K", "s*b*kv*d", kd), tb.tp_region("V", "s*b*kv*d", vkd),
         tb.make("softmax logsumexp", "a*s*b", tb.tp_split(), ElementCount(dims.tokens_tp) * q_heads, 4, "fp32", true)},
        "the output O is saved too; it is the out-projection input below (same storage), counted there"});
-  ops.push_back({"out projection", {tb.tp_region("out-proj input (attention output O)", "s*b*a*d", qd)}, ""});
+  ops.push_back({"out projection", {tb.tp_region("out-proj input (attention output O)", "s*b*a*d", vd)}, ""});
+}
+
+// MLA's low-rank projections (HF DeepseekV2Attention.forward, Megatron MLASelfAttention): the down projections
+// q_a_proj and kv_a_proj_with_mqa read the norm output (saved once, by the QKV projection op); q_a_layernorm and
+// kv_a_layernorm keep their inputs (the down-projection outputs; kv_a's output holds the kv latent and the shared
+// rope key, kv_a_layernorm's input is a view of it); q_b_proj (or q_proj) and kv_b_proj keep their inputs, the
+// normed latents. The down projections are whole on every TP rank, so these widths are not divided by tp. The
+// up-projected q, k and v are counted by the attention op.
+void add_mla_latents(std::vector<ActivationOp>& ops, const TableBuilder& tb, const ModelSpec& m) {
+  const std::uint64_t kv_lora = u(m.kv_lora_rank), rope = u(m.qk_rope_head_dim), q_lora = u(m.q_lora_rank);
+  std::vector<SavedTensor> saved;
+  if (q_lora > 0) {
+    saved.push_back(tb.tp_region("q_a_layernorm input (q_a_proj output)", "s*b*q_lora", q_lora));
+    saved.push_back(tb.tp_region("q_b_proj input (q_a_layernorm output)", "s*b*q_lora", q_lora));
+  }
+  saved.push_back(tb.tp_region("kv_a_proj output (kv latent + rope key; kv_a_layernorm input)", "s*b*(kv_lora+rope)",
+                               kv_lora + rope));
+  saved.push_back(tb.tp_region("kv_b_proj input (kv_a_layernorm output)", "s*b*kv_lora", kv_lora));
+  ops.push_back({"MLA latent projections", saved,
+                 q_lora > 0 ? "" : "no q LoRA: q_proj reads the norm output, saved by the QKV projection op"});
 }
 
 void add_dropout(std::vector<ActivationOp>& ops, const TableBuilder& tb, const ModelSpec& m, const TrainingConfig& t,
@@ -256,6 +280,7 @@ LayerActivations layer_activations(const ModelSpec& m, const ParallelConfig& p, 
                     tb.tp_region("k_norm input (k projection)", "s*b*kv*d", u(m.query_groups() / p.tp) * d)},
                    ""});
   }
+  if (m.mla()) add_mla_latents(ops, tb, m);
   if (m.position_embedding == PositionEmbedding::rope)
     ops.push_back({"RoPE", {}, "backward rotates the gradient with the shared cos/sin tables: nothing per token"});
   add_attention(ops, tb, m, p, t);
@@ -288,9 +313,11 @@ LayerActivations layer_activations(const ModelSpec& m, const ParallelConfig& p, 
   out.checkpoint = ops.front().saved.front().bytes;  // the layer input (input norm's saved tensor)
   if (p.cp > 1) {
     // Local K and V as the flash kernel sees them (kv heads, not expanded; eager is refused with cp).
-    const Bytes kv(
-        (ElementCount(out.dims.tokens_tp) * (2 * u(m.query_groups() / p.tp) * u(m.head_dim())) * activation_bytes)
-            .value);
+    const Bytes kv((ElementCount(out.dims.tokens_tp) *
+                    (m.mla() ? u(m.num_attention_heads / p.tp) * u(m.qk_head_dim() + m.value_head_dim())
+                             : 2 * u(m.query_groups() / p.tp) * u(m.head_dim())) *
+                    activation_bytes)
+                       .value);
     out.cp_exchange_bytes = kv * u(p.cp > 4 ? p.cp : 4);
   }
   return out;

@@ -47,7 +47,10 @@ InferenceWorkspace inference_workspace(const ModelSpec& m, const ParallelConfig&
   const ElementCount t(u(tokens));
   if (stage.num_layers > 0) {
     const std::uint64_t q = u(m.num_attention_heads / p.tp);
-    const std::uint64_t attention = (q + 2 * u(kv_heads_per_rank)) * d + q * d;
+    // MLA: q and k of nope + rope, v and the output of v_head_dim per head, plus the kv latent and rope key.
+    const std::uint64_t attention =
+        m.mla() ? q * u(2 * m.qk_head_dim() + 2 * m.v_head_dim) + u(m.kv_lora_rank + m.qk_rope_head_dim)
+                : (q + 2 * u(kv_heads_per_rank)) * d + q * d;
     std::uint64_t ffn_per_rank = 0;
     std::uint64_t mlp = 0;
     if (m.is_moe()) {
@@ -56,6 +59,10 @@ InferenceWorkspace inference_workspace(const ModelSpec& m, const ParallelConfig&
       mlp = (m.gated_mlp() ? 3 : 2) * ffn_per_rank * u(m.moe_router_topk);
       // A shared expert runs after the routed ones (Qwen2MoeSparseMoeBlock): the larger of the two.
       mlp = std::max(mlp, (m.gated_mlp() ? 3 : 2) * u(m.shared_expert_ffn / p.tp));
+      // DeepSeek's first_dense_layers run a dense MLP of ffn_hidden_size, when this stage holds any of them.
+      bool dense_layers = false;
+      for (const auto& chunk : stage.chunks) dense_layers = dense_layers || chunk.first_layer < m.first_dense_layers;
+      if (dense_layers) mlp = std::max(mlp, (m.gated_mlp() ? 3 : 2) * u(m.ffn() / p.tp));
     } else {
       ffn_per_rank = u(m.ffn() / p.tp);
       mlp = (m.gated_mlp() ? 3 : 2) * ffn_per_rank;

@@ -21,7 +21,9 @@ KvCache kv_cache(const ModelSpec& m, const KvCacheConfig& c) {
 
   const std::int64_t kv_heads = m.query_groups();
   KvCache out;
-  if (c.tp <= kv_heads) {
+  if (m.mla()) {
+    out.kv_heads_per_rank = 1;  // one compressed latent per token, whole on every TP rank
+  } else if (c.tp <= kv_heads) {
     if (kv_heads % c.tp != 0)
       throw ConfigError("tensor_model_parallel_size", std::to_string(c.tp),
                         "does not divide the " + std::to_string(kv_heads) + " KV heads");
@@ -47,7 +49,12 @@ KvCache kv_cache(const ModelSpec& m, const KvCacheConfig& c) {
 
   // K and V: 2 vectors of head_dim per KV head per layer.
   auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
-  const ElementCount per_layer_token = ElementCount(2) * u(out.kv_heads_per_rank) * u(m.head_dim());
+  // MLA (DeepSeek-V2/V3) caches the compressed latent instead: kv_lora_rank + qk_rope_head_dim values per token
+  // per layer (the normed kv latent and the rotated shared rope key; DeepSeek-V2 report Sec. 2.1.2, vLLM's MLA
+  // backend, SGLang), the same on every TP rank. transformers' DeepseekV3Attention caches the up-projected
+  // per-head K and V instead (heads * (qk_nope + qk_rope + v_head_dim)), which this does not model.
+  const ElementCount per_layer_token = m.mla() ? ElementCount(u(m.kv_lora_rank + m.qk_rope_head_dim))
+                                               : ElementCount(2) * u(out.kv_heads_per_rank) * u(m.head_dim());
   out.bytes_per_token = bytes_of(per_layer_token * u(m.num_layers), c.dtype);
   const ElementCount layer_tokens =
       ElementCount(u(m.num_layers - c.local_layers)) * u(tokens) + ElementCount(u(c.local_layers)) * u(local_tokens);

@@ -1,5 +1,6 @@
 #include "sim/serving/weight_quantization.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "partition/error.hpp"
@@ -73,26 +74,32 @@ RankWeights rank_weights(const ModelSpec& m, const ParallelConfig& p, const Stag
                          const RankParamShard& shard, const WeightFormat& format, Dtype other_dtype,
                          std::int64_t ways) {
   RankWeights w;
-  const auto layers = static_cast<std::uint64_t>(stage.num_layers);
-  ElementCount linear(0);
-  QuantizedTensor per_layer;
-  for (const auto& item : layer_param_items(m, TensorSplit{p.tp, p.etp, p.ep})) {
-    const std::string& n = item.name;
-    if (n.size() < 7 || n.compare(n.size() - 7, 7, " weight") != 0) continue;  // biases, norms, router
-    linear += item.count;
-    const QuantizedTensor q = quantized_tensor(item.count, format);
-    per_layer.data += q.data;
-    per_layer.scales += q.scales;
-    ++w.matrices;
+  // DeepSeek's first_dense_layers (global index) hold a dense MLP instead of the MoE block.
+  std::int64_t dense_layers = 0;
+  for (const auto& chunk : stage.chunks)
+    dense_layers += std::max<std::int64_t>(
+        0, std::min(chunk.first_layer + chunk.num_layers, m.first_dense_layers) - chunk.first_layer);
+  ElementCount quantized(0);
+  QuantizedTensor stage_total;
+  for (const bool dense : {false, true}) {
+    const auto layers = static_cast<std::uint64_t>(dense ? dense_layers : stage.num_layers - dense_layers);
+    if (layers == 0) continue;
+    for (const auto& item : layer_param_items(m, TensorSplit{p.tp, p.etp, p.ep}, dense)) {
+      const std::string& n = item.name;
+      if (n.size() < 7 || n.compare(n.size() - 7, 7, " weight") != 0) continue;  // biases, norms, router
+      quantized += item.count * layers;
+      const QuantizedTensor q = quantized_tensor(item.count, format);
+      stage_total.data += q.data * layers;
+      stage_total.scales += q.scales * layers;
+      w.matrices += static_cast<std::int64_t>(layers);
+    }
   }
-  w.matrices *= stage.num_layers;
-  const ElementCount quantized = linear * layers;
   const ElementCount other = shard.total() - quantized;
   const auto k = static_cast<std::uint64_t>(ways);
   w.quantized_elements = ElementCount(detail::ceil_div(quantized.value, k));
   w.other_elements = ElementCount(detail::ceil_div(other.value, k));
-  w.quantized.data = Bytes(detail::ceil_div((per_layer.data * layers).value, k));
-  w.quantized.scales = Bytes(detail::ceil_div((per_layer.scales * layers).value, k));
+  w.quantized.data = Bytes(detail::ceil_div(stage_total.data.value, k));
+  w.quantized.scales = Bytes(detail::ceil_div(stage_total.scales.value, k));
   w.other = bytes_of(w.other_elements, other_dtype);
   return w;
 }

@@ -63,6 +63,12 @@ TEST(ModelSpec, NewFamilyPresetsMatchPublishedCounts) {
   EXPECT_EQ(count("phi4"), 14'659'507'200ULL);
   EXPECT_EQ(count("pythia-6.9b"), 6'857'302'016ULL);
   EXPECT_EQ(count("pythia-12b"), 11'846'072'320ULL);
+  // StarCoder2 (derived in tests/tools/inputs/hf_config_test.cpp; 7B: layer q, o 2*(4608^2 + 4608) = 42,476,544;
+  // k, v 2*(4608*512 + 512) = 4,719,616; MLP 2*4608*18432 + 18432 + 4608 = 169,892,352; norms 18,432 ->
+  // 217,106,944; x32 = 6,947,422,208; tied embedding 49152*4608 = 226,492,416; final 9,216 -> "7.17B").
+  EXPECT_EQ(count("starcoder2-3b"), 3'030'371'328ULL);
+  EXPECT_EQ(count("starcoder2-7b"), 7'173'923'840ULL);
+  EXPECT_EQ(count("starcoder2-15b"), 15'957'889'024ULL);
 }
 
 TEST(ModelSpec, QkNormAndSandwichNormsPerRank) {

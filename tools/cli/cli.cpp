@@ -1,5 +1,6 @@
 #include "tools/cli/cli.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -155,7 +156,11 @@ int cmd_models(const std::vector<std::string>& args, std::ostream& out) {
     return kExitOk;
   }
   out << "# model presets (parameter counts are exact, unpadded; learned position tables sized at default_seq)\n";
-  out << "#" << std::setw(13) << "name" << std::setw(19) << "parameters" << std::setw(7) << "layers" << std::setw(7)
+  // The name column fits the longest preset name (qwen1.5-moe-a2.7b) with a blank before the next column.
+  std::size_t name_width = 14;
+  for (const auto& p : model_presets()) name_width = std::max(name_width, p.name.size() + 1);
+  const int nw = static_cast<int>(name_width);
+  out << "#" << std::setw(nw - 1) << "name" << std::setw(19) << "parameters" << std::setw(7) << "layers" << std::setw(7)
       << "hidden" << std::setw(7) << "heads" << std::setw(5) << "kv" << std::setw(7) << "ffn" << std::setw(8) << "vocab"
       << std::setw(8) << "experts" << std::setw(12) << "default_seq"
       << "  source\n";
@@ -163,7 +168,7 @@ int cmd_models(const std::vector<std::string>& args, std::ostream& out) {
     ModelSpec m = p.spec;
     if (m.position_embedding == PositionEmbedding::learned && m.max_position_embeddings == 0)
       m.max_position_embeddings = p.default_seq_length;
-    out << std::setw(14) << p.name << std::setw(19) << with_commas(total_parameters(m).value) << std::setw(7)
+    out << std::setw(nw) << p.name << std::setw(19) << with_commas(total_parameters(m).value) << std::setw(7)
         << m.num_layers << std::setw(7) << m.hidden_size << std::setw(7) << m.num_attention_heads << std::setw(5)
         << m.query_groups() << std::setw(7) << m.ffn() << std::setw(8) << m.vocab_size << std::setw(8) << m.num_experts
         << std::setw(12) << p.default_seq_length << "  " << p.source << "\n";

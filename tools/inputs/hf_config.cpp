@@ -114,6 +114,53 @@ ModelSpec llama_family(const Reader& r, const std::string& type) {
   return m;
 }
 
+// deepseek_v2, deepseek_v3 (DeepseekV2Config / DeepseekV3Config): RMSNorm, SwiGLU, RoPE, untied, no biases;
+// multi-head latent attention; the first first_k_dense_replace layers dense (intermediate_size), the others MoE
+// (n_routed_experts of moe_intermediate_size, top num_experts_per_tok) with n_shared_experts shared experts that
+// form one ungated MLP of n_shared_experts * moe_intermediate_size (DeepseekV2MoE.shared_experts).
+ModelSpec deepseek_family(const Reader& r, const std::string& type) {
+  ModelSpec m;
+  read_llama_shape(r, m);
+  m.kv_channels = r.integer("qk_nope_head_dim");
+  if (m.num_query_groups != m.num_attention_heads)
+    throw ConfigError(r.field("num_key_value_heads"), std::to_string(m.num_query_groups),
+                      "must equal num_attention_heads: multi-latent attention has no KV head groups");
+  m.num_query_groups = 0;
+  m.normalization = Normalization::rms_norm;
+  m.activation = Activation::swiglu;
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = r.boolean_or("tie_word_embeddings", false);
+  m.add_bias_linear = false;
+  r.require_activation("hidden_act", {"silu"});
+  r.refuse_bool("attention_bias", false, "MLA projection biases are not modelled");
+  m.q_lora_rank = r.integer_or("q_lora_rank", 0);  // null: one q_proj (DeepSeek-V2-Lite)
+  m.kv_lora_rank = r.integer("kv_lora_rank");
+  m.qk_rope_head_dim = r.integer("qk_rope_head_dim");
+  m.v_head_dim = r.integer("v_head_dim");
+  m.num_experts = r.integer("n_routed_experts");
+  m.moe_router_topk = r.integer("num_experts_per_tok");
+  m.moe_ffn_hidden_size = r.integer("moe_intermediate_size");
+  if (r.integer_or("moe_layer_freq", 1) != 1)
+    throw ConfigError(r.field("moe_layer_freq"), r.j["moe_layer_freq"].dump(),
+                      "only 1 (every layer from first_k_dense_replace on is MoE) is modelled");
+  if (r.j.contains("first_k_dense_replace") && r.j["first_k_dense_replace"] != 0)
+    m.first_dense_layers = r.integer("first_k_dense_replace");
+  if (r.has("n_shared_experts")) m.shared_expert_ffn = r.integer("n_shared_experts") * m.moe_ffn_hidden_size;
+  // topk_method: greedy / group_limited_greedy route on the scores alone; noaux_tc (DeepSeek-V3) adds the
+  // per-expert e_score_correction_bias (num_experts values per MoE layer).
+  const std::string topk = r.has("topk_method") && r.j["topk_method"].is_string()
+                               ? r.j["topk_method"].get<std::string>()
+                               : (type == "deepseek_v3" ? "noaux_tc" : "greedy");
+  if (topk == "noaux_tc")
+    m.moe_router_bias = true;
+  else if (topk != "greedy" && topk != "group_limited_greedy")
+    throw ConfigError(r.field("topk_method"), r.j["topk_method"].dump(),
+                      "must be greedy, group_limited_greedy or noaux_tc");
+  // num_nextn_predict_layers (DeepSeek-V3's MTP module) is not read: transformers builds no MTP module and skips
+  // its checkpoint weights (model.layers.61.*); Megatron --mtp-num-layers sets ModelSpec mtp_layers.
+  return m;
+}
+
 // gemma, gemma2, gemma3_text: head_dim given, GeGLU (gelu_pytorch_tanh gate), tied embeddings; Gemma 2/3 add
 // norms on the attention and MLP outputs and alternate sliding-window layers; Gemma 3 adds q/k norms.
 ModelSpec gemma_family(const Reader& r, const std::string& type) {
@@ -166,6 +213,19 @@ ModelSpec neox_family(const Reader& r) {
   r.refuse_bool("attention_bias", true, "GPT-NeoX without attention biases (MLP biases kept) is not modelled");
   r.require_activation("hidden_act", {"gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh"});
   return m;  // LayerNorm, gelu, biases: the ModelSpec defaults
+}
+
+// starcoder2 (Starcoder2Config): GQA with RoPE, LayerNorm (weight and bias), biases on q/k/v/o and on the
+// non-gated MLP (c_fc, c_proj: use_bias), gelu_pytorch_tanh; every layer attends within sliding_window when given.
+ModelSpec starcoder2_family(const Reader& r) {
+  ModelSpec m;
+  read_llama_shape(r, m);
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = r.boolean_or("tie_word_embeddings", true);
+  m.add_bias_linear = r.boolean_or("use_bias", true);
+  r.require_activation("hidden_act", {"gelu_pytorch_tanh", "gelu", "gelu_new"});
+  m.sliding_window = r.integer_or("sliding_window", 0);  // all layers local: global_layer_every 0
+  return m;                                              // LayerNorm, gelu: the ModelSpec defaults
 }
 
 ModelSpec gpt2_family(const Reader& r) {
@@ -232,6 +292,18 @@ const char* hf_key(const std::string& type, const std::string& field) {
       {"attn_logit_softcapping", "attn_logit_softcapping", nullptr, nullptr},
   };
   if ((type == "qwen3_moe" || type == "qwen2_moe") && field == "num_experts") return "num_experts";
+  if (type == "deepseek_v2" || type == "deepseek_v3") {
+    static constexpr const char* kDeepseek[][2] = {{"num_experts", "n_routed_experts"},
+                                                   {"kv_channels", "qk_nope_head_dim"},
+                                                   {"first_dense_layers", "first_k_dense_replace"},
+                                                   {"q_lora_rank", "q_lora_rank"},
+                                                   {"kv_lora_rank", "kv_lora_rank"},
+                                                   {"qk_rope_head_dim", "qk_rope_head_dim"},
+                                                   {"v_head_dim", "v_head_dim"},
+                                                   {"shared_expert_ffn", "n_shared_experts"}};
+    for (const auto& e : kDeepseek)
+      if (field == e[0]) return e[1];
+  }
   for (const auto& e : kKeys)
     if (field == e.field) return type == "gpt2" ? e.gpt2 : type == "opt" ? e.opt : e.llama;
   return nullptr;
@@ -246,7 +318,7 @@ constexpr const char* kLlamaTypes[] = {"llama", "mistral",   "mixtral", "qwen2",
 constexpr const char* kGemmaTypes[] = {"gemma", "gemma2", "gemma3_text"};
 constexpr const char* kSupported =
     "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, gemma, gemma2, gemma3_text, "
-    "gpt_neox, gpt2, opt";
+    "deepseek_v2, deepseek_v3, starcoder2, gpt_neox, gpt2, opt";
 
 template <std::size_t N>
 bool one_of(const std::string& type, const char* const (&types)[N]) {
@@ -276,8 +348,12 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
     m = llama_family(r, type);
   else if (one_of(type, kGemmaTypes))
     m = gemma_family(r, type);
+  else if (type == "deepseek_v2" || type == "deepseek_v3")
+    m = deepseek_family(r, type);
   else if (type == "gpt_neox")
     m = neox_family(r);
+  else if (type == "starcoder2")
+    m = starcoder2_family(r);
   else if (type == "gemma3")
     throw ConfigError(r.field("model_type"), type,
                       "an image-text model whose vision tower is not modelled; save its text_config as a "

@@ -1,6 +1,7 @@
 #include "tools/inputs/megatron_args.hpp"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <string_view>
 
@@ -45,6 +46,18 @@ constexpr MegatronArg kArgs[] = {
     {"--moe-router-topk", Kind::value, "moe_router_topk"},
     {"--moe-ffn-hidden-size", Kind::value, "moe_ffn_hidden_size"},
     {"--moe-expert-capacity-factor", Kind::value, "moe_expert_capacity_factor"},
+    {"--moe-shared-expert-intermediate-size", Kind::value, "shared_expert_ffn"},
+    {"--moe-layer-freq", Kind::special_value},
+    {"--moe-router-enable-expert-bias", Kind::flag, "moe_router_bias", "true"},
+    {"--mtp-num-layers", Kind::value, "mtp_layers"},
+    {"--qk-layernorm", Kind::special_flag},
+    // Multi-latent attention (DeepSeek): the sizes take effect with --multi-latent-attention only.
+    {"--multi-latent-attention", Kind::special_flag},
+    {"--q-lora-rank", Kind::special_value},
+    {"--kv-lora-rank", Kind::special_value},
+    {"--qk-head-dim", Kind::special_value},
+    {"--qk-pos-emb-head-dim", Kind::special_value},
+    {"--v-head-dim", Kind::special_value},
     {"--attention-dropout", Kind::value, "attention_dropout"},
     {"--hidden-dropout", Kind::value, "hidden_dropout"},
     // layout
@@ -188,11 +201,7 @@ constexpr MegatronArg kArgs[] = {
     // Changes the memory in ways the estimate would get wrong.
     {"--fp8-format", Kind::unsupported, "", "FP8 training (Transformer Engine) is not modelled"},
     {"--fp8", Kind::unsupported, "", "FP8 training (Transformer Engine) is not modelled"},
-    {"--qk-layernorm", Kind::unsupported, "", "QK layernorm (extra norm parameters) is not modelled"},
     {"--squared-relu", Kind::unsupported, "", "the squared-ReLU MLP is not modelled"},
-    {"--multi-latent-attention", Kind::unsupported, "", "multi-latent attention (MLA) is not modelled"},
-    {"--mtp-num-layers", Kind::unsupported, "", "multi-token prediction layers are not modelled"},
-    {"--moe-shared-expert-intermediate-size", Kind::unsupported, "", "MoE shared experts are not modelled"},
     {"--cpu-offloading", Kind::unsupported, "", "Megatron activation/weight CPU offloading is not modelled"},
 };
 
@@ -214,6 +223,53 @@ std::string suggestion(std::string_view name) {
 }
 
 bool is_option(const std::string& token) { return token.size() > 2 && token.rfind("--", 0) == 0; }
+
+// --moe-layer-freq: 1 (every layer MoE) or the pattern "([0]*K+[1]*N)" (K dense layers, then MoE; DeepSeek's
+// first_k_dense_replace, as Megatron-Bridge writes it). Other periods and patterns are refused.
+std::int64_t leading_dense_layers(const std::string& text) {
+  std::string v;
+  for (const char c : text)
+    if (c != ' ') v += c;
+  if (v == "1") return 0;
+  const std::string why = "only 1 or ([0]*K+[1]*N) (K leading dense layers, then every layer MoE) is modelled";
+  if (v.size() < 2 || v.front() != '(' || v.back() != ')')
+    throw ConfigError("megatron_args", "--moe-layer-freq " + text, why);
+  v = v.substr(1, v.size() - 2);
+  const auto plus = v.find("+[1]*");
+  if (v.rfind("[0]*", 0) != 0 || plus == std::string::npos)
+    throw ConfigError("megatron_args", "--moe-layer-freq " + text, why);
+  const std::int64_t dense = parse_int("megatron_args --moe-layer-freq", v.substr(4, plus - 4), 0, 100000);
+  parse_int("megatron_args --moe-layer-freq", v.substr(plus + 5), 1, 100000);
+  return dense;
+}
+
+// Megatron TransformerConfig: with --multi-latent-attention the MLA sizes apply (defaults q_lora_rank None,
+// kv_lora_rank 32, qk_head_dim 128, qk_pos_emb_head_dim 64, v_head_dim 128) and --qk-layernorm puts RMSNorms on
+// the q and kv latents (q_layernorm / kv_layernorm, IdentityOp without it); without MLA, --qk-layernorm is a
+// norm over head_dim on each query and key head (ModelSpec qk_norm) and the MLA sizes are unused.
+void apply_attention_variant(MegatronArgs& out, bool mla, bool qk_ln,
+                             const std::vector<std::pair<std::string, std::string>>& sizes) {
+  if (!mla) {
+    if (qk_ln) out.settings["qk_norm"] = SettingValue{"true", "--megatron-args: --qk-layernorm"};
+    for (const auto& [name, value] : sizes) out.ignored.push_back(name + " (without --multi-latent-attention)");
+    return;
+  }
+  if (!qk_ln)
+    throw ConfigError("megatron_args", "--multi-latent-attention",
+                      "without --qk-layernorm (no q/kv latent norms) is not modelled; DeepSeek models use it");
+  std::map<std::string, std::string> v = {
+      {"--kv-lora-rank", "32"}, {"--qk-head-dim", "128"}, {"--qk-pos-emb-head-dim", "64"}, {"--v-head-dim", "128"}};
+  for (const auto& [name, value] : sizes) v[name] = value;
+  auto set = [&](const char* key, const std::string& name) {
+    if (v.count(name) == 0) return;
+    out.settings[key] = SettingValue{v[name], "--megatron-args: " + name};
+  };
+  set("q_lora_rank", "--q-lora-rank");
+  set("kv_lora_rank", "--kv-lora-rank");
+  set("kv_channels", "--qk-head-dim");
+  set("qk_rope_head_dim", "--qk-pos-emb-head-dim");
+  set("v_head_dim", "--v-head-dim");
+}
 }  // namespace
 
 std::vector<std::string> split_shell_words(const std::string& text) {
@@ -262,7 +318,8 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
   const std::vector<std::string> words = split_shell_words(text);
   MegatronArgs out;
   auto origin = [](const std::string& name) { return "--megatron-args: " + name; };
-  bool fp16 = false, bf16 = false, fp32_grads = false, bf16_grads = false, gqa = false;
+  bool fp16 = false, bf16 = false, fp32_grads = false, bf16_grads = false, gqa = false, mla = false, qk_ln = false;
+  std::vector<std::pair<std::string, std::string>> mla_sizes;  // (name, value) of the MLA size arguments
   std::optional<std::pair<std::string, std::string>> query_groups, layers_per_virtual_stage;  // (text, name)
   std::optional<std::string> optimizer;
   std::string sgd_momentum = "0.9";  // Megatron's --sgd-momentum default
@@ -310,12 +367,21 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
           bf16_grads = true;
         else if (name == "--group-query-attention")
           gqa = true;
+        else if (name == "--multi-latent-attention")
+          mla = true;
+        else if (name == "--qk-layernorm")
+          qk_ln = true;
         break;
       case Kind::special_value:
         if (name == "--num-query-groups") {
           query_groups = {value, name};
         } else if (name == "--num-layers-per-virtual-pipeline-stage") {
           layers_per_virtual_stage = {value, name};
+        } else if (name == "--q-lora-rank" || name == "--kv-lora-rank" || name == "--qk-head-dim" ||
+                   name == "--qk-pos-emb-head-dim" || name == "--v-head-dim") {
+          mla_sizes.emplace_back(name, value);
+        } else if (name == "--moe-layer-freq") {
+          out.settings["first_dense_layers"] = SettingValue{std::to_string(leading_dense_layers(value)), origin(name)};
         } else if (name == "--optimizer") {
           optimizer = value;
         } else if (name == "--sgd-momentum") {
@@ -363,6 +429,7 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
     out.settings["num_query_groups"] = SettingValue{query_groups->first, origin(query_groups->second)};
   else if (query_groups)
     out.ignored.emplace_back("--num-query-groups (without --group-query-attention)");
+  apply_attention_variant(out, mla, qk_ln, mla_sizes);
   if (layers_per_virtual_stage) {
     // Megatron: vpp = (num_layers / pp) / num_layers_per_virtual_pipeline_stage.
     const auto& name = layers_per_virtual_stage->second;

@@ -51,6 +51,13 @@ constexpr IntegerDomain kIntegerDomains[] = {
     {"num_experts", 0, 1 << 16},  // 0: a dense model
     {"moe_router_topk", 1, 8},
     {"moe_ffn_hidden_size", 1, 1 << 24},
+    {"shared_expert_ffn", 0, 1 << 24},
+    {"first_dense_layers", 0, kMaxLayers},
+    {"mtp_layers", 0, 64},
+    {"q_lora_rank", 0, 1 << 20},
+    {"kv_lora_rank", 0, 1 << 20},
+    {"qk_rope_head_dim", 0, 1 << 20},
+    {"v_head_dim", 0, 1 << 20},
     {"tensor_model_parallel_size", 1, kMaxDegree},
     {"pipeline_model_parallel_size", 1, kMaxDegree},
     {"context_parallel_size", 1, kMaxDegree},
@@ -112,7 +119,16 @@ constexpr const char* kShapeKeys[] = {"num_layers",
                                       "add_qkv_bias",
                                       "num_experts",
                                       "moe_router_topk",
-                                      "moe_ffn_hidden_size"};
+                                      "moe_ffn_hidden_size",
+                                      "shared_expert_ffn",
+                                      "first_dense_layers",
+                                      "moe_router_bias",
+                                      "mtp_layers",
+                                      "qk_norm",
+                                      "q_lora_rank",
+                                      "kv_lora_rank",
+                                      "qk_rope_head_dim",
+                                      "v_head_dim"};
 
 void apply_shape_overrides(const Lookup& l, ModelSpec& m) {
   l.integer("num_layers", m.num_layers);
@@ -126,6 +142,15 @@ void apply_shape_overrides(const Lookup& l, ModelSpec& m) {
   l.integer("num_experts", m.num_experts);
   l.integer("moe_router_topk", m.moe_router_topk);
   l.integer("moe_ffn_hidden_size", m.moe_ffn_hidden_size);
+  l.integer("shared_expert_ffn", m.shared_expert_ffn);
+  l.integer("first_dense_layers", m.first_dense_layers);
+  l.boolean("moe_router_bias", m.moe_router_bias);
+  l.integer("mtp_layers", m.mtp_layers);
+  l.boolean("qk_norm", m.qk_norm);
+  l.integer("q_lora_rank", m.q_lora_rank);
+  l.integer("kv_lora_rank", m.kv_lora_rank);
+  l.integer("qk_rope_head_dim", m.qk_rope_head_dim);
+  l.integer("v_head_dim", m.v_head_dim);
   if (l.has("position_embedding_type")) {
     const auto v = parse_choice("position_embedding_type", l.text("position_embedding_type"),
                                 {"learned_absolute", "rope", "none"});
@@ -220,6 +245,10 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
   if (!lora.enabled())
     for (const char* k : kLoraKeys)
       if (l.has(k)) throw ConfigError(k, l.text(k), "applies to LoRA fine-tuning only (give lora_rank > 0)");
+  // LoRA adapters are sized on q/k/v/o_proj of the standard layout; MLA's q_a/q_b/kv_a/kv_b differ.
+  if (lora.enabled() && sc.model && sc.model->mla())
+    throw ConfigError("lora_rank", l.text("lora_rank"),
+                      "LoRA on multi-latent attention (DeepSeek q_a/q_b/kv_a/kv_b projections) is not modelled");
   if (l.has("lora_target_modules")) {
     lora.targets = sim::parse_lora_targets(l.text("lora_target_modules"));
     const std::string t = l.text("lora_target_modules");

@@ -2,6 +2,7 @@
 
 #include <iomanip>
 #include <sstream>
+#include <string>
 
 #include "tools/report/format.hpp"
 #include "tools/report/report.hpp"
@@ -28,9 +29,13 @@ void write_inference_table(std::ostream& out, const sim::EstimateResult& r, cons
   const auto& t = sc.training;
   out << "# trainmem " << kVersion << " estimate --inference\n";
   out << "# model      " << m.name << " (" << source << "): " << with_commas(r.num_parameters.value) << " parameters; "
-      << m.num_layers << " layers, hidden " << m.hidden_size << ", " << m.num_attention_heads << " heads ("
-      << m.query_groups() << " kv), head_dim " << m.head_dim() << ", ffn " << m.ffn() << ", vocab " << m.vocab_size
-      << " (padded " << r.padded_vocab_size << ")\n";
+      << m.num_layers << " layers, hidden " << m.hidden_size << ", " << m.num_attention_heads << " heads";
+  if (m.mla())
+    out << ", MLA (kv_lora " << m.kv_lora_rank << ", qk " << m.head_dim() << "+" << m.qk_rope_head_dim << " rope, v "
+        << m.v_head_dim << ")";
+  else
+    out << " (" << m.query_groups() << " kv), head_dim " << m.head_dim();
+  out << ", ffn " << m.ffn() << ", vocab " << m.vocab_size << " (padded " << r.padded_vocab_size << ")\n";
   out << "# layout     world_size " << p.world_size << " = tp " << p.tp << " x pp " << p.pp << " x dp " << p.dp
       << " (replicas); ep " << p.ep << ", etp " << p.etp << "; rank order tp-cp-ep-dp-pp\n";
   out << "# weights    " << dtype_name(inf.weights.dtype) << " linear weights";
@@ -40,9 +45,11 @@ void write_inference_table(std::ostream& out, const sim::EstimateResult& r, cons
   const auto& kv0 = *r.classes[r.max_peak_class].inference;
   out << "# requests   " << t.micro_batch_size << " concurrent sequence(s) x (" << t.seq_length << " context + "
       << inf.max_new_tokens << " new) tokens; KV cache " << kv_dtype(inf) << ", " << paging(inf) << ", "
-      << kv0.kv.tokens_per_sequence << " tokens per sequence held, " << kv0.kv.kv_heads_per_rank
-      << " KV heads per rank, " << with_commas(kv0.kv.bytes_per_token.value) << " bytes per token on class "
-      << r.max_peak_class << "; " << kv0.workspace.tokens << " tokens per forward"
+      << kv0.kv.tokens_per_sequence << " tokens per sequence held, "
+      << (m.mla() ? std::string("one MLA latent per token and layer")
+                  : std::to_string(kv0.kv.kv_heads_per_rank) + " KV heads per rank")
+      << ", " << with_commas(kv0.kv.bytes_per_token.value) << " bytes per token on class " << r.max_peak_class << "; "
+      << kv0.workspace.tokens << " tokens per forward"
       << (inf.max_num_batched_tokens > 0 ? " (max_num_batched_tokens)" : " (whole prefill)") << "\n";
   out << "#\n";
   out << "#" << std::setw(5) << "class" << std::setw(9) << "pp_rank" << std::setw(7) << "layers" << std::setw(16)
@@ -155,16 +162,26 @@ std::string explain_inference(const sim::EstimateResult& r) {
       << with_commas(ir.weights.quantized.scales.value) << " B + " << with_commas(ir.weights.other_elements.value)
       << " other parameters = " << with_commas(ir.weights.other.value) << " B; total "
       << with_commas(ir.weights.total().value) << " B  " << iec(ir.weights.total()) << "\n";
-    o << "  kv_cache   2 x " << c.num_layers << " layers x " << ir.kv.kv_heads_per_rank << " KV heads x "
-      << m.head_dim() << " x " << dtype_name(inf.kv_cache_dtype.value_or(sim::inference_compute_dtype(inf))) << " = "
+    if (m.mla())  // one compressed latent per token and layer (docs/inference.md)
+      o << "  kv_cache   " << c.num_layers << " layers x MLA latent (" << m.kv_lora_rank << " kv_lora + "
+        << m.qk_rope_head_dim << " rope) x ";
+    else
+      o << "  kv_cache   2 x " << c.num_layers << " layers x " << ir.kv.kv_heads_per_rank << " KV heads x "
+        << m.head_dim() << " x ";
+    o << dtype_name(inf.kv_cache_dtype.value_or(sim::inference_compute_dtype(inf))) << " = "
       << with_commas(ir.kv.bytes_per_token.value) << " B per token; x " << ir.kv.tokens_per_sequence << " tokens x "
       << t.micro_batch_size << " sequences = " << with_commas(ir.kv.total.value) << " B  " << iec(ir.kv.total) << "\n";
     const std::int64_t q = m.num_attention_heads / p.tp;
-    o << "  workspace  " << ir.workspace.tokens << " tokens; layer: attention (" << q << " + 2 x "
-      << ir.kv.kv_heads_per_rank << ") x " << m.head_dim() << " + " << q << " x " << m.head_dim() << ", mlp "
-      << (m.gated_mlp() ? 3 : 2) << " x ffn/tp -> " << with_commas(ir.workspace.layer.value) << " B; logits "
-      << with_commas(ir.workspace.logits.value) << " B; max = " << with_commas(ir.workspace.total.value) << " B  "
-      << iec(ir.workspace.total) << "\n";
+    o << "  workspace  " << ir.workspace.tokens << " tokens; layer: attention ";
+    if (m.mla())
+      o << q << " x (2 x " << m.qk_head_dim() << " + 2 x " << m.v_head_dim << ") + " << m.kv_lora_rank << " + "
+        << m.qk_rope_head_dim;
+    else
+      o << "(" << q << " + 2 x " << ir.kv.kv_heads_per_rank << ") x " << m.head_dim() << " + " << q << " x "
+        << m.head_dim();
+    o << ", mlp " << (m.gated_mlp() ? 3 : 2) << " x ffn/tp -> " << with_commas(ir.workspace.layer.value)
+      << " B; logits " << with_commas(ir.workspace.logits.value)
+      << " B; max = " << with_commas(ir.workspace.total.value) << " B  " << iec(ir.workspace.total) << "\n";
     const Bytes runtime = c.bytes[sim::MemoryCategory::runtime];
     o << "  runtime    CUDA context + NCCL + workspaces + allocator rounding and fragmentation "
          "(docs/runtime-memory.md) = "

@@ -1,6 +1,7 @@
 // nccl-tests style table for `trainmem estimate`: '#' header with the resolved config, one row per rank
 // class with a units row, '#' footer with the peak and the verdict.
 #include <iomanip>
+#include <string>
 
 #include "tools/report/format.hpp"
 #include "tools/report/report.hpp"
@@ -19,14 +20,32 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
   if (sc.model) {
     const auto& m = *sc.model;
     out << "# model      " << m.name << " (" << source << "): " << with_commas(r.num_parameters.value)
-        << " parameters; " << m.num_layers << " layers, hidden " << m.hidden_size << ", " << m.num_attention_heads
-        << " heads (" << m.query_groups() << " kv), head_dim " << m.head_dim() << ", ffn " << m.ffn() << ", vocab "
-        << m.vocab_size << " (padded " << r.padded_vocab_size << ")\n";
+        << " parameters; " << m.num_layers << " layers, hidden " << m.hidden_size << ", " << m.num_attention_heads;
+    if (m.mla())
+      out << " heads, MLA (" << (m.q_lora_rank != 0 ? "q_lora " + std::to_string(m.q_lora_rank) : "no q LoRA")
+          << ", kv_lora " << m.kv_lora_rank << ", qk " << m.head_dim() << "+" << m.qk_rope_head_dim << " rope, v "
+          << m.v_head_dim << ")";
+    else
+      out << " heads (" << m.query_groups() << " kv), head_dim " << m.head_dim();
+    out << ", ffn " << m.ffn() << ", vocab " << m.vocab_size << " (padded " << r.padded_vocab_size << ")\n";
     out << "#            " << normalization_name(m.normalization) << ", " << activation_name(m.activation) << ", "
         << position_embedding_name(m.position_embedding) << " positions, " << (m.tie_embeddings ? "tied" : "untied")
-        << " embeddings, " << (m.add_bias_linear ? "biases" : "no biases");
-    if (m.is_moe())
-      out << ", " << m.num_experts << " experts (top-" << m.moe_router_topk << ", expert ffn " << m.expert_ffn() << ")";
+        << " embeddings, "
+        << (m.add_bias_linear ? "biases"
+            : m.add_qkv_bias  ? "q/k/v biases only"
+                              : "no biases");
+    if (m.qk_norm) out << ", q/k norm";
+    if (m.sandwich_norm) out << ", sandwich norms";
+    if (m.parallel_residual) out << ", parallel residual";
+    if (m.is_moe()) {
+      out << ", " << m.num_experts << " experts (top-" << m.moe_router_topk << ", expert ffn " << m.expert_ffn();
+      if (m.shared_expert_ffn != 0)
+        out << ", shared expert ffn " << m.shared_expert_ffn << (m.shared_expert_gate ? " gated" : "");
+      if (m.moe_router_bias) out << ", router bias";
+      out << ")";
+      if (m.first_dense_layers != 0) out << ", first " << m.first_dense_layers << " layers dense";
+    }
+    if (m.mtp_layers != 0) out << ", " << m.mtp_layers << " MTP module(s)";
     out << "\n";
   } else {
     out << "# model      " << with_commas(r.num_parameters.value) << " parameters (bare count: model states only)\n";

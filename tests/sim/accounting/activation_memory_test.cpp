@@ -416,3 +416,69 @@ TEST(ActivationMemory, SequenceThatCannotBeShardedIsAnError) {
 
 }  // namespace
 }  // namespace trainmem::sim
+
+namespace trainmem::sim {
+namespace {
+
+TEST(ActivationMemory, MultiLatentAttentionTensors) {
+  // DeepSeek-V2 layer (h 5120, 128 heads, q_lora 1536, kv_lora 512, nope 128, rope 64, v 128), flash, bf16,
+  // s = 4096, b = 1, tp 2 without SP. HF DeepseekV2Attention.forward / Megatron MLASelfAttention save:
+  //   q_a_layernorm input (q_a_proj output)   2*s*b*q_lora          (down projection whole on each rank)
+  //   q_b_proj input (normed q latent)        2*s*b*q_lora
+  //   kv_a_proj output (latent + rope key)    2*s*b*(kv_lora+rope)  (kv_a_layernorm's input is a view of it)
+  //   kv_b_proj input (normed kv latent)      2*s*b*kv_lora
+  //   flash Q = cat(q_nope, q_pe)             2*s*b*(a/t)*(nope+rope)
+  //   flash K = cat(k_nope, k_pe expanded)    2*s*b*(a/t)*(nope+rope)
+  //   flash V                                 2*s*b*(a/t)*v
+  //   out-proj input O                        2*s*b*(a/t)*v
+  const std::uint64_t s = 4096, a = 128, t = 2;
+  ModelSpec m;
+  m.num_layers = 60;
+  m.hidden_size = 5120;
+  m.ffn_hidden_size = 12288;
+  m.num_attention_heads = 128;
+  m.kv_channels = 128;
+  m.q_lora_rank = 1536;
+  m.kv_lora_rank = 512;
+  m.qk_rope_head_dim = 64;
+  m.v_head_dim = 128;
+  m.vocab_size = 102400;
+  m.normalization = Normalization::rms_norm;
+  m.activation = Activation::swiglu;
+  m.position_embedding = PositionEmbedding::rope;
+  m.add_bias_linear = false;
+  validate(m);
+  TrainingConfig tc;
+  tc.seq_length = 4096;
+  tc.micro_batch_size = 1;
+  tc.attention = AttentionKernel::flash;
+  tc.attention_dropout = 0.0;
+  tc.hidden_dropout = 0.0;
+  ParallelConfig p;
+  p.tp = 2;
+  p.etp = 2;
+  const auto layer = layer_activations(m, p, tc, 2);
+  std::map<std::string, std::uint64_t> got;
+  for (const auto& op : layer.ops)
+    for (const auto& st : op.saved) got[op.name + " / " + st.name] = st.bytes.value;
+  EXPECT_EQ(got["MLA latent projections / q_a_layernorm input (q_a_proj output)"], 2 * s * 1536);
+  EXPECT_EQ(got["MLA latent projections / q_b_proj input (q_a_layernorm output)"], 2 * s * 1536);
+  EXPECT_EQ(got["MLA latent projections / kv_a_proj output (kv latent + rope key; kv_a_layernorm input)"],
+            2 * s * (512 + 64));
+  EXPECT_EQ(got["MLA latent projections / kv_b_proj input (kv_a_layernorm output)"], 2 * s * 512);
+  EXPECT_EQ(got["attention core (flash) / Q"], 2 * s * (a / t) * 192);
+  EXPECT_EQ(got["attention core (flash) / K"], 2 * s * (a / t) * 192);
+  EXPECT_EQ(got["attention core (flash) / V"], 2 * s * (a / t) * 128);
+  EXPECT_EQ(got["out projection / out-proj input (attention output O)"], 2 * s * (a / t) * 128);
+  // Eager: the s x s scores over a/t heads, V at v_head_dim.
+  tc.attention = AttentionKernel::eager;
+  const auto eager = layer_activations(m, p, tc, 2);
+  got.clear();
+  for (const auto& op : eager.ops)
+    for (const auto& st : op.saved) got[op.name + " / " + st.name] = st.bytes.value;
+  EXPECT_EQ(got["attention core: QK^T / K (QK^T input)"], 2 * s * (a / t) * 192);
+  EXPECT_EQ(got["attention over V / V (probs @ V input)"], 2 * s * (a / t) * 128);
+}
+
+}  // namespace
+}  // namespace trainmem::sim

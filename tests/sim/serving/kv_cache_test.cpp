@@ -31,6 +31,17 @@ TEST(KvCache, Llama2_70bGqaIsEightTimesSmaller) {
   EXPECT_EQ(kv_cache(mha, c).bytes_per_token.value, 8 * gqa.value);
 }
 
+TEST(KvCache, MlaCachesTheCompressedLatent) {
+  // DeepSeek-V3 (MLA): kv_lora_rank 512 + qk_rope_head_dim 64 = 576 values per token per layer (DeepSeek-V2 report
+  // Sec. 2.1: (d_c + d_h^R) * l elements per token), 61 layers, bf16: 576 * 61 * 2 = 70,272 bytes per token, the
+  // same on every TP rank (one latent, not split by heads). Per-head K/V would be 2*128*128*61*2 = 3,997,696 / tp.
+  KvCacheConfig c;
+  c.context_tokens = 1;
+  EXPECT_EQ(kv_cache(preset("deepseek-v3"), c).bytes_per_token.value, 70'272u);
+  c.tp = 8;
+  EXPECT_EQ(kv_cache(preset("deepseek-v3"), c).bytes_per_token.value, 70'272u);
+}
+
 TEST(KvCache, PagedBlocksAndBatch) {
   // Llama-3-8B: 2 * 32 * 8 * 128 * 2 = 131,072 bytes per token. 4 sequences of 1000 + 30 tokens in
   // 16-token blocks: ceil(1030/16) = 65 blocks = 1040 tokens each -> 4 * 1040 * 131,072 bytes.

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "tests/tools/cli_test_util.hpp"
 
@@ -198,6 +199,47 @@ TEST(EstimateCli, ModelsListsPresets) {
   for (const auto& m : j["models"])
     if (m["name"] == "llama3-8b") found = m["num_parameters"].get<std::uint64_t>() == 8'030'261'248ULL;
   EXPECT_TRUE(found);
+}
+
+TEST(EstimateCli, ModelHeaderNamesTheArchitectureVariants) {
+  // Qwen2 has q/k/v biases (not "no biases"); Qwen3 q/k norm; Gemma 2 sandwich norms; DeepSeek-V3 MLA with its
+  // sizes, the shared expert, the router bias and its 3 dense layers (config.json values).
+  auto header = [](const char* model) {
+    const CliRun r = run({"estimate", "--model", model});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.out.substr(0, r.out.find("# layout"));
+  };
+  EXPECT_NE(header("qwen2-0.5b").find("tied embeddings, q/k/v biases only\n"), std::string::npos);
+  EXPECT_NE(header("qwen3-8b").find("no biases, q/k norm\n"), std::string::npos);
+  EXPECT_NE(header("gemma2-9b").find("no biases, sandwich norms\n"), std::string::npos);
+  const std::string v3 = header("deepseek-v3");
+  EXPECT_NE(v3.find("128 heads, MLA (q_lora 1536, kv_lora 512, qk 128+64 rope, v 128)"), std::string::npos) << v3;
+  EXPECT_NE(v3.find("256 experts (top-8, expert ffn 2048, shared expert ffn 2048, router bias), first 3 layers dense"),
+            std::string::npos)
+      << v3;
+  EXPECT_NE(header("deepseek-v2-lite").find("MLA (no q LoRA, kv_lora 512"), std::string::npos);
+}
+
+TEST(EstimateCli, ModelsTableNameColumnFitsTheLongestName) {
+  // Each row starts with the right-aligned name and at least one blank before the parameter count (the 17
+  // characters of qwen1.5-moe-a2.7b ran into its count in a 14-wide column); the header's "name" ends where
+  // the names end.
+  const CliRun r = run({"models"});
+  ASSERT_EQ(r.code, 0);
+  std::istringstream lines(r.out);
+  std::string line;
+  std::size_t name_end = 0;
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("#", 0) == 0 && line.find("name") != std::string::npos && name_end == 0)
+      name_end = line.find("name") + 4;
+    if (line.find("qwen1.5-moe-a2.7b") == std::string::npos && line.find("deepseek-v2-lite") == std::string::npos)
+      continue;
+    ++rows;
+    const std::size_t end = line.find(' ', line.find_first_not_of(' '));
+    EXPECT_EQ(end, name_end) << line;
+  }
+  EXPECT_EQ(rows, 2);
 }
 
 }  // namespace

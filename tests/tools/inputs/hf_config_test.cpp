@@ -142,6 +142,69 @@ TEST(HfConfig, Qwen2MoeSharedExperts) {
             std::string::npos);
 }
 
+TEST(HfConfig, DeepSeekMultiLatentAttention) {
+  // deepseek-ai/DeepSeek-V2-Lite: q_lora_rank null (one q_proj), first_k_dense_replace 1, 2 shared experts of 1408,
+  // topk_method greedy (no router bias). Count derived in tests/partition/deepseek_test.cpp: 15,706,484,224.
+  const ModelSpec lite = fixture("deepseek-v2-lite.json");
+  EXPECT_EQ(lite.q_lora_rank, 0);
+  EXPECT_EQ(lite.kv_lora_rank, 512);
+  EXPECT_EQ(lite.kv_channels, 128);  // qk_nope_head_dim
+  EXPECT_EQ(lite.num_query_groups, 0);
+  EXPECT_EQ(lite.first_dense_layers, 1);
+  EXPECT_EQ(lite.shared_expert_ffn, 2 * 1408);
+  EXPECT_FALSE(lite.shared_expert_gate);
+  EXPECT_FALSE(lite.moe_router_bias);
+  EXPECT_EQ(total_parameters(lite).value, 15'706'484'224ULL);
+  // deepseek-ai/DeepSeek-V3: noaux_tc router bias; num_nextn_predict_layers 1 is not read (transformers builds no
+  // MTP module), so the count is the 671B main model (derived in tests/partition/deepseek_test.cpp).
+  const ModelSpec v3 = fixture("deepseek-v3.json");
+  EXPECT_TRUE(v3.moe_router_bias);
+  EXPECT_EQ(v3.mtp_layers, 0);
+  EXPECT_EQ(total_parameters(v3).value, 671'026'419'200ULL);
+}
+
+TEST(HfConfig, DeepSeekRefusals) {
+  const std::string base = R"({"model_type": "deepseek_v2", "hidden_size": 2048, "intermediate_size": 10944,
+      "num_attention_heads": 16, "num_hidden_layers": 27, "vocab_size": 102400, "kv_lora_rank": 512,
+      "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "n_routed_experts": 64,
+      "num_experts_per_tok": 6, "moe_intermediate_size": 1408, "first_k_dense_replace": 1)";
+  EXPECT_EQ(error_of(base + "}"), "");
+  EXPECT_NE(error_of(base + R"(, "moe_layer_freq": 2})").find("moe_layer_freq (in cfg.json) = 2"), std::string::npos);
+  EXPECT_NE(error_of(base + R"(, "num_key_value_heads": 4})").find("num_key_value_heads (in cfg.json) = 4"),
+            std::string::npos);
+  EXPECT_NE(error_of(base + R"(, "topk_method": "random"})").find("topk_method (in cfg.json)"), std::string::npos);
+  EXPECT_NE(error_of(base + R"(, "attention_bias": true})").find("attention_bias"), std::string::npos);
+  EXPECT_NE(error_of(base + R"(, "first_k_dense_replace": 28})").find("first_k_dense_replace (in cfg.json) = 28"),
+            std::string::npos);
+}
+
+TEST(HfConfig, Starcoder2BiasesLayerNormGeluMlp) {
+  // bigcode/starcoder2-3b: h 3072, 30 layers, 24 heads of 128, 2 KV heads, non-gated GeLU MLP 12288, LayerNorm,
+  // biases everywhere (use_bias), tied, vocab 49152. Layer: q 3072*3072 + 3072, k and v 2*(3072*256 + 256), o
+  // 3072*3072 + 3072 = 20,453,888; MLP 3072*12288 + 12288 + 12288*3072 + 3072 = 75,512,832; 2 LayerNorms 4*3072 =
+  // 12,288 -> 95,979,008; x30 = 2,879,370,240; embedding 49152*3072 = 150,994,944; final LayerNorm 6,144 ->
+  // 3,030,371,328 ("3.03B", the model card).
+  const ModelSpec m = fixture("starcoder2-3b.json");
+  EXPECT_EQ(m.normalization, Normalization::layer_norm);
+  EXPECT_EQ(m.activation, Activation::gelu);
+  EXPECT_TRUE(m.add_bias_linear);
+  EXPECT_TRUE(m.tie_embeddings);
+  EXPECT_EQ(m.sliding_window, 4096);
+  EXPECT_EQ(total_parameters(m).value, 3'030'371'328ULL);
+  // starcoder2-15b: h 6144, 40 layers, 48 heads, 4 KV heads, ffn 24576, untied. Layer: q and o 2*(6144^2 + 6144)
+  // = 75,509,760; k, v 2*(6144*512 + 512) = 6,292,480; MLP 2*6144*24576 + 24576 + 6144 = 302,020,608; norms 24,576
+  // -> 383,847,424; x40 = 15,353,896,960; embedding and head 2*49152*6144 = 603,979,776; final 12,288 ->
+  // 15,957,889,024 ("15.96B").
+  EXPECT_EQ(params(R"({"model_type": "starcoder2", "hidden_size": 6144, "intermediate_size": 24576,
+      "num_attention_heads": 48, "num_key_value_heads": 4, "num_hidden_layers": 40, "vocab_size": 49152,
+      "tie_word_embeddings": false, "use_bias": true, "sliding_window": 4096})"),
+            15'957'889'024ULL);
+  EXPECT_NE(error_of(R"({"model_type": "starcoder2", "hidden_size": 64, "intermediate_size": 256,
+      "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 100, "hidden_act": "silu"})")
+                .find("hidden_act (in cfg.json)"),
+            std::string::npos);
+}
+
 TEST(HfConfig, GemmaFamilies) {
   // google/gemma-7b: h 3072, 28 layers, 16 heads (MHA) of head_dim 256 (16*256 = 4096 != h), ffn 24576, GeGLU,
   // tied vocab 256000. layer: attention 4*3072*4096 = 50,331,648; MLP 3*3072*24576 = 226,492,416; norms 6,144

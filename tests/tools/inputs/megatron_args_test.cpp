@@ -11,6 +11,7 @@
 
 #include "partition/error.hpp"
 #include "tests/tools/cli_test_util.hpp"
+#include "tools/inputs/scenario_builder.hpp"
 
 namespace trainmem::tools::test {
 namespace {
@@ -150,7 +151,8 @@ TEST(MegatronArgs, ErrorsNameTheArgument) {
       {"8 --num-layers 2", "megatron_args = 8: expected an argument starting with --"},
       {"--fp16 --bf16", "megatron_args = --fp16 --bf16: Megatron allows one of --fp16 and --bf16"},
       {"--fp8-format hybrid", "megatron_args = --fp8-format: FP8 training (Transformer Engine) is not modelled"},
-      {"--qk-layernorm", "megatron_args = --qk-layernorm: QK layernorm"},
+      {"--multi-latent-attention", "megatron_args = --multi-latent-attention: without --qk-layernorm"},
+      {"--moe-layer-freq 2", "megatron_args = --moe-layer-freq 2: only 1 or ([0]*K+[1]*N)"},
       {"--position-embedding-type alibi",
        "position_embedding_type = alibi: must be one of learned_absolute, rope, none"},
       {"--attention-backend sdpa", "attention_backend = sdpa"},
@@ -181,6 +183,38 @@ TEST(MegatronArgs, ErrorsNameTheArgument) {
   EXPECT_EQ(r.err,
             "trainmem: error: megatron_args = --frobnicate: unknown Megatron argument; docs/ecosystem-inputs.md "
             "lists the arguments trainmem reads\n");
+}
+
+// DeepSeek-V2-Lite as Megatron-Bridge's deepseek_v2_lite recipe launches it (MLA without q LoRA, kv_lora 512,
+// qk_head_dim 128, qk_pos_emb_head_dim 64, v_head_dim 128, moe_layer_freq ([0]*1+[1]*26), 64 experts of 1408,
+// shared experts 2 * 1408 = 2816): the same 15,706,484,224 parameters as its config.json (derived by hand in
+// tests/partition/deepseek_test.cpp). The MLA sizes do nothing without --multi-latent-attention (Megatron reads
+// them only then); --qk-layernorm without MLA is the per-head q/k norm.
+TEST(MegatronArgs, DeepSeekMultiLatentAttentionLaunchLine) {
+  const std::string line =
+      "--num-layers 27 --hidden-size 2048 --ffn-hidden-size 10944 --num-attention-heads 16 --kv-channels 128 "
+      "--vocab-size 102400 --make-vocab-size-divisible-by 1 --position-embedding-type rope --normalization RMSNorm "
+      "--swiglu --untie-embeddings-and-output-weights --disable-bias-linear --multi-latent-attention --qk-layernorm "
+      "--kv-lora-rank 512 --qk-head-dim 128 --qk-pos-emb-head-dim 64 --v-head-dim 128 --num-experts 64 "
+      "--moe-router-topk 6 --moe-ffn-hidden-size 1408 --moe-shared-expert-intermediate-size 2816 "
+      "--moe-layer-freq ([0]*1+[1]*26) --seq-length 4096 --micro-batch-size 1 --bf16";
+  const MegatronArgs a = megatron_args_from_string(line);
+  EXPECT_EQ(a.settings.at("kv_lora_rank").text, "512");
+  EXPECT_EQ(a.settings.at("first_dense_layers").text, "1");
+  EXPECT_EQ(a.settings.count("q_lora_rank"), 0u);  // Megatron's default None: one q_proj
+  const BuiltScenario b = build_scenario(a.settings);
+  ASSERT_TRUE(b.scenario.model.has_value());
+  EXPECT_EQ(total_parameters(*b.scenario.model).value, 15'706'484'224ULL);
+  // With --mtp-num-layers 1 and --moe-router-enable-expert-bias on the V3 shapes the count would grow by the MTP
+  // module; here: the V2-Lite MoE layer 584,847,872 + 3 norms 3*2048 + eh_proj 2*2048*2048 = 8,388,608, and
+  // 26 router biases of 64.
+  const MegatronArgs mtp = megatron_args_from_string(line + " --mtp-num-layers 1 --moe-router-enable-expert-bias");
+  EXPECT_EQ(total_parameters(*build_scenario(mtp.settings).scenario.model).value,
+            15'706'484'224ULL + 584'847'872ULL + 64 + 6'144 + 8'388'608 + 26 * 64);
+  // Without --multi-latent-attention the MLA sizes are listed as ignored, and --qk-layernorm is the q/k norm.
+  const MegatronArgs plain = megatron_args_from_string("--qk-layernorm --kv-lora-rank 512");
+  EXPECT_EQ(plain.settings.at("qk_norm").text, "true");
+  EXPECT_EQ(plain.ignored, (Words{"--kv-lora-rank (without --multi-latent-attention)"}));
 }
 
 // examples/gpt3/train_gpt3_175b_distributed.sh of Megatron-LM (model, training, parallel, data and logging

@@ -30,8 +30,12 @@ std::string model_line(const sim::ResolvedScenario& r, const std::string& source
   const ModelSpec& m = *r.scenario.model;
   std::ostringstream s;
   s << m.name << " (" << source << "): " << with_commas(total_parameters(m).value) << " parameters; " << m.num_layers
-    << " layers, hidden " << m.hidden_size << ", " << m.num_attention_heads << " heads (" << m.query_groups()
-    << " kv), ffn " << m.ffn() << ", vocab " << m.vocab_size;
+    << " layers, hidden " << m.hidden_size << ", " << m.num_attention_heads << " heads";
+  if (m.mla())
+    s << ", MLA (kv_lora " << m.kv_lora_rank << ")";
+  else
+    s << " (" << m.query_groups() << " kv)";
+  s << ", ffn " << m.ffn() << ", vocab " << m.vocab_size;
   if (m.is_moe()) s << ", " << m.num_experts << " experts (top-" << m.moe_router_topk << ")";
   return s.str();
 }

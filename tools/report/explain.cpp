@@ -13,13 +13,6 @@
 #include "tools/report/report_lora.hpp"
 
 namespace trainmem::tools {
-namespace {
-std::string pad(std::string s, std::size_t w) {
-  if (s.size() < w) s.append(w - s.size(), ' ');
-  return s;
-}
-std::string lpad(const std::string& s, std::size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
-}  // namespace
 
 void explain_recipes(std::ostream& o, const sim::EstimateResult& r) {
   o << "Why 16, 18 or 20 bytes per parameter\n"

@@ -3,13 +3,6 @@
 #include "tools/report/format.hpp"
 
 namespace trainmem::tools {
-namespace {
-std::string pad(std::string s, std::size_t w) {
-  if (s.size() < w) s.append(w - s.size(), ' ');
-  return s;
-}
-std::string lpad(const std::string& s, std::size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
-}  // namespace
 
 void explain_buffers(std::ostream& o, const sim::RankClass& c, const sim::Scenario& sc) {
   if (!c.buffer_shape) return;

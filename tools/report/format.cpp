@@ -31,6 +31,13 @@ std::string iec(Bytes b) {
 
 std::string gib(Bytes b) { return fixed(static_cast<double>(b.value) / static_cast<double>(kGiB), 2); }
 
+std::string pad(std::string s, std::size_t w) {
+  if (s.size() < w) s.append(w - s.size(), ' ');
+  return s;
+}
+
+std::string lpad(const std::string& s, std::size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
+
 std::string rank_ranges(const std::vector<std::int64_t>& ranks) {
   std::string out;
   for (std::size_t i = 0; i < ranks.size();) {

@@ -9,11 +9,6 @@ namespace trainmem::tools {
 using nlohmann::json;
 
 namespace {
-std::string pad(std::string s, std::size_t w) {
-  if (s.size() < w) s.append(w - s.size(), ' ');
-  return s;
-}
-
 json terms_json(const std::vector<sim::FrameworkTerm>& terms) {
   json a = json::array();
   for (const auto& t : terms)

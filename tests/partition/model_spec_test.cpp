@@ -69,6 +69,29 @@ TEST(ModelSpec, NewFamilyPresetsMatchPublishedCounts) {
   EXPECT_EQ(count("starcoder2-3b"), 3'030'371'328ULL);
   EXPECT_EQ(count("starcoder2-7b"), 7'173'923'840ULL);
   EXPECT_EQ(count("starcoder2-15b"), 15'957'889'024ULL);
+  // OLMo 2 (derived in tests/tools/inputs/hf_config_test.cpp): the Hub's safetensors totals of
+  // allenai/OLMo-2-1124-7B (F32 7,298,617,344) and OLMo-2-1124-13B (index total_size 54,864,793,600 B / 4).
+  EXPECT_EQ(count("olmo2-7b"), 7'298'617'344ULL);
+  EXPECT_EQ(count("olmo2-13b"), 13'716'198'400ULL);
+}
+
+TEST(ModelSpec, Olmo2FullWidthQkNormSplitsWithHeads) {
+  // OLMo-2-7B layer at tp 4: q/k/v/o and the MLP split; q_norm (32*128) and k_norm (32*128) sliced with the heads;
+  // the 2 post-norms (h each) replicated.
+  const ModelSpec m = find_model_preset("olmo2-7b")->spec;
+  const std::uint64_t h = 4096, f = 11008;
+  EXPECT_EQ(layer_params(m, TensorSplit{4, 4, 1}).dense.value, (4 * h * h + 3 * h * f + 2 * h) / 4 + 2 * h);
+  EXPECT_EQ(architecture_extension(m), "qk_norm");
+  ModelSpec bad = m;
+  bad.qk_norm = false;  // full width without q/k norms
+  EXPECT_THROW(validate(bad), ConfigError);
+  bad = m;
+  bad.sandwich_norm = true;  // post-norm has no input norms to sandwich
+  EXPECT_THROW(validate(bad), ConfigError);
+  bad = m;
+  bad.qk_norm = false;
+  bad.qk_norm_full_width = false;
+  EXPECT_EQ(architecture_extension(bad), "post_norm");
 }
 
 TEST(ModelSpec, QkNormAndSandwichNormsPerRank) {

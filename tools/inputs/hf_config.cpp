@@ -71,8 +71,8 @@ void read_llama_shape(const Reader& r, ModelSpec& m) {
   m.use_cache = r.boolean_or("use_cache", true);
 }
 
-// llama, mistral, mixtral, qwen2(_moe), qwen3(_moe), phi3, granite and smollm3: RMSNorm, SwiGLU, RoPE, no linear
-// biases but Qwen2's q/k/v ones.
+// llama, mistral, mixtral, qwen2(_moe), qwen3(_moe), phi3, granite, smollm3 and olmo2: RMSNorm, SwiGLU, RoPE, no
+// linear biases but Qwen2's q/k/v ones.
 ModelSpec llama_family(const Reader& r, const std::string& type) {
   ModelSpec m;
   read_llama_shape(r, m);
@@ -91,6 +91,11 @@ ModelSpec llama_family(const Reader& r, const std::string& type) {
   // Qwen2/3's optional sliding window: which layers use it (max_window_layers) changes the KV cache.
   r.refuse_bool("use_sliding_window", false, "Qwen sliding-window layers are not modelled");
   m.qk_norm = type == "qwen3" || type == "qwen3_moe";
+  if (type == "olmo2") {  // Olmo2DecoderLayer: post_attention_layernorm / post_feedforward_layernorm on the branch
+    m.post_norm = true;   // outputs, no input norms; Olmo2Attention's q_norm / k_norm over heads*head_dim and
+    m.qk_norm = true;     // kv_heads*head_dim
+    m.qk_norm_full_width = true;
+  }
   if (type == "mixtral") {
     m.num_experts = r.integer("num_local_experts");
     m.moe_router_topk = r.integer_or("num_experts_per_tok", 2);
@@ -313,11 +318,12 @@ const char* hf_key(const std::string& type, const std::string& field) {
 // embedding/residual/attention/logits multipliers are scalars and SmolLM3's NoPE layers only skip RoPE, neither
 // adds parameters or saved tensors. phi3's fused qkv_proj and gate_up_proj hold the same weights as Llama's
 // separate q/k/v and gate/up projections (same count, same activations).
-constexpr const char* kLlamaTypes[] = {"llama", "mistral",   "mixtral", "qwen2",   "qwen2_moe",
-                                       "qwen3", "qwen3_moe", "phi3",    "granite", "smollm3"};
+constexpr const char* kLlamaTypes[] = {"llama",     "mistral", "mixtral", "qwen2",   "qwen2_moe", "qwen3",
+                                       "qwen3_moe", "phi3",    "granite", "smollm3", "olmo2"};
 constexpr const char* kGemmaTypes[] = {"gemma", "gemma2", "gemma3_text"};
 constexpr const char* kSupported =
-    "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, gemma, gemma2, gemma3_text, "
+    "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, olmo2, gemma, gemma2, "
+    "gemma3_text, "
     "deepseek_v2, deepseek_v3, starcoder2, gpt_neox, gpt2, opt";
 
 template <std::size_t N>

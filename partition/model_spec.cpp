@@ -106,6 +106,9 @@ void validate(const ModelSpec& m) {
                       std::string("cannot be combined with ") +
                           (m.sandwich_norm ? "sandwich_norm" : "parallel_residual") +
                           " (post-norm layers have no input norms)");
+  if (m.parallel_shared_norm && (!m.parallel_residual || m.is_moe()))
+    throw ConfigError("parallel_shared_norm", "true",
+                      m.is_moe() ? "a shared norm feeding an MoE router is not modelled" : "needs parallel_residual");
   if (m.qk_norm_full_width && (!m.qk_norm || m.mla()))
     throw ConfigError("qk_norm_full_width", "true",
                       m.mla() ? "multi-latent attention has no q/k norm of that shape" : "needs qk_norm");

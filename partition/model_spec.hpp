@@ -53,6 +53,9 @@ struct ModelSpec {
   bool qk_norm = false;            // RMSNorm weights over head_dim on each query and key head (Qwen3, Gemma 3)
   bool sandwich_norm = false;      // Gemma 2/3: norms on the attention and MLP outputs too (4 norms per layer)
   bool parallel_residual = false;  // GPT-NeoX: x + attn(ln1(x)) + mlp(ln2(x)), both norms read the layer input
+  // With parallel_residual: one input norm whose output feeds both attention and MLP, x + attn(ln(x)) + mlp(ln(x))
+  // (Falcon-7B input_layernorm; 1 norm per layer).
+  bool parallel_shared_norm = false;
   // OLMo 2 post-norm: x + norm(attn(x)), then + norm(mlp(.)): the 2 norms of a layer sit on the attention and MLP
   // outputs (post_attention_layernorm, post_feedforward_layernorm), none on their inputs (same count as pre-norm).
   bool post_norm = false;
@@ -104,7 +107,7 @@ struct ModelSpec {
   std::int64_t expert_ffn() const { return moe_ffn_hidden_size != 0 ? moe_ffn_hidden_size : ffn(); }
   bool is_moe() const { return num_experts > 0; }
   bool gated_mlp() const { return activation == Activation::swiglu || activation == Activation::geglu; }
-  std::int64_t norms_per_layer() const { return sandwich_norm ? 4 : 2; }
+  std::int64_t norms_per_layer() const { return sandwich_norm ? 4 : parallel_shared_norm ? 1 : 2; }
   // Whether layer `layer` (0-based, global index) attends within the sliding window only.
   bool local_attention_layer(std::int64_t layer) const {
     return sliding_window > 0 && (global_layer_every == 0 || (layer + 1) % global_layer_every != 0);

@@ -178,9 +178,12 @@ void add_dense_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const
   const std::uint64_t h = u(m.hidden_size);
   const std::uint64_t f = u(m.ffn() / p.tp);
   const bool gated = m.gated_mlp();
-  ops.push_back({gated ? "MLP up/gate (fc1)" : "MLP up (fc1)",
-                 {tb.replicated(m.post_norm ? "fc1 input (residual sum)" : "fc1 input (norm output)", "s*b*h", h)},
-                 ""});
+  ops.push_back(
+      {gated ? "MLP up/gate (fc1)" : "MLP up (fc1)",
+       {m.parallel_shared_norm
+            ? alias(tb.replicated("fc1 input (norm output)", "s*b*h", h), "QKV input (norm output)")
+            : tb.replicated(m.post_norm ? "fc1 input (residual sum)" : "fc1 input (norm output)", "s*b*h", h)},
+       ""});
   const std::string act = std::string(activation_name(m.activation));
   if (gated)
     ops.push_back({"activation function (" + act + ")",
@@ -300,7 +303,8 @@ LayerActivations layer_activations(const ModelSpec& m, const ParallelConfig& p, 
   SavedTensor mlp_norm_input = tb.replicated("norm input (residual sum)", "s*b*h", h);
   if (m.parallel_residual)  // GPT-NeoX: the MLP's norm reads the layer input, already kept by the input norm
     mlp_norm_input = alias(tb.replicated("norm input (layer input)", "s*b*h", h), "norm input (layer input)");
-  if (!m.post_norm)  // OLMo 2: the MLP reads the residual sum itself, saved under "fc1 input" (same bytes)
+  if (!m.post_norm && !m.parallel_shared_norm)  // Falcon-7B: one norm feeds both branches; OLMo 2: the MLP reads the
+                                                // residual sum itself, saved under "fc1 input" (same bytes)
     ops.push_back({"post-attention norm (" + norm + ")",
                    {mlp_norm_input},
                    m.parallel_residual ? "parallel attention + MLP: same tensor as the input norm's" : ""});

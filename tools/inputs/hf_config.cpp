@@ -233,6 +233,45 @@ ModelSpec starcoder2_family(const Reader& r) {
   return m;                                              // LayerNorm, gelu: the ModelSpec defaults
 }
 
+// falcon (FalconConfig, FalconDecoderLayer): LayerNorm, a non-gated GeLU MLP of ffn_hidden_size (null: 4h), RoPE,
+// biases on every linear only with bias: true, tied unless tie_word_embeddings: false. new_decoder_architecture
+// (40B/180B): num_kv_heads KV heads, attention and MLP in parallel, two norms (ln_attn, ln_mlp) on the layer input
+// unless num_ln_in_parallel_attn is 1. Otherwise (7B) multi_query gives one KV head (false: MHA) and parallel_attn
+// one input_layernorm feeding both branches (false: the sequential GPT layout with two norms).
+ModelSpec falcon_family(const Reader& r) {
+  ModelSpec m;
+  m.num_layers = r.integer("num_hidden_layers");
+  m.hidden_size = r.integer("hidden_size");
+  m.num_attention_heads = r.integer("num_attention_heads");
+  m.ffn_hidden_size = r.integer_or("ffn_hidden_size", 0);  // 0 = 4h
+  m.vocab_size = r.integer("vocab_size");
+  m.use_cache = r.boolean_or("use_cache", true);
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = r.boolean_or("tie_word_embeddings", true);
+  m.add_bias_linear = r.boolean_or("bias", false);
+  r.require_activation("activation", {"gelu"});
+  r.refuse_bool("alibi", false, "ALiBi attention biases are not modelled (RoPE only)");
+  r.refuse_bool("apply_residual_connection_post_layernorm", false,
+                "a residual taken after the input norm (original RW code) is not modelled");
+  const std::int64_t kv = r.integer_or("num_kv_heads", m.num_attention_heads);
+  if (r.boolean_or("new_decoder_architecture", false)) {
+    m.num_query_groups = kv;
+    m.parallel_residual = true;
+    const std::int64_t lns = r.integer_or("num_ln_in_parallel_attn", 2);
+    if (lns > 2) throw ConfigError(r.field("num_ln_in_parallel_attn"), std::to_string(lns), "must be 1 or 2");
+    m.parallel_shared_norm = lns == 1;
+  } else {
+    const bool mq = r.boolean_or("multi_query", true);
+    if (!mq && kv != m.num_attention_heads)  // FalconAttention: fused qkv of 3h, num_kv_heads is not read
+      throw ConfigError(r.field("num_kv_heads"), std::to_string(kv),
+                        "without new_decoder_architecture or multi_query the attention is MHA (num_attention_heads)");
+    m.num_query_groups = mq ? 1 : m.num_attention_heads;
+    m.parallel_residual = r.boolean_or("parallel_attn", true);
+    m.parallel_shared_norm = m.parallel_residual;
+  }
+  return m;
+}
+
 ModelSpec gpt2_family(const Reader& r) {
   ModelSpec m;
   m.num_layers = r.integer("n_layer");
@@ -297,6 +336,8 @@ const char* hf_key(const std::string& type, const std::string& field) {
       {"attn_logit_softcapping", "attn_logit_softcapping", nullptr, nullptr},
   };
   if ((type == "qwen3_moe" || type == "qwen2_moe") && field == "num_experts") return "num_experts";
+  if (type == "falcon" && field == "ffn_hidden_size") return "ffn_hidden_size";
+  if (type == "falcon" && field == "num_query_groups") return "num_kv_heads";
   if (type == "deepseek_v2" || type == "deepseek_v3") {
     static constexpr const char* kDeepseek[][2] = {{"num_experts", "n_routed_experts"},
                                                    {"kv_channels", "qk_nope_head_dim"},
@@ -324,7 +365,7 @@ constexpr const char* kGemmaTypes[] = {"gemma", "gemma2", "gemma3_text"};
 constexpr const char* kSupported =
     "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, olmo2, gemma, gemma2, "
     "gemma3_text, "
-    "deepseek_v2, deepseek_v3, starcoder2, gpt_neox, gpt2, opt";
+    "deepseek_v2, deepseek_v3, starcoder2, falcon, gpt_neox, gpt2, opt";
 
 template <std::size_t N>
 bool one_of(const std::string& type, const char* const (&types)[N]) {
@@ -360,6 +401,12 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
     m = neox_family(r);
   else if (type == "starcoder2")
     m = starcoder2_family(r);
+  else if (type == "falcon")
+    m = falcon_family(r);
+  else if (type == "RefinedWeb" || type == "RefinedWebModel")
+    throw ConfigError(r.field("model_type"), type,
+                      "the original Falcon remote-code config; use the repository's current config.json "
+                      "(model_type falcon, num_hidden_layers / num_attention_heads / num_kv_heads)");
   else if (type == "gemma3")
     throw ConfigError(r.field("model_type"), type,
                       "an image-text model whose vision tower is not modelled; save its text_config as a "

@@ -348,6 +348,9 @@ TEST(ActivationMemory, ArchitectureVariantsAddOrShareTensors) {
   par.parallel_residual = true;
   const auto pl = layer_activations(par, tp_config(2, false), tc, 2);
   EXPECT_EQ(pl.saved_all.value, base - 2 * s * h);
+  // One shared norm (Falcon-7B): no second norm, and fc1 reads the QKV input (an alias): another 2sh less.
+  par.parallel_shared_norm = true;
+  EXPECT_EQ(layer_activations(par, tp_config(2, false), tc, 2).saved_all.value, base - 2 * (2 * s * h));
   // Post-norm (OLMo 2): QKV keeps the layer input instead of the input norm's input and output, the MLP the residual
   // sum instead of the post-attention norm's input and output, and the attention- and MLP-output norms keep their
   // inputs: 4 tensors of 2sh either way, the same total as pre-norm. The full-width q/k norms keep the q and k

@@ -133,6 +133,31 @@ ModelSpec gemma3(std::string name, std::int64_t layers, std::int64_t hidden, std
   return m;
 }
 
+// OLMo 2 (olmo2): Llama layout (MHA, vocab 100352, untied) with post-norm layers and q/k norms over the whole
+// q and k widths.
+ModelSpec olmo2(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn, std::int64_t heads) {
+  ModelSpec m = llama(std::move(name), layers, hidden, ffn, heads, heads, 100352);
+  m.post_norm = true;
+  m.qk_norm = true;
+  m.qk_norm_full_width = true;
+  return m;
+}
+
+// Falcon (falcon): LayerNorm, non-gated GeLU MLP of 4h, RoPE, no biases, attention and MLP in parallel. 7B:
+// multi-query (one KV head), one input norm for both branches, tied; 40B/180B (new_decoder_architecture): grouped
+// KV heads and two norms (ln_attn, ln_mlp) reading the layer input; 180B's lm_head is untied.
+ModelSpec falcon(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads, std::int64_t kv_heads,
+                 bool new_arch, bool tied) {
+  ModelSpec m = gpt(std::move(name), layers, hidden, heads, 65024, 0);
+  m.num_query_groups = kv_heads;
+  m.position_embedding = PositionEmbedding::rope;
+  m.add_bias_linear = false;
+  m.parallel_residual = true;
+  m.parallel_shared_norm = !new_arch;
+  m.tie_embeddings = tied;
+  return m;
+}
+
 // GPT-NeoX (Pythia): GPT layout (LayerNorm, GeLU, biases) with rotary positions, untied embed_out and the
 // attention and MLP branches in parallel.
 ModelSpec pythia(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads, std::int64_t vocab) {
@@ -231,6 +256,18 @@ const std::vector<ModelPreset>& table() {
        llama("phi3-mini", 32, 3072, 8192, 32, 32, 32064)},
       {"phi4", "HF microsoft/phi-4 config.json (Phi-4 technical report: pre-trained at 4,096 tokens)", 4096,
        llama("phi4", 40, 5120, 17920, 40, 10, 100352)},
+      // OLMo 2, pre-trained at 4,096 tokens (model card).
+      {"olmo2-7b", "HF allenai/OLMo-2-1124-7B config.json (post-norm, full-width q/k norm)", 4096,
+       olmo2("olmo2-7b", 32, 4096, 11008, 32)},
+      {"olmo2-13b", "HF allenai/OLMo-2-1124-13B config.json (post-norm, full-width q/k norm)", 4096,
+       olmo2("olmo2-13b", 40, 5120, 13824, 40)},
+      // Falcon, trained at 2,048 tokens (model cards).
+      {"falcon-7b", "HF tiiuae/falcon-7b config.json (multi-query, one norm per layer, tied)", 2048,
+       falcon("falcon-7b", 32, 4544, 71, 1, false, true)},
+      {"falcon-40b", "HF tiiuae/falcon-40b config.json (new_decoder_architecture, 8 KV heads, tied)", 2048,
+       falcon("falcon-40b", 60, 8192, 128, 8, true, true)},
+      {"falcon-180b", "HF tiiuae/falcon-180B config.json (new_decoder_architecture, 8 KV heads, untied)", 2048,
+       falcon("falcon-180b", 80, 14848, 232, 8, true, false)},
       // Pythia (GPT-NeoX), trained at 2,048 tokens (Biderman et al. 2023).
       {"pythia-6.9b", "HF EleutherAI/pythia-6.9b config.json", 2048, pythia("pythia-6.9b", 32, 4096, 32, 50432)},
       {"pythia-12b", "HF EleutherAI/pythia-12b config.json", 2048, pythia("pythia-12b", 36, 5120, 40, 50688)},

@@ -101,6 +101,17 @@ void validate(const ModelSpec& m) {
   if (m.moe_router_bias && m.num_experts == 0)
     throw ConfigError("moe_router_bias", "true", "needs num_experts (an MoE model)");
   if (m.mtp_layers != 0) require_range("mtp_layers", m.mtp_layers, 1, 64);
+  if (m.post_norm && (m.sandwich_norm || m.parallel_residual))
+    throw ConfigError("post_norm", "true",
+                      std::string("cannot be combined with ") +
+                          (m.sandwich_norm ? "sandwich_norm" : "parallel_residual") +
+                          " (post-norm layers have no input norms)");
+  if (m.parallel_shared_norm && (!m.parallel_residual || m.is_moe()))
+    throw ConfigError("parallel_shared_norm", "true",
+                      m.is_moe() ? "a shared norm feeding an MoE router is not modelled" : "needs parallel_residual");
+  if (m.qk_norm_full_width && (!m.qk_norm || m.mla()))
+    throw ConfigError("qk_norm_full_width", "true",
+                      m.mla() ? "multi-latent attention has no q/k norm of that shape" : "needs qk_norm");
   // NaN fails both comparisons: !(x >= 0) catches it.
   if (!(m.final_logit_softcapping >= 0.0) || m.final_logit_softcapping > 1e6)
     throw ConfigError("final_logit_softcapping", std::to_string(m.final_logit_softcapping),
@@ -117,6 +128,7 @@ std::string_view architecture_extension(const ModelSpec& m) {
   if (m.mtp_layers != 0) return "mtp_layers";
   if (m.qk_norm) return "qk_norm";
   if (m.sandwich_norm) return "sandwich_norm";
+  if (m.post_norm) return "post_norm";
   if (m.parallel_residual) return "parallel_residual";
   if (m.activation == Activation::geglu) return "activation";
   if (m.shared_expert_ffn != 0) return "shared_expert_ffn";
@@ -185,7 +197,11 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
         ElementCount(q_heads * d) * h);
     if (m.add_bias_linear) add("attention out-proj bias (replicated)", "h = " + H, ElementCount(h));
   }
-  if (m.qk_norm)  // one weight of head_dim shared by all heads, for q and for k; each rank holds whole heads
+  if (m.qk_norm && m.qk_norm_full_width)  // OLMo 2: one weight element per q and k channel, sliced with the heads
+    add("q_norm + k_norm (RMSNorm weight over the whole q and k widths)",
+        "(heads+kv_heads)*head_dim/tp = (" + heads + "+" + kv + ")*" + D + "/" + TP,
+        ElementCount((q_heads + kv_heads) * d));
+  else if (m.qk_norm)  // one weight of head_dim shared by all heads, for q and for k; each rank holds whole heads
     add("q_norm + k_norm (RMSNorm weight over head_dim, replicated)", "2*head_dim = 2*" + D, ElementCount(2 * d));
   const bool ln = m.normalization == Normalization::layer_norm;
   const std::uint64_t norms = u(m.norms_per_layer());

@@ -1,7 +1,7 @@
 // ModelSpec: the shape of a decoder-only transformer (dense or MoE) and its exact parameter count.
 // Parameter formulas follow the Megatron-LM / Hugging Face module layout (QKV, out-proj, MLP, norms,
 // embeddings); counts reproduce published totals (Llama-2-7B 6,738,415,616; GPT-2 large 774,030,080;
-// Qwen3-8B 8,190,735,360; Gemma-2-9B 9,241,705,984; Pythia-6.9B 6,857,302,016).
+// Qwen3-8B 8,190,735,360; Gemma-2-9B 9,241,705,984; Pythia-6.9B 6,857,302,016; OLMo-2-1124-7B 7,298,617,344).
 #pragma once
 
 #include <cstdint>
@@ -53,6 +53,16 @@ struct ModelSpec {
   bool qk_norm = false;            // RMSNorm weights over head_dim on each query and key head (Qwen3, Gemma 3)
   bool sandwich_norm = false;      // Gemma 2/3: norms on the attention and MLP outputs too (4 norms per layer)
   bool parallel_residual = false;  // GPT-NeoX: x + attn(ln1(x)) + mlp(ln2(x)), both norms read the layer input
+  // With parallel_residual: one input norm whose output feeds both attention and MLP, x + attn(ln(x)) + mlp(ln(x))
+  // (Falcon-7B input_layernorm; 1 norm per layer).
+  bool parallel_shared_norm = false;
+  // OLMo 2 post-norm: x + norm(attn(x)), then + norm(mlp(.)): the 2 norms of a layer sit on the attention and MLP
+  // outputs (post_attention_layernorm, post_feedforward_layernorm), none on their inputs (same count as pre-norm).
+  bool post_norm = false;
+  // With qk_norm: q_norm spans the whole q projection (heads*head_dim) and k_norm the whole k projection
+  // (kv_heads*head_dim) instead of one head_dim weight shared by the heads (OLMo 2). Under TP each rank holds the
+  // slice of its heads (the RMS statistic then needs a cross-rank sum of squares, s*b floats: not counted).
+  bool qk_norm_full_width = false;
   // Sliding-window (local) attention: layers that attend to the last `sliding_window` tokens only; with
   // global_layer_every N, layers N-1, 2N-1, ... (0-based) are global and the others local (Gemma 2: N = 2,
   // Gemma 3: N = 6). 0 = every layer global. Only the KV cache of inference changes (a local layer keeps
@@ -97,7 +107,7 @@ struct ModelSpec {
   std::int64_t expert_ffn() const { return moe_ffn_hidden_size != 0 ? moe_ffn_hidden_size : ffn(); }
   bool is_moe() const { return num_experts > 0; }
   bool gated_mlp() const { return activation == Activation::swiglu || activation == Activation::geglu; }
-  std::int64_t norms_per_layer() const { return sandwich_norm ? 4 : 2; }
+  std::int64_t norms_per_layer() const { return sandwich_norm ? 4 : parallel_shared_norm ? 1 : 2; }
   // Whether layer `layer` (0-based, global index) attends within the sliding window only.
   bool local_attention_layer(std::int64_t layer) const {
     return sliding_window > 0 && (global_layer_every == 0 || (layer + 1) % global_layer_every != 0);

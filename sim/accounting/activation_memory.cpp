@@ -179,7 +179,11 @@ void add_dense_mlp(std::vector<ActivationOp>& ops, const TableBuilder& tb, const
   const std::uint64_t f = u(m.ffn() / p.tp);
   const bool gated = m.gated_mlp();
   ops.push_back(
-      {gated ? "MLP up/gate (fc1)" : "MLP up (fc1)", {tb.replicated("fc1 input (norm output)", "s*b*h", h)}, ""});
+      {gated ? "MLP up/gate (fc1)" : "MLP up (fc1)",
+       {m.parallel_shared_norm
+            ? alias(tb.replicated("fc1 input (norm output)", "s*b*h", h), "QKV input (norm output)")
+            : tb.replicated(m.post_norm ? "fc1 input (residual sum)" : "fc1 input (norm output)", "s*b*h", h)},
+       ""});
   const std::string act = std::string(activation_name(m.activation));
   if (gated)
     ops.push_back({"activation function (" + act + ")",
@@ -267,38 +271,48 @@ LayerActivations layer_activations(const ModelSpec& m, const ParallelConfig& p, 
   const std::uint64_t h = u(m.hidden_size);
   const std::string norm = std::string(normalization_name(m.normalization));
   auto& ops = out.ops;
-  ops.push_back({"input norm (" + norm + ")",
-                 {tb.replicated("norm input (layer input)", "s*b*h", h)},
-                 "per-token mean/rstd (fp32, O(s*b)) not counted"});
-  ops.push_back({"QKV projection",
-                 {tb.replicated("QKV input (norm output)", "s*b*h", h)},
-                 "with SP the sequence-sharded norm output is saved and all-gathered again in backward"});
-  if (m.qk_norm) {  // Qwen3 / Gemma 3: RMSNorm over head_dim on each query and key head keeps its input
+  if (m.post_norm)  // OLMo 2: no input norm, the QKV projection reads (and keeps) the layer input
+    ops.push_back({"QKV projection",
+                   {tb.replicated("QKV input (layer input)", "s*b*h", h)},
+                   "post-norm: no input norm; with SP the sequence-sharded input is saved and all-gathered again"});
+  else {
+    ops.push_back({"input norm (" + norm + ")",
+                   {tb.replicated("norm input (layer input)", "s*b*h", h)},
+                   "per-token mean/rstd (fp32, O(s*b)) not counted"});
+    ops.push_back({"QKV projection",
+                   {tb.replicated("QKV input (norm output)", "s*b*h", h)},
+                   "with SP the sequence-sharded norm output is saved and all-gathered again in backward"});
+  }
+  if (m.qk_norm) {  // Qwen3 / Gemma 3: RMSNorm over head_dim on each query and key head keeps its input (OLMo 2:
+                    // over the whole q and k widths; the same tensors, the q and k projections)
     const std::uint64_t d = u(m.head_dim());
-    ops.push_back({"q/k norm (RMSNorm over head_dim)",
-                   {tb.tp_region("q_norm input (q projection)", "s*b*a*d", u(m.num_attention_heads / p.tp) * d),
-                    tb.tp_region("k_norm input (k projection)", "s*b*kv*d", u(m.query_groups() / p.tp) * d)},
-                   ""});
+    ops.push_back(
+        {m.qk_norm_full_width ? "q/k norm (RMSNorm over the whole q and k widths)" : "q/k norm (RMSNorm over head_dim)",
+         {tb.tp_region("q_norm input (q projection)", "s*b*a*d", u(m.num_attention_heads / p.tp) * d),
+          tb.tp_region("k_norm input (k projection)", "s*b*kv*d", u(m.query_groups() / p.tp) * d)},
+         ""});
   }
   if (m.mla()) add_mla_latents(ops, tb, m);
   if (m.position_embedding == PositionEmbedding::rope)
     ops.push_back({"RoPE", {}, "backward rotates the gradient with the shared cos/sin tables: nothing per token"});
   add_attention(ops, tb, m, p, t);
-  if (m.sandwich_norm)  // Gemma 2/3 post_attention_layernorm on the attention output, before the residual add
+  if (m.sandwich_norm || m.post_norm)  // Gemma 2/3, OLMo 2 post_attention_layernorm on the attention output
     ops.push_back(
         {"attention output norm (" + norm + ")", {tb.replicated("norm input (attention output)", "s*b*h", h)}, ""});
   add_dropout(ops, tb, m, t, "residual + dropout (attention)");
   SavedTensor mlp_norm_input = tb.replicated("norm input (residual sum)", "s*b*h", h);
   if (m.parallel_residual)  // GPT-NeoX: the MLP's norm reads the layer input, already kept by the input norm
     mlp_norm_input = alias(tb.replicated("norm input (layer input)", "s*b*h", h), "norm input (layer input)");
-  ops.push_back({"post-attention norm (" + norm + ")",
-                 {mlp_norm_input},
-                 m.parallel_residual ? "parallel attention + MLP: same tensor as the input norm's" : ""});
+  if (!m.post_norm && !m.parallel_shared_norm)  // Falcon-7B: one norm feeds both branches; OLMo 2: the MLP reads the
+                                                // residual sum itself, saved under "fc1 input" (same bytes)
+    ops.push_back({"post-attention norm (" + norm + ")",
+                   {mlp_norm_input},
+                   m.parallel_residual ? "parallel attention + MLP: same tensor as the input norm's" : ""});
   if (m.is_moe())
     add_moe_mlp(ops, tb, m, p, t);
   else
     add_dense_mlp(ops, tb, m, p);
-  if (m.sandwich_norm)  // Gemma 2/3 post_feedforward_layernorm on the MLP output
+  if (m.sandwich_norm || m.post_norm)  // Gemma 2/3, OLMo 2 post_feedforward_layernorm on the MLP output
     ops.push_back({"MLP output norm (" + norm + ")", {tb.replicated("norm input (MLP output)", "s*b*h", h)}, ""});
   add_dropout(ops, tb, m, t, "residual + dropout (MLP)");
 
@@ -310,7 +324,7 @@ LayerActivations layer_activations(const ModelSpec& m, const ParallelConfig& p, 
       else
         out.saved_selective += st.bytes;
     }
-  out.checkpoint = ops.front().saved.front().bytes;  // the layer input (input norm's saved tensor)
+  out.checkpoint = ops.front().saved.front().bytes;  // the layer input (input norm's or, post-norm, QKV's tensor)
   if (p.cp > 1) {
     // Local K and V as the flash kernel sees them (kv heads, not expanded; eager is refused with cp).
     const Bytes kv((ElementCount(out.dims.tokens_tp) *

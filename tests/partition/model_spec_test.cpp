@@ -69,6 +69,52 @@ TEST(ModelSpec, NewFamilyPresetsMatchPublishedCounts) {
   EXPECT_EQ(count("starcoder2-3b"), 3'030'371'328ULL);
   EXPECT_EQ(count("starcoder2-7b"), 7'173'923'840ULL);
   EXPECT_EQ(count("starcoder2-15b"), 15'957'889'024ULL);
+  // OLMo 2 (derived in tests/tools/inputs/hf_config_test.cpp): the Hub's safetensors totals of
+  // allenai/OLMo-2-1124-7B (F32 7,298,617,344) and OLMo-2-1124-13B (index total_size 54,864,793,600 B / 4).
+  EXPECT_EQ(count("olmo2-7b"), 7'298'617'344ULL);
+  EXPECT_EQ(count("olmo2-13b"), 13'716'198'400ULL);
+  // Falcon (LayerNorm weight+bias, GeLU MLP 4h, no linear biases, RoPE, vocab 65024). 7B: h 4544, 71 heads of
+  // 64, one KV head, 32 layers, tied. Layer: query_key_value 4544*(4544+2*64) = 21,229,568; dense 4544^2 =
+  // 20,647,936; MLP 2*4544*18176 = 165,183,488; one input_layernorm 2*4544 = 9,088 -> 207,070,080; x32 =
+  // 6,626,242,560; word_embeddings 65024*4544 = 295,469,056; ln_f 9,088 -> 6,921,720,704.
+  EXPECT_EQ(count("falcon-7b"), 6'921'720'704ULL);
+  // 40B: h 8192, 128 heads of 64, 8 KV heads, 60 layers, tied. Layer: qkv 8192*(128+16)*64 = 75,497,472; dense
+  // 67,108,864; MLP 2*8192*32768 = 536,870,912; ln_attn + ln_mlp 4*8192 = 32,768 -> 679,510,016; x60 =
+  // 40,770,600,960; embeddings 65024*8192 = 532,676,608; ln_f 16,384 -> 41,303,293,952.
+  EXPECT_EQ(count("falcon-40b"), 41'303'293'952ULL);
+  // 180B: h 14848, 232 heads of 64, 8 KV heads, 80 layers, untied. Layer: qkv 14848*(232+16)*64 = 235,667,456;
+  // dense 14848^2 = 220,463,104; MLP 2*14848*59392 = 1,763,704,832; norms 4*14848 = 59,392 -> 2,219,894,784; x80
+  // = 177,591,582,720; word_embeddings + lm_head 2*65024*14848 = 1,930,952,704; ln_f 29,696 -> 179,522,565,120
+  // (the Hub's safetensors total for tiiuae/falcon-180B).
+  EXPECT_EQ(count("falcon-180b"), 179'522'565'120ULL);
+}
+
+TEST(ModelSpec, FalconSharedNormIsOneNormPerLayer) {
+  const ModelSpec m = find_model_preset("falcon-7b")->spec;
+  EXPECT_EQ(m.norms_per_layer(), 1);
+  EXPECT_EQ(find_model_preset("falcon-40b")->spec.norms_per_layer(), 2);
+  ModelSpec bad = m;
+  bad.parallel_residual = false;  // a shared norm needs the parallel branches
+  EXPECT_THROW(validate(bad), ConfigError);
+}
+
+TEST(ModelSpec, Olmo2FullWidthQkNormSplitsWithHeads) {
+  // OLMo-2-7B layer at tp 4: q/k/v/o and the MLP split; q_norm (32*128) and k_norm (32*128) sliced with the heads;
+  // the 2 post-norms (h each) replicated.
+  const ModelSpec m = find_model_preset("olmo2-7b")->spec;
+  const std::uint64_t h = 4096, f = 11008;
+  EXPECT_EQ(layer_params(m, TensorSplit{4, 4, 1}).dense.value, (4 * h * h + 3 * h * f + 2 * h) / 4 + 2 * h);
+  EXPECT_EQ(architecture_extension(m), "qk_norm");
+  ModelSpec bad = m;
+  bad.qk_norm = false;  // full width without q/k norms
+  EXPECT_THROW(validate(bad), ConfigError);
+  bad = m;
+  bad.sandwich_norm = true;  // post-norm has no input norms to sandwich
+  EXPECT_THROW(validate(bad), ConfigError);
+  bad = m;
+  bad.qk_norm = false;
+  bad.qk_norm_full_width = false;
+  EXPECT_EQ(architecture_extension(bad), "post_norm");
 }
 
 TEST(ModelSpec, QkNormAndSandwichNormsPerRank) {

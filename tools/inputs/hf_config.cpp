@@ -71,8 +71,8 @@ void read_llama_shape(const Reader& r, ModelSpec& m) {
   m.use_cache = r.boolean_or("use_cache", true);
 }
 
-// llama, mistral, mixtral, qwen2(_moe), qwen3(_moe), phi3, granite and smollm3: RMSNorm, SwiGLU, RoPE, no linear
-// biases but Qwen2's q/k/v ones.
+// llama, mistral, mixtral, qwen2(_moe), qwen3(_moe), phi3, granite, smollm3 and olmo2: RMSNorm, SwiGLU, RoPE, no
+// linear biases but Qwen2's q/k/v ones.
 ModelSpec llama_family(const Reader& r, const std::string& type) {
   ModelSpec m;
   read_llama_shape(r, m);
@@ -91,6 +91,11 @@ ModelSpec llama_family(const Reader& r, const std::string& type) {
   // Qwen2/3's optional sliding window: which layers use it (max_window_layers) changes the KV cache.
   r.refuse_bool("use_sliding_window", false, "Qwen sliding-window layers are not modelled");
   m.qk_norm = type == "qwen3" || type == "qwen3_moe";
+  if (type == "olmo2") {  // Olmo2DecoderLayer: post_attention_layernorm / post_feedforward_layernorm on the branch
+    m.post_norm = true;   // outputs, no input norms; Olmo2Attention's q_norm / k_norm over heads*head_dim and
+    m.qk_norm = true;     // kv_heads*head_dim
+    m.qk_norm_full_width = true;
+  }
   if (type == "mixtral") {
     m.num_experts = r.integer("num_local_experts");
     m.moe_router_topk = r.integer_or("num_experts_per_tok", 2);
@@ -228,6 +233,45 @@ ModelSpec starcoder2_family(const Reader& r) {
   return m;                                              // LayerNorm, gelu: the ModelSpec defaults
 }
 
+// falcon (FalconConfig, FalconDecoderLayer): LayerNorm, a non-gated GeLU MLP of ffn_hidden_size (null: 4h), RoPE,
+// biases on every linear only with bias: true, tied unless tie_word_embeddings: false. new_decoder_architecture
+// (40B/180B): num_kv_heads KV heads, attention and MLP in parallel, two norms (ln_attn, ln_mlp) on the layer input
+// unless num_ln_in_parallel_attn is 1. Otherwise (7B) multi_query gives one KV head (false: MHA) and parallel_attn
+// one input_layernorm feeding both branches (false: the sequential GPT layout with two norms).
+ModelSpec falcon_family(const Reader& r) {
+  ModelSpec m;
+  m.num_layers = r.integer("num_hidden_layers");
+  m.hidden_size = r.integer("hidden_size");
+  m.num_attention_heads = r.integer("num_attention_heads");
+  m.ffn_hidden_size = r.integer_or("ffn_hidden_size", 0);  // 0 = 4h
+  m.vocab_size = r.integer("vocab_size");
+  m.use_cache = r.boolean_or("use_cache", true);
+  m.position_embedding = PositionEmbedding::rope;
+  m.tie_embeddings = r.boolean_or("tie_word_embeddings", true);
+  m.add_bias_linear = r.boolean_or("bias", false);
+  r.require_activation("activation", {"gelu"});
+  r.refuse_bool("alibi", false, "ALiBi attention biases are not modelled (RoPE only)");
+  r.refuse_bool("apply_residual_connection_post_layernorm", false,
+                "a residual taken after the input norm (original RW code) is not modelled");
+  const std::int64_t kv = r.integer_or("num_kv_heads", m.num_attention_heads);
+  if (r.boolean_or("new_decoder_architecture", false)) {
+    m.num_query_groups = kv;
+    m.parallel_residual = true;
+    const std::int64_t lns = r.integer_or("num_ln_in_parallel_attn", 2);
+    if (lns > 2) throw ConfigError(r.field("num_ln_in_parallel_attn"), std::to_string(lns), "must be 1 or 2");
+    m.parallel_shared_norm = lns == 1;
+  } else {
+    const bool mq = r.boolean_or("multi_query", true);
+    if (!mq && kv != m.num_attention_heads)  // FalconAttention: fused qkv of 3h, num_kv_heads is not read
+      throw ConfigError(r.field("num_kv_heads"), std::to_string(kv),
+                        "without new_decoder_architecture or multi_query the attention is MHA (num_attention_heads)");
+    m.num_query_groups = mq ? 1 : m.num_attention_heads;
+    m.parallel_residual = r.boolean_or("parallel_attn", true);
+    m.parallel_shared_norm = m.parallel_residual;
+  }
+  return m;
+}
+
 ModelSpec gpt2_family(const Reader& r) {
   ModelSpec m;
   m.num_layers = r.integer("n_layer");
@@ -292,6 +336,8 @@ const char* hf_key(const std::string& type, const std::string& field) {
       {"attn_logit_softcapping", "attn_logit_softcapping", nullptr, nullptr},
   };
   if ((type == "qwen3_moe" || type == "qwen2_moe") && field == "num_experts") return "num_experts";
+  if (type == "falcon" && field == "ffn_hidden_size") return "ffn_hidden_size";
+  if (type == "falcon" && field == "num_query_groups") return "num_kv_heads";
   if (type == "deepseek_v2" || type == "deepseek_v3") {
     static constexpr const char* kDeepseek[][2] = {{"num_experts", "n_routed_experts"},
                                                    {"kv_channels", "qk_nope_head_dim"},
@@ -313,12 +359,13 @@ const char* hf_key(const std::string& type, const std::string& field) {
 // embedding/residual/attention/logits multipliers are scalars and SmolLM3's NoPE layers only skip RoPE, neither
 // adds parameters or saved tensors. phi3's fused qkv_proj and gate_up_proj hold the same weights as Llama's
 // separate q/k/v and gate/up projections (same count, same activations).
-constexpr const char* kLlamaTypes[] = {"llama", "mistral",   "mixtral", "qwen2",   "qwen2_moe",
-                                       "qwen3", "qwen3_moe", "phi3",    "granite", "smollm3"};
+constexpr const char* kLlamaTypes[] = {"llama",     "mistral", "mixtral", "qwen2",   "qwen2_moe", "qwen3",
+                                       "qwen3_moe", "phi3",    "granite", "smollm3", "olmo2"};
 constexpr const char* kGemmaTypes[] = {"gemma", "gemma2", "gemma3_text"};
 constexpr const char* kSupported =
-    "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, gemma, gemma2, gemma3_text, "
-    "deepseek_v2, deepseek_v3, starcoder2, gpt_neox, gpt2, opt";
+    "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, olmo2, gemma, gemma2, "
+    "gemma3_text, "
+    "deepseek_v2, deepseek_v3, starcoder2, falcon, gpt_neox, gpt2, opt";
 
 template <std::size_t N>
 bool one_of(const std::string& type, const char* const (&types)[N]) {
@@ -354,6 +401,12 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
     m = neox_family(r);
   else if (type == "starcoder2")
     m = starcoder2_family(r);
+  else if (type == "falcon")
+    m = falcon_family(r);
+  else if (type == "RefinedWeb" || type == "RefinedWebModel")
+    throw ConfigError(r.field("model_type"), type,
+                      "the original Falcon remote-code config; use the repository's current config.json "
+                      "(model_type falcon, num_hidden_layers / num_attention_heads / num_kv_heads)");
   else if (type == "gemma3")
     throw ConfigError(r.field("model_type"), type,
                       "an image-text model whose vision tower is not modelled; save its text_config as a "

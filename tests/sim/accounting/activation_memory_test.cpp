@@ -348,6 +348,30 @@ TEST(ActivationMemory, ArchitectureVariantsAddOrShareTensors) {
   par.parallel_residual = true;
   const auto pl = layer_activations(par, tp_config(2, false), tc, 2);
   EXPECT_EQ(pl.saved_all.value, base - 2 * s * h);
+  // One shared norm (Falcon-7B): no second norm, and fc1 reads the QKV input (an alias): another 2sh less.
+  par.parallel_shared_norm = true;
+  EXPECT_EQ(layer_activations(par, tp_config(2, false), tc, 2).saved_all.value, base - 2 * (2 * s * h));
+  // Post-norm (OLMo 2): QKV keeps the layer input instead of the input norm's input and output, the MLP the residual
+  // sum instead of the post-attention norm's input and output, and the attention- and MLP-output norms keep their
+  // inputs: 4 tensors of 2sh either way, the same total as pre-norm. The full-width q/k norms keep the q and k
+  // projections like Qwen3's per-head ones. The checkpoint is still the layer input.
+  ModelSpec post = llama_layer();
+  post.post_norm = true;
+  const auto pn = layer_activations(post, tp_config(2, false), tc, 2);
+  EXPECT_EQ(pn.saved_all.value, base);
+  EXPECT_EQ(pn.checkpoint.value, 2 * s * h);
+  std::map<std::string, std::uint64_t> named;
+  for (const auto& op : pn.ops)
+    for (const auto& st : op.saved) named[st.name] += st.bytes.value;
+  EXPECT_EQ(named["QKV input (layer input)"], 2 * s * h);
+  EXPECT_EQ(named["norm input (attention output)"], 2 * s * h);
+  EXPECT_EQ(named["fc1 input (residual sum)"], 2 * s * h);
+  EXPECT_EQ(named["norm input (MLP output)"], 2 * s * h);
+  EXPECT_EQ(named.count("norm input (layer input)"), 0U);
+  post.qk_norm = true;
+  post.qk_norm_full_width = true;
+  EXPECT_EQ(layer_activations(post, tp_config(2, false), tc, 2).saved_all.value,
+            base + 2 * s * (a / t) * d + 2 * s * (kv / t) * d);
   // Attention logit soft-capping under eager attention: the tanh output, 2(a/t)s^2 (an attention-core tensor,
   // dropped by selective recompute); flash applies the cap in the kernel and keeps nothing more.
   TrainingConfig eager = tc;

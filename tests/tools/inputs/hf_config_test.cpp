@@ -205,6 +205,73 @@ TEST(HfConfig, Starcoder2BiasesLayerNormGeluMlp) {
             std::string::npos);
 }
 
+TEST(HfConfig, Olmo2PostNormFullWidthQkNorm) {
+  // allenai/OLMo-2-1124-13B config.json: h 5120, 40 layers, 40 heads (MHA) of 128, SwiGLU 13824, untied, vocab
+  // 100352, no biases. Layer: q, k, v, o 4*5120^2 = 104,857,600; MLP 3*5120*13824 = 212,336,640; post-attention
+  // and post-feedforward RMSNorms 2*5120 = 10,240; q_norm over 40*128 and k_norm over 40*128 = 10,240 ->
+  // 317,214,720; x40 = 12,688,588,800; embed_tokens + lm_head 2*100352*5120 = 1,027,604,480; final norm 5,120 ->
+  // 13,716,198,400 = the repository's model.safetensors.index.json total_size 54,864,793,600 B / 4 (float32).
+  const ModelSpec m = fixture("olmo-2-1124-13b.json");
+  EXPECT_TRUE(m.post_norm);
+  EXPECT_TRUE(m.qk_norm);
+  EXPECT_TRUE(m.qk_norm_full_width);
+  EXPECT_FALSE(m.tie_embeddings);
+  EXPECT_EQ(total_parameters(m).value, 13'716'198'400ULL);
+  // allenai/OLMo-2-1124-7B (h 4096, 32 layers, 32 heads, ffn 11008). Layer: 4*4096^2 = 67,108,864; MLP
+  // 3*4096*11008 = 135,266,304; norms 8,192; q/k norms 2*4096 = 8,192 -> 202,391,552; x32 = 6,476,529,664;
+  // 2*100352*4096 = 822,083,584; final 4,096 -> 7,298,617,344 (the Hub's safetensors total, F32 7,298,617,344).
+  EXPECT_EQ(params(R"({"model_type": "olmo2", "hidden_size": 4096, "intermediate_size": 11008,
+      "num_attention_heads": 32, "num_key_value_heads": 32, "num_hidden_layers": 32, "vocab_size": 100352,
+      "tie_word_embeddings": false, "attention_bias": false, "hidden_act": "silu"})"),
+            7'298'617'344ULL);
+  // A grouped-KV variant: k_norm spans kv_heads*head_dim only. h 64, 4 heads of 16, 2 KV heads, ffn 128, vocab 100,
+  // 1 layer: q, o 2*64*64 = 8,192; k, v 2*64*32 = 4,096; MLP 3*64*128 = 24,576; norms 128; q/k norms 64 + 32 = 96
+  // -> 37,088; embeddings 2*100*64 = 12,800 (absent tie_word_embeddings: untied); final 64 -> 49,952.
+  EXPECT_EQ(params(R"({"model_type": "olmo2", "hidden_size": 64, "intermediate_size": 128,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 100})"),
+            49'952ULL);
+  const std::string small = R"({"model_type": "olmo2", "hidden_size": 64, "intermediate_size": 128,
+      "num_attention_heads": 4, "num_hidden_layers": 1, "vocab_size": 100)";
+  EXPECT_NE(error_of(small + R"(, "attention_bias": true})").find("attention_bias (in cfg.json) = true"),
+            std::string::npos);
+  EXPECT_NE(error_of(small + R"(, "hidden_act": "gelu"})").find("hidden_act (in cfg.json) = \"gelu\""),
+            std::string::npos);
+}
+
+TEST(HfConfig, FalconMultiQueryAndNewDecoderArchitecture) {
+  // tiiuae/falcon-7b config.json (its layout keys): multi_query, parallel_attn, bias false, tied (no
+  // tie_word_embeddings key). Count derived in tests/partition/model_spec_test.cpp: 6,921,720,704.
+  const ModelSpec m7 = model_from_hf_config(R"({"model_type": "falcon", "alibi": false,
+      "apply_residual_connection_post_layernorm": false, "bias": false, "hidden_size": 4544,
+      "multi_query": true, "new_decoder_architecture": false, "num_attention_heads": 71, "num_hidden_layers": 32,
+      "parallel_attn": true, "vocab_size": 65024})",
+                                            "falcon-7b.json");
+  EXPECT_EQ(m7.query_groups(), 1);
+  EXPECT_TRUE(m7.parallel_residual);
+  EXPECT_TRUE(m7.parallel_shared_norm);
+  EXPECT_TRUE(m7.tie_embeddings);
+  EXPECT_EQ(total_parameters(m7).value, 6'921'720'704ULL);
+  // tiiuae/falcon-40b: new_decoder_architecture, 8 KV heads, ln_attn + ln_mlp: 41,303,293,952 (same derivation).
+  EXPECT_EQ(params(R"({"model_type": "falcon", "bias": false, "hidden_size": 8192, "new_decoder_architecture": true,
+      "num_attention_heads": 128, "num_hidden_layers": 60, "num_kv_heads": 8, "parallel_attn": true,
+      "vocab_size": 65024})"),
+            41'303'293'952ULL);
+  // Sequential (parallel_attn false), MHA, biases: h 64, 4 heads, 1 layer, vocab 100, tied: qkv 64*192 + 192,
+  // dense 64*64 + 64, MLP 2*64*256 + 256 + 64, 2 LayerNorms 256 -> 49,984; embeddings 6,400; ln_f 128 -> 56,512.
+  EXPECT_EQ(params(R"({"model_type": "falcon", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1,
+      "vocab_size": 100, "multi_query": false, "parallel_attn": false, "bias": true})"),
+            56'512ULL);
+  const std::string small =
+      R"({"model_type": "falcon", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1, "vocab_size": 100)";
+  EXPECT_NE(error_of(small + R"(, "alibi": true})").find("alibi (in cfg.json) = true"), std::string::npos);
+  EXPECT_NE(error_of(small + R"(, "activation": "relu"})").find("activation (in cfg.json) = \"relu\""),
+            std::string::npos);
+  EXPECT_NE(error_of(small + R"(, "multi_query": false, "num_kv_heads": 2})").find("num_kv_heads (in cfg.json) = 2"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"model_type": "RefinedWebModel", "n_layer": 32})").find("model_type (in cfg.json)"),
+            std::string::npos);
+}
+
 TEST(HfConfig, GemmaFamilies) {
   // google/gemma-7b: h 3072, 28 layers, 16 heads (MHA) of head_dim 256 (16*256 = 4096 != h), ffn 24576, GeGLU,
   // tied vocab 256000. layer: attention 4*3072*4096 = 50,331,648; MLP 3*3072*24576 = 226,492,416; norms 6,144
@@ -337,8 +404,8 @@ TEST(HfConfig, LayoutKeysThatAreNotModelledAreRefused) {
       "num_attention_heads": 16, "num_hidden_layers": 28, "vocab_size": 151936, "use_sliding_window": true})")
                 .find("use_sliding_window (in cfg.json) = true"),
             std::string::npos);
-  const std::string unknown = error_of(R"({"model_type": "falcon", "hidden_size": 4544})");
-  EXPECT_NE(unknown.find("model_type (in cfg.json) = falcon: unsupported; one of llama"), std::string::npos) << unknown;
+  const std::string unknown = error_of(R"({"model_type": "bloom", "n_embed": 4096})");
+  EXPECT_NE(unknown.find("model_type (in cfg.json) = bloom: unsupported; one of llama"), std::string::npos) << unknown;
   EXPECT_NE(unknown.find("gpt_neox"), std::string::npos) << unknown;
 }
 

@@ -96,6 +96,12 @@ const Optimizer* find_optimizer(std::string_view name) {
   return nullptr;
 }
 
+unsigned param_bytes(const Recipe& recipe) {
+  for (const auto& t : recipe.tensors)
+    if (t.category == MemoryCategory::params) return bits_per_element(t.dtype) == 32 ? 4 : 2;
+  return 2;
+}
+
 unsigned bytes_per_parameter(const Recipe& recipe, const Optimizer& optimizer) {
   unsigned bits = 0;
   for (const auto& t : recipe.tensors) bits += bits_per_element(t.dtype);

@@ -57,4 +57,8 @@ const Optimizer* find_optimizer(std::string_view name);
 // e.g. 16 for mixed-16 + adam.
 unsigned bytes_per_parameter(const Recipe& recipe, const Optimizer& optimizer);
 
+// The parameter dtype's bytes (4 under fp32 / amp, else 2): DeepSpeed's bucket and gather element size, and the
+// activation dtype without autocast.
+unsigned param_bytes(const Recipe& recipe);
+
 }  // namespace trainmem::sim

@@ -6,9 +6,7 @@ namespace trainmem::sim {
 
 unsigned activation_bytes(const Recipe& recipe) {
   if (recipe.autocast) return 2;  // autocast: matmul outputs are bf16
-  for (const auto& t : recipe.tensors)
-    if (t.category == MemoryCategory::params) return bits_per_element(t.dtype) == 32 ? 4 : 2;
-  return 2;
+  return param_bytes(recipe);
 }
 
 ChunkActivations chunk_activations(const LayerActivations& layer, std::int64_t n, RecomputeGranularity granularity,

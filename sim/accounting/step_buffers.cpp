@@ -19,12 +19,6 @@ void zero3_layer_split(const ModelSpec& model, const TensorSplit& split, std::ui
 
 bool megatron_grad_buffers(const Recipe& recipe) { return recipe.name == "mixed-18"; }
 
-unsigned param_bytes(const Recipe& recipe) {
-  for (const auto& t : recipe.tensors)
-    if (t.category == MemoryCategory::params) return bits_per_element(t.dtype) == 32 ? 4 : 2;
-  return 2;
-}
-
 StepBufferShape step_buffer_shape(const ResolvedScenario& r, const LayerActivations* layer, Bytes grads,
                                   std::int64_t stage_layers) {
   const Scenario& sc = r.scenario;

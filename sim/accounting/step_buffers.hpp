@@ -66,8 +66,6 @@ void zero3_layer_split(const ModelSpec& model, const TensorSplit& split, std::ui
                        std::uint64_t& partitioned, std::uint64_t& persistent);
 // Megatron's main_grad buffers (recipe mixed-18 / megatron): its DDP buckets are views, no gradient copy.
 bool megatron_grad_buffers(const Recipe& recipe);
-// The parameter dtype's bytes (4 under fp32 / amp, else 2): DeepSpeed's bucket and gather element size.
-unsigned param_bytes(const Recipe& recipe);
 
 // Allocation-free; overflow-checked. step_buffers() = both parts below; the planner calls the activation-shaped
 // part once per layer piece and the model-state part per candidate (the same arithmetic, split by what it reads).

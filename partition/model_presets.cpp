@@ -158,6 +158,17 @@ ModelSpec falcon(std::string name, std::int64_t layers, std::int64_t hidden, std
   return m;
 }
 
+// DBRX (dbrx): 16 experts, top-4, SwiGLU experts (w1, v1, w2), GQA with 8 KV heads, RoPE, LayerNorm without bias
+// (nn.LayerNorm(bias=False)), no linear biases, untied lm_head, vocab 100352.
+ModelSpec dbrx(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t ffn, std::int64_t heads) {
+  ModelSpec m = llama(std::move(name), layers, hidden, ffn, heads, 8, 100352);
+  m.normalization = Normalization::layer_norm;
+  m.norm_bias = false;
+  m.num_experts = 16;
+  m.moe_router_topk = 4;
+  return m;
+}
+
 // GPT-NeoX (Pythia): GPT layout (LayerNorm, GeLU, biases) with rotary positions, untied embed_out and the
 // attention and MLP branches in parallel.
 ModelSpec pythia(std::string name, std::int64_t layers, std::int64_t hidden, std::int64_t heads, std::int64_t vocab) {
@@ -268,6 +279,9 @@ const std::vector<ModelPreset>& table() {
        falcon("falcon-40b", 60, 8192, 128, 8, true, true)},
       {"falcon-180b", "HF tiiuae/falcon-180B config.json (new_decoder_architecture, 8 KV heads, untied)", 2048,
        falcon("falcon-180b", 80, 14848, 232, 8, true, false)},
+      // DBRX, context 32,768 tokens (model card; config.json max_seq_len).
+      {"dbrx-132b", "HF databricks/dbrx-base config.json (16 experts, top-4; dbrx-instruct has the same shape)", 32768,
+       dbrx("dbrx-132b", 40, 6144, 10752, 48)},
       // Pythia (GPT-NeoX), trained at 2,048 tokens (Biderman et al. 2023).
       {"pythia-6.9b", "HF EleutherAI/pythia-6.9b config.json", 2048, pythia("pythia-6.9b", 32, 4096, 32, 50432)},
       {"pythia-12b", "HF EleutherAI/pythia-12b config.json", 2048, pythia("pythia-12b", 36, 5120, 40, 50688)},

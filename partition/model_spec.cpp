@@ -46,8 +46,8 @@ void require_range(const char* field, std::int64_t v, std::int64_t lo, std::int6
 std::uint64_t u(std::int64_t v) { return static_cast<std::uint64_t>(v); }
 
 ElementCount norm_params(const ModelSpec& m) {
-  // LayerNorm has weight and bias; RMSNorm a weight only.
-  return ElementCount(u(m.hidden_size) * (m.normalization == Normalization::layer_norm ? 2 : 1));
+  // LayerNorm has weight and bias (unless norm_bias is false); RMSNorm a weight only.
+  return ElementCount(u(m.hidden_size) * (m.norm_has_bias() ? 2 : 1));
 }
 }  // namespace
 
@@ -203,12 +203,16 @@ std::vector<LayerParamItem> layer_param_items(const ModelSpec& m, const TensorSp
         ElementCount((q_heads + kv_heads) * d));
   else if (m.qk_norm)  // one weight of head_dim shared by all heads, for q and for k; each rank holds whole heads
     add("q_norm + k_norm (RMSNorm weight over head_dim, replicated)", "2*head_dim = 2*" + D, ElementCount(2 * d));
-  const bool ln = m.normalization == Normalization::layer_norm;
+  const bool ln = m.normalization == Normalization::layer_norm, bias = m.norm_has_bias();
   const std::uint64_t norms = u(m.norms_per_layer());
   const std::string N = std::to_string(norms);
-  add(N + " norms (" + (ln ? "LayerNorm weight+bias" : "RMSNorm weight") + ", replicated)",
-      ln ? N + "*2*h = " + std::to_string(2 * norms) + "*" + H : N + "*h = " + N + "*" + H,
-      ElementCount(h * norms * (ln ? 2 : 1)));
+  add(N + " norms (" +
+          (bias ? "LayerNorm weight+bias"
+           : ln ? "LayerNorm weight, no bias"
+                : "RMSNorm weight") +
+          ", replicated)",
+      bias ? N + "*2*h = " + std::to_string(2 * norms) + "*" + H : N + "*h = " + N + "*" + H,
+      ElementCount(h * norms * (bias ? 2 : 1)));
 
   // MLP (dense, or each expert): fc1 column-parallel (split weight and bias), fc2 row-parallel.
   auto mlp = [&](const std::string& prefix, std::int64_t ffn, std::int64_t split, std::uint64_t copies,

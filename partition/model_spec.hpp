@@ -32,6 +32,9 @@ struct ModelSpec {
   std::int64_t vocab_size = 50257;
   std::int64_t max_position_embeddings = 0;  // rows of the learned position table (0 = seq_length)
   Normalization normalization = Normalization::layer_norm;
+  // LayerNorm with a bias (weight and bias, 2h); false: weight only, h (DBRX's nn.LayerNorm(bias=False)).
+  // RMSNorm has no bias either way.
+  bool norm_bias = true;
   Activation activation = Activation::gelu;
   PositionEmbedding position_embedding = PositionEmbedding::learned;
   bool tie_embeddings = true;   // LM head shares the word embedding
@@ -108,6 +111,8 @@ struct ModelSpec {
   bool is_moe() const { return num_experts > 0; }
   bool gated_mlp() const { return activation == Activation::swiglu || activation == Activation::geglu; }
   std::int64_t norms_per_layer() const { return sandwich_norm ? 4 : parallel_shared_norm ? 1 : 2; }
+  // Whether a norm carries a bias besides its weight (LayerNorm with norm_bias).
+  bool norm_has_bias() const { return normalization == Normalization::layer_norm && norm_bias; }
   // Whether layer `layer` (0-based, global index) attends within the sliding window only.
   bool local_attention_layer(std::int64_t layer) const {
     return sliding_window > 0 && (global_layer_every == 0 || (layer + 1) % global_layer_every != 0);

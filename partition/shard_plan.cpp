@@ -16,7 +16,7 @@ RankParamShard rank_param_shard(const ModelSpec& m, const ParallelConfig& c, con
   const auto vocab_rows =
       static_cast<std::uint64_t>(padded_vocab_size(m.vocab_size, c.make_vocab_size_divisible_by, c.tp) / c.tp);
   const ElementCount vocab_shard = ElementCount(vocab_rows) * h;
-  const ElementCount norm(h * (m.normalization == Normalization::layer_norm ? 2 : 1));
+  const ElementCount norm(h * (m.norm_has_bias() ? 2 : 1));
 
   if (stage.has_embedding) {
     add("word embeddings (vocab-parallel)", vocab_shard, 1, false);

@@ -25,7 +25,7 @@ std::vector<HfParamTensor> hf_parameter_tensors(const ModelSpec& m, std::int64_t
     const std::string p = "layers." + std::to_string(l) + ".";
     auto norm = [&](const std::string& name) {
       add(p + name + ".weight", h, 1, l);
-      if (ln) add(p + name + ".bias", h, 1, l);
+      if (m.norm_has_bias()) add(p + name + ".bias", h, 1, l);
     };
     if (ln) {  // GPT-2: ln_1, c_attn (Conv1D [h, 3h]), c_proj, ln_2, c_fc, c_proj
       norm("ln_1");
@@ -55,7 +55,7 @@ std::vector<HfParamTensor> hf_parameter_tensors(const ModelSpec& m, std::int64_t
     }
   }
   add("final norm.weight", h, 1, -1);
-  if (ln) add("final norm.bias", h, 1, -1);
+  if (m.norm_has_bias()) add("final norm.bias", h, 1, -1);
   if (!m.tie_embeddings) add("lm_head.weight", V, h, -1);
   return out;
 }

@@ -89,6 +89,26 @@ TEST(ModelSpec, NewFamilyPresetsMatchPublishedCounts) {
   EXPECT_EQ(count("falcon-180b"), 179'522'565'120ULL);
 }
 
+TEST(ModelSpec, DbrxLayerNormWithoutBias) {
+  // databricks/dbrx-base, by hand from transformers' modeling_dbrx.py (d 6144, 48 heads of 128, 8 KV heads, 16
+  // experts of ffn 10752, vocab 100352, untied):
+  //   Wqkv 6144*(6144 + 2*8*128) = 50,331,648; out_proj 6144^2 = 37,748,736; norm_1 + norm_2 (no bias) 12,288;
+  //   router 6144*16 = 98,304; experts w1 + v1 + w2 3*16*10752*6144 = 3,170,893,824 -> 3,259,084,800 per block,
+  //   x40 = 130,363,392,000; wte + lm_head 2*100352*6144 = 1,233,125,376; norm_f 6,144
+  //   -> 131,596,523,520, the published total of dbrx-base / dbrx-instruct (132B).
+  const ModelSpec m = find_model_preset("dbrx-132b")->spec;
+  EXPECT_EQ(count("dbrx-132b"), 131'596'523'520ULL);
+  // A bias-less LayerNorm holds h per norm: the same model with norm biases holds 2h more per block (2 norms) and h
+  // more for norm_f.
+  ModelSpec with_bias = m;
+  with_bias.norm_bias = true;
+  EXPECT_EQ(total_parameters(with_bias).value - total_parameters(m).value, 40ULL * 2 * 6144 + 6144);
+  // RMSNorm ignores norm_bias (it has none either way).
+  ModelSpec rms = m;
+  rms.normalization = Normalization::rms_norm;
+  EXPECT_EQ(total_parameters(rms).value, total_parameters(m).value);
+}
+
 TEST(ModelSpec, FalconSharedNormIsOneNormPerLayer) {
   const ModelSpec m = find_model_preset("falcon-7b")->spec;
   EXPECT_EQ(m.norms_per_layer(), 1);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "partition/error.hpp"
+#include "tools/inputs/hf_dbrx.hpp"
 #include "tools/inputs/input_file.hpp"
 
 namespace trainmem::tools {
@@ -365,7 +366,7 @@ constexpr const char* kGemmaTypes[] = {"gemma", "gemma2", "gemma3_text"};
 constexpr const char* kSupported =
     "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, phi3, granite, smollm3, olmo2, gemma, gemma2, "
     "gemma3_text, "
-    "deepseek_v2, deepseek_v3, starcoder2, falcon, gpt_neox, gpt2, opt";
+    "deepseek_v2, deepseek_v3, dbrx, starcoder2, falcon, gpt_neox, gpt2, opt";
 
 template <std::size_t N>
 bool one_of(const std::string& type, const char* const (&types)[N]) {
@@ -397,6 +398,8 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
     m = gemma_family(r, type);
   else if (type == "deepseek_v2" || type == "deepseek_v3")
     m = deepseek_family(r, type);
+  else if (type == "dbrx")
+    m = model_from_dbrx_config(j, origin);  // tools/inputs/hf_dbrx.cpp: nested attn_config / ffn_config
   else if (type == "gpt_neox")
     m = neox_family(r);
   else if (type == "starcoder2")

@@ -28,9 +28,10 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
     else
       out << " heads (" << m.query_groups() << " kv), head_dim " << m.head_dim();
     out << ", ffn " << m.ffn() << ", vocab " << m.vocab_size << " (padded " << r.padded_vocab_size << ")\n";
-    out << "#            " << normalization_name(m.normalization) << ", " << activation_name(m.activation) << ", "
-        << position_embedding_name(m.position_embedding) << " positions, " << (m.tie_embeddings ? "tied" : "untied")
-        << " embeddings, "
+    out << "#            " << normalization_name(m.normalization)
+        << (m.normalization == Normalization::layer_norm && !m.norm_bias ? " (no bias)" : "") << ", "
+        << activation_name(m.activation) << ", " << position_embedding_name(m.position_embedding) << " positions, "
+        << (m.tie_embeddings ? "tied" : "untied") << " embeddings, "
         << (m.add_bias_linear ? "biases"
             : m.add_qkv_bias  ? "q/k/v biases only"
                               : "no biases");

@@ -390,6 +390,46 @@ TEST(HfConfig, LlamaLayoutAliases) {
   EXPECT_EQ(fixture_params("smollm3-3b.json"), 3'075'098'624ULL);
 }
 
+TEST(HfConfig, DbrxNestedConfigs) {
+  // databricks/dbrx-base config.json: d_model 6144, 48 heads, 40 layers, attn_config.kv_n_heads 8, ffn_config 16
+  // experts of 10752 (top 4), vocab 100352, untied; 131,596,523,520 parameters (the published 132B, derived by hand
+  // in tests/partition/model_spec_test.cpp DbrxLayerNormWithoutBias).
+  const ModelSpec m = fixture("dbrx-base.json");
+  EXPECT_EQ(m.num_query_groups, 8);
+  EXPECT_EQ(m.num_experts, 16);
+  EXPECT_EQ(m.moe_router_topk, 4);
+  EXPECT_EQ(m.normalization, Normalization::layer_norm);
+  EXPECT_FALSE(m.norm_bias);
+  EXPECT_FALSE(m.tie_embeddings);
+  EXPECT_EQ(total_parameters(m).value, 131'596'523'520ULL);
+  // Two layers, d 64, 4 heads of 16, 2 KV heads, 4 experts of 32, vocab 100: per layer Wqkv 64*(64+2*2*16) = 8192,
+  // out_proj 4096, norms 128, router 256, experts 3*4*32*64 = 24,576 -> 37,248; x2 = 74,496; wte + lm_head
+  // 2*100*64 = 12,800; norm_f 64 -> 87,360.
+  const std::string small = R"({"model_type": "dbrx", "d_model": 64, "n_heads": 4, "n_layers": 2, "vocab_size": 100,
+      "attn_config": {"kv_n_heads": 2, "clip_qkv": 8}, "ffn_config": {"ffn_hidden_size": 32, "moe_num_experts": 4,
+      "moe_top_k": 2, "ffn_act_fn": {"name": "silu"}})";
+  EXPECT_EQ(params(small + "}"), 87'360ULL);
+  EXPECT_NE(error_of(small + R"(, "tie_word_embeddings": true})").find("tie_word_embeddings (in cfg.json) = true"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"model_type": "dbrx", "d_model": 64, "n_heads": 4, "n_layers": 2, "vocab_size": 100,
+      "ffn_config": {}})")
+                .find("attn_config (in cfg.json) = (missing)"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"model_type": "dbrx", "d_model": 64, "n_heads": 4, "n_layers": 2, "vocab_size": 100,
+      "attn_config": {"kv_n_heads": 2}, "ffn_config": {"ffn_hidden_size": 32, "moe_num_experts": 4}})")
+                .find("ffn_config.moe_top_k (in cfg.json) = (missing)"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"model_type": "dbrx", "d_model": 64, "n_heads": 4, "n_layers": 2, "vocab_size": 100,
+      "attn_config": {"kv_n_heads": 3}, "ffn_config": {"ffn_hidden_size": 32, "moe_num_experts": 4, "moe_top_k": 2}})")
+                .find("attn_config.kv_n_heads (in cfg.json) = 3"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"model_type": "dbrx", "d_model": 64, "n_heads": 4, "n_layers": 2, "vocab_size": 100,
+      "attn_config": {"kv_n_heads": 2}, "ffn_config": {"ffn_hidden_size": 32, "moe_num_experts": 4, "moe_top_k": 2,
+      "ffn_act_fn": {"name": "gelu"}}})")
+                .find("ffn_config.ffn_act_fn (in cfg.json)"),
+            std::string::npos);
+}
+
 TEST(HfConfig, LayoutKeysThatAreNotModelledAreRefused) {
   const std::string llama = R"({"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
       "num_attention_heads": 32, "num_hidden_layers": 32, "vocab_size": 32000)";

@@ -95,6 +95,19 @@ BuiltScenario build_scenario_with_inputs(const Settings& user, std::ostream& not
   std::optional<DeepSpeedConfig> ds;
   Settings base;
   if (mg_it != user.end()) base = (mg = megatron_args_from_string(mg_it->second.text))->settings;
+  if (mg) {
+    // The vocabulary (tools/inputs/megatron_vocab.cpp) matters when the arguments or flags give the model's shape:
+    // a preset, config.json or bare parameter count brings its own.
+    const bool shape_model = !user.count("model") && !user.count("model_config") && !user.count("num_parameters");
+    if (!shape_model || user.count("vocab_size") != 0 || base.count("vocab_size") != 0) {
+      if (mg->tokenizer_vocab) mg->ignored.push_back(mg->tokenizer_args);
+    } else if (mg->vocab_unknown) {
+      throw ConfigError("--vocab-size (in --megatron-args)", "(missing)", *mg->vocab_unknown);
+    } else if (mg->tokenizer_vocab) {
+      base["vocab_size"] = *mg->tokenizer_vocab;
+      mg->derived.push_back(mg->tokenizer_vocab_note);
+    }
+  }
   if (mg && mg->implicit_fp32 && ds_it == user.end())
     base["recipe"] = SettingValue{"fp32", "--megatron-args: (neither --fp16 nor --bf16)"};
   if (ds_it != user.end()) {
@@ -213,7 +226,17 @@ BuiltScenario build_scenario_with_inputs(const Settings& user, std::ostream& not
     }
     built = build_scenario(merged);
   }
-  if (mg) write_notice(notices, "--megatron-args", {}, mg->ignored, mg->not_modelled);
+  if (mg && mg->padded_vocab_size) {
+    // VocabParallelEmbedding splits the padded rows evenly over tp (megatron.core.utils.divide asserts it).
+    const auto v = merged.find("vocab_size");
+    const std::int64_t tp = built.scenario.parallel.tp;
+    if (v != merged.end() && v->second.origin == "--megatron-args: --padded-vocab-size" &&
+        *mg->padded_vocab_size % tp != 0)
+      throw ConfigError("--padded-vocab-size (in --megatron-args)", s(*mg->padded_vocab_size),
+                        "is not divisible by tensor_model_parallel_size " + s(tp) +
+                            " (the vocab-parallel embedding splits its rows evenly)");
+  }
+  if (mg) write_notice(notices, "--megatron-args", mg->derived, mg->ignored, mg->not_modelled);
   if (ds) write_notice(notices, ds->origin, derived, ds->ignored, ds->not_modelled);
   return built;
 }

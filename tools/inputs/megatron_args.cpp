@@ -7,6 +7,7 @@
 
 #include "partition/error.hpp"
 #include "partition/model_presets.hpp"
+#include "tools/inputs/megatron_vocab.hpp"
 #include "tools/inputs/value_parse.hpp"
 
 namespace trainmem::tools {
@@ -40,7 +41,8 @@ constexpr MegatronArg kArgs[] = {
     {"--untie-embeddings-and-output-weights", Kind::flag, "untie_embeddings_and_output_weights", "true"},
     {"--disable-bias-linear", Kind::flag, "disable_bias_linear", "true"},
     {"--add-qkv-bias", Kind::flag, "add_qkv_bias", "true"},
-    {"--vocab-size", Kind::value, "vocab_size"},
+    {"--vocab-size", Kind::special_value},  // the vocabulary: tools/inputs/megatron_vocab.cpp
+    {"--padded-vocab-size", Kind::special_value},
     {"--make-vocab-size-divisible-by", Kind::value, "make_vocab_size_divisible_by"},
     {"--num-experts", Kind::value, "num_experts"},
     {"--moe-router-topk", Kind::value, "moe_router_topk"},
@@ -124,10 +126,10 @@ constexpr MegatronArg kArgs[] = {
     {"--data-cache-path", Kind::ignored},
     {"--mock-data", Kind::ignored},
     {"--split", Kind::ignored},
-    {"--vocab-file", Kind::ignored},
+    {"--vocab-file", Kind::special_value},
     {"--merge-file", Kind::ignored},
-    {"--tokenizer-type", Kind::ignored},
-    {"--tokenizer-model", Kind::ignored},
+    {"--tokenizer-type", Kind::special_value},
+    {"--tokenizer-model", Kind::special_value},
     {"--tensorboard-dir", Kind::ignored},
     {"--wandb-project", Kind::ignored},
     {"--wandb-exp-name", Kind::ignored},
@@ -192,12 +194,26 @@ constexpr MegatronArg kArgs[] = {
     {"--moe-z-loss-coeff", Kind::ignored},
     {"--moe-grouped-gemm", Kind::ignored},
     {"--moe-token-dispatcher-type", Kind::ignored},
+    {"--moe-router-score-function", Kind::ignored},
+    {"--moe-router-topk-scaling-factor", Kind::ignored},
+    {"--moe-router-pre-softmax", Kind::ignored},
+    {"--moe-permute-fusion", Kind::ignored},
+    {"--no-rope-fusion", Kind::ignored},
+    {"--rotary-scaling-factor", Kind::ignored},  // YaRN scalars: no parameters, no saved tensors
+    {"--mscale", Kind::ignored},
+    {"--mscale-all-dim", Kind::ignored},
+    {"--apply-layernorm-1p", Kind::ignored},  // zero-centred gamma: the same weights
+    {"--decoupled-lr", Kind::ignored},
+    {"--decoupled-min-lr", Kind::ignored},
+    {"--calculate-per-token-loss", Kind::ignored},
+    {"--exit-on-missing-checkpoint", Kind::ignored},
     {"--no-position-embedding", Kind::flag, "position_embedding_type", "none"},
     // A GPU-memory effect trainmem does not model (communication buffers, caches).
     {"--tp-comm-overlap", Kind::not_modelled},
     {"--ddp-bucket-size", Kind::not_modelled},
     {"--empty-unused-memory-level", Kind::not_modelled},
     {"--moe-pad-expert-input-to-capacity", Kind::not_modelled},
+    {"--cross-entropy-loss-fusion", Kind::not_modelled},  // no fp32 logits copy: the estimate keeps it
     // Changes the memory in ways the estimate would get wrong.
     {"--fp8-format", Kind::unsupported, "", "FP8 training (Transformer Engine) is not modelled"},
     {"--fp8", Kind::unsupported, "", "FP8 training (Transformer Engine) is not modelled"},
@@ -323,6 +339,7 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
   std::optional<std::pair<std::string, std::string>> query_groups, layers_per_virtual_stage;  // (text, name)
   std::optional<std::string> optimizer;
   std::string sgd_momentum = "0.9";  // Megatron's --sgd-momentum default
+  MegatronVocabArgs vocab;
   for (std::size_t i = 0; i < words.size(); ++i) {
     std::string name = words[i];
     std::optional<std::string> inline_value;
@@ -382,6 +399,14 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
           mla_sizes.emplace_back(name, value);
         } else if (name == "--moe-layer-freq") {
           out.settings["first_dense_layers"] = SettingValue{std::to_string(leading_dense_layers(value)), origin(name)};
+        } else if (name == "--vocab-size" || name == "--padded-vocab-size" || name == "--tokenizer-type" ||
+                   name == "--tokenizer-model" || name == "--vocab-file") {
+          auto& slot = name == "--vocab-size"          ? vocab.vocab_size
+                       : name == "--padded-vocab-size" ? vocab.padded_vocab_size
+                       : name == "--tokenizer-type"    ? vocab.tokenizer_type
+                       : name == "--tokenizer-model"   ? vocab.tokenizer_model
+                                                       : vocab.vocab_file;
+          slot = value;
         } else if (name == "--optimizer") {
           optimizer = value;
         } else if (name == "--sgd-momentum") {
@@ -430,6 +455,7 @@ MegatronArgs megatron_args_from_string(const std::string& text) {
   else if (query_groups)
     out.ignored.emplace_back("--num-query-groups (without --group-query-attention)");
   apply_attention_variant(out, mla, qk_ln, mla_sizes);
+  apply_megatron_vocab(out, vocab);
   if (layers_per_virtual_stage) {
     // Megatron: vpp = (num_layers / pp) / num_layers_per_virtual_pipeline_stage.
     const auto& name = layers_per_virtual_stage->second;

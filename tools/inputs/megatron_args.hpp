@@ -3,6 +3,8 @@
 // optimizer): --fp16 = 20 (mixed-20), --bf16 = 18 (mixed-18, fp32 main_grad), neither = 16 (fp32).
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,17 @@ struct MegatronArgs {
   // Neither --fp16 nor --bf16: Megatron trains in fp32 (recipe fp32). Kept apart from `settings` so that a
   // ds_config given with the arguments (Megatron-DeepSpeed) decides the precision instead.
   bool implicit_fp32 = false;
+  // What the arguments imply beyond a one-to-one mapping, for the notice ("vocab_size 50257 (...)").
+  std::vector<std::string> derived;
+  // The vocabulary (tools/inputs/megatron_vocab.hpp). tokenizer_vocab: implied by the default GPT-2 BPE tokenizer
+  // with a --vocab-file, applied only when the arguments give the model's shape (a preset or config.json keeps its
+  // own vocabulary). vocab_unknown: why no size can be known (an error when the arguments give the shape).
+  // padded_vocab_size: --padded-vocab-size, checked against tp once the layout resolves.
+  std::optional<SettingValue> tokenizer_vocab;
+  std::string tokenizer_vocab_note;
+  std::string tokenizer_args;  // the arguments tokenizer_vocab comes from ("--tokenizer-type, --vocab-file")
+  std::optional<std::string> vocab_unknown;
+  std::optional<std::int64_t> padded_vocab_size;
 };
 
 // Splits a command line the way a POSIX shell does for words: blanks separate, 'single' and "double"

@@ -185,6 +185,84 @@ TEST(MegatronArgs, ErrorsNameTheArgument) {
             "lists the arguments trainmem reads\n");
 }
 
+// The vocabulary (megatron/training/tokenizer/tokenizer.py build_tokenizer): --vocab-size as given; NullTokenizer
+// adds the EOD token (vocab_size + 1); --padded-vocab-size is the embedding's rows (no padding); the default
+// GPT2BPETokenizer (pretrain_gpt.py's args_defaults) with a --vocab-file is GPT-2's 50,257; any other tokenizer's
+// size is unknown to trainmem.
+TEST(MegatronArgs, VocabularyFromTheArgumentsOrTheTokenizer) {
+  const MegatronArgs plain = megatron_args_from_string("--vocab-size 32000 --tokenizer-type Llama2Tokenizer");
+  EXPECT_EQ(key(plain, "vocab_size"), "32000");
+  EXPECT_EQ(plain.ignored, Words{"--tokenizer-type"});
+  const MegatronArgs null = megatron_args_from_string("--tokenizer-type NullTokenizer --vocab-size 128256");
+  EXPECT_EQ(key(null, "vocab_size"), "128257");
+  EXPECT_TRUE(null.ignored.empty());
+  const MegatronArgs padded =
+      megatron_args_from_string("--vocab-size 50257 --padded-vocab-size 50304 --make-vocab-size-divisible-by 64");
+  EXPECT_EQ(key(padded, "vocab_size"), "50304");
+  EXPECT_EQ(key(padded, "make_vocab_size_divisible_by"), "1");
+  EXPECT_EQ(padded.padded_vocab_size, 50304);
+  EXPECT_EQ(padded.ignored, Words{"--make-vocab-size-divisible-by (with --padded-vocab-size)"});
+  const MegatronArgs gpt2 = megatron_args_from_string("--vocab-file gpt2-vocab.json --merge-file gpt2-merges.txt");
+  EXPECT_EQ(key(gpt2, "vocab_size"), "(unset)");  // applied only when the arguments give the model's shape
+  ASSERT_TRUE(gpt2.tokenizer_vocab.has_value());
+  EXPECT_EQ(gpt2.tokenizer_vocab->text, "50257");
+  const MegatronArgs hf = megatron_args_from_string("--tokenizer-type HuggingFaceTokenizer --tokenizer-model org/m");
+  ASSERT_TRUE(hf.vocab_unknown.has_value());
+  EXPECT_NE(hf.vocab_unknown->find("HuggingFaceTokenizer tokenizer org/m"), std::string::npos) << *hf.vocab_unknown;
+  EXPECT_TRUE(megatron_args_from_string("--lr 1").vocab_unknown.has_value());  // GPT2BPETokenizer, no --vocab-file
+  const std::pair<const char*, const char*> errors[] = {
+      {"--tokenizer-type NullTokenizer", "megatron_args = --tokenizer-type NullTokenizer: needs --vocab-size"},
+      {"--tokenizer-type Tiktoken", "megatron_args --tokenizer-type = Tiktoken: must be one of"},
+      {"--vocab-size 50257 --padded-vocab-size 50000",
+       "megatron_args = --padded-vocab-size 50000: is smaller than the vocabulary (50257 from --vocab-size)"},
+      {"--padded-vocab-size 0", "megatron_args --padded-vocab-size = 0"}};
+  for (const auto& [text, expect] : errors) {
+    try {
+      megatron_args_from_string(text);
+      ADD_FAILURE() << "no error for " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(expect), std::string::npos) << text << "\n -> " << e.what();
+    }
+  }
+}
+
+// Through the CLI: a launch that gives the model's shape but no vocabulary is an error naming the missing input;
+// a preset keeps its own vocabulary (the tokenizer arguments are then listed as ignored); --padded-vocab-size
+// must split evenly over tp.
+TEST(MegatronArgsCli, MissingVocabularyIsAnErrorNamingIt) {
+  const std::string shape = "--num-layers 2 --hidden-size 256 --num-attention-heads 4 ";
+  const CliRun none = run({"estimate", "--megatron-args", shape + "--bf16"});
+  EXPECT_EQ(none.code, 2);
+  EXPECT_EQ(none.err,
+            "trainmem: error: --vocab-size (in --megatron-args) = (missing): GPT2BPETokenizer (pretrain_gpt.py's "
+            "default tokenizer) reads the vocabulary size from --vocab-file, which is not given; give --vocab-size or "
+            "--padded-vocab-size\n");
+  const CliRun hf = run({"estimate", "--megatron-args",
+                         shape + "--tokenizer-type HuggingFaceTokenizer --tokenizer-model meta-llama/Llama-2-7b-hf"});
+  EXPECT_EQ(hf.code, 2);
+  EXPECT_NE(hf.err.find("the vocabulary size is that of the HuggingFaceTokenizer tokenizer meta-llama/Llama-2-7b-hf, "
+                        "which trainmem does not read"),
+            std::string::npos)
+      << hf.err;
+  // A trainmem flag gives it as well.
+  EXPECT_EQ(run({"estimate", "--megatron-args", shape, "--vocab-size", "1000"}).code, 0);
+  // A preset brings its vocabulary: GPT-2's tokenizer arguments do not replace Llama's 32,000.
+  const CliRun preset =
+      run({"estimate", "--model", "llama2-7b", "--megatron-args",
+           "--tensor-model-parallel-size 2 --vocab-file v.json --merge-file m.txt", "--format", "json"});
+  ASSERT_EQ(preset.code, 0) << preset.err;
+  EXPECT_EQ(preset.json()["config"]["model"]["vocab_size"], 32000);
+  EXPECT_NE(preset.err.find("--merge-file, --vocab-file"), std::string::npos) << preset.err;
+  // 50,304 rows do not split over tp 3... but the heads must divide first: 12 heads, tp 3, rows 50,305 % 3 = 2.
+  const CliRun odd = run({"estimate", "--megatron-args",
+                          "--num-layers 2 --hidden-size 768 --num-attention-heads 12 --padded-vocab-size 50305 "
+                          "--tensor-model-parallel-size 3"});
+  EXPECT_EQ(odd.code, 2);
+  EXPECT_EQ(odd.err,
+            "trainmem: error: --padded-vocab-size (in --megatron-args) = 50305: is not divisible by "
+            "tensor_model_parallel_size 3 (the vocab-parallel embedding splits its rows evenly)\n");
+}
+
 // DeepSeek-V2-Lite as Megatron-Bridge's deepseek_v2_lite recipe launches it (MLA without q LoRA, kv_lora 512,
 // qk_head_dim 128, qk_pos_emb_head_dim 64, v_head_dim 128, moe_layer_freq ([0]*1+[1]*26), 64 experts of 1408,
 // shared experts 2 * 1408 = 2816): the same 15,706,484,224 parameters as its config.json (derived by hand in
@@ -244,9 +322,11 @@ TEST(MegatronArgsCli, Gpt3LaunchLineEqualsTheScenario) {
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(a.json()["ranks"], b.json()["ranks"]);
   EXPECT_EQ(a.json()["max_peak_bytes"], b.json()["max_peak_bytes"]);
-  // The memory-irrelevant arguments are listed, once, on one notice line.
-  EXPECT_EQ(a.err.rfind("trainmem: notice: --megatron-args: ignored (no effect on GPU memory): --rampup-batch-size, "
-                        "--train-iters, ",
+  // The vocabulary the default GPT-2 BPE tokenizer implies, then the memory-irrelevant arguments, once, on one
+  // notice line.
+  EXPECT_EQ(a.err.rfind("trainmem: notice: --megatron-args: vocab_size 50257 (--tokenizer-type GPT2BPETokenizer, "
+                        "pretrain_gpt.py's default: the GPT-2 vocab file's 50,257 tokens); ignored (no effect on GPU "
+                        "memory): --rampup-batch-size, --train-iters, ",
                         0),
             0U)
       << a.err;
@@ -274,7 +354,7 @@ TEST(MegatronArgsCli, Gpt3ExampleVerbatimIsTwentyBytesPerParameter) {
 
 TEST(MegatronArgsCli, FlagsOverrideTheArguments) {
   const CliRun r = run({"estimate", "--megatron-args",
-                        "--num-layers 4 --hidden-size 256 --num-attention-heads 4 "
+                        "--num-layers 4 --hidden-size 256 --num-attention-heads 4 --vocab-size 1000 "
                         "--tensor-model-parallel-size 2 --bf16",
                         "--tp", "4", "--dp", "2", "--format", "json"});
   ASSERT_EQ(r.code, 0) << r.err;

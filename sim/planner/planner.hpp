@@ -48,11 +48,25 @@ struct PlanCounts {
   std::uint64_t over_host = 0;        // evaluated layouts that fit the GPU but not the host RAM / NVMe capacity
 };
 
+// How far a search is: reported to PlanSearchOptions::progress (the library keeps no clock; tools/ decides
+// what to print and when).
+struct PlanProgress {
+  std::size_t bases_done = 0, bases_total = 0;  // bases passed (every slice's, in search order) of all
+  std::uint64_t candidates_done = 0;            // this slice's candidates passed: evaluated, pruned or skipped
+  std::uint64_t candidates_total = 0;           // the whole space's (every slice)
+  std::uint64_t evaluated = 0;                  // this slice's worst-rank peaks computed so far
+  const PlanEntry* best = nullptr;              // the best fitting layout so far (this slice), or none
+  bool done = false;                            // the last report of the search
+};
+
 struct PlanSearchOptions {
   std::size_t top = 10;
   bool min_gpus = false;      // keep only layouts on the smallest world size that fits
   bool stop_early = true;     // stop once no larger world size can enter the result
   int slice = 0, slices = 1;  // this process evaluates bases i with i % slices == slice
+  // Called after every `progress_every` bases and once at the end (done); the result does not depend on it.
+  std::function<void(const PlanProgress&)> progress;
+  std::size_t progress_every = 64;
 };
 
 struct PlanResult {

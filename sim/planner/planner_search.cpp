@@ -38,7 +38,7 @@ PlanCost Planner::cost_of(std::size_t bi, const PlanLayout& l) const {
   const Base& b = bases_[bi];
   const ShardPiece& S = shards_[b.shard];
   double dense = 0, expert = 0;
-  for (int k = 0; k < 3; ++k) {
+  for (std::size_t k = 0; k < S.dense.size(); ++k) {
     if ((k == 1 && b.layout.pp < 3) || (k == 2 && b.layout.pp < 2)) continue;
     dense = std::max(dense, static_cast<double>(S.dense[k].value));
     expert = std::max(expert, static_cast<double>(S.expert[k].value));

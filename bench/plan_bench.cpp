@@ -11,6 +11,10 @@
 //     (default top 10) runs them.
 //   BM_PlanProcess: the whole `trainmem plan ... --min-gpus --format json` process (/simulate:0 adds
 //     --no-simulate).
+//   BM_PlanGlobalBatch/log2_gbs: llama2-7b, seq 4096, on exactly 8 A100-80GB (`plan --num-gpus 8`): build + search +
+//     replay for a global batch of 2^k sequences (k = 6 .. 24): the time must not grow with the batch.
+//   BM_PlanLarge/model: build + search + replay of `plan --min-gpus` up to 16,384 H100-80GB for llama3-405b and
+//     deepseek-v3 (seq 4096, global batch 4096); BM_PlanLargeProcess: the deepseek-v3 one as a whole process.
 #include <benchmark/benchmark.h>
 
 #include "bench/spawn_process.hpp"
@@ -142,6 +146,78 @@ void BM_PlanEvaluateOffload(benchmark::State& state) {
   evaluate_all(state, sim::Planner(rq));
 }
 BENCHMARK(BM_PlanEvaluateOffload)->Unit(benchmark::kMillisecond);
+
+// build + search (top 2 x 10 + 8, as the CLI) + the replay of the finalists, as `trainmem plan` runs them.
+sim::PlanVerification plan_and_replay(const sim::PlanRequest& rq, bool min_gpus, sim::PlanCounts& counts) {
+  const sim::Planner planner(rq);
+  sim::PlanSearchOptions opt;
+  opt.top = 28;
+  const sim::PlanResult r = planner.search(opt);
+  counts = r.counts;
+  return sim::verify_finalists(planner, r, opt.top, {10, min_gpus}, [&](std::size_t depth) {
+    sim::PlanSearchOptions deeper;
+    deeper.top = depth;
+    return planner.search(deeper);
+  });
+}
+
+void BM_PlanGlobalBatch(benchmark::State& state) {
+  sim::PlanRequest r;
+  const ModelPreset* p = find_model_preset("llama2-7b");
+  r.base.model = p->spec;
+  r.base.default_seq_length = p->default_seq_length;
+  r.base.training.seq_length = 4096;
+  r.base.training.global_batch_size = std::int64_t{1} << state.range(0);
+  r.base.gpu_memory = sim::find_device("a100-80gb")->memory;
+  r.num_gpus = 8;
+  r.whole_nodes = false;
+  sim::PlanCounts counts;
+  sim::PlanVerification v;
+  for (auto _ : state) {
+    v = plan_and_replay(r, false, counts);
+    benchmark::DoNotOptimize(v.layouts.data());
+  }
+  state.counters["candidates"] = static_cast<double>(counts.candidates);
+  state.counters["replays"] = static_cast<double>(v.replays);
+}
+BENCHMARK(BM_PlanGlobalBatch)->ArgName("log2_gbs")->DenseRange(6, 24, 6)->Arg(20)->Unit(benchmark::kMillisecond);
+
+sim::PlanRequest request_large(const char* preset) {
+  sim::PlanRequest r;
+  const ModelPreset* p = find_model_preset(preset);
+  r.base.model = p->spec;
+  r.base.default_seq_length = p->default_seq_length;
+  r.base.training.seq_length = 4096;
+  r.base.training.global_batch_size = 4096;
+  r.base.gpu_memory = sim::find_device("h100-80gb")->memory;
+  r.max_gpus = 16384;
+  return r;
+}
+
+void BM_PlanLarge(benchmark::State& state) {
+  const char* preset = state.range(0) == 0 ? "llama3-405b" : "deepseek-v3";
+  state.SetLabel(preset);
+  const sim::PlanRequest rq = request_large(preset);
+  sim::PlanCounts counts;
+  sim::PlanVerification v;
+  for (auto _ : state) {
+    v = plan_and_replay(rq, true, counts);
+    benchmark::DoNotOptimize(v.layouts.data());
+  }
+  state.counters["candidates"] = static_cast<double>(counts.candidates);
+  state.counters["evaluated"] = static_cast<double>(counts.evaluated);
+  state.counters["min_gpus"] =
+      v.layouts.empty() ? 0.0 : static_cast<double>(v.layouts.front().entry.layout.world_size());
+}
+BENCHMARK(BM_PlanLarge)->ArgName("model")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+void BM_PlanLargeProcess(benchmark::State& state) {
+  bench::time_process(state,
+                      {TRAINMEM_BINARY, "plan", "--model", "deepseek-v3", "--gpu", "h100-80gb", "--seq-length", "4096",
+                       "--global-batch-size", "4096", "--max-gpus", "16384", "--min-gpus", "--format", "json"},
+                      0);
+}
+BENCHMARK(BM_PlanLargeProcess)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_PlanProcess(benchmark::State& state) {
   std::vector<std::string> args = {

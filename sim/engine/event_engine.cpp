@@ -3,6 +3,7 @@
 #include <string>
 
 #include "partition/error.hpp"
+#include "sim/schedule/steady_state.hpp"
 
 namespace trainmem::sim {
 namespace {
@@ -70,8 +71,19 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
     throw Error("event engine: layer_grads needs one entry per layer of the stage");
   std::vector<bool> has_grads(stage_layers, false);
   bool late_grads_done = in.late_grads.value == 0;
-  const std::vector<ScheduleOp> ops =
-      schedule_ops(in.schedule, ScheduleShape{in.pp, in.pp_rank, in.vpp, in.num_microbatches});
+  // Without a timeline only the peaks are kept: replay the steady-state bound of microbatches (the same states,
+  // sim/schedule/steady_state.hpp) and label the cool-down's backwards with the microbatches they stand for.
+  const std::int64_t replayed =
+      keep_timeline ? in.num_microbatches : steady_state_microbatches(in.schedule, in.pp, in.num_microbatches);
+  std::vector<ScheduleOp> ops = schedule_ops(in.schedule, ScheduleShape{in.pp, in.pp_rank, in.vpp, replayed});
+  std::vector<std::int32_t> label(ops.size());
+  {
+    std::size_t last_forward = 0;
+    for (std::size_t i = 0; i < ops.size(); ++i)
+      if (ops[i].kind == ScheduleOp::Kind::forward) last_forward = i;
+    const auto shift = static_cast<std::int32_t>(in.num_microbatches - replayed);
+    for (std::size_t i = 0; i < ops.size(); ++i) label[i] = ops[i].microbatch + (i > last_forward ? shift : 0);
+  }
   Replay r(keep_timeline);
   using Phase = StepEvent::Phase;
   const bool first_stage = in.pp_rank == 0;
@@ -82,7 +94,7 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
     if (in.persistent[c].value != 0)
       r.alloc(c, in.persistent[c], {Phase::setup, -1, -1, -1, "persistent model states and buffers"});
 
-  std::vector<std::int32_t> live_chunks(static_cast<std::size_t>(in.num_microbatches), 0);
+  std::vector<std::int32_t> live_chunks(static_cast<std::size_t>(replayed), 0);
   std::int64_t live = 0;
   bool send_pending = false;
   auto drain_send = [&](const StepEvent& e) {
@@ -91,15 +103,16 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
     send_pending = false;
   };
 
-  for (const ScheduleOp& op : ops) {
+  for (std::size_t oi = 0; oi < ops.size(); ++oi) {
+    const ScheduleOp op{ops[oi].kind, label[oi], ops[oi].chunk};
+    const auto slot = static_cast<std::size_t>(ops[oi].microbatch);  // index into live_chunks
     const auto chunk = static_cast<std::size_t>(op.chunk);
     const std::int64_t first = in.chunk_first_layer[chunk];
     const std::int64_t n = in.chunk_layers[chunk];
     if (op.kind == ScheduleOp::Kind::forward) {
       const StepEvent at{Phase::forward, op.microbatch, op.chunk, -1, ""};
       drain_send(at);
-      if (live_chunks[static_cast<std::size_t>(op.microbatch)]++ == 0)
-        r.out().max_live_microbatches = std::max(r.out().max_live_microbatches, ++live);
+      if (live_chunks[slot]++ == 0) r.out().max_live_microbatches = std::max(r.out().max_live_microbatches, ++live);
       if (first_stage && op.chunk == 0 && in.embedding_activation.value != 0)
         r.alloc(MemoryCategory::activations, in.embedding_activation,
                 {Phase::forward, op.microbatch, op.chunk, -1, "embedding output"});
@@ -197,7 +210,7 @@ StageSimulation simulate_stage(const StageStepInputs& in, bool keep_timeline) {
         r.alloc(MemoryCategory::grads, in.late_grads,
                 {Phase::backward, op.microbatch, op.chunk, -1, "embedding, norm and LM head gradients allocated"});
       }
-      if (--live_chunks[static_cast<std::size_t>(op.microbatch)] == 0) --live;
+      if (--live_chunks[slot] == 0) --live;
       if (!first_stage || op.chunk != 0) {
         if (in.p2p_send_buffer.value != 0) {
           r.alloc(MemoryCategory::buffers, in.p2p_send_buffer,

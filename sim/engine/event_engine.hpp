@@ -65,13 +65,16 @@ struct StageSimulation {
   Bytes peak;
   MemoryBreakdown at_peak;
   StepEvent peak_event;
-  std::uint32_t peak_event_index = 0;
+  std::uint32_t peak_event_index = 0;      // index into events (with a timeline; without one, of the replayed walk)
   MemoryBreakdown category_max;            // each category's own maximum over the step
   std::int64_t max_live_microbatches = 0;  // microbatches with saved activations alive at once
   std::vector<StepEvent> events;           // one per ledger event (kept only with a timeline)
   std::vector<TimelineSample> timeline;    // after every event (kept only with a timeline)
 };
 
+// Without a timeline the replay walks steady_state_microbatches() of the schedule (at most 4 pp microbatches; the
+// same peak, breakdown, peak event and category maxima as the whole step: tests/sim/engine/event_engine_test.cpp),
+// so its time does not grow with the number of microbatches. With one it walks every event.
 StageSimulation simulate_stage(const StageStepInputs& inputs, bool keep_timeline);
 
 // "backward, microbatch 3, layer 17 (chunk 0), stage 0: saved activations"

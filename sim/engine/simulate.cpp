@@ -1,7 +1,9 @@
 #include "sim/engine/simulate.hpp"
 
 #include <algorithm>
+#include <string>
 
+#include "partition/error.hpp"
 #include "partition/layer_assignment.hpp"
 
 namespace trainmem::sim {
@@ -93,6 +95,13 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
   const Scenario& sc = r.scenario;
   const ParallelConfig& p = sc.parallel;
   out.schedule = schedule_for(r);
+  // A timeline keeps every event of the step (m x layers x a few per stage); the peaks alone replay a bounded
+  // number of microbatches (sim/schedule/steady_state.hpp) and take the same time for any m.
+  if (keep_timeline && r.num_microbatches > kMaxTimelineMicrobatches)
+    throw ConfigError("num_microbatches", std::to_string(r.num_microbatches),
+                      "a timeline (trace or HTML report) keeps every event of the step: at most " +
+                          std::to_string(kMaxTimelineMicrobatches) +
+                          " microbatches; the peaks alone (no timeline) replay at most 4 pp of them for any count");
 
   std::vector<StageLayers> stages;
   if (sc.model) stages = assign_layers(sc.model->num_layers, p);

@@ -3,6 +3,7 @@
 // stage's peak, the breakdown at the peak and the event that reached it (DESIGN.md section 5).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct SimulationResult {
   Bytes max_peak;
   std::optional<bool> fits;
 };
+
+// With keep_timeline every event of every stage is kept: refused (ConfigError) above this many microbatches.
+inline constexpr std::int64_t kMaxTimelineMicrobatches = 16384;
 
 SimulationResult simulate(const Scenario& scenario, bool keep_timeline);
 

@@ -48,11 +48,25 @@ struct PlanCounts {
   std::uint64_t over_host = 0;        // evaluated layouts that fit the GPU but not the host RAM / NVMe capacity
 };
 
+// How far a search is: reported to PlanSearchOptions::progress (the library keeps no clock; tools/ decides
+// what to print and when).
+struct PlanProgress {
+  std::size_t bases_done = 0, bases_total = 0;  // bases passed (every slice's, in search order) of all
+  std::uint64_t candidates_done = 0;            // this slice's candidates passed: evaluated, pruned or skipped
+  std::uint64_t candidates_total = 0;           // the whole space's (every slice)
+  std::uint64_t evaluated = 0;                  // this slice's worst-rank peaks computed so far
+  const PlanEntry* best = nullptr;              // the best fitting layout so far (this slice), or none
+  bool done = false;                            // the last report of the search
+};
+
 struct PlanSearchOptions {
   std::size_t top = 10;
   bool min_gpus = false;      // keep only layouts on the smallest world size that fits
   bool stop_early = true;     // stop once no larger world size can enter the result
   int slice = 0, slices = 1;  // this process evaluates bases i with i % slices == slice
+  // Called after every `progress_every` bases and once at the end (done); the result does not depend on it.
+  std::function<void(const PlanProgress&)> progress;
+  std::size_t progress_every = 64;
 };
 
 struct PlanResult {
@@ -142,8 +156,13 @@ class Planner {
     // add_activation_buffers() of the layer's shapes (sim/accounting/step_buffers.hpp): [0] pp 1, [1] pp > 1.
     StepBuffers act_buffers[2];
   };
-  struct ShardPiece {  // parameters held before ZeRO: first / middle / last stage (pp 1: first is the only one)
-    ElementCount dense[3], expert[3];
+  // Parameters held before ZeRO per stage class: [0] the first stage, [1] stage 1 (the middle stage with the most
+  // in-flight forwards), [2] the last (pp 1: [0] is the only one), and [3 + i] middle stage mid_stages[i]: with
+  // DeepSeek's first dense layers the middle stages hold different parameters until the last one holding a dense
+  // layer; every later middle stage holds what the one before it does, with fewer forwards in flight.
+  struct ShardPiece {
+    std::vector<ElementCount> dense, expert;
+    std::vector<std::int64_t> mid_stages;
     std::uint64_t largest = 0;  // the largest parameter tensor (elements): ZeRO-1/2 offload staging buffers
     std::uint64_t layer_partitioned = 0, layer_persistent = 0;  // ZeRO-3: one layer's gathered / whole elements
   };
@@ -201,7 +220,7 @@ class Planner {
   std::uint32_t layer_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t cp,
                             std::int64_t mbs);
   std::uint32_t shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t pp,
-                            const Split& split);
+                            std::int64_t vpp, const Split& split);
   std::uint32_t inflight_piece(PieceIndex& ix, std::int64_t pp, std::int64_t vpp, std::int64_t m);
   Bytes runtime_fixed(const PlanLayout& layout) const;
 
@@ -209,7 +228,7 @@ class Planner {
   Bytes states(ElementCount dense, ElementCount expert, int zero_stage, std::uint64_t ways, std::uint64_t edp,
                std::uint8_t removed = 0) const;
   // Host and NVMe bytes of one rank's offloaded model states (offload_memory(), without checkpoints).
-  NodeOffload state_offload(const ShardPiece& s, int k, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+  NodeOffload state_offload(const ShardPiece& s, std::size_t k, int zero_stage, std::uint64_t ways, std::uint64_t edp,
                             std::int64_t m, const StateOffload& so) const;
   std::uint8_t removed_mask(int zero_stage, const StateOffload& so) const;
   template <bool kMask>
@@ -220,8 +239,9 @@ class Planner {
   template <bool kOffload>
   Bytes evaluate_impl(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
                       const OffloadChoice& offload) const;
-  // The buffers of stage k (0 first, 1 middle, 2 last) of `layers` layers: step_buffers() of the layout's shape.
-  StepBuffers buffers_of(const Base& b, const LayerPiece& A, const ShardPiece& S, int k, int zero_stage,
+  // The buffers of stage class k (ShardPiece: 0 first, 1 middle, 2 last, 3.. other middle stages) of `layers` layers:
+  // step_buffers() of the layout's shape.
+  StepBuffers buffers_of(const Base& b, const LayerPiece& A, const ShardPiece& S, std::size_t k, int zero_stage,
                          std::int64_t layers, bool offload_param) const;
   // Non-model bytes of a stage with `dynamic` bytes (runtime fixed part + fragmentation reserve).
   Bytes non_model_bytes(const Base& b, Bytes dynamic) const;

@@ -23,7 +23,7 @@ Bytes Planner::lower_bound(const Base& b, int zero_stage) const {
   // The most the stage's offload choices remove (states only: checkpoint offload moves activations).
   const std::uint8_t removed = bound_mask_[static_cast<std::size_t>(zero_stage)];
   Bytes worst;
-  for (int k = 0; k < (b.layout.pp == 1 ? 1 : 3); ++k) {
+  for (std::size_t k = 0; k < (b.layout.pp == 1 ? 1 : S.dense.size()); ++k) {
     if (k == 1 && b.layout.pp < 3) continue;
     worst = std::max(worst, states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed));
   }

@@ -17,7 +17,7 @@ struct Planner::Split {
 
 struct Planner::PieceIndex {
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> layer;
-  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>,
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>,
            std::uint32_t>
       shard;
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> inflight;

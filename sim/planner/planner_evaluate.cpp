@@ -86,7 +86,7 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
   }
   // A stage's peak: model states + ZeRO-3's whole small tensors + the bytes of its peak point (activations, buffers,
   // temporaries: stage_peak(), as estimate() does) + its runtime.
-  auto stage = [&](int k, std::int64_t chunk_layers, const ChunkActivations& c, Bytes acts, Bytes loss_extra,
+  auto stage = [&](std::size_t k, std::int64_t chunk_layers, const ChunkActivations& c, Bytes acts, Bytes loss_extra,
                    Bytes loss_transient) {
     const StepBuffers buf = buffers_of(b, A, S, k, zero_stage, chunk_layers * b.layout.vpp, offload_param);
     Bytes dynamic =
@@ -125,11 +125,16 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
     const ChunkActivations ch_mid =
         uneven ? chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers) : ch;
     worst = std::max(worst, stage(1, b.n, ch_mid, kept(ch_mid, I.mid_cf), Bytes(0), Bytes(0)));
+    // Middle stages holding other parameters than stage 1 (DeepSeek's first dense layers), each with its forwards.
+    for (std::size_t i = 0; i < S.mid_stages.size(); ++i) {
+      const std::int64_t cf = stage_cf_[I.stage_cf + static_cast<std::size_t>(S.mid_stages[i])];
+      worst = std::max(worst, stage(3 + i, b.n, ch_mid, kept(ch_mid, cf), Bytes(0), Bytes(0)));
+    }
   }
   return worst;
 }
 
-StepBuffers Planner::buffers_of(const Base& b, const LayerPiece& A, const ShardPiece& S, int k, int zero_stage,
+StepBuffers Planner::buffers_of(const Base& b, const LayerPiece& A, const ShardPiece& S, std::size_t k, int zero_stage,
                                 std::int64_t layers, bool offload_param) const {
   StepBuffers out = A.act_buffers[b.layout.pp > 1 ? 1 : 0];
   StepBufferShape s;

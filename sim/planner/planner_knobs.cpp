@@ -291,7 +291,7 @@ void Planner::enumerate_bases() {
                   const Options& o = options_[b.options];
                   if (o.num_sp == 0 || o.num_zero == 0 || o.count == 0) continue;
                   b.layer = layer_piece(ix, tp, etp, ep, cp, mbs);
-                  b.shard = shard_piece(ix, tp, etp, ep, pp, split);
+                  b.shard = shard_piece(ix, tp, etp, ep, pp, vpp, split);
                   b.inflight = inflight_piece(ix, pp, vpp, m);
                   b.runtime_fixed = runtime_fixed(b.layout);
                   bases_.push_back(b);

@@ -84,8 +84,8 @@ std::uint8_t Planner::removed_mask(int zero_stage, const StateOffload& so) const
 }
 
 // offload_memory()'s host and NVMe bytes of the model states of stage class k, term by term in its order.
-NodeOffload Planner::state_offload(const ShardPiece& S, int k, int zero_stage, std::uint64_t ways, std::uint64_t edp,
-                                   std::int64_t m, const StateOffload& so) const {
+NodeOffload Planner::state_offload(const ShardPiece& S, std::size_t k, int zero_stage, std::uint64_t ways,
+                                   std::uint64_t edp, std::int64_t m, const StateOffload& so) const {
   NodeOffload out;
   const OffloadConfig& cfg = resolved_.scenario.offload;  // buffer counts and sizes (the knobs are cleared)
   const bool nvme_opt = so.optimizer == OffloadDevice::nvme;
@@ -152,13 +152,25 @@ NodeOffload Planner::node_offload(std::size_t bi, bool sp, int zero_stage, const
     if (!off.checkpoints) return std::uint64_t{0};
     return static_cast<std::uint64_t>(stage_cf_[I.stage_cf + static_cast<std::size_t>(st)]);
   };
-  auto class_of = [&](std::int64_t st) { return st == 0 ? 0 : st == pp - 1 ? 2 : 1; };
-  auto host_of = [&](std::int64_t st) { return cls[class_of(st)].host + ckpt[class_of(st)] * cf(st); };
+  // A middle stage of ShardPiece::mid_stages has its own parameters (the checkpoints of any middle stage).
+  auto mid_class = [&](std::int64_t st) -> std::size_t {
+    for (std::size_t i = 0; i < S.mid_stages.size(); ++i)
+      if (S.mid_stages[i] == st) return 3 + i;
+    return 1;
+  };
+  auto states_of = [&](std::int64_t st) {
+    if (st == 0) return cls[0];
+    if (st == pp - 1) return cls[2];
+    const std::size_t k = mid_class(st);
+    return k < 3 ? cls[1] : state_offload(S, k, zero_stage, ways, edp, b.m, {off.optimizer, off.param});
+  };
+  auto ckpt_of = [&](std::int64_t st) { return ckpt[st == 0 ? 0 : st == pp - 1 ? 2 : 1]; };
+  auto host_of = [&](std::int64_t st) { return states_of(st).host + ckpt_of(st) * cf(st); };
   NodeOffload out;
   if (R % G == 0) {  // every node inside one stage: G ranks of it
     for (std::int64_t st = 0; st < pp; ++st) {
       out.host = std::max(out.host, host_of(st) * static_cast<std::uint64_t>(G));
-      out.nvme = std::max(out.nvme, cls[class_of(st)].nvme * static_cast<std::uint64_t>(G));
+      out.nvme = std::max(out.nvme, states_of(st).nvme * static_cast<std::uint64_t>(G));
     }
     return out;
   }
@@ -169,7 +181,7 @@ NodeOffload Planner::node_offload(std::size_t bi, bool sp, int zero_stage, const
     for (std::int64_t st = a / R; st <= (e - 1) / R; ++st) {
       const auto ranks = static_cast<std::uint64_t>(std::min(e, (st + 1) * R) - std::max(a, st * R));
       node.host += host_of(st) * ranks;
-      node.nvme += cls[class_of(st)].nvme * ranks;
+      node.nvme += states_of(st).nvme * ranks;
     }
     out.host = std::max(out.host, node.host);
     out.nvme = std::max(out.nvme, node.nvme);

@@ -58,32 +58,49 @@ std::uint32_t Planner::layer_piece(PieceIndex& ix, std::int64_t tp, std::int64_t
 }
 
 std::uint32_t Planner::shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t pp,
-                                   const Split& split) {
+                                   std::int64_t vpp, const Split& split) {
   const Scenario& in = request_.base;
   const ModelSpec& M = *resolved_.scenario.model;
-  const auto key = std::make_tuple(tp, etp, ep, pp, split.first, split.last);
+  // Which layers a stage holds matters only when the layers differ (DeepSeek's first dense layers); then the
+  // virtual chunks (vpp) place them too.
+  const bool mixed = M.first_dense_layers > 0;
+  const auto key = std::make_tuple(tp, etp, ep, pp, split.first, split.last, mixed ? vpp : 1);
   if (auto it = ix.shard.find(key); it != ix.shard.end()) return it->second;
   ParallelConfig p;
-  p.tp = tp, p.etp = etp, p.ep = ep, p.pp = pp;
+  p.tp = tp, p.etp = etp, p.ep = ep, p.pp = pp, p.vpp = mixed ? vpp : 1;
+  p.first_stage_layers = split.first, p.last_stage_layers = split.last;
   p.make_vocab_size_divisible_by = in.parallel.make_vocab_size_divisible_by;
+  // The stages as estimate() assigns them (partition/layer_assignment.hpp).
+  const std::vector<StageLayers> stages = assign_layers(M.num_layers, p);
+  auto holds_dense = [&](const StageLayers& st) {
+    for (const LayerChunk& c : st.chunks)
+      if (c.first_layer < M.first_dense_layers) return true;
+    return false;
+  };
   ShardPiece piece;
-  for (int k = 0; k < 3; ++k) {
-    StageLayers st;
-    st.num_layers = k == 0 ? split.n_first : k == 1 ? split.n_mid : split.n_last;
-    st.chunks.push_back({0, 0, st.num_layers});
-    st.has_embedding = k == 0;
-    st.has_output_layer = k == 2 || (k == 0 && pp == 1);
+  piece.dense.assign(3, ElementCount{0});
+  piece.expert.assign(3, ElementCount{0});
+  auto put = [&](std::size_t k, const StageLayers& st) {
     const RankParamShard shard = rank_param_shard(M, p, st);
     piece.dense[k] = shard.dense;
     piece.expert[k] = shard.expert;
+  };
+  put(0, stages.front());
+  if (pp >= 2) put(2, stages.back());
+  if (pp >= 3) put(1, stages[1]);
+  // Middle stages 2 .. pp - 2 while the one before still holds a dense layer (later ones repeat it).
+  for (std::int64_t s = 2; s <= pp - 2 && holds_dense(stages[static_cast<std::size_t>(s - 1)]); ++s) {
+    piece.mid_stages.push_back(s);
+    piece.dense.emplace_back(0);
+    piece.expert.emplace_back(0);
+    put(piece.dense.size() - 1, stages[static_cast<std::size_t>(s)]);
   }
-  p.etp = etp;
   // ZeRO-3: the same split of one layer's tensors step_buffer_shape() makes for estimate().
   zero3_layer_split(M, TensorSplit{tp, etp, ep}, resolved_.scenario.zero_runtime.stage3_param_persistence_threshold,
                     piece.layer_partitioned, piece.layer_persistent);
   piece.largest = largest_parameter_elements(M, p, padded_vocab_size(M.vocab_size, p.make_vocab_size_divisible_by, tp));
   const auto index = static_cast<std::uint32_t>(shards_.size());
-  shards_.push_back(piece);
+  shards_.push_back(std::move(piece));
   ix.shard.emplace(key, index);
   return index;
 }
@@ -109,7 +126,9 @@ std::uint32_t Planner::inflight_piece(PieceIndex& ix, std::int64_t pp, std::int6
   // (warm-up (pp - rank - 1), interleaved 2 (pp - rank - 1) + (vpp - 1) pp), so stage 1 is the fullest.
   // tests/sim/planner/planner_test.cpp checks this against estimate() over every stage.
   if (pp >= 3) piece.mid_cf = inflight_microbatches(T.pipeline_schedule, pp, vpp, 1, m).chunk_forwards;
-  if (ckpt_offload) {  // the per-node host total adds every stage's offloaded checkpoints
+  // Every stage's chunk forwards: the per-node host total adds every stage's offloaded checkpoints, and with
+  // DeepSeek's first dense layers some middle stages are evaluated on their own (ShardPiece::mid_stages).
+  if (ckpt_offload || resolved_.scenario.model->first_dense_layers > 0) {
     piece.stage_cf = static_cast<std::uint32_t>(stage_cf_.size());
     for (std::int64_t st = 0; st < pp; ++st)
       stage_cf_.push_back(inflight_microbatches(T.pipeline_schedule, pp, vpp, st, m).chunk_forwards);

@@ -38,7 +38,7 @@ PlanCost Planner::cost_of(std::size_t bi, const PlanLayout& l) const {
   const Base& b = bases_[bi];
   const ShardPiece& S = shards_[b.shard];
   double dense = 0, expert = 0;
-  for (int k = 0; k < 3; ++k) {
+  for (std::size_t k = 0; k < S.dense.size(); ++k) {
     if ((k == 1 && b.layout.pp < 3) || (k == 2 && b.layout.pp < 2)) continue;
     dense = std::max(dense, static_cast<double>(S.dense[k].value));
     expert = std::max(expert, static_cast<double>(S.expert[k].value));
@@ -150,7 +150,14 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
 
   std::int64_t current_world = 0;
   bool stopped = false;
+  const std::uint64_t total = opt.progress ? candidate_count() : 0;
+  const std::size_t every = std::max<std::size_t>(opt.progress_every, 1);
+  auto report = [&](std::size_t bases_done, bool done) {
+    const PlanEntry* best = res.layouts.empty() ? nullptr : &res.layouts.front();
+    opt.progress(PlanProgress{bases_done, bases_.size(), c.candidates, total, c.evaluated, best, done});
+  };
   for (std::size_t bi = 0; bi < bases_.size(); ++bi) {
+    if (opt.progress && bi > 0 && bi % every == 0) report(bi, false);
     const Base& b = bases_[bi];
     const std::int64_t world = b.layout.world_size();
     if (world != current_world) {
@@ -231,6 +238,7 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
   }
   if (c.fitting_bases > 0) res.closest.reset(), res.closest_bound.reset();
   if (opt.min_gpus) keep_min_gpus(res.layouts);
+  if (opt.progress) report(bases_.size(), true);
   return res;
 }
 

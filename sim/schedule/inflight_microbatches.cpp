@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sim/schedule/pipeline_schedule.hpp"
+#include "sim/schedule/steady_state.hpp"
 
 namespace trainmem::sim {
 
@@ -28,8 +29,10 @@ InflightMicrobatches inflight_microbatches(PipelineScheduleOption schedule, std:
   // forward_backward_pipelining_with_interleaving. The chunk forwards alive peak at warm-up + 1, but which
   // chunks they belong to rotates through the steady state; the embedding (chunk 0, first stage) and the
   // logits (last chunk, last stage) are counted at the moment with the most chunk forwards alive and, among
-  // those, the most of that stage's extra-carrying chunk. Walk the schedule's op order to find it.
-  const std::vector<ScheduleOp> ops = interleaved_ops(ScheduleShape{pp, pp_rank, vpp, m});
+  // those, the most of that stage's extra-carrying chunk. Walk the schedule's op order to find it, over the
+  // steady-state bound of microbatches (the same states in the same order: sim/schedule/steady_state.hpp).
+  const std::int64_t walked = steady_state_microbatches(PipelineSchedule::interleaved_one_f_one_b, pp, m);
+  const std::vector<ScheduleOp> ops = interleaved_ops(ScheduleShape{pp, pp_rank, vpp, walked});
   const std::size_t extra_chunk = pp_rank == 0 ? 0 : static_cast<std::size_t>(vpp - 1);
   const bool has_extra = pp_rank == 0 || pp_rank == pp - 1;
   std::vector<std::int64_t> alive(static_cast<std::size_t>(vpp), 0);

@@ -25,7 +25,8 @@ struct InflightMicrobatches {
 //   interleaved:     warm-up (pp - rank - 1) * 2 + (vpp - 1) * pp chunk forwards (all m * vpp when m == pp),
 //                    plus one, capped at m * vpp. per_chunk is the composition at the moment of that peak
 //                    with the most forwards of the stage's extra-carrying chunk (chunk 0 on the first stage,
-//                    the last chunk on the last), found by walking the interleaved op order.
+//                    the last chunk on the last), found by walking the interleaved op order (at most 4 pp
+//                    microbatches of it: sim/schedule/steady_state.hpp, so the cost does not grow with m).
 InflightMicrobatches inflight_microbatches(PipelineScheduleOption schedule, std::int64_t pp, std::int64_t vpp,
                                            std::int64_t pp_rank, std::int64_t num_microbatches);
 

@@ -11,6 +11,7 @@
 #include "sim/planner/planner.hpp"
 #include "tools/cli/cli.hpp"
 #include "tools/cli/command_line.hpp"
+#include "tools/cli/plan/plan_progress.hpp"
 #include "tools/cli/plan/plan_ranks.hpp"
 #include "tools/cli/plan/plan_reproduce.hpp"
 #include "tools/cli/plan/plan_request.hpp"
@@ -58,7 +59,7 @@ constexpr const char* kPlanHelp =
     "  --nvme-per-node S       NVMe a node offers offload (default 30.72TB, a DGX H100's 8 x 3.84 TB)\n"
     "\n";
 
-int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std::ostream& notices) {
+int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std::ostream& notices, std::ostream& err) {
   std::vector<std::string> args = input;
   const PlanFlags f = take_plan_flags(args);
   const CommandLine cl = parse_command_line(args);
@@ -101,6 +102,9 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
     sim::PlanSearchOptions mine = opt;
     mine.slice = ranks.rank;
     mine.slices = ranks.size;
+    // A long search reports on stderr (the first rank's slice stands for the whole: the slices are interleaved).
+    PlanProgressPrinter progress(err);
+    if (ranks.rank == 0) mine.progress = progress.callback();
     sim::PlanResult result = planner.search(mine, ranks.sum);
     bool any_fits = ranks.sum(result.counts.fitting_bases) > 0;
     if (ranks.size > 1) {
@@ -149,7 +153,7 @@ int run_plan(const std::vector<std::string>& input, std::ostream& out, std::ostr
   // ds_config / Megatron-args notices: printed once the plan succeeded (an input error stays one line), by
   // the first rank only under mpirun.
   std::ostringstream notices;
-  const int rc = run_plan_impl(input, out, notices);
+  const int rc = run_plan_impl(input, out, notices, err);
   if (launcher_rank() == 0) err << notices.str();
   return rc;
 }

@@ -1,6 +1,7 @@
 // `trainmem plan`'s table: the request (model, training, device, offload, search space, ranking), one row per
 // layout that fits (peaks, headroom, cost), the best layout and its reproducing `trainmem estimate` command,
 // or why nothing fits (the closest layouts); then the search counts and the replay of the finalists.
+#include <algorithm>
 #include <iomanip>
 #include <string>
 
@@ -65,10 +66,19 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
   out << "#\n";
   const bool moe = rs.scenario.model->is_moe();
   const bool split_col = rq.uneven_splits || p.first_stage_layers != 0 || p.last_stage_layers != 0;
+  // dp and m grow with the cluster and the global batch: their columns widen past 5 characters when needed.
+  int dw = 5, mw = 5;
+  for (const auto& row : rows) {
+    dw = std::max(dw, 1 + static_cast<int>(std::to_string(row.e.layout.dp).size()));
+    mw = std::max(mw, 1 + static_cast<int>(std::to_string(row.e.num_microbatches).size()));
+  }
+  const std::string wider(static_cast<std::size_t>(dw - 5 + mw - 5), ' ');
   out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (moe ? "  ep" : "")
-      << "   dp  mbs    m  sp zero  recompute      peak" << (report.simulate ? "  sim peak" : "") << "  headroom"
+      << std::setw(dw) << "dp"
+      << "  mbs" << std::setw(mw) << "m"
+      << "  sp zero  recompute      peak" << (report.simulate ? "  sim peak" : "") << "  headroom"
       << "  bubble  recomp    comm    cost" << (offload_on ? "  offl  offload           host/node" : "") << "\n";
-  out << "#                            " << (moe ? "    " : "") << (split_col ? "            " : "")
+  out << "#                            " << wider << (moe ? "    " : "") << (split_col ? "            " : "")
       << "                                  (GiB)" << (report.simulate ? "     (GiB)" : "") << "     (GiB)"
       << (offload_on ? "                                                       (GiB)" : "") << "\n";
   std::size_t rank = 0;
@@ -83,7 +93,7 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
                   : std::to_string(l.first_stage_layers) + "/" + std::to_string(l.last_stage_layers));
     out << std::setw(4) << l.vpp << std::setw(4) << l.cp;
     if (moe) out << std::setw(4) << l.ep;
-    out << std::setw(5) << l.dp << std::setw(5) << l.micro_batch_size << std::setw(5) << e.num_microbatches
+    out << std::setw(dw) << l.dp << std::setw(5) << l.micro_batch_size << std::setw(mw) << e.num_microbatches
         << std::setw(4) << (l.sequence_parallel ? "on" : "off") << std::setw(5) << l.zero_stage << std::setw(11)
         << recompute_label(l) << std::setw(10) << gib(e.max_peak);
     if (row.replayed) out << std::setw(10) << gib(row.replayed->peak);

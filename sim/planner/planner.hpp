@@ -144,6 +144,7 @@ class Planner {
   };
   struct ShardPiece {  // parameters held before ZeRO: first / middle / last stage (pp 1: first is the only one)
     ElementCount dense[3], expert[3];
+    Bytes quantized[3];  // FP8/FP4 weight copies and scales beyond the bf16 params (sim/accounting/quantized_weights)
     std::uint64_t largest = 0;  // the largest parameter tensor (elements): ZeRO-1/2 offload staging buffers
     std::uint64_t layer_partitioned = 0, layer_persistent = 0;  // ZeRO-3: one layer's gathered / whole elements
   };

@@ -7,6 +7,7 @@
 #include "partition/layer_assignment.hpp"
 #include "partition/shard_plan.hpp"
 #include "sim/accounting/estimate.hpp"
+#include "sim/accounting/quantized_weights.hpp"
 #include "sim/accounting/stage_activations.hpp"
 #include "sim/planner/planner.hpp"
 #include "sim/planner/planner_build.hpp"
@@ -76,6 +77,17 @@ std::uint32_t Planner::shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t
     const RankParamShard shard = rank_param_shard(M, p, st);
     piece.dense[k] = shard.dense;
     piece.expert[k] = shard.expert;
+    // The stage's quantized weight terms (estimate()'s add_quantized_weight_terms on the bf16 params): the first stage
+    // holds layers [0, n_first), the last the final n_last, a middle one those after the first stage.
+    const LowPrecisionConfig& lp = resolved_.scenario.training.low_precision;
+    if (lp.quantized()) {
+      st.chunks.front().first_layer = k == 0 ? 0 : k == 2 ? M.num_layers - split.n_last : split.n_first;
+      ModelStateMemory q;
+      const Bytes bf16(detail::checked_mul(shard.total().value, 2, "planner fp8"));
+      add_params_term(q, "bf16 parameters", "bf16", shard.total(), bf16, false);
+      add_quantized_weight_terms(q, M, p, st, lp);
+      piece.quantized[k] = q.breakdown.total() - bf16;
+    }
   }
   p.etp = etp;
   // ZeRO-3: the same split of one layer's tensors step_buffer_shape() makes for estimate().

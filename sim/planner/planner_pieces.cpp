@@ -86,7 +86,11 @@ std::uint32_t Planner::shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t
       const Bytes bf16(detail::checked_mul(shard.total().value, 2, "planner fp8"));
       add_params_term(q, "bf16 parameters", "bf16", shard.total(), bf16, false);
       add_quantized_weight_terms(q, M, p, st, lp);
-      piece.quantized[k] = q.breakdown.total() - bf16;
+      // Each term is its own buffer: with allocator rounding each rounds to 2 MiB segments (as estimate() does).
+      Bytes with, without = bf16 + (rounding_ ? round_up_waste(bf16, kSegmentRounding) : Bytes(0));
+      for (const auto& t : q.terms)
+        with += t.bytes + (rounding_ && t.bytes.value > 0 ? round_up_waste(t.bytes, kSegmentRounding) : Bytes(0));
+      piece.quantized[k] = with - without;
     }
   }
   p.etp = etp;

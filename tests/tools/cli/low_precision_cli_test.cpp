@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <regex>
+#include <sstream>
 
 #include "tests/tools/cli_test_util.hpp"
 
@@ -122,6 +124,33 @@ TEST(LowPrecisionCli, InputChecksExitTwoNamingFieldAndValue) {
     EXPECT_NE(r.err.find("trainmem: error: " + c.expect), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
+}
+
+}  // namespace
+}  // namespace trainmem::tools::test
+
+namespace trainmem::tools::test {
+namespace {
+
+// `trainmem plan` counts the FP8 weight terms per stage as estimate() does: the planned peak of a layout is
+// estimate()'s max_peak_bytes byte for byte, through the printed Reproduce command.
+TEST(LowPrecisionCli, PlannedFp8LayoutReproducesWithEstimate) {
+  const std::string yaml = std::string(TRAINMEM_SOURCE_DIR) + "/scenarios/plan_100b_b200_fp8.yaml";
+  const CliRun plan = run({"plan", yaml, "--tp", "4", "--pp", "4", "--dp", "1", "--vpp", "1", "--micro-batch-size", "1",
+                           "--recompute-granularity", "none", "--sequence-parallel", "--no-simulate", "--top", "1"});
+  ASSERT_EQ(plan.code, 0) << plan.err;
+  std::smatch best, repro;
+  ASSERT_TRUE(std::regex_search(plan.out, best, std::regex(R"(# Best +peak [0-9.]+ GiB \(([0-9,]+) bytes\))")));
+  ASSERT_TRUE(std::regex_search(plan.out, repro, std::regex(R"(# Reproduce +trainmem (estimate [^\n]+))")));
+  std::string planned = best[1];
+  planned.erase(std::remove(planned.begin(), planned.end(), ','), planned.end());
+  Args args;
+  std::istringstream words(repro[1].str());
+  for (std::string w; words >> w;) args.push_back(w);
+  args.insert(args.end(), {"--format", "json"});
+  const CliRun est = run(args);
+  ASSERT_EQ(est.code, 0) << est.err;
+  EXPECT_EQ(est.json()["max_peak_bytes"].get<std::uint64_t>(), std::stoull(planned));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "sim/accounting/activation_memory.hpp"
 #include "sim/accounting/model_state_memory.hpp"
 #include "sim/accounting/quantized_weights.hpp"
+#include "sim/engine/simulate.hpp"
 #include "sim/runtime/device_spec.hpp"
 
 namespace trainmem::sim {
@@ -218,6 +219,35 @@ TEST(QuantizedActivations, LinearInputsSavedInMxfp8) {
   bf.low_precision = LowPrecisionConfig{};
   const auto base = layer_activations(one_layer(1), tp1(), bf, 2);
   EXPECT_EQ(base.saved_all.value - layer.saved_all.value, (262144u - 135168u) * 2 + (1048576u - 540672u) - 135168u);
+}
+
+// simulate() replays the same FP8 terms (model states and saved activations) as estimate(): equal at pp 1, and
+// estimate() bounds every stage of a pipeline, for every recipe and with and without --fp8-param-gather.
+TEST(QuantizedWeights, SimulateReplaysTheSameTerms) {
+  for (const QuantRecipe r :
+       {QuantRecipe::delayed, QuantRecipe::tensorwise, QuantRecipe::blockwise, QuantRecipe::mxfp8, QuantRecipe::nvfp4})
+    for (const bool gather : {false, true})
+      for (const std::int64_t pp : {1, 2}) {
+        Scenario sc;
+        sc.model = one_layer(8);
+        sc.parallel.pp = pp;
+        sc.parallel.dp = 2;
+        sc.training.seq_length = 256;
+        sc.training.recipe = "mixed-18";
+        sc.training.use_distributed_optimizer = true;
+        sc.training.global_batch_size = 4;
+        LowPrecisionConfig& c = sc.training.low_precision;
+        (r == QuantRecipe::nvfp4 ? c.fp4_format : c.fp8_format) = r == QuantRecipe::nvfp4 ? "e2m1" : "hybrid";
+        c.recipe = r;
+        c.param_gather = gather;
+        const SimulationResult s = simulate(sc, false);
+        SCOPED_TRACE(std::string(quant_recipe_name(r)) + (gather ? " gather" : "") + " pp " + std::to_string(pp));
+        for (const StageReport& st : s.stages)
+          EXPECT_GE(s.estimate.classes[st.estimate_class].peak.value, st.simulation.peak.value);
+        if (pp == 1) {
+          EXPECT_EQ(s.estimate.max_peak.value, s.max_peak.value);
+        }
+      }
 }
 
 TEST(Devices, PresetsWithTheirStatedConvention) {

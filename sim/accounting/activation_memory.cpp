@@ -3,6 +3,7 @@
 #include <string>
 
 #include "partition/error.hpp"
+#include "sim/accounting/quantized_activations.hpp"
 
 namespace trainmem::sim {
 namespace {
@@ -315,6 +316,7 @@ LayerActivations layer_activations(const ModelSpec& m, const ParallelConfig& p, 
   if (m.sandwich_norm || m.post_norm)  // Gemma 2/3, OLMo 2 post_feedforward_layernorm on the MLP output
     ops.push_back({"MLP output norm (" + norm + ")", {tb.replicated("norm input (MLP output)", "s*b*h", h)}, ""});
   add_dropout(ops, tb, m, t, "residual + dropout (MLP)");
+  quantize_saved_linear_inputs(ops, out.dims, m, p, t.low_precision, t.attention == AttentionKernel::flash);
 
   for (const auto& op : ops)
     for (const auto& st : op.saved) {

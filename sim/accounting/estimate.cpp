@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sim/accounting/quantized_weights.hpp"
+
 namespace trainmem::sim {
 
 namespace {
@@ -17,10 +19,11 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
   // the data-parallel group with context parallelism (get_data_parallel_group(with_context_parallel=True)).
   // Per pipeline stage: parameters and model states (every tp/cp/dp rank of a stage is identical).
   std::vector<RankClass> per_stage(static_cast<std::size_t>(p.pp));
+  std::vector<StageLayers> stages;
   if (sc.model) {
     out.num_parameters = total_parameters(*sc.model);
     out.padded_vocab_size = padded_vocab_size(sc.model->vocab_size, p.make_vocab_size_divisible_by, p.tp);
-    const auto stages = assign_layers(sc.model->num_layers, p);
+    stages = assign_layers(sc.model->num_layers, p);
     out.activation_bytes = activation_bytes(*out.resolved.recipe);
     if (!sc.inference.enabled)  // serving has its own workspace model (sim/serving/inference_memory.hpp)
       out.layer_activations = layer_activations(*sc.model, p, sc.training, out.activation_bytes);
@@ -62,6 +65,10 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
       st.model_states = st.lora ? st.lora->states
                                 : model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer,
                                                      p.zero_stage, p.dp * p.cp, p.edp());
+    // FP8 / MXFP8 / NVFP4: the quantized weight copies of the stage's linear layers (sim/accounting/quantized_weights).
+    if (sc.model && !st.inference && !st.lora)
+      add_quantized_weight_terms(st.model_states, *sc.model, p,
+                                 stages[static_cast<std::size_t>(&st - per_stage.data())], sc.training.low_precision);
     // A bare parameter count models no step (no layers, no activations): its peak is the model states alone, as the
     // papers' tables count them, so it carries no step buffers either (estimate and simulate alike).
     if (sc.model && !st.inference && sc.training.framework != Framework::hf) {

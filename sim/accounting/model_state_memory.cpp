@@ -8,8 +8,10 @@ namespace trainmem::sim {
 std::vector<ModelStateTermRule> model_state_term_rules(const Recipe& recipe, const Optimizer& optimizer) {
   std::vector<ModelStateTermRule> out;
   for (const auto& tensor : recipe.tensors)
-    out.push_back({std::string(tensor.name), std::string(dtype_name(tensor.dtype)), tensor.category, tensor.zero_class,
-                   bits_per_element(tensor.dtype), 0, tensor.name == kFp32GradCopyName});
+    out.push_back({std::string(tensor.name),
+                   std::string(tensor.dtype_label.empty() ? dtype_name(tensor.dtype) : tensor.dtype_label),
+                   tensor.category, tensor.zero_class, bits_per_element(tensor.dtype), 0,
+                   tensor.name == kFp32GradCopyName});
   static constexpr const char* kMomentNames[] = {"optimizer state m (first moment)",
                                                  "optimizer state v (second moment)"};
   for (int i = 0; i < optimizer.num_states; ++i) {
@@ -21,8 +23,11 @@ std::vector<ModelStateTermRule> model_state_term_rules(const Recipe& recipe, con
       out.push_back({name + " absmax scales", "fp32 per 256", cat, cls, bits_per_element(Dtype::fp32),
                      kBlockwise8bitBlock, false});
     } else {
-      const Dtype d = recipe.moment_dtype;
-      out.push_back({name, std::string(dtype_name(d)), cat, cls, bits_per_element(d), 0, false});
+      // Megatron --exp-avg-dtype / --exp-avg-sq-dtype: fp8 is TE's E4M3 Float8Tensor (fused_adam.py
+      // _initialize_state; its fp32 scale and amax are one per tensor, not counted).
+      const Dtype d = i == 1 ? second_moment_dtype(recipe) : recipe.moment_dtype;
+      out.push_back(
+          {name, d == Dtype::fp8 ? "fp8 (e4m3)" : std::string(dtype_name(d)), cat, cls, bits_per_element(d), 0, false});
     }
   }
   return out;

@@ -21,6 +21,7 @@ struct ModelStateTerm {
   ElementCount expert_elements;  // after ZeRO sharding over edp
   bool sharded = false;          // sharded by the ZeRO stage in force
   Bytes bytes;
+  std::string formula;  // non-empty: how bytes follow from the elements, when not elements x dtype (FP8 caches)
 };
 
 struct ModelStateMemory {

@@ -96,6 +96,8 @@ const Optimizer* find_optimizer(std::string_view name) {
   return nullptr;
 }
 
+Dtype second_moment_dtype(const Recipe& recipe) { return recipe.second_moment_dtype.value_or(recipe.moment_dtype); }
+
 unsigned param_bytes(const Recipe& recipe) {
   for (const auto& t : recipe.tensors)
     if (t.category == MemoryCategory::params) return bits_per_element(t.dtype) == 32 ? 4 : 2;
@@ -105,8 +107,8 @@ unsigned param_bytes(const Recipe& recipe) {
 unsigned bytes_per_parameter(const Recipe& recipe, const Optimizer& optimizer) {
   unsigned bits = 0;
   for (const auto& t : recipe.tensors) bits += bits_per_element(t.dtype);
-  const unsigned moment_bits = optimizer.blockwise_8bit ? 8 : bits_per_element(recipe.moment_dtype);
-  bits += static_cast<unsigned>(optimizer.num_states) * moment_bits;
+  for (int i = 0; i < optimizer.num_states; ++i)
+    bits += optimizer.blockwise_8bit ? 8 : bits_per_element(i == 1 ? second_moment_dtype(recipe) : recipe.moment_dtype);
   return bits / 8;
 }
 

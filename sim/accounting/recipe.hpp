@@ -24,6 +24,7 @@ struct StateTensor {
   ZeroStateClass zero_class;
   MemoryCategory category;
   std::string_view why;
+  std::string_view dtype_label = "";  // the label when it is not dtype_name(dtype) ("int16": 16-bit remainders)
 };
 
 struct Recipe {
@@ -34,6 +35,8 @@ struct Recipe {
   Dtype moment_dtype;  // dtype of full-precision optimizer states
   // torch.autocast: fp32 parameters, bf16 matmuls (activations mostly bf16, the residual stream fp32).
   bool autocast = false;
+  // The second moment's dtype when it differs from moment_dtype (Megatron --exp-avg-sq-dtype; low_precision.hpp).
+  std::optional<Dtype> second_moment_dtype = std::nullopt;
 };
 
 struct Optimizer {
@@ -60,5 +63,8 @@ unsigned bytes_per_parameter(const Recipe& recipe, const Optimizer& optimizer);
 // The parameter dtype's bytes (4 under fp32 / amp, else 2): DeepSpeed's bucket and gather element size, and the
 // activation dtype without autocast.
 unsigned param_bytes(const Recipe& recipe);
+
+// The dtype of the optimizer's second state (Adam v): second_moment_dtype when set, else moment_dtype.
+Dtype second_moment_dtype(const Recipe& recipe);
 
 }  // namespace trainmem::sim

@@ -40,6 +40,21 @@ ResolvedScenario resolve_scenario(Scenario sc) {
                         "is ZeRO stage 1 and conflicts with zero_stage " + std::to_string(sc.parallel.zero_stage));
     sc.parallel.zero_stage = 1;
   }
+  check_low_precision(t.low_precision, *r.recipe, *r.optimizer, sc.parallel.zero_stage);
+  if ((r.derived_recipe = precision_aware_recipe(t.low_precision, *r.recipe))) r.recipe = r.derived_recipe.get();
+  if (t.low_precision.quantized() && (sc.inference.enabled || sc.lora.enabled() || !sc.model))
+    throw ConfigError(t.low_precision.fp8_format.empty() ? "fp4_format" : "fp8_format",
+                      t.low_precision.fp8_format.empty() ? t.low_precision.fp4_format : t.low_precision.fp8_format,
+                      "models FP8 training of a layered model (not inference, LoRA or a bare parameter count)");
+  if ((t.low_precision.quantized() || t.low_precision.precision_aware_optimizer) &&
+      (t.framework == Framework::hf || sc.offload.optimizer != OffloadDevice::none ||
+       sc.offload.param != OffloadDevice::none))
+    throw ConfigError(t.low_precision.quantized() ? (t.low_precision.fp8_format.empty() ? "fp4_format" : "fp8_format")
+                                                  : "use_precision_aware_optimizer",
+                      t.low_precision.quantized() ? (t.low_precision.fp8_format.empty() ? t.low_precision.fp4_format
+                                                                                        : t.low_precision.fp8_format)
+                                                  : "true",
+                      "is modelled for Megatron-LM + Transformer Engine (framework megatron, no ZeRO offload)");
 
   if (t.seq_length == 0) t.seq_length = sc.default_seq_length;
   if (t.seq_length < 1 || t.seq_length > kMaxSeq)

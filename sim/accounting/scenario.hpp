@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "partition/model_spec.hpp"
 #include "partition/parallel_config.hpp"
 #include "sim/accounting/framework.hpp"
+#include "sim/accounting/low_precision.hpp"
 #include "sim/accounting/recipe.hpp"
 #include "sim/engine/zero_runtime.hpp"
 #include "sim/finetune/lora_memory.hpp"
@@ -49,6 +51,8 @@ struct TrainingConfig {
   // to the framework's (default_optimizer_impl).
   Framework framework = Framework::megatron;
   std::optional<OptimizerImpl> optimizer_impl;
+  // Precision-aware optimizer and FP8 / MXFP8 / NVFP4 linear layers (Megatron + TE; docs/low-precision.md).
+  LowPrecisionConfig low_precision;
 };
 
 struct Scenario {
@@ -68,8 +72,9 @@ struct Scenario {
 };
 
 struct ResolvedScenario {
-  Scenario scenario;  // with defaults applied and parallel resolved
-  const Recipe* recipe = nullptr;
+  Scenario scenario;                             // with defaults applied and parallel resolved
+  const Recipe* recipe = nullptr;                // points into the tables, or at derived_recipe
+  std::shared_ptr<const Recipe> derived_recipe;  // the precision-aware optimizer's recipe (low_precision.hpp)
   const Optimizer* optimizer = nullptr;
   std::int64_t num_microbatches = 1;
 };

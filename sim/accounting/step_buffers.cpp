@@ -17,7 +17,7 @@ void zero3_layer_split(const ModelSpec& model, const TensorSplit& split, std::ui
     (item.count.value < threshold ? persistent : partitioned) += item.count.value;
 }
 
-bool megatron_grad_buffers(const Recipe& recipe) { return recipe.name == "mixed-18"; }
+bool megatron_grad_buffers(const Recipe& recipe) { return recipe.name.starts_with("mixed-18"); }
 
 StepBufferShape step_buffer_shape(const ResolvedScenario& r, const LayerActivations* layer, Bytes grads,
                                   std::int64_t stage_layers) {

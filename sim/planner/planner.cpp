@@ -67,6 +67,10 @@ void Planner::check_request() {
               (rq.fixed.offload_param && *rq.fixed.offload_param != OffloadDevice::none) ||
               (rq.fixed.offload_checkpoints && *rq.fixed.offload_checkpoints)))
     throw ConfigError("offload_optimizer", "cpu/nvme", "with framework hf: offload is a DeepSpeed feature");
+  if ((in.training.low_precision.quantized() || in.training.low_precision.precision_aware_optimizer) &&
+      rq.offload_search != OffloadDevice::none)
+    throw ConfigError("offload_search", std::string(offload_device_name(rq.offload_search)),
+                      "low precision is modelled for Megatron-LM + TE without ZeRO offload");
   // Offload set in the base fixes that knob (as use_distributed_optimizer fixes the ZeRO stage).
   auto fix = [](auto& knob, auto value, auto none, const char* field, const std::string& text) {
     if (value == none) return;
@@ -82,7 +86,9 @@ void Planner::check_request() {
     throw ConfigError("host_memory_per_node", "0", "must be a positive size (host RAM per node)");
   if (in.parallel.first_stage_layers < 0 || in.parallel.last_stage_layers < 0)
     throw ConfigError("decoder_first_pipeline_num_layers", str(in.parallel.first_stage_layers), "must not be negative");
-  if (in.training.use_distributed_optimizer) {
+  // Megatron's precision-aware optimizer and --fp8-param-gather run on the distributed optimizer (ZeRO stage 1).
+  const LowPrecisionConfig& lp = in.training.low_precision;
+  if (in.training.use_distributed_optimizer || lp.precision_aware_optimizer || lp.param_gather) {
     if (rq.fixed.zero_stage && *rq.fixed.zero_stage != 1)
       throw ConfigError("use_distributed_optimizer", "true",
                         "is ZeRO stage 1 and conflicts with zero_stage " + str(*rq.fixed.zero_stage));
@@ -110,7 +116,8 @@ void Planner::resolve_base() {
   trivial.parallel = ParallelConfig{};
   trivial.parallel.make_vocab_size_divisible_by = in.parallel.make_vocab_size_divisible_by;
   trivial.training.micro_batch_size = 1;
-  trivial.training.use_distributed_optimizer = false;
+  trivial.training.use_distributed_optimizer =
+      in.training.low_precision.precision_aware_optimizer || in.training.low_precision.param_gather;
   trivial.training.recompute_granularity = RecomputeGranularity::none;
   trivial.training.recompute_num_layers = 0;
   trivial.offload.optimizer = trivial.offload.param = OffloadDevice::none;

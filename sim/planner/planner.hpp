@@ -162,6 +162,8 @@ class Planner {
   // layer; every later middle stage holds what the one before it does, with fewer forwards in flight.
   struct ShardPiece {
     std::vector<ElementCount> dense, expert;
+    // FP8/FP4 weight copies and scales beyond the bf16 params (sim/accounting/quantized_weights), per stage class.
+    std::vector<Bytes> quantized;
     std::vector<std::int64_t> mid_stages;
     std::uint64_t largest = 0;  // the largest parameter tensor (elements): ZeRO-1/2 offload staging buffers
     std::uint64_t layer_partitioned = 0, layer_persistent = 0;  // ZeRO-3: one layer's gathered / whole elements

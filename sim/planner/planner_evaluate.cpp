@@ -100,7 +100,7 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
       st = states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed);
     else
       st = states_impl<false>(S.dense[k], S.expert[k], zero_stage, ways, edp, 0);
-    return st + buf.zero3_persistent + dynamic + non_model_bytes(b, dynamic);
+    return st + S.quantized[k] + buf.zero3_persistent + dynamic + non_model_bytes(b, dynamic);
   };
   // The chunk's bytes of all in-flight forwards; under checkpoint offload its checkpoints live in host memory.
   auto kept = [&](const ChunkActivations& c, std::int64_t cf) {

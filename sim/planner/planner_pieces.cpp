@@ -7,6 +7,7 @@
 #include "partition/layer_assignment.hpp"
 #include "partition/shard_plan.hpp"
 #include "sim/accounting/estimate.hpp"
+#include "sim/accounting/quantized_weights.hpp"
 #include "sim/accounting/stage_activations.hpp"
 #include "sim/planner/planner.hpp"
 #include "sim/planner/planner_build.hpp"
@@ -80,10 +81,25 @@ std::uint32_t Planner::shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t
   ShardPiece piece;
   piece.dense.assign(3, ElementCount{0});
   piece.expert.assign(3, ElementCount{0});
+  piece.quantized.assign(3, Bytes(0));
   auto put = [&](std::size_t k, const StageLayers& st) {
     const RankParamShard shard = rank_param_shard(M, p, st);
     piece.dense[k] = shard.dense;
     piece.expert[k] = shard.expert;
+    // The stage's quantized weight terms (estimate()'s add_quantized_weight_terms on the bf16 params), on the
+    // layers assign_layers() gives the stage.
+    const LowPrecisionConfig& lp = resolved_.scenario.training.low_precision;
+    if (lp.quantized()) {
+      ModelStateMemory q;
+      const Bytes bf16(detail::checked_mul(shard.total().value, 2, "planner fp8"));
+      add_params_term(q, "bf16 parameters", "bf16", shard.total(), bf16, false);
+      add_quantized_weight_terms(q, M, p, st, lp);
+      // Each term is its own buffer: with allocator rounding each rounds to 2 MiB segments (as estimate() does).
+      Bytes with, without = bf16 + (rounding_ ? round_up_waste(bf16, kSegmentRounding) : Bytes(0));
+      for (const auto& t : q.terms)
+        with += t.bytes + (rounding_ && t.bytes.value > 0 ? round_up_waste(t.bytes, kSegmentRounding) : Bytes(0));
+      piece.quantized[k] = with - without;
+    }
   };
   put(0, stages.front());
   if (pp >= 2) put(2, stages.back());
@@ -93,6 +109,7 @@ std::uint32_t Planner::shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t
     piece.mid_stages.push_back(s);
     piece.dense.emplace_back(0);
     piece.expert.emplace_back(0);
+    piece.quantized.emplace_back(0);
     put(piece.dense.size() - 1, stages[static_cast<std::size_t>(s)]);
   }
   // ZeRO-3: the same split of one layer's tensors step_buffer_shape() makes for estimate().

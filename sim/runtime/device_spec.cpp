@@ -14,6 +14,25 @@ constexpr DeviceSpec kDevices[] = {
     {"h200", Bytes(143771 * kMiB), "nvidia-smi total for H200: 143771 MiB (measured on this project's device)"},
     {"rtx-4090", Bytes(24564 * kMiB), "nvidia-smi total for GeForce RTX 4090: 24564 MiB"},
     {"mi300x", Bytes(192 * kGiB), "AMD Instinct MI300X: 192 GiB HBM3"},
+    // Measured nvidia-smi totals (MiB) quoted in public issue threads; the thread is named in the source string.
+    {"b200", Bytes(183359 * kMiB),
+     "nvidia-smi total for NVIDIA B200: 183359 MiB (measured, NVIDIA/TensorRT-LLM issue #10278)"},
+    {"h20", Bytes(97871 * kMiB), "nvidia-smi total for NVIDIA H20: 97871 MiB (measured, NVIDIA/nvtrust issue #128)"},
+    {"l40s", Bytes(46068 * kMiB),
+     "nvidia-smi total for NVIDIA L40S: 46068 MiB (measured, modal-labs/modal-client #2797)"},
+    {"a10", Bytes(23028 * kMiB),
+     "nvidia-smi total for NVIDIA A10: 23028 MiB (measured, modal-labs/modal-client #2797)"},
+    {"rtx-5090", Bytes(32607 * kMiB),
+     "nvidia-smi total for GeForce RTX 5090: 32607 MiB (measured, noonghunna/club-3090 issue #617)"},
+    // No public measured total found: the marketing capacity. NVIDIA's "GB" is taken as 10^9 bytes (B200's
+    // marketed 192 GB is 192.3e9 bytes as measured above); AMD's and Intel's as GiB (MI300X's rocm-smi total is
+    // 206,141,652,992 bytes = 192 GiB - 16 MiB, ROCm/legacy-rocm-build #4750).
+    {"b300", Bytes(288'000'000'000ULL), "NVIDIA B300 (HGX, per GPU): 288 GB HBM3e marketing, taken as 10^9 bytes"},
+    {"gb200", Bytes(186'000'000'000ULL),
+     "NVIDIA GB200 (per Blackwell GPU; NVL72 13.4 TB / 72): 186 GB HBM3e marketing, taken as 10^9 bytes"},
+    {"mi325x", Bytes(256 * kGiB), "AMD Instinct MI325X: 256 GB HBM3E marketing, taken as GiB (as MI300X's 192)"},
+    {"mi355x", Bytes(288 * kGiB), "AMD Instinct MI355X: 288 GB HBM3E marketing, taken as GiB (as MI300X's 192)"},
+    {"gaudi3", Bytes(128 * kGiB), "Intel Gaudi 3 (HL-325L): 128 GB HBM2e marketing, taken as GiB"},
 };
 }  // namespace
 

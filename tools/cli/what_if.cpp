@@ -43,6 +43,13 @@ std::vector<WhatIf> what_ifs(const sim::Scenario& scenario, const sim::EstimateR
     v.training.recipe = std::string(recipe.name);
     rows.push_back(run_variant("recipe", std::string(recipe.name), base.resolved.recipe->name == recipe.name, v));
   }
+  if (scenario.training.low_precision.quantized())  // FP8/FP4: with and without the quantized parameters
+    for (const bool gather : {false, true}) {
+      sim::Scenario v = scenario;
+      v.training.low_precision.param_gather = gather;
+      rows.push_back(run_variant("fp8_param_gather", gather ? "true" : "false",
+                                 resolved.training.low_precision.param_gather == gather, v));
+    }
   for (const auto g :
        {sim::RecomputeGranularity::none, sim::RecomputeGranularity::selective, sim::RecomputeGranularity::full}) {
     const bool is_scenario = resolved.training.recompute_granularity == g;

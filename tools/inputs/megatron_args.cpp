@@ -74,6 +74,24 @@ constexpr MegatronArg kArgs[] = {
     {"--decoder-last-pipeline-num-layers", Kind::value, "decoder_last_pipeline_num_layers"},
     {"--sequence-parallel", Kind::flag, "sequence_parallel", "true"},
     {"--use-distributed-optimizer", Kind::flag, "use_distributed_optimizer", "true"},
+    // low precision (docs/low-precision.md): the precision-aware optimizer and FP8 / FP4 linear layers
+    {"--use-precision-aware-optimizer", Kind::flag, "use_precision_aware_optimizer", "true"},
+    {"--main-params-dtype", Kind::value, "main_params_dtype"},
+    {"--main-grads-dtype", Kind::value, "main_grads_dtype"},
+    {"--exp-avg-dtype", Kind::value, "exp_avg_dtype"},
+    {"--exp-avg-sq-dtype", Kind::value, "exp_avg_sq_dtype"},
+    {"--fp8-format", Kind::value, "fp8_format"},
+    {"--fp8-recipe", Kind::value, "fp8_recipe"},
+    {"--fp4-format", Kind::value, "fp4_format"},
+    {"--fp4-recipe", Kind::value, "fp4_recipe"},
+    {"--fp8-param-gather", Kind::flag, "fp8_param_gather", "true"},
+    {"--fp4-param-gather", Kind::flag, "fp4_param_gather", "true"},
+    {"--first-last-layers-bf16", Kind::flag, "first_last_layers_bf16", "true"},
+    {"--num-layers-at-start-in-bf16", Kind::value, "num_layers_at_start_in_bf16"},
+    {"--num-layers-at-end-in-bf16", Kind::value, "num_layers_at_end_in_bf16"},
+    {"--fp8-amax-history-len", Kind::value, "fp8_amax_history_len"},
+    {"--fp8-amax-compute-algo", Kind::ignored},
+    {"--fp8-margin", Kind::ignored},
     // training
     {"--seq-length", Kind::value, "seq_length"},
     {"--micro-batch-size", Kind::value, "micro_batch_size"},
@@ -215,8 +233,7 @@ constexpr MegatronArg kArgs[] = {
     {"--moe-pad-expert-input-to-capacity", Kind::not_modelled},
     {"--cross-entropy-loss-fusion", Kind::not_modelled},  // no fp32 logits copy: the estimate keeps it
     // Changes the memory in ways the estimate would get wrong.
-    {"--fp8-format", Kind::unsupported, "", "FP8 training (Transformer Engine) is not modelled"},
-    {"--fp8", Kind::unsupported, "", "FP8 training (Transformer Engine) is not modelled"},
+    {"--fp8", Kind::unsupported, "", "is not a Megatron-LM flag; FP8 is --fp8-format e4m3|hybrid (--fp8-recipe)"},
     {"--squared-relu", Kind::unsupported, "", "the squared-ReLU MLP is not modelled"},
     {"--cpu-offloading", Kind::unsupported, "", "Megatron activation/weight CPU offloading is not modelled"},
 };

@@ -10,6 +10,7 @@
 #include "sim/runtime/device_spec.hpp"
 #include "tools/inputs/hf_config.hpp"
 #include "tools/inputs/offload_runtime_settings.hpp"
+#include "tools/inputs/precision_settings.hpp"
 #include "tools/inputs/value_parse.hpp"
 
 namespace trainmem::tools {
@@ -416,6 +417,7 @@ BuiltScenario build_scenario(const Settings& settings) {
   l.boolean("contiguous_gradients", z.contiguous_gradients);
   l.boolean("ddp_gradient_as_bucket_view", z.ddp_gradient_as_bucket_view);
   apply_offload_and_runtime(settings, sc);
+  apply_low_precision(settings, sc);
   return out;
 }
 

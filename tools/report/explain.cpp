@@ -5,6 +5,7 @@
 #include "partition/model_spec.hpp"
 #include "tools/report/explain_buffers.hpp"
 #include "tools/report/explain_offload_runtime.hpp"
+#include "tools/report/explain_precision.hpp"
 #include "tools/report/explain_terms.hpp"
 #include "tools/report/format.hpp"
 #include "tools/report/report.hpp"
@@ -157,6 +158,7 @@ void explain_class(std::ostream& o, const sim::EstimateResult& r, std::size_t in
     if (c.shard.expert.value != 0)
       held += " + " + (t.sharded ? "ceil(" + with_commas(c.shard.expert.value) + " / " + std::to_string(p.edp()) + ")"
                                  : with_commas(c.shard.expert.value));
+    if (!t.formula.empty()) held = t.formula;
     o << "    " << pad(t.name, 36) << pad(t.dtype, 13) << " x " << pad(held, 34) << " = "
       << lpad(with_commas(t.bytes.value), 17) << " B  " << lpad(iec(t.bytes), 11)
       << (t.sharded ? "  (sharded by ZeRO)" : "") << "\n";
@@ -181,6 +183,7 @@ std::string explain_estimate(const sim::EstimateResult& r) {
   std::ostringstream o;
   o << "\nDerivation\n==========\n";
   explain_recipes(o, r);
+  explain_low_precision(o, r);
   explain_zero(o);
   if (r.layer_activations) explain_layer_activations(o, r);
   for (std::size_t i = 0; i < r.classes.size(); ++i) explain_class(o, r, i);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "partition/model_spec.hpp"
 #include "partition/parallel_config.hpp"
@@ -72,6 +73,9 @@ struct ResolvedScenario {
   const Recipe* recipe = nullptr;
   const Optimizer* optimizer = nullptr;
   std::int64_t num_microbatches = 1;
+  // Settings that resolve but are likely a mistake (fewer microbatches than pipeline stages). The library never
+  // prints: tools/ writes each as a "trainmem: warning:" line on stderr.
+  std::vector<std::string> warnings;
 };
 
 ResolvedScenario resolve_scenario(Scenario scenario);

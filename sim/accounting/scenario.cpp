@@ -1,6 +1,7 @@
 #include "sim/accounting/scenario.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <string>
 
 #include "partition/error.hpp"
@@ -91,6 +92,19 @@ ResolvedScenario resolve_scenario(Scenario sc) {
     throw ConfigError("global_batch_size", s(t.global_batch_size),
                       "is not divisible by micro_batch_size * dp = " + s(t.micro_batch_size) + " * " + s(p.dp));
   r.num_microbatches = t.global_batch_size / (t.micro_batch_size * p.dp);
+  // Fewer microbatches than stages is legal (Megatron runs it), but the default global batch with --pp 4 does it
+  // by accident: most of the step is pipeline bubble, and the stages hold fewer microbatches in flight than a
+  // real run with a full pipeline, so the activation peaks here are below that run's.
+  if (p.pp > 1 && r.num_microbatches < p.pp && !sc.inference.enabled) {
+    const std::int64_t idle = p.pp - 1, step = r.num_microbatches + p.pp - 1, g = std::gcd(idle, step);
+    r.warnings.push_back("num_microbatches " + s(r.num_microbatches) + " = global_batch_size " +
+                         s(t.global_batch_size) + " / (micro_batch_size " + s(t.micro_batch_size) + " * dp " + s(p.dp) +
+                         ") is below pipeline_model_parallel_size " + s(p.pp) + ": the pipeline never fills (bubble " +
+                         s(idle / g) + "/" + s(step / g) +
+                         " of the step) and the activation peaks are those of a part-empty pipeline; "
+                         "give --global-batch-size " +
+                         s(p.pp * t.micro_batch_size * p.dp) + " or more to size a full one");
+  }
   if (p.vpp > 1 && r.num_microbatches % p.pp != 0)
     throw ConfigError("global_batch_size", s(t.global_batch_size),
                       "gives " + s(r.num_microbatches) + " microbatches, not a multiple of pp = " + s(p.pp) +

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "partition/model_spec.hpp"
 #include "partition/parallel_config.hpp"
@@ -77,6 +78,9 @@ struct ResolvedScenario {
   std::shared_ptr<const Recipe> derived_recipe;  // the precision-aware optimizer's recipe (low_precision.hpp)
   const Optimizer* optimizer = nullptr;
   std::int64_t num_microbatches = 1;
+  // Settings that resolve but are likely a mistake (fewer microbatches than pipeline stages). The library never
+  // prints: tools/ writes each as a "trainmem: warning:" line on stderr.
+  std::vector<std::string> warnings;
 };
 
 ResolvedScenario resolve_scenario(Scenario scenario);

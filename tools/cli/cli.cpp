@@ -60,6 +60,7 @@ int cmd_estimate(const std::vector<std::string>& args, std::ostream& out, std::o
   const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), notices);
   const sim::EstimateResult result = sim::estimate(built.scenario);
   err << notices.str();
+  for (const auto& w : result.resolved.warnings) err << "trainmem: warning: " << w << "\n";
   if (built.output.format == OutputFormat::json) {
     nlohmann::json j = estimate_json(result, built.model_source);
     if (built.output.explain) j["explain"] = explain_estimate(result);
@@ -110,6 +111,7 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out, std::ostream&
   if (trace_path) write_file("trace", *trace_path, [&](std::ostream& f) { write_chrome_trace(f, result); });
   if (html_path) write_file("html", *html_path, [&](std::ostream& f) { f << html_report(result, built.model_source); });
   err << notices.str();
+  for (const auto& w : result.estimate.resolved.warnings) err << "trainmem: warning: " << w << "\n";
   if (built.output.format == OutputFormat::json)
     out << simulation_json(result, built.model_source).dump(2) << "\n";
   else

@@ -226,6 +226,7 @@ int cmd_explain(const std::vector<std::string>& args, std::ostream& out, std::os
   const BuiltScenario built = build_scenario_with_inputs(settings, notices);
   const sim::EstimateResult result = sim::estimate(built.scenario);
   err << notices.str();
+  for (const auto& w : result.resolved.warnings) err << "trainmem: warning: " << w << "\n";
   const std::vector<WhatIf> rows = what_ifs(built.scenario, result);
   if (built.output.format == OutputFormat::json)
     out << explain_json(*cl.scenario_path, question, built, result, rows).dump(2) << "\n";

@@ -13,6 +13,7 @@
 #include "partition/error.hpp"
 #include "tools/inputs/deepspeed_keys.hpp"
 #include "tools/inputs/input_file.hpp"
+#include "tools/inputs/json_object.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -271,16 +272,9 @@ std::optional<DeepSpeedPrecision> dtype_named(const std::string& s) {
 }  // namespace
 
 DeepSpeedConfig deepspeed_config_from_json(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    // parse_error, and out_of_range for numbers beyond double range (the hf_config fuzz finding).
-    throw ConfigError("deepspeed_config", origin, std::string("malformed JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw ConfigError("deepspeed_config", origin, "must be a JSON object");
   DeepSpeedConfig out;
   out.origin = std::filesystem::path(origin).filename().string();
+  const json j = parse_json_object(text, "deepspeed_config", origin, out.origin);
   Walker w{out};
 
   std::optional<bool> fp16 = false, bf16 = false;

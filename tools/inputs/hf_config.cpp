@@ -4,10 +4,12 @@
 #include <filesystem>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "partition/error.hpp"
 #include "tools/inputs/hf_dbrx.hpp"
 #include "tools/inputs/input_file.hpp"
+#include "tools/inputs/json_object.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -16,18 +18,51 @@ using json = nlohmann::json;
 // OPT adds 2 rows to its position table; ModelSpec allows 2^32 rows, so the file may give 2^32 - 2.
 constexpr std::int64_t kMaxOptPositions = (1LL << 32) - 2;
 
+// Keys whose null transformers documents as "unset" and resolves itself; a null there reads as the key being
+// absent (the same default). Every other key trainmem reads changes the memory, and transformers either fails
+// on its null or reads it as false/0: such a null is an error naming the key, never a silent default. Keys
+// trainmem does not read (rope_scaling, quantization_config, Qwen's sliding_window, ...) are ignored as before.
+constexpr const char* kNullMeansUnset[] = {
+    "num_key_value_heads",      // LlamaConfig & co: None = num_attention_heads (MHA)
+    "head_dim",                 // None = hidden_size / num_attention_heads (gemma types require it: integer())
+    "q_lora_rank",              // DeepSeek-V2-Lite: None = one q_proj
+    "n_shared_experts",         // DeepseekV2Config: None = no shared experts
+    "mlp_only_layers",          // Qwen2MoeConfig / Qwen3MoeConfig: None = []
+    "layer_types",              // Gemma2/3: None = derived from the sliding-window pattern
+    "final_logit_softcapping",  // Gemma2/3: None = no soft-capping
+    "attn_logit_softcapping",   //
+    "sliding_window",           // Starcoder2Config: None = full attention (gemma2/3 require it: integer())
+    "hidden_activation",        // GemmaConfig: None = gelu_pytorch_tanh (hidden_act is then read)
+    "ffn_hidden_size",          // FalconConfig: None = 4 * hidden_size
+    "num_kv_heads",             // FalconConfig: None = num_attention_heads
+    "num_ln_in_parallel_attn",  // FalconDecoderLayer: None = 2 with new_decoder_architecture
+    "n_inner",                  // GPT2Config: None = 4 * n_embd
+    "word_embed_proj_dim",      // OPTConfig: None = hidden_size
+};
+
 struct Reader {
   const json& j;
   std::string origin;
 
   std::string field(const char* key) const { return std::string(key) + " (in " + origin + ")"; }
-  bool has(const char* key) const { return j.contains(key) && !j[key].is_null(); }
+  // True when the key has a value. An absent key, or a null for a kNullMeansUnset key, is false; a null for any
+  // other key throws.
+  bool has(const char* key) const {
+    if (!j.contains(key)) return false;
+    if (!j[key].is_null()) return true;
+    for (const char* k : kNullMeansUnset)
+      if (std::string_view(k) == key) return false;
+    throw ConfigError(field(key), "null",
+                      "is not a value for this key (transformers does not read null as a default here); give a "
+                      "value or delete the key for the default");
+  }
   std::int64_t integer(const char* key) const {
     if (!j.contains(key)) throw ConfigError(field(key), "(missing)", "required by this model_type");
+    if (j[key].is_null()) throw ConfigError(field(key), "null", "required by this model_type (give a number)");
     return integer_or(key, 0);
   }
   std::int64_t integer_or(const char* key, std::int64_t fallback) const {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!has(key)) return fallback;
     const json& v = j[key];
     if (!v.is_number_integer()) throw ConfigError(field(key), v.dump(), "must be an integer");
     const auto x = v.get<std::int64_t>();
@@ -35,12 +70,12 @@ struct Reader {
     return x;
   }
   bool boolean_or(const char* key, bool fallback) const {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!has(key)) return fallback;
     if (!j[key].is_boolean()) throw ConfigError(field(key), j[key].dump(), "must be true or false");
     return j[key].get<bool>();
   }
   double number_or(const char* key, double fallback) const {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!has(key)) return fallback;
     if (!j[key].is_number()) throw ConfigError(field(key), j[key].dump(), "must be a number");
     return j[key].get<double>();
   }
@@ -149,7 +184,7 @@ ModelSpec deepseek_family(const Reader& r, const std::string& type) {
   if (r.integer_or("moe_layer_freq", 1) != 1)
     throw ConfigError(r.field("moe_layer_freq"), r.j["moe_layer_freq"].dump(),
                       "only 1 (every layer from first_k_dense_replace on is MoE) is modelled");
-  if (r.j.contains("first_k_dense_replace") && r.j["first_k_dense_replace"] != 0)
+  if (r.has("first_k_dense_replace") && r.j["first_k_dense_replace"] != 0)
     m.first_dense_layers = r.integer("first_k_dense_replace");
   if (r.has("n_shared_experts")) m.shared_expert_ffn = r.integer("n_shared_experts") * m.moe_ffn_hidden_size;
   // topk_method: greedy / group_limited_greedy route on the scores alone; noaux_tc (DeepSeek-V3) adds the
@@ -378,14 +413,7 @@ bool one_of(const std::string& type, const char* const (&types)[N]) {
 }  // namespace
 
 ModelSpec model_from_hf_config(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    // parse_error, and out_of_range for numbers beyond double/int64 (fuzz finding: "1e400").
-    throw ConfigError("model_config", origin, std::string("malformed JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw ConfigError("model_config", origin, "must be a JSON object");
+  const json j = parse_json_object(text, "model_config", origin, origin);
   const Reader r{j, origin};
   if (!j.contains("model_type") || !j["model_type"].is_string())
     throw ConfigError(r.field("model_type"), j.contains("model_type") ? j["model_type"].dump() : "(missing)",
@@ -428,10 +456,7 @@ ModelSpec model_from_hf_config(const std::string& text, const std::string& origi
   } catch (const ConfigError& e) {
     const char* key = hf_key(type, e.field());
     if (key == nullptr) throw;
-    // e.what() is "FIELD = VALUE: REASON" (partition/error.hpp); keep the reason, rename the field.
-    const std::string what = e.what();
-    const std::string reason = what.substr(std::min(what.size(), e.field().size() + 3 + e.value().size() + 2));
-    throw ConfigError(r.field(key), e.value(), reason);
+    throw ConfigError(r.field(key), e.value(), e.reason());  // keep the reason, rename the field
   }
   if (m.ffn_hidden_size == 0) m.ffn_hidden_size = m.ffn();  // GPT-2's n_inner null: 4h, h now bounded
   return m;

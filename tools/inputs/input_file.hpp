@@ -1,7 +1,9 @@
-// Reading a user-named input file (YAML scenario, config.json) with the checks every loader needs: it
-// exists, is not a directory, can be opened, and is at most kMaxInputFileBytes long. The cap matters
-// for character devices and pipes (/dev/zero, /dev/urandom) that would otherwise be read forever.
-// Every failure is a ConfigError naming `field` and the path.
+// Reading a user-named input file (YAML scenario, config.json, ds_config.json) with the checks every loader
+// needs: it exists, is a regular file (after symlinks), can be opened, and is at most kMaxInputFileBytes long.
+// Anything else is refused before it is opened: a directory, a named pipe (opening one with no writer blocks
+// forever: `mkfifo f; trainmem estimate f` hung), a character device (/dev/zero, /dev/tty), a block device or a
+// socket. The size cap stays for a regular file that grows while it is read. Every failure is a ConfigError
+// naming `field` and the path.
 #pragma once
 
 #include <array>
@@ -21,7 +23,19 @@ inline std::string read_input_file(const std::string& field, const std::string& 
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ConfigError(field, path, "file not found");
-  if (fs::is_directory(path, ec)) throw ConfigError(field, path, "is a directory, not " + expected);
+  const fs::file_status st = fs::status(path, ec);
+  if (st.type() == fs::file_type::directory) throw ConfigError(field, path, "is a directory, not " + expected);
+  if (st.type() != fs::file_type::regular) {
+    const char* kind = st.type() == fs::file_type::fifo        ? "a named pipe (FIFO)"
+                       : st.type() == fs::file_type::character ? "a character device"
+                       : st.type() == fs::file_type::block     ? "a block device"
+                       : st.type() == fs::file_type::socket    ? "a socket"
+                                                               : "an unknown kind of file";
+    throw ConfigError(field, path,
+                      std::string("is ") + kind +
+                          ", not a regular file (a pipe or device may block or never end); save the content to a "
+                          "file and give that");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(field, path, "cannot be opened");
   std::string text;

@@ -1,6 +1,8 @@
 #include "tools/inputs/scenario_builder.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -267,6 +269,19 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
         parse_int("quant_group_size", l.text("quant_group_size"), 1, kBig);
   }
 }
+// `--model` names presets only. A name with a '/' is a file (pass it with --model-config) or a Hugging Face
+// Hub id ("meta-llama/Llama-2-7b-hf"): trainmem reads no network, so the way is to fetch its config.json.
+ConfigError not_a_preset(const std::string& name) {
+  std::error_code ec;
+  if (std::filesystem::exists(name, ec))
+    return ConfigError("model", name, "is a file, not a preset; pass a config.json with --model-config " + name);
+  return ConfigError("model", name,
+                     "looks like a Hugging Face Hub id, not a preset: download its config.json (huggingface-cli "
+                     "download " +
+                         name + " config.json --local-dir DIR, or https://huggingface.co/" + name +
+                         "/resolve/main/config.json) and pass --model-config DIR/config.json");
+}
+
 }  // namespace
 
 BuiltScenario build_scenario(const Settings& settings) {
@@ -290,6 +305,7 @@ BuiltScenario build_scenario(const Settings& settings) {
       const std::string name = l.text("model");
       const ModelPreset* preset = find_model_preset(name);
       if (preset == nullptr) {
+        if (name.find('/') != std::string::npos) throw not_a_preset(name);
         const auto hint = closest_preset_name(name);
         throw ConfigError(
             "model", name,
@@ -310,6 +326,10 @@ BuiltScenario build_scenario(const Settings& settings) {
     }
     if (any_shape && out.model_source != "shape flags") out.model_source += " with overrides";
     apply_shape_overrides(l, m);
+    // A learned position table bounds the sequence: GPT-2's n_positions 1024 is its default too (a preset
+    // carries its own; without this a config.json or shape-flag GPT-2 failed on the 2048 default).
+    if (m.position_embedding == PositionEmbedding::learned && m.max_position_embeddings > 0)
+      sc.default_seq_length = std::min(sc.default_seq_length, m.max_position_embeddings);
     sc.model = m;
   }
 
@@ -392,7 +412,7 @@ BuiltScenario build_scenario(const Settings& settings) {
                             "; `trainmem models` lists the GPUs, or give --gpu-memory");
     }
     sc.gpu_memory = d->memory;
-    sc.gpu_name = name;
+    sc.gpu_name = std::string(d->name);  // the table's spelling, whatever case or alias was given
   } else if (l.has("gpu_memory")) {
     sc.gpu_memory = parse_size("gpu_memory", l.text("gpu_memory"));
   }

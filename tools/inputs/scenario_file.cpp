@@ -9,6 +9,22 @@
 #include "tools/inputs/input_file.hpp"
 
 namespace trainmem::tools {
+namespace {
+// JSON is YAML, so a config.json or ds_config.json given as the scenario parses and would fail on its first key
+// ("model_type = (in config.json): unknown key"): name the flag that reads it instead.
+void refuse_other_formats(const YAML::Node& root, const std::string& path) {
+  for (const char* key : {"model_type", "architectures"})
+    if (root[key])
+      throw ConfigError("scenario", path,
+                        std::string("is a Hugging Face config.json (it has ") + key +
+                            "), not a scenario; pass it with --model-config " + path);
+  for (const char* key : {"zero_optimization", "train_micro_batch_size_per_gpu", "train_batch_size"})
+    if (root[key])
+      throw ConfigError("scenario", path,
+                        std::string("is a DeepSpeed ds_config (it has ") + key +
+                            "), not a scenario; pass it with --deepspeed-config " + path);
+}
+}  // namespace
 
 Settings load_scenario_file(const std::string& path) {
   namespace fs = std::filesystem;
@@ -24,6 +40,7 @@ Settings load_scenario_file(const std::string& path) {
   }
   if (root.IsNull()) throw ConfigError("scenario", path, "is empty (expected a mapping of settings)");
   if (!root.IsMap()) throw ConfigError("scenario", path, "must be a mapping of settings (key: value)");
+  refuse_other_formats(root, path);
   Settings settings;
   std::set<std::string> seen;
   const std::string origin = fs::path(path).filename().string();

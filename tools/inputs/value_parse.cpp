@@ -1,5 +1,6 @@
 #include "tools/inputs/value_parse.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -82,10 +83,10 @@ std::uint64_t parse_count(const std::string& field, const std::string& raw, std:
   return static_cast<std::uint64_t>(v);
 }
 
-Bytes parse_size(const std::string& field, const std::string& raw) {
+Bytes parse_size(const std::string& field, const std::string& raw, BareNumber bare) {
   const std::string text = trim(raw);
   struct Unit {
-    const char* suffix;
+    const char* suffix;  // matched case-insensitively: 80gib = 80GiB, 80gb = 80GB
     long double factor;
   };
   static constexpr Unit kUnits[] = {{"TiB", 1099511627776.0L},
@@ -97,19 +98,50 @@ Bytes parse_size(const std::string& field, const std::string& raw) {
                                     {"MB", 1e6L},
                                     {"KB", 1e3L},
                                     {"B", 1.0L}};
-  const std::string usage = "must be a size such as 80GiB, 81559MiB, 80GB (10^9 bytes) or a byte count";
+  const std::string usage = "must be a size such as 80GiB, 81559MiB, 80GB (10^9 bytes) or 1024B";
+  const auto ends_with = [&](std::string_view suf) {
+    if (text.size() <= suf.size()) return false;
+    for (std::size_t i = 0; i < suf.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(text[text.size() - suf.size() + i])) !=
+          std::tolower(static_cast<unsigned char>(suf[i])))
+        return false;
+    return true;
+  };
   std::string number = text;
-  long double factor = 1;
+  long double factor = 0;  // 0: no unit
   for (const auto& u : kUnits) {
-    const std::string suf = u.suffix;
-    if (text.size() > suf.size() && text.compare(text.size() - suf.size(), suf.size(), suf) == 0) {
-      number = trim(text.substr(0, text.size() - suf.size()));
+    if (ends_with(u.suffix)) {
+      number = trim(text.substr(0, text.size() - std::string_view(u.suffix).size()));
       factor = u.factor;
       break;
     }
   }
   long double v = 0;
-  if (!parse_decimal(number, v)) throw ConfigError(field, raw, usage);
+  if (factor == 0) {
+    // A bare number, or a one-letter suffix (80G, 80Gi): memory sizes name their unit. Parameter counts take
+    // K/M/B/G/T as powers of 1000 (parse_count), but for memory "G" is ambiguous between GB and GiB.
+    std::string digits = text;
+    std::string letter;
+    if (!digits.empty() && (digits.back() == 'i' || digits.back() == 'I')) digits.pop_back();
+    if (!digits.empty() && std::string_view("KkMmGgTt").find(digits.back()) != std::string_view::npos) {
+      letter.assign(1, static_cast<char>(std::toupper(static_cast<unsigned char>(digits.back()))));
+      digits.pop_back();
+    }
+    if (!parse_decimal(trim(digits), v)) throw ConfigError(field, raw, usage);
+    if (letter.empty() && bare == BareNumber::bytes) {
+      factor = 1;
+    } else {
+      const std::string n = trim(digits);
+      const std::string l = letter.empty() ? "G" : letter;
+      throw ConfigError(field, raw,
+                        std::string(letter.empty() ? "has no unit" : "has an ambiguous unit") + ": write " + n + l +
+                            "B (10^" + std::to_string(3 * (std::string_view("KMGT").find(l[0]) + 1)) + " bytes) or " +
+                            n + l + "iB (2^" + std::to_string(10 * (std::string_view("KMGT").find(l[0]) + 1)) +
+                            " bytes)" + (letter.empty() ? ", or " + n + "B for a byte count" : ""));
+    }
+  } else if (!parse_decimal(number, v)) {
+    throw ConfigError(field, raw, usage);
+  }
   v *= factor;
   if (v < 1 || v > 1e18L) throw ConfigError(field, raw, "must be between 1 byte and 10^18 bytes");
   return Bytes(static_cast<std::uint64_t>(std::floor(v)));

@@ -18,8 +18,12 @@ std::int64_t parse_int(const std::string& field, const std::string& text, std::i
                        std::string_view domain = {});
 // A count that may use scientific notation or a K/M/B/T suffix but must be whole: "7.5e9", "175B".
 std::uint64_t parse_count(const std::string& field, const std::string& text, std::uint64_t lo, std::uint64_t hi);
-// A memory size: plain bytes, or with a unit: KiB MiB GiB TiB (powers of 1024), KB MB GB TB (powers of 1000).
-Bytes parse_size(const std::string& field, const std::string& text);
+// A memory size with its unit (any letter case): B, KiB MiB GiB TiB (powers of 1024), KB MB GB TB (powers of
+// 1000). A number without a unit ("80": 80 bytes or 80 GB?) is refused with both spellings suggested unless
+// `bare` is BareNumber::bytes (trainmem-validate's byte perturbations); a one-letter unit (80G, 80Gi) is
+// always refused as ambiguous. Parameter counts (parse_count) are different: 7G and 7B are 7 * 10^9.
+enum class BareNumber { refused, bytes };
+Bytes parse_size(const std::string& field, const std::string& text, BareNumber bare = BareNumber::refused);
 bool parse_bool(const std::string& field, const std::string& text);
 // One of `choices` (exact match); the error lists them.
 std::string parse_choice(const std::string& field, const std::string& text,

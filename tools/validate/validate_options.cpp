@@ -24,7 +24,7 @@ Perturbation parse_perturbation(const std::string& text) {
     negative = amount[0] == '-';
     amount = amount.substr(1);
   }
-  const Bytes b = parse_size("--perturb bytes", amount);
+  const Bytes b = parse_size("--perturb bytes", amount, BareNumber::bytes);
   if (b.value > static_cast<std::uint64_t>(INT64_MAX)) throw ConfigError("--perturb", text, "too large");
   p.bytes = negative ? -static_cast<std::int64_t>(b.value) : static_cast<std::int64_t>(b.value);
   if (p.bytes == 0) throw ConfigError("--perturb", text, "a perturbation of 0 bytes changes nothing");

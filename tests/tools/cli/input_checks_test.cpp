@@ -21,6 +21,10 @@ const std::string& dir() {
   return d;
 }
 
+// meta-llama/Llama-2-7b-hf's shape keys, without the closing brace.
+constexpr const char* kLlama = R"({"model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096,
+    "intermediate_size": 11008, "num_attention_heads": 32, "vocab_size": 32000)";
+
 // Files the cases read: written once into dir(); f(name) is the path.
 std::string f(const std::string& name) {
   static const std::map<std::string, std::string> kFiles = {
@@ -46,6 +50,24 @@ std::string f(const std::string& name) {
        "false}"},
       {"relcfg.yaml", "model_config: missing/config.json\n"},
       {"ok.yaml", "model: llama2-7b\n"},
+      // issue 15 footguns
+      {"llama.json", std::string(kLlama) + "}"},
+      {"dupkey.json", std::string(kLlama) + ", \"num_hidden_layers\": 2}"},
+      {"dupds.json", R"({"zero_optimization": {"stage": 2, "stage": 3}})"},
+      {"ds.json", R"({"train_micro_batch_size_per_gpu": 1, "zero_optimization": {"stage": 2}})"},
+      {"nulllayers.json", R"({"model_type": "llama", "num_hidden_layers": null, "hidden_size": 4096,
+          "intermediate_size": 11008, "num_attention_heads": 32, "vocab_size": 32000})"},
+      {"nulltie.json", std::string(kLlama) + ", \"tie_word_embeddings\": null}"},
+      // HF's optional keys as the Hub writes them: null means unset (num_key_value_heads = MHA, head_dim = h/a).
+      {"nullok.json", std::string(kLlama) + R"(, "num_key_value_heads": null, "head_dim": null, "rope_scaling": null,
+          "sliding_window": null, "quantization_config": null})"},
+      // openai-community/gpt2 config.json, verbatim.
+      {"gpt2.json",
+       R"({"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
+          "bos_token_id": 50256, "embd_pdrop": 0.1, "eos_token_id": 50256, "initializer_range": 0.02,
+          "layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_ctx": 1024, "n_embd": 768, "n_head": 12,
+          "n_inner": null, "n_layer": 12, "n_positions": 1024, "resid_pdrop": 0.1, "vocab_size": 50257})"},
+      {"zwsp.yaml", "model: llama2-7b\ntensor_model_parallel_size\u200b: 2\n"},
   };
   const std::string path = dir() + "/" + name;
   std::ofstream(path, std::ios::binary | std::ios::trunc) << kFiles.at(name);
@@ -146,8 +168,8 @@ TEST(InputChecks, EachExitsTwoWithOneLineNamingFieldAndValue) {
        "tensor_model_parallel_size = '': must be a whole number between 1 and 1048576"},
       {{est, "--model", "llama2-7b", "--tp", "99999999999999999999"},
        "tensor_model_parallel_size = 99999999999999999999: must be a whole number between 1 and 1048576"},
-      {{est, "--model", "llama2-7b", "--gpu-memory", "0"}, "gpu_memory = 0"},
-      {{est, "--model", "llama2-7b", "--gpu-memory", "2e18"}, "gpu_memory = 2e18"},
+      {{est, "--model", "llama2-7b", "--gpu-memory", "0GiB"}, "gpu_memory = 0GiB: must be between 1 byte"},
+      {{est, "--model", "llama2-7b", "--gpu-memory", "2e18B"}, "gpu_memory = 2e18B: must be between 1 byte"},
       {{est, "--num-parameters", "abc"}, "num_parameters = abc"},
       {{est, "--model", "llama2-7b", "--normalization", "BatchNorm"}, "normalization = BatchNorm"},
       {{est, "--model", "llama2-7b", "--position-embedding-type", "alibi"}, "position_embedding_type = alibi"},
@@ -184,6 +206,58 @@ TEST(InputChecks, EachExitsTwoWithOneLineNamingFieldAndValue) {
       {{est, "--model-config", f("postnorm.json")},
        std::string("do_layer_norm_before (in ") + f("postnorm.json") + ") = false"},
       {{est, "--model-config", "/tmp"}, "model_config = /tmp: is a directory"},
+      // issue 15: a size names its unit (80 was 80 bytes); one letter is ambiguous between GB and GiB
+      {{est, "--model", "llama2-7b", "--gpu-memory", "80"},
+       "gpu_memory = 80: has no unit: write 80GB (10^9 bytes) or 80GiB (2^30 bytes), or 80B for a byte count"},
+      {{est, "--model", "llama2-7b", "--gpu-memory", "80G"},
+       "gpu_memory = 80G: has an ambiguous unit: write 80GB (10^9 bytes) or 80GiB (2^30 bytes)"},
+      {{est, "--model", "llama2-7b", "--cuda-context", "512m"},
+       "cuda_context = 512m: has an ambiguous unit: write 512MB (10^6 bytes) or 512MiB (2^20 bytes)"},
+      {{"plan", "--model", "llama2-7b", "--gpu", "h100-80gb", "--global-batch-size", "8", "--host-memory-per-node",
+        "2048"},
+       "host_memory_per_node = 2048: has no unit"},
+      // GPU names: any case and nvidia-smi spellings resolve (InputChecks.FootgunFixes); a family of several
+      // devices names them all
+      {{est, "--model", "llama2-7b", "--gpu", "a100"},
+       "gpu = a100: unknown GPU (did you mean a100-40gb or a100-80gb?)"},
+      {{est, "--model", "llama2-7b", "--gpu", "H100-8OGB"}, "gpu = H100-8OGB: unknown GPU (did you mean h100-80gb?)"},
+      // a Hub id or a file given to --model
+      {{est, "--model", "meta-llama/Llama-2-7b-hf"},
+       "model = meta-llama/Llama-2-7b-hf: looks like a Hugging Face Hub id, not a preset: download its config.json "
+       "(huggingface-cli download meta-llama/Llama-2-7b-hf config.json --local-dir DIR, or "
+       "https://huggingface.co/meta-llama/Llama-2-7b-hf/resolve/main/config.json) and pass --model-config "
+       "DIR/config.json"},
+      {{est, "--model", f("gpt2.json")},
+       "model = " + f("gpt2.json") + ": is a file, not a preset; pass a config.json with --model-config " +
+           f("gpt2.json")},
+      // a config.json or ds_config given as the scenario
+      {{est, f("llama.json")},
+       "scenario = " + f("llama.json") +
+           ": is a Hugging Face config.json (it has model_type), not a scenario; pass it with --model-config " +
+           f("llama.json")},
+      {{est, f("ds.json")},
+       "scenario = " + f("ds.json") +
+           ": is a DeepSpeed ds_config (it has zero_optimization), not a scenario; pass it with --deepspeed-config " +
+           f("ds.json")},
+      // JSON keys given twice; nulls
+      {{est, "--model-config", f("dupkey.json")},
+       "num_hidden_layers (in " + f("dupkey.json") + ") = (duplicate key): appears more than once in the same object"},
+      {{est, "--model", "gpt2", "--dp", "2", "--deepspeed-config", f("dupds.json")},
+       "zero_optimization.stage (in dupds.json) = (duplicate key): appears more than once"},
+      {{est, "--model-config", f("nulllayers.json")},
+       "num_hidden_layers (in " + f("nulllayers.json") + ") = null: required by this model_type (give a number)"},
+      {{est, "--model-config", f("nulltie.json")},
+       "tie_word_embeddings (in " + f("nulltie.json") + ") = null: is not a value for this key"},
+      // invisible characters are escaped in the message (U+2011 non-breaking hyphen, U+200B zero-width space,
+      // U+00A0 no-break space, U+202E right-to-left override, a carriage return)
+      {{est, "--model", "llama2\u20117b"}, "model = llama2\\u20117b: unknown preset (did you mean llama2-7b?)"},
+      {{est, "--model", "llama2-7b\u200b"}, "model = llama2-7b\\u200b: unknown preset (did you mean llama2-7b?)"},
+      {{est, "--model", "llama2-7b", "--gpu", "h100\u00a080gb"},
+       "gpu = h100\\u00a080gb: unknown GPU (did you mean h100-80gb?)"},
+      {{est, "--model", "llama2-7b", "--recipe", "mixed\u202e"}, "recipe = mixed\\u202e: "},
+      {{est, "--model", "llama2-7b\r"}, "model = llama2-7b\\r: unknown preset (did you mean llama2-7b?)"},
+      {{est, f("zwsp.yaml")},
+       "tensor_model_parallel_size\\u200b = (in zwsp.yaml): unknown key (did you mean 'tensor_model_parallel_size'?)"},
       // models subcommand
       {{"models", "--frobnicate"}, "option = --frobnicate"},
       {{"models", "--format", "xml"}, "format = xml"},
@@ -213,6 +287,58 @@ TEST(InputChecks, FixedValuesPass) {
   for (const auto& args : good) {
     const CliRun r = run(args);
     EXPECT_EQ(r.code, 0) << args[2] << "\n" << r.err;
+  }
+}
+
+// Issue 15: what the footgun fixes accept, with values derived outside trainmem.
+TEST(InputChecks, FootgunFixes) {
+  const auto gpu_bytes = [](const std::vector<std::string>& args) {
+    std::vector<std::string> a = {"estimate", "--model", "gpt2", "--format", "json"};
+    a.insert(a.end(), args.begin(), args.end());
+    const CliRun r = run(a);
+    EXPECT_EQ(r.code, 0) << args.back() << "\n" << r.err;
+    return r.code == 0 ? r.json()["gpu_memory_bytes"].get<std::uint64_t>() : 0;
+  };
+  // nvidia-smi's totals: 81559 MiB for H100 80GB HBM3, 40960 MiB for A100-SXM4-40GB.
+  for (const char* name : {"h100-80gb", "H100-80GB", "h100", "H100 80GB", "NVIDIA H100 80GB HBM3", "h100-sxm",
+                           "H100_SXM5_80GB", "h10080gb"})
+    EXPECT_EQ(gpu_bytes({"--gpu", name}), 81559ULL << 20) << name;
+  EXPECT_EQ(gpu_bytes({"--gpu", "A100-SXM4-40GB"}), 40960ULL << 20);
+  const CliRun table = run({"estimate", "--model", "gpt2", "--gpu", "NVIDIA H100 80GB HBM3"});
+  EXPECT_NE(table.out.find("# Device    : h100-80gb, "), std::string::npos) << table.out;  // the table's name
+  // Units in any case; GB is 10^9, GiB 2^30, B a byte count.
+  EXPECT_EQ(gpu_bytes({"--gpu-memory", "80gib"}), 80ULL << 30);
+  EXPECT_EQ(gpu_bytes({"--gpu-memory", "80GB"}), 80'000'000'000ULL);
+  EXPECT_EQ(gpu_bytes({"--gpu-memory", "85899345920B"}), 85'899'345'920ULL);
+  // Parameter counts keep K/M/B/G/T as powers of 1000: 7G = 7B = 7 * 10^9 (20 bytes each under mixed-20).
+  for (const char* n : {"7G", "7B", "7e9"}) {
+    const CliRun c =
+        run({"estimate", "--num-parameters", n, "--recipe", "mixed-20", "--runtime", "off", "--format", "json"});
+    ASSERT_EQ(c.code, 0) << n << "\n" << c.err;
+    EXPECT_EQ(c.json()["max_peak_bytes"].get<std::uint64_t>(), 140'000'000'000ULL) << n;
+  }
+  // README's --model-config example on GPT-2's config.json: the default sequence is its 1024 positions (the 2048
+  // default exceeded the position table). The null optional keys of a Hub config read as unset.
+  const CliRun readme =
+      run({"estimate", "--model-config", f("gpt2.json"), "--dp", "8", "--zero-stage", "3", "--gpu-memory", "80GiB"});
+  EXPECT_EQ(readme.code, 0) << readme.err;
+  EXPECT_NE(readme.out.find("seq_length 1024;"), std::string::npos) << readme.out;
+  const CliRun nullok = run({"estimate", "--model-config", f("nullok.json"), "--format", "json"});
+  ASSERT_EQ(nullok.code, 0) << nullok.err;
+  EXPECT_EQ(nullok.json()["config"]["num_parameters"], 6'738'415'616ULL);  // Llama-2-7b's published count
+  // Fewer microbatches than stages: a warning on stderr, the report unchanged. Default global batch 1 = micro 1
+  // * dp 1: one microbatch on 4 stages, bubble (pp - 1) / (m + pp - 1) = 3/4; 4 = pp * 1 * 1 fills the pipeline.
+  for (const char* cmd : {"estimate", "simulate"}) {
+    const CliRun few = run({cmd, "--model", "llama2-7b", "--pp", "4"});
+    EXPECT_EQ(few.code, 0) << few.err;
+    EXPECT_EQ(few.err,
+              "trainmem: warning: num_microbatches 1 = global_batch_size 1 / (micro_batch_size 1 * dp 1) is below "
+              "pipeline_model_parallel_size 4: the pipeline never fills (bubble 3/4 of the step) and the activation "
+              "peaks are those of a part-empty pipeline; give --global-batch-size 4 or more to size a full one\n");
+    EXPECT_EQ(few.out.find("warning"), std::string::npos) << few.out;
+    const CliRun full = run({cmd, "--model", "llama2-7b", "--pp", "4", "--global-batch-size", "4"});
+    EXPECT_EQ(full.code, 0) << full.err;
+    EXPECT_EQ(full.err, "") << cmd;
   }
 }
 

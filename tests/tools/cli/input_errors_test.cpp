@@ -1,8 +1,16 @@
 // Bad input through the public CLI: exit code 2 and one line naming the field and the value; no crash.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <thread>
 
 #include "tests/tools/cli_test_util.hpp"
 
@@ -82,6 +90,44 @@ TEST(InputErrors, EachGivesExit2AndNamesTheField) {
     EXPECT_EQ(r.code, 2) << joined << "\n" << r.err;
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << joined << "\nexpected: " << c.expect << "\ngot: " << r.err;
     EXPECT_TRUE(r.out.empty()) << joined;
+  }
+}
+
+// A named pipe given as any input file is refused before it is opened: opening a FIFO for reading blocks until a
+// writer comes, so `mkfifo f; trainmem estimate f` hung (issue 15). Each run gets 20 s; one that blocks fails the
+// test, and opening the FIFO for writing then releases it, so the test cannot hang.
+TEST(InputErrors, NamedPipeIsRefusedNotOpened) {
+  const auto dir = std::filesystem::temp_directory_path() / "trainmem_input_errors_fifo";
+  std::filesystem::create_directories(dir);
+  const std::string fifo = (dir / "input.fifo").string();
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  std::ofstream(dir / "uses_fifo.yaml") << "model_config: input.fifo\n";
+  const std::string est = "estimate";
+  const std::vector<BadInput> cases = {
+      {{est, fifo}, "scenario = " + fifo + ": is a named pipe (FIFO), not a regular file"},
+      {{"explain", fifo}, "scenario = " + fifo + ": is a named pipe (FIFO)"},
+      {{est, "--model-config", fifo}, "model_config = " + fifo + ": is a named pipe (FIFO)"},
+      {{est, (dir / "uses_fifo.yaml").string()}, "model_config = " + fifo + ": is a named pipe (FIFO)"},
+      {{est, "--model", "gpt2", "--deepspeed-config", fifo}, "deepspeed_config = " + fifo + ": is a named pipe (FIFO)"},
+      {{"plan", "--model-config", fifo, "--gpu", "h100-80gb", "--global-batch-size", "8"},
+       "model_config = " + fifo + ": is a named pipe (FIFO)"},
+  };
+  for (const auto& c : cases) {
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    std::promise<CliRun> done;
+    std::future<CliRun> result = done.get_future();
+    std::thread runner([&done, args = c.args] { done.set_value(run(args)); });
+    if (result.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+      ADD_FAILURE() << joined << ": blocked on the FIFO";
+      const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // lets a reader blocked in open() go on
+      if (writer >= 0) ::close(writer);
+    }
+    runner.join();
+    const CliRun r = result.get();
+    EXPECT_EQ(r.code, 2) << joined << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << joined << "\nexpected: " << c.expect << "\ngot: " << r.err;
   }
 }
 

@@ -487,7 +487,7 @@ TEST(DeepSpeedConfigCli, FileErrors) {
       << missing.err;
   const CliRun dev = run({"estimate", "--model", "gpt2", "--deepspeed-config", "/dev/zero"});
   EXPECT_EQ(dev.code, 2);
-  EXPECT_NE(dev.err.find("deepspeed_config = /dev/zero: is larger than 16 MiB"), std::string::npos) << dev.err;
+  EXPECT_NE(dev.err.find("deepspeed_config = /dev/zero: is a character device"), std::string::npos) << dev.err;
   const std::string unknown = temp_file("unknown.json", R"({"zero_optimization": {"stage": 2, "stage4": true}})");
   const CliRun u = run({"estimate", "--model", "gpt2", "--deepspeed-config", unknown});
   EXPECT_EQ(u.code, 2);

@@ -167,8 +167,9 @@ TEST(HfConfig, DeepSeekRefusals) {
   const std::string base = R"({"model_type": "deepseek_v2", "hidden_size": 2048, "intermediate_size": 10944,
       "num_attention_heads": 16, "num_hidden_layers": 27, "vocab_size": 102400, "kv_lora_rank": 512,
       "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "n_routed_experts": 64,
-      "num_experts_per_tok": 6, "moe_intermediate_size": 1408, "first_k_dense_replace": 1)";
-  EXPECT_EQ(error_of(base + "}"), "");
+      "num_experts_per_tok": 6, "moe_intermediate_size": 1408)";
+  // first_k_dense_replace is given once: the 28 case below replaces it (a key twice is an error of its own).
+  EXPECT_EQ(error_of(base + R"(, "first_k_dense_replace": 1})"), "");
   EXPECT_NE(error_of(base + R"(, "moe_layer_freq": 2})").find("moe_layer_freq (in cfg.json) = 2"), std::string::npos);
   EXPECT_NE(error_of(base + R"(, "num_key_value_heads": 4})").find("num_key_value_heads (in cfg.json) = 4"),
             std::string::npos);
@@ -447,6 +448,46 @@ TEST(HfConfig, LayoutKeysThatAreNotModelledAreRefused) {
   const std::string unknown = error_of(R"({"model_type": "bloom", "n_embed": 4096})");
   EXPECT_NE(unknown.find("model_type (in cfg.json) = bloom: unsupported; one of llama"), std::string::npos) << unknown;
   EXPECT_NE(unknown.find("gpt_neox"), std::string::npos) << unknown;
+}
+
+// Issue 15: a null is the key's absence only where transformers documents None as "unset"; elsewhere it names the
+// key. A key twice in one object is an error (json.load keeps the last silently); the same key in two objects is not.
+TEST(HfConfig, NullsAndDuplicateKeys) {
+  const std::string llama = R"({"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
+      "num_attention_heads": 32, "num_hidden_layers": 32, "vocab_size": 32000)";
+  // Llama-2-7b (6,738,415,616, LlamaFamily) with nulls as Hub configs write them: kv heads = heads, head_dim = h/a.
+  EXPECT_EQ(params(llama + R"(, "num_key_value_heads": null, "head_dim": null, "rope_scaling": null,
+      "sliding_window": null, "quantization_config": null, "attention_dropout": null})"),
+            6'738'415'616ULL);
+  EXPECT_NE(error_of(llama + R"(, "tie_word_embeddings": null})").find("tie_word_embeddings (in cfg.json) = null"),
+            std::string::npos);
+  EXPECT_NE(error_of(llama + R"(, "attention_bias": null})").find("attention_bias (in cfg.json) = null"),
+            std::string::npos);
+  EXPECT_NE(error_of(llama + R"(, "hidden_act": null})").find("hidden_act (in cfg.json) = null"), std::string::npos);
+  const std::string required = error_of(R"({"model_type": "llama", "hidden_size": 4096, "intermediate_size": null,
+      "num_attention_heads": 32, "num_hidden_layers": 32, "vocab_size": 32000})");
+  EXPECT_NE(required.find("intermediate_size (in cfg.json) = null: required by this model_type"), std::string::npos)
+      << required;
+  // Gemma requires head_dim (Gemma-7B: 16 heads of 256 at h 3072, not h/a = 192): its null is an error.
+  EXPECT_NE(error_of(R"({"model_type": "gemma", "hidden_size": 3072, "intermediate_size": 24576,
+      "num_attention_heads": 16, "num_hidden_layers": 28, "head_dim": null, "vocab_size": 256000})")
+                .find("head_dim (in cfg.json) = null: required"),
+            std::string::npos);
+  // GPT-2's n_inner null is 4h (MixtralQwen2Gpt2Opt); OPT's word_embed_proj_dim null is hidden_size: opt-1.3b's
+  // 1,315,758,080 (the same config with the key given, MixtralQwen2Gpt2Opt).
+  EXPECT_EQ(params(R"({"model_type": "opt", "hidden_size": 2048, "ffn_dim": 8192, "num_attention_heads": 32,
+                       "num_hidden_layers": 24, "vocab_size": 50272, "max_position_embeddings": 2048,
+                       "word_embed_proj_dim": null, "do_layer_norm_before": true})"),
+            1'315'758'080ULL);
+  EXPECT_NE(error_of(llama + R"(, "num_hidden_layers": 2})")
+                .find("num_hidden_layers (in cfg.json) = (duplicate key): appears more than once"),
+            std::string::npos);
+  EXPECT_NE(error_of(llama + R"(, "rope_scaling": {"factor": 2.0, "factor": 4.0}})")
+                .find("rope_scaling.factor (in cfg.json) = (duplicate key)"),
+            std::string::npos);
+  EXPECT_EQ(error_of(llama + R"(, "rope_scaling": {"type": "linear", "factor": 2.0}, "text_config": {"type": 1,
+      "factor": [{"type": 2}, {"type": 3}]}})"),
+            "");
 }
 
 }  // namespace

@@ -365,11 +365,11 @@ TEST(PlanCliOffload, SevenBOnOneGpuFitsOnlyWithOptimizerOffloadAndOnlyWithEnough
     a.insert(a.end(), fixed.begin(), fixed.end());
     return run(a);
   };
-  const CliRun tight = with_host(std::to_string(host - 1));
+  const CliRun tight = with_host(std::to_string(host - 1) + "B");  // a byte count names its unit (issue 15)
   ASSERT_EQ(tight.code, 1) << tight.err;
   EXPECT_TRUE(tight.json()["layouts"].empty());
   EXPECT_EQ(tight.json()["search"]["over_host"], 1);
-  const CliRun exact = with_host(std::to_string(host));
+  const CliRun exact = with_host(std::to_string(host) + "B");
   ASSERT_EQ(exact.code, 0) << exact.err;
 
   // The table gains the offload column and the host per node; the Reproduce line carries the offload flags.

@@ -219,7 +219,7 @@ TrainerInputs accelerate_config_from_json(const json& cfg, const std::string& or
     set(in, "zero_stage", "0", "distributed_type " + dist);
   }
   if (ckpt) set(in, "recompute_granularity", "full", "fsdp_config.fsdp_activation_checkpointing");
-  trainer::precision_recipe(in, mp == "fp16", mp == "bf16", fsdp_on, "mixed_precision");
+  trainer::precision_recipe(in, mp == "fp16", mp == "bf16", fsdp_on, "mixed_precision", nlohmann::json(mp).dump());
   return in;
 }
 

@@ -419,7 +419,7 @@ TrainerInputs hf_training_args_from_json(const json& args, const std::string& or
     set(in, "framework", "hf", "(the Trainer on PyTorch)");
     if (o == nullptr) in.derived.push_back("optim adamw_torch_fused (the TrainingArguments default of transformers 5)");
     optim(r, optim_name, "optim", false);
-    trainer::precision_recipe(in, fp16, bf16, fsdp_on, fp16 ? "fp16" : "bf16");
+    trainer::precision_recipe(in, fp16, bf16, fsdp_on, fp16 ? "fp16" : "bf16", "true");
   }
   if (ckpt || fsdp_ckpt)
     set(in, "recompute_granularity", "full",

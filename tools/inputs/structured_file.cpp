@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <regex>
 
 #include "partition/error.hpp"
 #include "tools/inputs/input_file.hpp"
@@ -25,18 +24,40 @@ json plain_scalar(const std::string& s) {
   if (l == "true" || l == "yes" || l == "on" || l == "y") return true;
   if (l == "false" || l == "no" || l == "off" || l == "n") return false;
   if (s.empty() || l == "null" || s == "~") return nullptr;
-  static const std::regex kInt(R"([-+]?(0|[1-9][0-9_]*))");
-  static const std::regex kFloat(R"([-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+)");
+  // Hand-written matchers rather than std::regex, whose libstdc++ executor recurses once per character (a 16 MiB
+  // scalar would overflow the stack). int: [-+]?(0|[1-9][0-9_]*); float: [-+]?digits?.digits*([eE][-+]?digits)?
+  // or digits[eE][-+]?digits (YAML 1.1, as PyYAML resolves it).
+  std::size_t i = s[0] == '-' || s[0] == '+' ? 1 : 0;
+  const auto digits_from = [&](std::size_t& at, bool underscores) {
+    const std::size_t from = at;
+    while (at < s.size() && (std::isdigit(static_cast<unsigned char>(s[at])) != 0 || (underscores && s[at] == '_')))
+      ++at;
+    return at > from;
+  };
   std::string digits = s;
   digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());
-  if (std::regex_match(s, kInt)) {
+  std::size_t at = i;
+  const bool lead = digits_from(at, true);
+  if (lead && at == s.size() && (s[i] != '0' || at == i + 1)) {
     errno = 0;
     char* end = nullptr;
     const long long v = std::strtoll(digits.c_str(), &end, 10);
     if (errno == 0 && end != nullptr && *end == '\0') return v;
     return s;  // beyond 64 bits: kept as text, the reader's range check names it
   }
-  if (std::regex_match(s, kFloat)) return std::strtod(digits.c_str(), nullptr);
+  bool is_float = false;
+  if (at < s.size() && s[at] == '.') {
+    ++at;
+    digits_from(at, true);
+    is_float = true;
+  }
+  if ((lead || is_float) && at < s.size() && (s[at] == 'e' || s[at] == 'E')) {
+    std::size_t e = at + 1;
+    if (e < s.size() && (s[e] == '-' || s[e] == '+')) ++e;
+    if (digits_from(e, false)) at = e, is_float = true;
+  }
+  if ((lead || is_float) && is_float && at == s.size() && s != "." && s != "-." && s != "+.")
+    return std::strtod(digits.c_str(), nullptr);
   return s;
 }
 

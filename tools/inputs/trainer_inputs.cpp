@@ -46,14 +46,15 @@ void fsdp_strategy(TrainerInputs& in, const std::string& strategy, const std::st
                                        : ": no sharding, modelled as DDP)"));
 }
 
-void precision_recipe(TrainerInputs& in, bool fp16, bool bf16, bool fsdp, const std::string& path) {
+void precision_recipe(TrainerInputs& in, bool fp16, bool bf16, bool fsdp, const std::string& path,
+                      const std::string& value) {
   if (!fp16 && !bf16) {
     set(in, "recipe", "fp32", "(neither fp16 nor bf16)");
     return;
   }
   if (fsdp) {
     in.unresolved.push_back(
-        {"recipe", field(in, path), "true",
+        {"recipe", field(in, path), value,
          "with FSDP sets a mixed-precision policy (16-bit all-gathers of fp32 shards) that is not modelled; give "
          "--recipe bf16 for a model loaded in bfloat16 (FSDP then shards bf16 parameters)"});
     return;

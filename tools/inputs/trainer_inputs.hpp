@@ -67,8 +67,9 @@ namespace trainmem::tools::trainer {
 void fsdp_strategy(TrainerInputs& in, const std::string& strategy, const std::string& path);
 // The recipe of a Trainer / accelerate job without DeepSpeed: fp16 or bf16 mixed precision = torch.autocast over
 // the loaded (fp32) parameters (recipe amp); neither = fp32. Under FSDP the mixed-precision policy is not modelled:
-// an unresolved recipe. `path` names the field that set the precision.
-void precision_recipe(TrainerInputs& in, bool fp16, bool bf16, bool fsdp, const std::string& path);
+// an unresolved recipe. `path` names the field that set the precision, `value` its value as written.
+void precision_recipe(TrainerInputs& in, bool fp16, bool bf16, bool fsdp, const std::string& path,
+                      const std::string& value);
 // The keys of a TrainingArguments fsdp_config or an accelerate fsdp_config, "fsdp_" prefix stripped: version,
 // reshard_after_forward / sharding_strategy, offload, activation_checkpointing, wrapping and checkpoint keys.
 // `legacy_items` are TrainingArguments' "full_shard auto_wrap" words; `prefix` starts each key's path in errors.

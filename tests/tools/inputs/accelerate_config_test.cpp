@@ -92,6 +92,7 @@ TEST(AccelerateConfig, FsdpSections) {
   EXPECT_EQ(text(v1, "world_size"), "2");
   ASSERT_EQ(v1.unresolved.size(), 1u);
   EXPECT_EQ(v1.unresolved[0].field, "mixed_precision (in accelerate_fsdp1.yaml)");
+  EXPECT_EQ(v1.unresolved[0].value, "\"bf16\"");
   EXPECT_TRUE(has(v1.ignored, "fsdp_config.fsdp_state_dict_type"));
   EXPECT_TRUE(has(v1.not_modelled, "fsdp_config.fsdp_backward_prefetch"));  // BACKWARD_PRE gathers one unit ahead
   // FSDP2: fsdp_reshard_after_forward false = SHARD_GRAD_OP-like (zero_stage 2); activation checkpointing = full.

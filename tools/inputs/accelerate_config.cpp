@@ -97,7 +97,7 @@ TrainerInputs accelerate_config_from_json(const json& cfg, const std::string& or
     if (cfg.contains(k) && !empty_section(cfg[k]))
       fail(k, cfg[k], "is not modelled; give the layout flags (--tp, --pp, ...) or --megatron-args");
   if (cfg.contains("dynamo_config") && cfg["dynamo_config"].is_object() &&
-      cfg["dynamo_config"].value("dynamo_backend", std::string("NO")) != "NO")
+      cfg["dynamo_config"].contains("dynamo_backend") && cfg["dynamo_config"]["dynamo_backend"] != "NO")
     in.not_modelled.push_back("dynamo_config (torch.compile)");
   else if (cfg.contains("dynamo_config"))
     in.ignored.push_back("dynamo_config");
@@ -108,7 +108,8 @@ TrainerInputs accelerate_config_from_json(const json& cfg, const std::string& or
   const std::int64_t machines =
       cfg.contains("num_machines") ? whole(in, "num_machines", cfg["num_machines"], 1 << 24) : 1;
   if (procs % machines != 0)
-    fail("num_processes", cfg["num_processes"], "is not divisible by num_machines " + std::to_string(machines));
+    fail("num_processes", cfg.contains("num_processes") ? cfg["num_processes"] : json(1),
+         "is not divisible by num_machines " + std::to_string(machines));
   if (dist == "NO" && procs > 1) fail("num_processes", cfg["num_processes"], "is more than 1 with distributed_type NO");
   set(in, "world_size", std::to_string(procs), "num_processes");
   if (machines > 1) set(in, "gpus_per_node", std::to_string(procs / machines), "num_processes / num_machines");
@@ -134,8 +135,9 @@ TrainerInputs accelerate_config_from_json(const json& cfg, const std::string& or
   in.values.fp16 = TrainerValue{mp == "fp16" ? "true" : "false", mp_origin};
   in.values.bf16 = TrainerValue{mp == "bf16" ? "true" : "false", mp_origin};
 
-  const json ds = cfg.value("deepspeed_config", json::object());
-  const json fsdp = cfg.value("fsdp_config", json::object());
+  const json ds =
+      cfg.contains("deepspeed_config") && !cfg["deepspeed_config"].is_null() ? cfg["deepspeed_config"] : json::object();
+  const json fsdp = cfg.contains("fsdp_config") && !cfg["fsdp_config"].is_null() ? cfg["fsdp_config"] : json::object();
   if (dist != "DEEPSPEED" && !empty_section(ds))
     in.ignored.push_back("deepspeed_config (distributed_type " + dist + ")");
   if (dist != "FSDP" && !empty_section(fsdp)) in.ignored.push_back("fsdp_config (distributed_type " + dist + ")");

@@ -321,7 +321,8 @@ TrainerInputs hf_training_args_from_json(const json& args, const std::string& or
     r.fail("per_gpu_train_batch_size", *v,
            "is deprecated (it overrides the per-device size); give "
            "per_device_train_batch_size");
-  if (const json* v = r.find("accelerator_config"); v != nullptr && v->is_object() && v->value("split_batches", false))
+  if (const json* v = r.find("accelerator_config");
+      v != nullptr && v->is_object() && v->contains("split_batches") && (*v)["split_batches"] == true)
     r.fail("accelerator_config.split_batches", true, "splits each batch over the processes; not modelled");
   if (const json* v = r.find("split_batches"); v != nullptr && r.boolean("split_batches", *v))
     r.fail("split_batches", *v, "splits each batch over the processes; not modelled");

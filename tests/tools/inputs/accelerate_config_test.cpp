@@ -118,6 +118,15 @@ TEST(AccelerateConfig, FsdpSections) {
   EXPECT_EQ(stage_of("\"NO_SHARD\""), "0");
   EXPECT_EQ(stage_of("\"SHARD_GRAD_OP\""), "2");
   EXPECT_EQ(stage_of("1"), "3");
+  // No fsdp_config / deepspeed_config section: the plugins' defaults (FULL_SHARD; ZeRO stage 2).
+  EXPECT_EQ(text(accelerate_config_from_json(nlohmann::json::parse(R"({"distributed_type": "FSDP"})"), "a.yaml", ".",
+                                             {}, nullptr),
+                 "zero_stage"),
+            "3");
+  const TrainerInputs ds = accelerate_config_from_json(nlohmann::json::parse(R"({"distributed_type": "DEEPSPEED"})"),
+                                                       "a.yaml", ".", {}, nullptr);
+  ASSERT_TRUE(ds.deepspeed.has_value());
+  EXPECT_EQ(ds.deepspeed->settings.at("zero_stage").text, "2");
 }
 
 // The FSDP1 file with --recipe bf16 equals the explicit flags: FSDP2 full shard is --framework hf --zero-stage 3.
@@ -155,6 +164,8 @@ TEST(AccelerateConfigCli, ErrorsNameTheKey) {
                "fsdp_config.fsdp_offload_params (in bad.yaml) = true: FSDP CPU offload is not modelled"},
            Bad{"distributed_type: MULTI_GPU\nnum_processes: 3\nnum_machines: 2\n",
                "num_processes (in bad.yaml) = 3: is not divisible by num_machines 2"},
+           Bad{"distributed_type: MULTI_GPU\nnum_machines: 2\n",
+               "num_processes (in bad.yaml) = 1: is not divisible by num_machines 2"},
            Bad{"distributed_type: MULTI_GPU\nnum_procesess: 3\n",
                "num_procesess (in bad.yaml) = 3: unknown accelerate"},
            Bad{"distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 4\n",

@@ -122,6 +122,9 @@ TEST(HfTrainingArgs, ErrorsNameTheField) {
   EXPECT_NE(error_of(R"({"fsdp": true, "deepspeed": {"zero_optimization": {"stage": 3}}})")
                 .find("fsdp (in args.json) = true: and deepspeed are both set"),
             std::string::npos);
+  EXPECT_NE(error_of(R"({"accelerator_config": {"split_batches": true}})").find("splits each batch"),
+            std::string::npos);
+  EXPECT_EQ(error_of(R"({"accelerator_config": {"split_batches": "x"}})"), "(no error)");  // no JSON type error
   // A memory-relevant field trainmem does not model is listed, not silently dropped.
   EXPECT_TRUE(has(from(R"({"torch_compile": true})").not_modelled, "torch_compile"));
 }

@@ -20,7 +20,7 @@ po::options_description make_description() {
     desc.add_options()(name.c_str(), value, std::string(o.help).c_str());
     if (!o.alias.empty()) {
       auto* alias_value = po::value<std::string>();
-      desc.add_options()(std::string(o.alias).c_str(), alias_value, ("same as --" + name).c_str());
+      desc.add_options()(kebab(o.alias).c_str(), alias_value, ("same as --" + name).c_str());
     }
   }
   desc.add_options()("scenario", po::value<std::string>(), "YAML scenario file (positional)");
@@ -84,8 +84,8 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
     const std::string name = kebab(o.key);
     std::optional<SettingValue> long_v, alias_v;
     if (vm.count(name) != 0) long_v = SettingValue{vm[name].as<std::string>(), "--" + name};
-    if (!o.alias.empty() && vm.count(std::string(o.alias)) != 0)
-      alias_v = SettingValue{vm[std::string(o.alias)].as<std::string>(), "--" + std::string(o.alias)};
+    if (!o.alias.empty() && vm.count(kebab(o.alias)) != 0)
+      alias_v = SettingValue{vm[kebab(o.alias)].as<std::string>(), "--" + kebab(o.alias)};
     if (long_v && alias_v && long_v->text != alias_v->text)
       throw ConfigError(std::string(o.key), long_v->text + " / " + alias_v->text,
                         "given twice with different values (" + long_v->origin + " and " + alias_v->origin + ")");

@@ -8,6 +8,8 @@
 #include "sim/accounting/scenario.hpp"
 #include "tools/inputs/deepspeed_config.hpp"
 #include "tools/inputs/megatron_args.hpp"
+#include "tools/inputs/structured_file.hpp"
+#include "tools/inputs/trainer_inputs.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -86,10 +88,13 @@ DerivedRecipe deepspeed_recipe(const DeepSpeedConfig& ds, int stage) {
 
 }  // namespace
 
-BuiltScenario build_scenario_with_inputs(const Settings& user, std::ostream& notices) {
+BuiltScenario build_scenario_with_inputs(const Settings& flags_and_yaml, std::ostream& notices) {
+  const Settings user = apply_hf_flag_names(flags_and_yaml);    // --bf16, --fp16, --gradient-checkpointing
+  std::optional<TrainerInputs> tr = load_trainer_inputs(user);  // --hf-training-args, --accelerate-config
   const auto ds_it = user.find("deepspeed_config");
   const auto mg_it = user.find("megatron_args");
-  if (ds_it == user.end() && mg_it == user.end()) return build_scenario(user);
+  if (ds_it == user.end() && mg_it == user.end() && !tr && user.count("gradient_accumulation_steps") == 0)
+    return build_scenario(user);
 
   std::optional<MegatronArgs> mg;
   std::optional<DeepSpeedConfig> ds;
@@ -110,8 +115,24 @@ BuiltScenario build_scenario_with_inputs(const Settings& user, std::ostream& not
   }
   if (mg && mg->implicit_fp32 && ds_it == user.end())
     base["recipe"] = SettingValue{"fp32", "--megatron-args: (neither --fp16 nor --bf16)"};
-  if (ds_it != user.end()) {
+  if (tr)  // the Trainer / accelerate files: on the ds_config's level, so a disagreement is an error
+    for (const auto& [key, v] : tr->settings) {
+      const auto other = base.find(key);
+      if (other != base.end() && other->second.text != v.text)
+        throw ConfigError(key, other->second.text + " / " + v.text,
+                          "given with different values by " + other->second.origin + " and " + v.origin);
+      base[key] = v;
+    }
+  if (ds_it != user.end() && tr) {  // the flag's ds_config, its "auto" filled by the Trainer's values
+    ds = deepspeed_config_filled(load_structured_file("deepspeed_config", ds_it->second.text), ds_it->second.text,
+                                 tr->values);
+    if (tr->deepspeed) tr->ignored.push_back(tr->deepspeed_source + " (replaced by " + ds_it->second.origin + ")");
+  } else if (ds_it != user.end()) {
     ds = load_deepspeed_config(ds_it->second.text);
+  } else if (tr && tr->deepspeed) {
+    ds = std::move(tr->deepspeed);
+  }
+  if (ds) {
     for (const auto& [key, v] : ds->settings) {
       const auto other = base.find(key);
       if (other != base.end() && other->second.text != v.text)
@@ -122,6 +143,9 @@ BuiltScenario build_scenario_with_inputs(const Settings& user, std::ostream& not
   }
   // Keys the user (flags or YAML) or the Megatron arguments give: they win over the ds_config.
   auto given = [&](const char* key) { return user.count(key) != 0 || (mg && mg->settings.count(key) != 0); };
+  if (tr)
+    for (const auto& u : tr->unresolved)
+      if (user.count(u.key) == 0) throw ConfigError(u.field, u.value, u.reason);
   if (ds)
     for (const auto& u : ds->unresolved)
       if (user.count(u.key) == 0 && !(mg && mg->settings.count(u.key) != 0))
@@ -236,6 +260,11 @@ BuiltScenario build_scenario_with_inputs(const Settings& user, std::ostream& not
                         "is not divisible by tensor_model_parallel_size " + s(tp) +
                             " (the vocab-parallel embedding splits its rows evenly)");
   }
+  if (const std::string g = apply_gradient_accumulation(merged, user, built); !g.empty()) {
+    built = build_scenario(merged);
+    if (tr) tr->derived.push_back(g);
+  }
+  if (tr) write_notice(notices, tr->origin, tr->derived, tr->ignored, tr->not_modelled);
   if (mg) write_notice(notices, "--megatron-args", mg->derived, mg->ignored, mg->not_modelled);
   if (ds) write_notice(notices, ds->origin, derived, ds->ignored, ds->not_modelled);
   return built;

@@ -59,7 +59,9 @@ Settings load_scenario_file(const std::string& path) {
       throw ConfigError(canonical, "(in " + origin + ")",
                         kv.second.IsNull() ? "has no value" : "must be a single value, not a list or mapping");
     std::string value = kv.second.Scalar();
-    if ((canonical == "model_config" || canonical == "deepspeed_config") && fs::path(value).is_relative())
+    if ((canonical == "model_config" || canonical == "deepspeed_config" || canonical == "hf_training_args" ||
+         canonical == "accelerate_config") &&
+        fs::path(value).is_relative())
       value = (fs::path(path).parent_path() / value).lexically_normal().string();
     settings[canonical] = SettingValue{value, origin};
   }

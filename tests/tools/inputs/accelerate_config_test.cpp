@@ -1,0 +1,191 @@
+// accelerate config YAML files (--accelerate-config): distributed_type, mixed_precision, the world size, and the
+// deepspeed_config / fsdp_config sections, alone and with a TrainingArguments file. Expected values come from
+// accelerate's commands/config/config_args.py and utils/dataclasses.py (DeepSpeedPlugin, FSDP plugin) and hand
+// derivations in the comments, never from trainmem's own output. Fixtures (written as `accelerate config` writes
+// them): tests/tools/inputs/trainer_configs/accelerate_*.yaml.
+#include "tools/inputs/accelerate_config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "partition/error.hpp"
+#include "tests/tools/cli_test_util.hpp"
+
+namespace trainmem::tools::test {
+namespace {
+
+std::string fixture(const std::string& name) {
+  return std::string(TRAINMEM_SOURCE_DIR) + "/tests/tools/inputs/trainer_configs/" + name;
+}
+std::string text(const TrainerInputs& in, const char* key) {
+  const auto it = in.settings.find(key);
+  return it == in.settings.end() ? "(unset)" : it->second.text;
+}
+bool has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+std::uint64_t bytes(const nlohmann::json& j, const char* category) {
+  return j["ranks"][0]["bytes"][category].get<std::uint64_t>();
+}
+std::string write(const std::string& name, const std::string& content) {
+  const std::string path = testing::TempDir() + "/" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+// ZeRO-3 over 8 processes in bf16 (DeepSpeedPlugin: bf16.enabled, the ZeRO optimizer = mixed-20) with a 7e9
+// parameter model and 4 sequences per device: shard = 7e9 / 8 = 875,000,000.
+//   params           bf16, sharded        2 * shard = 1,750,000,000
+//   grads            bf16 2 + fp32 partition 4, sharded  6 * shard = 5,250,000,000
+//   master_params    fp32                 4 * shard = 3,500,000,000
+//   optimizer_states Adam m, v fp32       8 * shard = 7,000,000,000
+// global batch = 4 * gradient_accumulation_steps 1 * 8 = 32.
+TEST(AccelerateConfigCli, DeepSpeedZero3OverEight) {
+  const std::uint64_t shard = 875'000'000ULL;
+  const CliRun r =
+      run({"estimate", "--num-parameters", "7e9", "--accelerate-config", fixture("accelerate_deepspeed_zero3.yaml"),
+           "--per-device-train-batch-size", "4", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = r.json();
+  EXPECT_EQ(bytes(j, "params"), 2 * shard);
+  EXPECT_EQ(bytes(j, "grads"), 6 * shard);
+  EXPECT_EQ(bytes(j, "master_params"), 4 * shard);
+  EXPECT_EQ(bytes(j, "optimizer_states"), 8 * shard);
+  EXPECT_EQ(j["config"]["world_size"], 8);
+  EXPECT_EQ(j["config"]["dp"], 8);
+  EXPECT_EQ(j["config"]["zero_stage"], 3);
+  EXPECT_EQ(j["config"]["recipe"], "mixed-20");
+  EXPECT_EQ(j["config"]["global_batch_size"], 32);
+  EXPECT_NE(r.err.find("notice: accelerate_deepspeed_zero3.yaml: "), std::string::npos) << r.err;
+  // The micro batch comes from the data loader: without it accelerate's "auto" is an error naming the field.
+  const CliRun no =
+      run({"estimate", "--num-parameters", "7e9", "--accelerate-config", fixture("accelerate_deepspeed_zero3.yaml")});
+  EXPECT_EQ(no.code, 2);
+  EXPECT_NE(no.err.find("train_micro_batch_size_per_gpu (in accelerate_deepspeed_zero3.yaml deepspeed_config) = "
+                        "\"auto\""),
+            std::string::npos)
+      << no.err;
+  // With a TrainingArguments file the Trainer's per_device_train_batch_size fills it (same numbers).
+  const std::string args = write("args_ds.json", R"({"per_device_train_batch_size": 4, "bf16": true})");
+  const CliRun both = run({"estimate", "--num-parameters", "7e9", "--accelerate-config",
+                           fixture("accelerate_deepspeed_zero3.yaml"), "--hf-training-args", args, "--format", "json"});
+  ASSERT_EQ(both.code, 0) << both.err;
+  EXPECT_EQ(both.json()["ranks"][0]["bytes"], j["ranks"][0]["bytes"]);  // AdamW (the Trainer's optim) = Adam's bytes
+  EXPECT_EQ(both.json()["config"]["global_batch_size"], 32);
+  // Offload in the inline section reaches the offload model: the optimizer states leave the GPU.
+  const std::string off = write("acc_off.yaml",
+                                "distributed_type: DEEPSPEED\nmixed_precision: bf16\nnum_processes: 8\n"
+                                "deepspeed_config:\n  zero_stage: 3\n  offload_optimizer_device: cpu\n");
+  const CliRun o = run({"estimate", "--num-parameters", "7e9", "--accelerate-config", off, "--micro-batch-size", "1",
+                        "--format", "json"});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(bytes(o.json(), "optimizer_states"), 0u);
+}
+
+TEST(AccelerateConfig, FsdpSections) {
+  // FSDP1 as `accelerate config` writes it: FULL_SHARD = ZeRO-3-like; bf16 under FSDP needs --recipe.
+  const TrainerInputs v1 = load_accelerate_config(fixture("accelerate_fsdp1.yaml"), {}, nullptr);
+  EXPECT_EQ(text(v1, "zero_stage"), "3");
+  EXPECT_EQ(text(v1, "framework"), "hf");
+  EXPECT_EQ(text(v1, "world_size"), "2");
+  ASSERT_EQ(v1.unresolved.size(), 1u);
+  EXPECT_EQ(v1.unresolved[0].field, "mixed_precision (in accelerate_fsdp1.yaml)");
+  EXPECT_EQ(v1.unresolved[0].value, "\"bf16\"");
+  EXPECT_TRUE(has(v1.ignored, "fsdp_config.fsdp_state_dict_type"));
+  EXPECT_TRUE(has(v1.not_modelled, "fsdp_config.fsdp_backward_prefetch"));  // BACKWARD_PRE gathers one unit ahead
+  // FSDP2: fsdp_reshard_after_forward false = SHARD_GRAD_OP-like (zero_stage 2); activation checkpointing = full.
+  const TrainerInputs v2 = load_accelerate_config(fixture("accelerate_fsdp2.yaml"), {}, nullptr);
+  EXPECT_EQ(text(v2, "zero_stage"), "2");
+  EXPECT_EQ(text(v2, "recompute_granularity"), "full");
+  EXPECT_EQ(text(v2, "recipe"), "fp32");  // mixed_precision 'no': the fp32 parameters
+  EXPECT_EQ(text(v2, "world_size"), "4");
+  // MULTI_GPU over two machines: world 16, 8 per node; fp16 = autocast (recipe amp), DDP.
+  const TrainerInputs ddp = load_accelerate_config(fixture("accelerate_multi_gpu.yaml"), {}, nullptr);
+  EXPECT_EQ(text(ddp, "world_size"), "16");
+  EXPECT_EQ(text(ddp, "gpus_per_node"), "8");
+  EXPECT_EQ(text(ddp, "recipe"), "amp");
+  EXPECT_EQ(text(ddp, "zero_stage"), "0");
+  EXPECT_TRUE(has(ddp.ignored, "main_process_ip"));
+  // NO_SHARD is DDP; the sharding strategy may also be accelerate's number (1 FULL_SHARD ... 5).
+  const auto stage_of = [](const std::string& strategy) {
+    const auto cfg = nlohmann::json::parse(R"({"distributed_type": "FSDP", "num_processes": 2, "fsdp_config": )"
+                                           R"({"fsdp_sharding_strategy": )" +
+                                           strategy + "}}");
+    return text(accelerate_config_from_json(cfg, "a.yaml", ".", {}, nullptr), "zero_stage");
+  };
+  EXPECT_EQ(stage_of("\"NO_SHARD\""), "0");
+  EXPECT_EQ(stage_of("\"SHARD_GRAD_OP\""), "2");
+  EXPECT_EQ(stage_of("1"), "3");
+  // No fsdp_config / deepspeed_config section: the plugins' defaults (FULL_SHARD; ZeRO stage 2).
+  EXPECT_EQ(text(accelerate_config_from_json(nlohmann::json::parse(R"({"distributed_type": "FSDP"})"), "a.yaml", ".",
+                                             {}, nullptr),
+                 "zero_stage"),
+            "3");
+  const TrainerInputs ds = accelerate_config_from_json(nlohmann::json::parse(R"({"distributed_type": "DEEPSPEED"})"),
+                                                       "a.yaml", ".", {}, nullptr);
+  ASSERT_TRUE(ds.deepspeed.has_value());
+  EXPECT_EQ(ds.deepspeed->settings.at("zero_stage").text, "2");
+}
+
+// The FSDP1 file with --recipe bf16 equals the explicit flags: FSDP2 full shard is --framework hf --zero-stage 3.
+TEST(AccelerateConfigCli, FsdpEqualsTheFlags) {
+  const CliRun a = run({"estimate", "--model", "llama2-7b", "--seq-length", "512", "--recipe", "bf16",
+                        "--accelerate-config", fixture("accelerate_fsdp1.yaml"), "--format", "json"});
+  const CliRun b = run({"estimate", "--model", "llama2-7b", "--seq-length", "512", "--recipe", "bf16", "--framework",
+                        "hf", "--zero-stage", "3", "--world-size", "2", "--format", "json"});
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(a.json()["ranks"], b.json()["ranks"]);
+  // DDP over 16 with fp16 autocast, Llama-2 7B: fp32 parameters 4P and Adam m, v 8P whole on every rank
+  // (P = 6,738,415,616).
+  const CliRun d = run({"estimate", "--model", "llama2-7b", "--seq-length", "512", "--micro-batch-size", "1",
+                        "--accelerate-config", fixture("accelerate_multi_gpu.yaml"), "--format", "json"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  const std::uint64_t p = 6'738'415'616ULL;
+  EXPECT_EQ(bytes(d.json(), "params"), 4 * p);
+  EXPECT_EQ(bytes(d.json(), "optimizer_states"), 8 * p);
+  EXPECT_EQ(d.json()["config"]["dp"], 16);
+}
+
+TEST(AccelerateConfigCli, ErrorsNameTheKey) {
+  struct Bad {
+    const char* yaml;
+    const char* message;
+  };
+  for (const Bad& b : {
+           Bad{"distributed_type: MEGATRON_LM\n", "distributed_type (in bad.yaml) = \"MEGATRON_LM\": is not modelled"},
+           Bad{"distributed_type: MULTI_GPU\nmixed_precision: fp8\nnum_processes: 2\n",
+               "mixed_precision (in bad.yaml) = \"fp8\": FP8 training is not modelled"},
+           Bad{"distributed_type: FSDP\nnum_processes: 8\nfsdp_config:\n  fsdp_sharding_strategy: HYBRID_SHARD\n",
+               "fsdp_config.fsdp_sharding_strategy (in bad.yaml) = hybrid_shard: hybrid sharding (HSDP"},
+           Bad{"distributed_type: FSDP\nnum_processes: 8\nfsdp_config:\n  fsdp_offload_params: true\n",
+               "fsdp_config.fsdp_offload_params (in bad.yaml) = true: FSDP CPU offload is not modelled"},
+           Bad{"distributed_type: MULTI_GPU\nnum_processes: 3\nnum_machines: 2\n",
+               "num_processes (in bad.yaml) = 3: is not divisible by num_machines 2"},
+           Bad{"distributed_type: MULTI_GPU\nnum_machines: 2\n",
+               "num_processes (in bad.yaml) = 1: is not divisible by num_machines 2"},
+           Bad{"distributed_type: MULTI_GPU\nnum_procesess: 3\n",
+               "num_procesess (in bad.yaml) = 3: unknown accelerate"},
+           Bad{"distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 4\n",
+               "deepspeed_config.zero_stage (in bad.yaml) = 4: must be 0, 1, 2 or 3"},
+           Bad{"distributed_type: [a\n", "accelerate_config = "},
+       }) {
+    const std::string path = write("bad.yaml", b.yaml);
+    const CliRun e = run({"estimate", "--model", "llama2-7b", "--accelerate-config", path});
+    EXPECT_EQ(e.code, 2) << b.yaml;
+    EXPECT_NE(e.err.find(b.message), std::string::npos) << e.err;
+  }
+  // The Trainer's arguments and accelerate disagreeing is an error naming both.
+  const CliRun c = run({"estimate", "--model", "llama2-7b", "--accelerate-config", fixture("accelerate_fsdp2.yaml"),
+                        "--hf-training-args", fixture("training_args_sft.json")});
+  EXPECT_EQ(c.code, 2);
+  EXPECT_NE(c.err.find("given with different values by training_args_sft.json: bf16 and accelerate_fsdp2.yaml: "
+                       "mixed_precision"),
+            std::string::npos)
+      << c.err;
+}
+
+}  // namespace
+}  // namespace trainmem::tools::test

@@ -174,6 +174,16 @@ TEST(HtmlReport, EstimatePageHasEveryRankClass) {
     EXPECT_EQ(sum, c["peak"].get<std::uint64_t>());  // training: the peak is the categories' sum
   }
   EXPECT_EQ(d["classes"][0]["ranks"], "0-63");
+  // --inference: the KV cache is in the peak (peak = categories + KV cache) but in no category; the page adds it.
+  const std::string inf = (work_dir() / "inf.html").string();
+  ASSERT_EQ(run({"estimate", TRAINMEM_SOURCE_DIR "/scenarios/inference_llama2_70b.yaml", "--html", inf}).code, 0);
+  for (const auto& c : page_data(slurp(inf))["classes"]) {
+    std::uint64_t sum = 0;
+    for (const auto& b : c["bytes"]) sum += b.get<std::uint64_t>();
+    ASSERT_TRUE(c.contains("extra"));
+    EXPECT_GT(c["extra"]["bytes"].get<std::uint64_t>(), 0u);
+    EXPECT_EQ(sum + c["extra"]["bytes"].get<std::uint64_t>(), c["peak"].get<std::uint64_t>());
+  }
 }
 
 TEST(HtmlReport, PlanPageChartsTheSearchWithTheChosenLayout) {

@@ -100,6 +100,8 @@ nlohmann::json html_rank_classes(const sim::EstimateResult& r) {
                        {"peak", c.peak.value},
                        {"bytes", bytes},
                        {"point", std::string(c.peak_point)}});
+    // --inference: the KV cache is in the peak but in no category.
+    if (c.kv_cache.value > 0) classes.back()["extra"] = {{"title", "kv cache"}, {"bytes", c.kv_cache.value}};
   }
   return classes;
 }

@@ -20,7 +20,8 @@ nlohmann::json html_categories();
 nlohmann::json html_device(const sim::Scenario& scenario);
 nlohmann::json html_budget(const sim::Scenario& scenario);
 
-// The rank classes of an estimate as bars: [{label, ranks, pp_ranks, peak, bytes: [per category], point}].
+// The rank classes of an estimate as bars: [{label, ranks, peak, bytes: [per category], point}], and
+// extra: {title, bytes} for the KV cache of --inference (in the peak, in no category).
 nlohmann::json html_rank_classes(const sim::EstimateResult& result);
 
 }  // namespace trainmem::tools

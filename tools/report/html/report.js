@@ -148,7 +148,7 @@
       box.textContent = '';
       const rows = D.classes, bh = 18, gap = 8, w = width(box), h = 46 + rows.length * (bh + gap);
       const svg = sv('svg', { viewBox: '0 0 ' + w + ' ' + h, width: w, height: h, role: 'img' }, box);
-      const xMax = limitMax(Math.max(...rows.map((r) => Math.max(r.peak, visibleSum(r.bytes)))));
+      const xMax = limitMax(Math.max(...rows.map((r) => r.peak)));
       const lw = Math.min(260, w * 0.3), m = { l: lw, r: 16, t: 8, b: 34 }, pw = w - m.l - m.r;
       const X = (v) => m.l + (v / xMax) * pw, ph = h - m.t - m.b;
       for (const t of niceTicks(xMax, 8, true)) {
@@ -165,11 +165,16 @@
           sv('rect', { x: X(acc), y: y, width: Math.max(0.5, X(acc + b) - X(acc)), height: bh, fill: cats[c].color }, g);
           acc += b;
         });
+        if (r.extra) {
+          sv('rect', { x: X(acc), y: y, width: Math.max(0.5, X(acc + r.extra.bytes) - X(acc)), height: bh, fill: '#bab0ac' }, g);
+          acc += r.extra.bytes;
+        }
         sv('text', { x: X(acc) + 4, y: y + bh - 5 }, g, iec(acc));
         g.addEventListener('mousemove', (e) => showTip(e, (t) => {
           el('div', { class: 'head' }, t, r.label + ', ranks ' + r.ranks);
           if (r.point) el('div', {}, t, 'peak point: ' + r.point);
           breakdownTable(r.bytes, t);
+          if (r.extra) el('div', {}, t, 'and ' + r.extra.title + ' ' + iec(r.extra.bytes) + ': peak ' + iec(r.peak));
         }));
         g.addEventListener('mouseleave', hideTip);
       });

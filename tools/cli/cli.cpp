@@ -1,7 +1,6 @@
 #include "tools/cli/cli.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -14,6 +13,7 @@
 #include "tools/cli/command_line.hpp"
 #include "tools/cli/deepspeed_estimator_cli.hpp"
 #include "tools/cli/explain_scenario.hpp"
+#include "tools/cli/output_file.hpp"
 #include "tools/cli/plan/plan_cli.hpp"
 #include "tools/inputs/ecosystem_inputs.hpp"
 #include "tools/inputs/scenario_builder.hpp"
@@ -47,18 +47,22 @@ Settings settings_for(const CommandLine& cl) {
   return merge(std::move(s), cl.settings);
 }
 
-int cmd_estimate(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int cmd_estimate(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
+  const auto html_path = take_path_flag(args, "html");
   const CommandLine cl = parse_command_line(args);
   if (cl.help) {
     out << "usage: trainmem estimate [scenario.yaml] [options]\n\n"
         << "Per-rank memory of a training job (LoRA/QLoRA with --lora-rank), or of serving with --inference.\n"
-        << "Flags override the scenario file's keys.\n\n"
+        << "Flags override the scenario file's keys.\n"
+        << "  --html FILE    also write a self-contained HTML page: the rank classes as bars against the device\n\n"
         << options_help();
     return kExitOk;
   }
   std::ostringstream notices;  // printed once the estimate succeeded: an input error stays one line
   const BuiltScenario built = build_scenario_with_inputs(settings_for(cl), notices);
   const sim::EstimateResult result = sim::estimate(built.scenario);
+  if (html_path)
+    write_output_file("html", *html_path, [&](std::ostream& f) { f << estimate_html(result, built.model_source); });
   err << notices.str();
   for (const auto& w : result.resolved.warnings) err << "trainmem: warning: " << w << "\n";
   if (built.output.format == OutputFormat::json) {
@@ -72,21 +76,6 @@ int cmd_estimate(const std::vector<std::string>& args, std::ostream& out, std::o
   return result.fits.value_or(true) ? kExitOk : kExitDoesNotFit;
 }
 
-// Takes `--NAME PATH` / `--NAME=PATH` out of args (simulate's output files are not scenario settings).
-std::optional<std::string> take_path_flag(std::vector<std::string>& args, const std::string& name) {
-  std::optional<std::string> path = take_flag_value(args, name, "a file path");
-  if (path && path->empty()) throw ConfigError(name, "''", "needs a file path");
-  return path;
-}
-
-template <typename Writer>
-void write_file(const std::string& field, const std::string& path, Writer&& write) {
-  std::ofstream f(path, std::ios::binary);
-  if (!f) throw ConfigError(field, path, "cannot be written");
-  write(f);
-  if (!f) throw ConfigError(field, path, "cannot be written");
-}
-
 int cmd_simulate(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
   const auto trace_path = take_path_flag(args, "trace");
   const auto html_path = take_path_flag(args, "html");
@@ -95,8 +84,10 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out, std::ostream&
     out << "usage: trainmem simulate [scenario.yaml] [options] [--trace out.json] [--html report.html]\n\n"
         << "Replays one training step per pipeline stage over the real schedule (1F1B, interleaved, GPipe,\n"
         << "gradient accumulation) and reports each stage's peak and the event that reached it.\n"
-        << "  --trace FILE   Chrome trace event JSON (open in Perfetto or chrome://tracing)\n"
-        << "  --html FILE    self-contained HTML report (inline SVG timelines)\n\n"
+        << "  --trace FILE   Chrome trace event JSON for Perfetto: per-stage counters, forward/backward slices;\n"
+        << "                 1 us per simulated event (docs/report.md)\n"
+        << "  --html FILE    self-contained HTML report: every stage on one byte axis against the device, the\n"
+        << "                 peaks with their events, a hover breakdown, zoom, the rank-class bars (docs/report.md)\n\n"
         << options_help();
     return kExitOk;
   }
@@ -108,8 +99,9 @@ int cmd_simulate(std::vector<std::string> args, std::ostream& out, std::ostream&
     throw ConfigError("lora_rank", std::to_string(built.scenario.lora.rank),
                       "LoRA is replayed under --framework hf only (`trainmem estimate` models it for megatron)");
   const sim::SimulationResult result = sim::simulate(built.scenario, trace_path.has_value() || html_path.has_value());
-  if (trace_path) write_file("trace", *trace_path, [&](std::ostream& f) { write_chrome_trace(f, result); });
-  if (html_path) write_file("html", *html_path, [&](std::ostream& f) { f << html_report(result, built.model_source); });
+  if (trace_path) write_output_file("trace", *trace_path, [&](std::ostream& f) { write_chrome_trace(f, result); });
+  if (html_path)
+    write_output_file("html", *html_path, [&](std::ostream& f) { f << html_report(result, built.model_source); });
   err << notices.str();
   for (const auto& w : result.estimate.resolved.warnings) err << "trainmem: warning: " << w << "\n";
   if (built.output.format == OutputFormat::json)

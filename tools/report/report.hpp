@@ -1,5 +1,5 @@
 // Reporters for `trainmem estimate`: the nccl-tests style table, JSON (schema_version 1) and the
-// --explain derivation. They write to a stream; only tools/ prints.
+// --explain derivation (and the HTML page of --html). They write to a stream; only tools/ prints.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -18,5 +18,8 @@ void write_peak_verdict(std::ostream& out, const sim::EstimateResult& result);
 nlohmann::json estimate_json(const sim::EstimateResult& result, const std::string& model_source);
 // The derivation of every model-state term of every rank class, with the recipe explained.
 std::string explain_estimate(const sim::EstimateResult& result);
+// `trainmem estimate --html`: a self-contained page, the rank classes as bars against the device
+// (report_estimate_html.cpp; docs/report.md).
+std::string estimate_html(const sim::EstimateResult& result, const std::string& model_source);
 
 }  // namespace trainmem::tools

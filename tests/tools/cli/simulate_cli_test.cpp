@@ -1,4 +1,5 @@
-// `trainmem simulate` through the public CLI: the GPT-3 acceptance command, trace and HTML files.
+// `trainmem simulate` through the public CLI: the GPT-3 acceptance command, trace and HTML files
+// (their contents: report_files_test.cpp).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -36,19 +37,11 @@ TEST(SimulateCli, Gpt3StageZeroPeaksInTheFirstBackward) {
     slices += e["ph"] == "X";
     names += e["ph"] == "M";
   }
-  EXPECT_EQ(names, 8u);  // one track per stage (all 8 stages differ)
+  EXPECT_EQ(names, 3u * 8u);  // per stage (all 8 differ): process name, sort index, thread name
   EXPECT_GT(counters, 1000u);
   EXPECT_GT(slices, 8u * 64u);  // at least a forward slice per microbatch per stage
-  // The HTML is self-contained (no network) with one row per stage.
-  const std::string page = slurp(html);
-  EXPECT_EQ(page.find("http://") == std::string::npos || page.find("http://www.w3.org/2000/svg") != std::string::npos,
-            true);
-  EXPECT_EQ(page.find("<script src"), std::string::npos);
-  std::size_t rows = 0;
-  for (std::size_t at = page.find("class=\"rank-row\""); at != std::string::npos;
-       at = page.find("class=\"rank-row\"", at + 1))
-    ++rows;
-  EXPECT_EQ(rows, 8u);
+  // The HTML page (its contents: report_files_test.cpp; in a browser: html_report_chromium.py).
+  EXPECT_NE(slurp(html).find("id=\"trainmem-data\""), std::string::npos);
 }
 
 TEST(SimulateCli, JsonHasStagesAndErrorsAreInputErrors) {

@@ -11,6 +11,7 @@
 #include "sim/planner/planner.hpp"
 #include "tools/cli/cli.hpp"
 #include "tools/cli/command_line.hpp"
+#include "tools/cli/output_file.hpp"
 #include "tools/cli/plan/plan_progress.hpp"
 #include "tools/cli/plan/plan_ranks.hpp"
 #include "tools/cli/plan/plan_reproduce.hpp"
@@ -57,6 +58,8 @@ constexpr const char* kPlanHelp =
     "  --host-memory-per-node S  host RAM a node offers offload (default 2TiB, a DGX H100); a layout whose\n"
     "                          per-node host bytes exceed it does not fit\n"
     "  --nvme-per-node S       NVMe a node offers offload (default 30.72TB, a DGX H100's 8 x 3.84 TB)\n"
+    "  --html FILE             also write a self-contained HTML page: the searched layouts as a chart of GPUs\n"
+    "                          against peak, the chosen one highlighted, each with its reproducing command\n"
     "\n";
 
 int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std::ostream& notices, std::ostream& err) {
@@ -72,6 +75,7 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   settings = merge(std::move(settings), cl.settings);
   const BuiltScenario built = build_scenario_with_inputs(settings, notices);
   if (f.why_not) {
+    if (f.html) throw ConfigError("html", *f.html, "charts a search; --why-not analyses one layout (drop one of them)");
     if (built.output.format == OutputFormat::json)
       throw ConfigError("format", "json",
                         "--why-not prints a table only (use `trainmem estimate --format json` for the numbers)");
@@ -139,6 +143,7 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
                             .simulate = f.simulate,
                             .fits = any_fits,
                             .reproduce = reproduce};
+    if (f.html) write_output_file("html", *f.html, [&](std::ostream& o) { o << plan_html(report); });
     if (json_out)
       out << plan_json(report).dump(2) << "\n";
     else

@@ -5,6 +5,7 @@
 
 #include "partition/error.hpp"
 #include "tools/cli/command_line.hpp"
+#include "tools/cli/output_file.hpp"
 #include "tools/inputs/value_parse.hpp"
 
 namespace trainmem::tools {
@@ -58,6 +59,7 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
   if (auto v = integer("max-micro-batch-size", "max_micro_batch_size", 1, 1 << 20)) f.max_mbs = *v;
   if (auto v = integer("max-cp", "max_cp", 1, 1 << 20)) f.max_cp = *v;
   if (auto v = take_flag_value(args, "safety-margin")) f.margin_ppm = parse_margin(*v);
+  f.html = take_path_flag(args, "html");
   f.min_gpus = take_switch(args, "min-gpus");
   f.why_not = take_switch(args, "why-not");
   f.uneven = take_switch(args, "uneven-pp");

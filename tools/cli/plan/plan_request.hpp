@@ -25,6 +25,7 @@ struct PlanFlags {
   std::optional<std::int64_t> gpus_per_node_flag;  // given with --gpus-per-node
   sim::OffloadDevice offload_search = sim::OffloadDevice::none;
   Bytes host_memory = Bytes(sim::kDefaultHostMemoryPerNode), nvme = Bytes(sim::kDefaultNvmePerNode);
+  std::optional<std::string> html;  // --html FILE: the searched layouts as a chart
 };
 
 // Takes the plan options (`--NAME VALUE`, `--NAME=VALUE`, `--SWITCH`, `--SWITCH=true|false`) out of args;

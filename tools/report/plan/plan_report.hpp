@@ -41,6 +41,8 @@ struct PlanReport {
 
 void write_plan_table(std::ostream& out, const PlanReport& report);
 nlohmann::json plan_json(const PlanReport& report);
+// `--html`: a self-contained page, the searched layouts as a chart of GPUs against peak (plan_html.cpp).
+std::string plan_html(const PlanReport& report);
 
 // JSON pieces of a layout and of the search (also the wire format of the mpirun split, tools/cli/plan/plan_wire.cpp).
 nlohmann::json layout_json(const sim::PlanLayout& l);

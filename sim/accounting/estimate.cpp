@@ -16,6 +16,7 @@ VllmKvSizing vllm_sizing(const Scenario& sc, const std::vector<RankClass>& per_s
   const ModelSpec served = serving_model(*sc.model, p.tp);
   const auto stages = assign_layers(served.num_layers, p);
   const std::int64_t tokens = vllm_profile_tokens(inf.max_num_batched_tokens);
+  const std::int64_t seqs = vllm_max_num_seqs(inf.max_num_seqs, inf.max_num_batched_tokens);
   std::vector<VllmWorker> workers;
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const RankClass& st = per_stage[i];
@@ -23,8 +24,8 @@ VllmKvSizing vllm_sizing(const Scenario& sc, const std::vector<RankClass>& per_s
     VllmWorker w;
     w.pp_rank = static_cast<std::int64_t>(i);
     w.weights = ir.weights.total();
-    w.activation_peak = inference_workspace(served, p, stages[i], std::min(inf.max_num_seqs, tokens), tokens,
-                                            padded_vocab, inference_compute_dtype(inf), ir.kv.kv_heads_per_rank)
+    w.activation_peak = inference_workspace(served, p, stages[i], std::min(seqs, tokens), tokens, padded_vocab,
+                                            inference_compute_dtype(inf), ir.kv.kv_heads_per_rank)
                             .total;
     w.non_torch = st.runtime.cuda_context + st.runtime.nccl + st.runtime.workspaces;
     w.num_layers = stages[i].num_layers;
@@ -34,8 +35,7 @@ VllmKvSizing vllm_sizing(const Scenario& sc, const std::vector<RankClass>& per_s
   }
   const std::int64_t max_model_len =
       inf.max_model_len > 0 ? inf.max_model_len : sc.training.seq_length + inf.max_new_tokens;
-  return vllm_kv_sizing(workers, *sc.gpu_memory, inf.gpu_memory_utilization, inf.kv_block_size, max_model_len,
-                        inf.max_num_seqs);
+  return vllm_kv_sizing(workers, *sc.gpu_memory, inf.gpu_memory_utilization, inf.kv_block_size, max_model_len, seqs);
 }
 
 EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {

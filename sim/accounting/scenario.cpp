@@ -179,8 +179,8 @@ ResolvedScenario resolve_scenario(Scenario sc) {
       throw ConfigError("max_model_len", s(inf.max_model_len),
                         "exceeds the model's max_position_embeddings " + s(sc.model->max_position_embeddings) +
                             " (vLLM refuses it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1)");
-    if (inf.max_num_seqs < 1 || inf.max_num_seqs > kMaxBatch)
-      throw ConfigError("max_num_seqs", s(inf.max_num_seqs), "must be between 1 and " + s(kMaxBatch));
+    if (inf.max_num_seqs < 0 || inf.max_num_seqs > kMaxBatch)
+      throw ConfigError("max_num_seqs", s(inf.max_num_seqs), "must be between 0 (vLLM's default) and " + s(kMaxBatch));
     if (inf.max_num_seqs > vllm_profile_tokens(inf.max_num_batched_tokens))  // vLLM SchedulerConfig's own check
       throw ConfigError("max_num_seqs", s(inf.max_num_seqs),
                         "exceeds max_num_batched_tokens " + s(vllm_profile_tokens(inf.max_num_batched_tokens)) +

@@ -28,9 +28,10 @@ struct InferenceConfig {
   // token of every sequence in one forward (Hugging Face generate).
   std::int64_t max_num_batched_tokens = 0;
   // vLLM's start-up KV cache sizing (sim/serving/vllm_kv_sizing.hpp), reported when a GPU is given:
-  double gpu_memory_utilization = 0.9;                 // fraction of the GPU vLLM may use (vLLM's default)
-  std::int64_t max_model_len = 0;                      // tokens one request may hold; 0 = seq_length + max_new_tokens
-  std::int64_t max_num_seqs = kVllmDefaultMaxNumSeqs;  // requests per step (the profile run's logits rows)
+  double gpu_memory_utilization = 0.9;  // fraction of the GPU vLLM may use (vLLM's default)
+  std::int64_t max_model_len = 0;       // tokens one request may hold; 0 = seq_length + max_new_tokens
+  // Requests per step (the profile run's sampled rows); 0 = vLLM's default 128, at most the profile's tokens.
+  std::int64_t max_num_seqs = 0;
 };
 
 // The model as served on `tp` ranks: when tp exceeds the KV heads (and is a multiple of them) every rank keeps

@@ -17,6 +17,11 @@ std::int64_t vllm_profile_tokens(std::int64_t max_num_batched_tokens) {
   return max_num_batched_tokens > 0 ? max_num_batched_tokens : kVllmDefaultMaxNumBatchedTokens;
 }
 
+std::int64_t vllm_max_num_seqs(std::int64_t max_num_seqs, std::int64_t max_num_batched_tokens) {
+  return max_num_seqs > 0 ? max_num_seqs
+                          : std::min(kVllmDefaultMaxNumSeqs, vllm_profile_tokens(max_num_batched_tokens));
+}
+
 Bytes vllm_requested_memory(Bytes gpu_memory, double gpu_memory_utilization) {
   if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
     throw ConfigError("gpu_memory_utilization", std::to_string(gpu_memory_utilization),

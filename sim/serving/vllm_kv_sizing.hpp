@@ -36,6 +36,9 @@ inline constexpr std::int64_t kVllmDefaultMaxNumBatchedTokens = 2048;
 // The profile run's forward: max_num_batched_tokens tokens (vLLM's default when 0), in min(max_num_seqs, tokens)
 // requests whose last tokens are sampled (vllm/v1/worker/gpu_model_runner.py profile_run, _dummy_sampler_run).
 std::int64_t vllm_profile_tokens(std::int64_t max_num_batched_tokens);
+// max_num_seqs as given, or when 0 vLLM's default 128 lowered to the profile's tokens (so that a small
+// max_num_batched_tokens alone is no error).
+std::int64_t vllm_max_num_seqs(std::int64_t max_num_seqs, std::int64_t max_num_batched_tokens);
 
 // One vLLM worker (GPU) as the profile run sees it. vLLM's measured terms are trainmem's models of them.
 struct VllmWorker {

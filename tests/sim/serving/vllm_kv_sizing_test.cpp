@@ -196,6 +196,10 @@ TEST(VllmKvSizing, BadSizesAreConfigErrors) {
   EXPECT_THROW(estimate(sc), ConfigError);
   sc.inference.max_num_batched_tokens = 4096;
   EXPECT_NO_THROW(estimate(sc));
+  // Left at its default (0), max_num_seqs is vLLM's 128 lowered to a smaller max_num_batched_tokens: no error.
+  Scenario small = llama3_70b_tp4();
+  small.inference.max_num_batched_tokens = 64;
+  EXPECT_EQ(estimate(small).vllm->max_num_seqs, 64);
 }
 
 }  // namespace

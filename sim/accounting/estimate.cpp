@@ -8,6 +8,38 @@ namespace trainmem::sim {
 
 namespace {
 
+// vLLM's start-up sizing (sim/serving/vllm_kv_sizing.hpp) with trainmem's models of what vLLM measures: per stage
+// the weights, the workspace of the profile forward (max_num_batched_tokens tokens, min(max_num_seqs, tokens)
+// sampled rows) and the non-torch runtime (CUDA context, NCCL, library workspaces; not the allocator's rounding or
+// fragmentation reserve, which vLLM's allocated-bytes peak does not see).
+VllmKvSizing vllm_sizing(const Scenario& sc, const std::vector<RankClass>& per_stage, std::int64_t padded_vocab) {
+  const ParallelConfig& p = sc.parallel;
+  const InferenceConfig& inf = sc.inference;
+  const ModelSpec served = serving_model(*sc.model, p.tp);
+  const auto stages = assign_layers(served.num_layers, p);
+  const std::int64_t tokens = vllm_profile_tokens(inf.max_num_batched_tokens);
+  const std::int64_t seqs = vllm_max_num_seqs(inf.max_num_seqs, inf.max_num_batched_tokens);
+  std::vector<VllmWorker> workers;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const RankClass& st = per_stage[i];
+    const InferenceRank& ir = *st.inference;
+    VllmWorker w;
+    w.pp_rank = static_cast<std::int64_t>(i);
+    w.weights = ir.weights.total();
+    w.activation_peak = inference_workspace(served, p, stages[i], std::min(seqs, tokens), tokens, padded_vocab,
+                                            inference_compute_dtype(inf), ir.kv.kv_heads_per_rank)
+                            .total;
+    w.non_torch = st.runtime.cuda_context + st.runtime.nccl + st.runtime.workspaces;
+    w.num_layers = stages[i].num_layers;
+    if (w.num_layers > 0)
+      w.kv_bytes_per_token_layer = Bytes(ir.kv.bytes_per_token.value / static_cast<std::uint64_t>(w.num_layers));
+    workers.push_back(w);
+  }
+  const std::int64_t max_model_len =
+      inf.max_model_len > 0 ? inf.max_model_len : sc.training.seq_length + inf.max_new_tokens;
+  return vllm_kv_sizing(workers, *sc.gpu_memory, inf.gpu_memory_utilization, inf.kv_block_size, max_model_len, seqs);
+}
+
 EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
   EstimateResult out;
   out.resolved = resolve_scenario(input);
@@ -151,6 +183,7 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
     };
     out.inference_capacity = inference_capacity(*sc.model, sc.inference, sc.training.micro_batch_size,
                                                 sc.training.seq_length, *out.gpu_memory, peak_of);
+    if (sc.inference.kv_block_size > 0) out.vllm = vllm_sizing(sc, per_stage, out.padded_vocab_size);
   }
   return out;
 }

@@ -79,6 +79,7 @@ struct EstimateResult {
   std::optional<bool> fits;
   NodeTotals per_node;
   std::optional<InferenceCapacity> inference_capacity;  // --inference with a GPU: the largest batch/context
+  std::optional<VllmKvSizing> vllm;  // --inference with a GPU and paged blocks: vLLM's KV cache sizing
 };
 
 // The largest parameter tensor one rank holds (the vocab-parallel embedding shard or a layer's widest

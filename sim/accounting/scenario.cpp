@@ -197,6 +197,23 @@ ResolvedScenario resolve_scenario(Scenario sc) {
         *inf.kv_cache_dtype != Dtype::fp8 && *inf.kv_cache_dtype != Dtype::int8 && *inf.kv_cache_dtype != Dtype::fp32)
       throw ConfigError("kv_cache_dtype", std::string(dtype_name(*inf.kv_cache_dtype)),
                         "must be fp32, bf16, fp16, fp8 or int8");
+    if (!(inf.gpu_memory_utilization > 0.0 && inf.gpu_memory_utilization <= 1.0))
+      throw ConfigError("gpu_memory_utilization", std::to_string(inf.gpu_memory_utilization),
+                        "must be a fraction in (0, 1] (vLLM's default 0.9)");
+    if (inf.max_model_len < 0 || inf.max_model_len > kMaxSeq)
+      throw ConfigError("max_model_len", s(inf.max_model_len),
+                        "must be between 0 (= seq_length + max_new_tokens) and " + s(kMaxSeq));
+    if (inf.max_model_len > 0 && sc.model->max_position_embeddings > 0 &&
+        inf.max_model_len > sc.model->max_position_embeddings)  // vLLM ModelConfig: "User-specified max_model_len"
+      throw ConfigError("max_model_len", s(inf.max_model_len),
+                        "exceeds the model's max_position_embeddings " + s(sc.model->max_position_embeddings) +
+                            " (vLLM refuses it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1)");
+    if (inf.max_num_seqs < 0 || inf.max_num_seqs > kMaxBatch)
+      throw ConfigError("max_num_seqs", s(inf.max_num_seqs), "must be between 0 (vLLM's default) and " + s(kMaxBatch));
+    if (inf.max_num_seqs > vllm_profile_tokens(inf.max_num_batched_tokens))  // vLLM SchedulerConfig's own check
+      throw ConfigError("max_num_seqs", s(inf.max_num_seqs),
+                        "exceeds max_num_batched_tokens " + s(vllm_profile_tokens(inf.max_num_batched_tokens)) +
+                            " (vLLM needs max_num_batched_tokens >= max_num_seqs; its default is 2048)");
     const auto& m = *sc.model;
     if (m.position_embedding == PositionEmbedding::learned &&
         t.seq_length + inf.max_new_tokens > m.max_position_embeddings)

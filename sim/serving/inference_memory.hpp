@@ -13,6 +13,7 @@
 #include "partition/shard_plan.hpp"
 #include "sim/accounting/model_state_memory.hpp"
 #include "sim/serving/kv_cache.hpp"
+#include "sim/serving/vllm_kv_sizing.hpp"
 #include "sim/serving/weight_quantization.hpp"
 
 namespace trainmem::sim {
@@ -26,6 +27,11 @@ struct InferenceConfig {
   // Tokens one forward processes at most (vLLM max_num_batched_tokens, chunked prefill); 0 = every prompt
   // token of every sequence in one forward (Hugging Face generate).
   std::int64_t max_num_batched_tokens = 0;
+  // vLLM's start-up KV cache sizing (sim/serving/vllm_kv_sizing.hpp), reported when a GPU is given:
+  double gpu_memory_utilization = 0.9;  // fraction of the GPU vLLM may use (vLLM's default)
+  std::int64_t max_model_len = 0;       // tokens one request may hold; 0 = seq_length + max_new_tokens
+  // Requests per step (the profile run's sampled rows); 0 = vLLM's default 128, at most the profile's tokens.
+  std::int64_t max_num_seqs = 0;
 };
 
 // The model as served on `tp` ranks: when tp exceeds the KV heads (and is a multiple of them) every rank keeps

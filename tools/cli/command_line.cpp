@@ -18,9 +18,10 @@ po::options_description make_description() {
     auto* value = po::value<std::string>();
     if (o.kind == K::boolean) value->implicit_value("true");
     desc.add_options()(name.c_str(), value, std::string(o.help).c_str());
-    if (!o.alias.empty()) {
+    for (std::string_view alias : aliases_of(o)) {
       auto* alias_value = po::value<std::string>();
-      desc.add_options()(kebab(o.alias).c_str(), alias_value, ("same as --" + name).c_str());
+      if (o.kind == K::boolean) alias_value->implicit_value("true");
+      desc.add_options()(kebab(alias).c_str(), alias_value, ("same as --" + name).c_str());
     }
   }
   desc.add_options()("scenario", po::value<std::string>(), "YAML scenario file (positional)");
@@ -82,17 +83,19 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
   if (vm.count("scenario") != 0) cl.scenario_path = vm["scenario"].as<std::string>();
   for (const auto& o : option_table()) {
     const std::string name = kebab(o.key);
-    std::optional<SettingValue> long_v, alias_v;
-    if (vm.count(name) != 0) long_v = SettingValue{vm[name].as<std::string>(), "--" + name};
-    if (!o.alias.empty() && vm.count(kebab(o.alias)) != 0)
-      alias_v = SettingValue{vm[kebab(o.alias)].as<std::string>(), "--" + kebab(o.alias)};
-    if (long_v && alias_v && long_v->text != alias_v->text)
-      throw ConfigError(std::string(o.key), long_v->text + " / " + alias_v->text,
-                        "given twice with different values (" + long_v->origin + " and " + alias_v->origin + ")");
-    if (long_v)
-      cl.settings[std::string(o.key)] = *long_v;
-    else if (alias_v)
-      cl.settings[std::string(o.key)] = *alias_v;
+    // The long name first, then each alias; two spellings with different values are an error.
+    std::optional<SettingValue> value;
+    std::vector<std::string> flags{name};
+    for (std::string_view alias : aliases_of(o)) flags.push_back(kebab(alias));
+    for (const std::string& flag : flags) {
+      if (vm.count(flag) == 0) continue;
+      SettingValue v{vm[flag].as<std::string>(), "--" + flag};
+      if (value && value->text != v.text)
+        throw ConfigError(std::string(o.key), value->text + " / " + v.text,
+                          "given twice with different values (" + value->origin + " and " + v.origin + ")");
+      if (!value) value = v;
+    }
+    if (value) cl.settings[std::string(o.key)] = *value;
   }
   return cl;
 }

@@ -77,6 +77,8 @@ constexpr IntegerDomain kIntegerDomains[] = {
     {"micro_batch_size", 1, 1 << 30},
     {"global_batch_size", 1, 1 << 30},
     {"recompute_num_layers", 0, kMaxLayers},
+    {"max_model_len", 0, 1 << 25},
+    {"max_num_seqs", 1, 1 << 30},
 };
 
 struct Lookup {
@@ -189,8 +191,9 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
   const Lookup l{settings};
   auto& inf = sc.inference;
   l.boolean("inference", inf.enabled);
-  static constexpr const char* kInferenceKeys[] = {"max_new_tokens", "weight_dtype", "kv_cache_dtype", "kv_block_size",
-                                                   "max_num_batched_tokens"};
+  static constexpr const char* kInferenceKeys[] = {
+      "max_new_tokens",         "weight_dtype",  "kv_cache_dtype",         "kv_block_size",
+      "max_num_batched_tokens", "max_model_len", "gpu_memory_utilization", "max_num_seqs"};
   static constexpr const char* kTrainingOnly[] = {"zero_stage",
                                                   "use_distributed_optimizer",
                                                   "recipe",
@@ -236,9 +239,20 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
   if (l.has("weight_dtype"))
     inf.weights.dtype = parse_dtype_choice("weight_dtype", l.text("weight_dtype"),
                                            {"bf16", "fp16", "fp32", "fp8", "int8", "int4", "nf4"});
-  if (l.has("kv_cache_dtype"))
-    inf.kv_cache_dtype =
-        parse_dtype_choice("kv_cache_dtype", l.text("kv_cache_dtype"), {"bf16", "fp16", "fp32", "fp8", "int8"});
+  if (l.has("kv_cache_dtype")) {
+    // vLLM's names: auto = the model's (compute) dtype; fp8, fp8_e4m3 and fp8_e5m2 are all one byte per element.
+    const std::string kv = parse_choice("kv_cache_dtype", l.text("kv_cache_dtype"),
+                                        {"auto", "bf16", "fp16", "fp32", "fp8", "fp8_e4m3", "fp8_e5m2", "int8"});
+    if (kv == "auto")
+      inf.kv_cache_dtype.reset();
+    else
+      inf.kv_cache_dtype = *parse_dtype(kv.rfind("fp8", 0) == 0 ? std::string("fp8") : kv);
+  }
+  if (l.has("gpu_memory_utilization"))
+    inf.gpu_memory_utilization = parse_real("gpu_memory_utilization", l.text("gpu_memory_utilization"), 1e-9, 1.0,
+                                            "must be a fraction in (0, 1] (vLLM's default 0.9)");
+  l.integer("max_model_len", inf.max_model_len, 0);
+  l.integer("max_num_seqs", inf.max_num_seqs);
   l.integer("kv_block_size", inf.kv_block_size, 0);
   l.integer("max_num_batched_tokens", inf.max_num_batched_tokens, 0);
 

@@ -157,12 +157,18 @@ constexpr OptionSpec kOptions[] = {
     {"max_new_tokens", "", K::integer, "generated tokens per sequence kept in the KV cache (default 0)", "inference"},
     {"weight_dtype", "", K::text, "inference weights: bf16 | fp16 | fp32 | fp8 | int8 | int4 | nf4 (default bf16)",
      "inference"},
-    {"kv_cache_dtype", "", K::text, "bf16 | fp16 | fp32 | fp8 | int8 (default: the compute dtype)", "inference"},
+    {"kv_cache_dtype", "", K::text,
+     "auto | bf16 | fp16 | fp32 | fp8 | fp8_e4m3 | fp8_e5m2 | int8 (default auto: the compute dtype)", "inference"},
     {"kv_block_size", "", K::integer, "paged-attention block in tokens (default 16, vLLM; 0 = contiguous)",
      "inference"},
     {"max_num_batched_tokens", "", K::integer, "tokens per forward, chunked prefill (vLLM; default 0 = whole prompts)",
      "inference"},
     {"quant_group_size", "", K::integer, "weights per quantisation scale (default int8/int4 128, nf4 64)", "inference"},
+    {"gpu_memory_utilization", "", K::text, "vLLM: fraction of the GPU it may use, in (0, 1] (default 0.9)",
+     "inference"},
+    {"max_model_len", "", K::integer, "vLLM: tokens one request may hold (default seq_length + max_new_tokens)",
+     "inference"},
+    {"max_num_seqs", "", K::integer, "vLLM: requests per step; caps the concurrency (default 128)", "inference"},
     // LoRA / QLoRA fine-tuning (docs/lora.md)
     {"lora_rank", "", K::integer, "LoRA rank r (0 = full fine-tuning)", "lora"},
     {"lora_target_modules", "", K::text,
@@ -191,7 +197,7 @@ std::string suggest_option(std::string_view unknown) {
   std::string best;
   std::size_t best_d = 0;
   for (const auto& o : kOptions) {
-    for (std::string_view cand : {o.key, o.alias}) {
+    for (std::string_view cand : {o.key, o.alias}) {  // suggests the canonical spellings, not vLLM's
       if (cand.empty()) continue;
       const std::size_t d = edit_distance(unknown, cand);
       if (best.empty() || d < best_d) best = std::string(cand), best_d = d;
@@ -203,9 +209,23 @@ std::string suggest_option(std::string_view unknown) {
 
 std::span<const OptionSpec> option_table() { return kOptions; }
 
+std::vector<std::string_view> aliases_of(const OptionSpec& o) {
+  // vLLM's spellings of trainmem keys (vllm serve --tensor-parallel-size, --block-size).
+  static constexpr std::pair<std::string_view, std::string_view> kVllmAliases[] = {
+      {"tensor_model_parallel_size", "tensor_parallel_size"}, {"kv_block_size", "block_size"}};
+  std::vector<std::string_view> out;
+  if (!o.alias.empty()) out.push_back(o.alias);
+  for (const auto& [key, alias] : kVllmAliases)
+    if (key == o.key) out.push_back(alias);
+  return out;
+}
+
 const OptionSpec* find_option(std::string_view name) {
-  for (const auto& o : kOptions)
-    if (o.key == name || (!o.alias.empty() && o.alias == name)) return &o;
+  for (const auto& o : kOptions) {
+    if (o.key == name) return &o;
+    for (std::string_view a : aliases_of(o))
+      if (a == name) return &o;
+  }
   return nullptr;
 }
 

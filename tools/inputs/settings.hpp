@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace trainmem::tools {
 
@@ -21,6 +22,9 @@ struct OptionSpec {
 };
 
 std::span<const OptionSpec> option_table();
+// The other names of an option, each a flag (--kebab-case) and a YAML key: `alias` and vLLM's spellings
+// (tensor_parallel_size, block_size).
+std::vector<std::string_view> aliases_of(const OptionSpec& o);
 // By key or alias; nullptr when unknown.
 const OptionSpec* find_option(std::string_view name);
 std::string kebab(std::string_view key);    // "tensor_model_parallel_size" -> "tensor-model-parallel-size"

@@ -6,6 +6,7 @@
 
 #include "tools/report/format.hpp"
 #include "tools/report/report.hpp"
+#include "tools/report/report_vllm.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -74,14 +75,14 @@ void write_inference_table(std::ostream& out, const sim::EstimateResult& r, cons
         << with_commas(static_cast<std::uint64_t>(cap.max_micro_batch_size))
         << " concurrent sequences fit; at micro_batch_size " << t.micro_batch_size << ", up to seq_length "
         << with_commas(static_cast<std::uint64_t>(cap.max_seq_length)) << "\n";
+    write_vllm_lines(out, r);
   } else {
     out << "# Device    : none given (--gpu or --gpu-memory gives a fits verdict and the largest batch/context)\n";
   }
   out << "# activ     : workspace of the prefill forward (one layer's intermediates, or the final hidden states + "
          "last-token logits); no gradients, optimizer states or saved activations\n";
   out << "# Not in estimate: CUDA graphs and the sampler (runtime covers the CUDA context, NCCL, workspaces and the "
-         "allocator); serving engines also reserve a fraction of the GPU (vLLM gpu_memory_utilization 0.9): lower "
-         "--gpu-memory to match\n";
+         "allocator); Device and Capacity use the whole GPU, the vLLM lines gpu_memory_utilization of it\n";
 }
 
 void add_inference_json(nlohmann::json& doc, const sim::EstimateResult& r) {
@@ -104,6 +105,9 @@ void add_inference_json(nlohmann::json& doc, const sim::EstimateResult& r) {
   doc["config"]["kv_cache_dtype"] = kv_dtype(inf);
   doc["config"]["kv_block_size"] = inf.kv_block_size;
   doc["config"]["max_num_batched_tokens"] = inf.max_num_batched_tokens;
+  doc["config"]["gpu_memory_utilization"] = inf.gpu_memory_utilization;
+  doc["config"]["max_model_len"] = inf.max_model_len;
+  doc["config"]["max_num_seqs"] = sim::vllm_max_num_seqs(inf.max_num_seqs, inf.max_num_batched_tokens);
   for (std::size_t i = 0; i < r.classes.size(); ++i) {
     const auto& ir = *r.classes[i].inference;
     doc["ranks"][i]["inference"] = {{"weights",
@@ -129,6 +133,7 @@ void add_inference_json(nlohmann::json& doc, const sim::EstimateResult& r) {
                                   ? json{{"max_micro_batch_size", r.inference_capacity->max_micro_batch_size},
                                          {"max_seq_length", r.inference_capacity->max_seq_length}}
                                   : json(nullptr);
+  doc["vllm"] = vllm_json(r);
   // Runtime (context, NCCL, workspaces, allocator) is modelled as for training (sim/runtime/runtime_memory.hpp).
   doc["not_modelled"] = {"buffers"};
 }

@@ -64,7 +64,8 @@ void check_low_precision(const LowPrecisionConfig& c, const Recipe& recipe, cons
     throw ConfigError("fp8_param_gather", "true",
                       "only supported with the distributed optimizer (use_distributed_optimizer); zero_stage is " +
                           std::to_string(zero_stage));
-  if (c.quantized() && recipe.name != "mixed-18" && recipe.name != "mixed-16" && recipe.name != "bf16")
+  if (c.quantized() && recipe.name != "mixed-18" && recipe.name != "mixed-16" && recipe.name != "mixed-20" &&
+      recipe.name != "bf16")
     throw ConfigError(c.fp8_format.empty() ? "fp4_format" : "fp8_format",
                       c.fp8_format.empty() ? c.fp4_format : c.fp8_format,
                       "models Megatron + TE with bf16 weights; recipe " + std::string(recipe.name) + " is not that");

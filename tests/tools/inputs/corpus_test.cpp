@@ -297,7 +297,11 @@ const std::vector<MegatronCase>& megatron_cases() {
       {"mixtral_8x7b.args", "32", 0, 46'702'792'704ULL, 32000, 32000, "--moe-grouped-gemm"},
       // DeepSeek-V2-Lite's published 15,706,484,224 (MLA, 1 dense + 26 MoE layers, 2 shared experts of 1408).
       {"deepseek_v2_lite.args", "8", 0, 15'706'484'224ULL, 102400, 102400, "--moe-router-score-function"},
-      {"llama3_8b_fp8.args", "8", 2, 0, 0, 0, "--fp8-format: FP8 training (Transformer Engine) is not modelled"},
+      // FP8 (hybrid, --fp8-param-gather; docs/low-precision.md) with --grad-reduce-in-bf16. No --normalization
+      // RMSNorm: LayerNorm with a bias, 65 norms of h 4096 = 266,240 more than Llama-3-8B's 8,030,261,248; and the
+      // NullTokenizer's one EOD row in the embedding and the untied output layer: 2 x 4096 = 8,192. Total
+      // 8,030,535,680. The 128,257 rows padded to a multiple of 128 (tp 1): 128,384.
+      {"llama3_8b_fp8.args", "8", 0, 8'030'535'680ULL, 128257, 128384, "--fp8-amax-compute-algo"},
       // NullTokenizer: --vocab-size 128256 + 1 EOD token = 128,257 rows, padded to a multiple of 128*2 = 256:
       // 128,512; Llama-3-8B's 8,030,261,248 + 2 more rows of h 4096 (embedding and untied output) = 8,030,269,440.
       {"llama3_8b_null_tokenizer.args", "8", 0, 8'030'269'440ULL, 128257, 128512, "+ 1 EOD token"},

@@ -108,7 +108,7 @@ TEST(LowPrecisionCli, InputChecksExitTwoNamingFieldAndValue) {
       {{"--fp8-format", "hybrid", "--num-layers-at-start-in-bf16", "-1"}, "num_layers_at_start_in_bf16 = -1:"},
       {{"--fp8-format", "hybrid", "--fp8-amax-history-len", "0"}, "fp8_amax_history_len = 0:"},
       {{"--first-last-layers-bf16"}, "first_last_layers_bf16 = true: needs fp8_format or fp4_format"},
-      {{"--fp8-format", "hybrid", "--recipe", "deepspeed"}, "fp8_format = hybrid: models Megatron + TE"},
+      {{"--fp8-format", "hybrid", "--recipe", "fp32"}, "fp8_format = hybrid: models Megatron + TE"},
   };
   for (const auto& c : checks) {
     Args a = {"estimate", "--model", "llama2-7b", "--dp", "8"};

@@ -98,9 +98,9 @@ TrainerInputs accelerate_config_from_json(const json& cfg, const std::string& or
       fail(k, cfg[k], "is not modelled; give the layout flags (--tp, --pp, ...) or --megatron-args");
   if (cfg.contains("dynamo_config") && cfg["dynamo_config"].is_object() &&
       cfg["dynamo_config"].contains("dynamo_backend") && cfg["dynamo_config"]["dynamo_backend"] != "NO")
-    in.not_modelled.push_back("dynamo_config (torch.compile)");
+    in.not_modelled.emplace_back("dynamo_config (torch.compile)");
   else if (cfg.contains("dynamo_config"))
-    in.ignored.push_back("dynamo_config");
+    in.ignored.emplace_back("dynamo_config");
 
   // World size: num_processes is the total over machines; num_machines gives the GPUs per node.
   const std::int64_t procs =
@@ -123,7 +123,7 @@ TrainerInputs accelerate_config_from_json(const json& cfg, const std::string& or
     if (mp != "no" && mp != "fp16" && mp != "bf16") fail("mixed_precision", v, "must be one of no, fp16, bf16");
   }
   if (cfg.contains("fp8_config") && !empty_section(cfg["fp8_config"]))
-    in.ignored.push_back("fp8_config (mixed_precision is not fp8)");
+    in.ignored.emplace_back("fp8_config (mixed_precision is not fp8)");
   std::string mp_origin = in.origin + ": mixed_precision";
   for (const char* flag : {"fp16", "bf16"})
     if (const auto u = user.find(flag); u != user.end()) {
@@ -206,7 +206,7 @@ TrainerInputs accelerate_config_from_json(const json& cfg, const std::string& or
       in.deepspeed = deepspeed_config_filled(tree, in.origin + " deepspeed_config", values);
     }
     in.deepspeed_source = in.origin + ": deepspeed_config";
-    in.derived.push_back("distributed_type DEEPSPEED: DeepSpeed's ZeRO accounting (framework megatron)");
+    in.derived.emplace_back("distributed_type DEEPSPEED: DeepSpeed's ZeRO accounting (framework megatron)");
     return in;
   }
   set(in, "framework", "hf", "distributed_type " + dist);

@@ -205,7 +205,7 @@ struct Reader {
   }
   // A field that changes GPU memory in a way trainmem does not model: listed unless it is off.
   void not_modelled_unless_off(const char* key) {
-    if (const json* v = find(key); v != nullptr && !is_off(*v)) in.not_modelled.push_back(key);
+    if (const json* v = find(key); v != nullptr && !is_off(*v)) in.not_modelled.emplace_back(key);
   }
 };
 
@@ -285,7 +285,7 @@ void fsdp(Reader& r, const json& fsdp_value, bool& fsdp_on, bool& fsdp_ckpt) {
     } else {
       r.fail("fsdp_config", *c, "must be a mapping or a path to a JSON file");
     }
-    if (!fsdp_on && !cfg.empty()) r.in.ignored.push_back("fsdp_config (fsdp is off)");
+    if (!fsdp_on && !cfg.empty()) r.in.ignored.emplace_back("fsdp_config (fsdp is off)");
   }
   if (!fsdp_on) return;
   json c = json::object();  // transformers strips the "fsdp_" prefix of the keys
@@ -349,7 +349,7 @@ TrainerInputs hf_training_args_from_json(const json& args, const std::string& or
   const json* mb = r.find("per_device_train_batch_size");
   const std::int64_t micro = mb ? r.integer("per_device_train_batch_size", *mb, 1, kMaxBatch) : 8;
   set(in, "micro_batch_size", std::to_string(micro), "per_device_train_batch_size");
-  if (!mb) in.derived.push_back("micro_batch_size 8 (per_device_train_batch_size: the TrainingArguments default)");
+  if (!mb) in.derived.emplace_back("micro_batch_size 8 (per_device_train_batch_size: the TrainingArguments default)");
   const json* ga = r.find("gradient_accumulation_steps");
   const std::int64_t gas = ga ? r.integer("gradient_accumulation_steps", *ga, 1, kMaxBatch) : 1;
   set(in, "gradient_accumulation_steps", std::to_string(gas), "gradient_accumulation_steps");
@@ -408,17 +408,18 @@ TrainerInputs hf_training_args_from_json(const json& args, const std::string& or
       r.fail("deepspeed", *ds, "must be a path to a ds_config JSON file or a mapping");
     }
     if (tree.contains("optimizer"))
-      in.ignored.push_back("optim (the ds_config's optimizer is used)");
+      in.ignored.emplace_back("optim (the ds_config's optimizer is used)");
     else
       optim(r, optim_name, "optim", true);
     in.deepspeed = deepspeed_config_filled(tree, ds_origin, in.values);
     in.deepspeed_source = in.origin + ": deepspeed";
-    in.derived.push_back(
+    in.derived.emplace_back(
         "deepspeed: DeepSpeed's ZeRO accounting (framework megatron; the hf profile models PyTorch "
         "DDP and FSDP)");
   } else {
     set(in, "framework", "hf", "(the Trainer on PyTorch)");
-    if (o == nullptr) in.derived.push_back("optim adamw_torch_fused (the TrainingArguments default of transformers 5)");
+    if (o == nullptr)
+      in.derived.emplace_back("optim adamw_torch_fused (the TrainingArguments default of transformers 5)");
     optim(r, optim_name, "optim", false);
     trainer::precision_recipe(in, fp16, bf16, fsdp_on, fp16 ? "fp16" : "bf16", "true");
   }

@@ -76,7 +76,11 @@ json to_json(const YAML::Node& n, const std::string& field, const std::string& o
       for (const auto& kv : n) {
         if (!kv.first.IsScalar()) throw ConfigError(field, origin, "has a key that is not a plain name");
         const std::string key = kv.first.Scalar();
-        if (o.contains(key)) throw ConfigError(key + " (in " + origin + ")", "", "appears more than once");
+        if (o.contains(key)) {
+          std::string name = key;
+          name.append(" (in ").append(origin).append(")");
+          throw ConfigError(name, "", "appears more than once");
+        }
         o[key] = to_json(kv.second, field, origin);
       }
       return o;

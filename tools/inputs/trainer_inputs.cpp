@@ -115,11 +115,12 @@ bool fsdp_config(TrainerInputs& in, const nlohmann::json& c, int default_version
   }
   bool ckpt = false;
   for (auto it = c.begin(); it != c.end(); ++it) {
-    const std::string k = it.key(), path = prefix + k;
+    const std::string& k = it.key();
+    const std::string path = prefix + k;
     const json& v = it.value();
     if (k == "version") {
       if (version == 1)
-        in.derived.push_back(
+        in.derived.emplace_back(
             "FSDP version 1 modelled with FSDP2's per-parameter shards (FSDP1's flat parameters pad "
             "each wrapped unit once instead of each tensor)");
     } else if (k == "reshard_after_forward" || k == "sharding_strategy") {

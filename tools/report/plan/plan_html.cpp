@@ -77,11 +77,12 @@ std::string plan_html(const PlanReport& report) {
     std::map<std::pair<std::int64_t, bool>, std::vector<sim::PlanEntry>> by_world;
     for (const auto& [base, e] : best) by_world[{e.layout.world_size(), e.max_peak <= budget}].push_back(e);
     for (auto& [key, entries] : by_world) {
-      std::sort(entries.begin(), entries.end(), [&](const sim::PlanEntry& a, const sim::PlanEntry& b) {
-        return key.second ? sim::plan_entry_less(a, b) : a.max_peak < b.max_peak;
+      const bool fits = key.second;
+      std::sort(entries.begin(), entries.end(), [fits](const sim::PlanEntry& a, const sim::PlanEntry& b) {
+        return fits ? sim::plan_entry_less(a, b) : a.max_peak < b.max_peak;
       });
       for (std::size_t i = 0; i < entries.size() && i < kPerWorld; ++i)
-        add(entries[i], key.second ? "fits" : "over", std::nullopt, "sampled from the search space (by estimate)");
+        add(entries[i], fits ? "fits" : "over", std::nullopt, "sampled from the search space (by estimate)");
     }
   }
   nlohmann::json data;

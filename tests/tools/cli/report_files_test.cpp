@@ -177,7 +177,8 @@ TEST(HtmlReport, EstimatePageHasEveryRankClass) {
   // --inference: the KV cache is in the peak (peak = categories + KV cache) but in no category; the page adds it.
   const std::string inf = (work_dir() / "inf.html").string();
   ASSERT_EQ(run({"estimate", TRAINMEM_SOURCE_DIR "/scenarios/inference_llama2_70b.yaml", "--html", inf}).code, 0);
-  for (const auto& c : page_data(slurp(inf))["classes"]) {
+  const auto inf_data = page_data(slurp(inf));  // a named json: the loop below must not outlive it
+  for (const auto& c : inf_data["classes"]) {
     std::uint64_t sum = 0;
     for (const auto& b : c["bytes"]) sum += b.get<std::uint64_t>();
     ASSERT_TRUE(c.contains("extra"));

@@ -105,7 +105,6 @@ std::size_t invalid_utf8_at(const std::string& text) {
       n = 3;
     else
       return i;
-    if (i + n >= text.size() + (n == 0 ? 1 : 0) && n > 0) return i;
     for (std::size_t k = 1; k <= n; ++k)
       if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return i;
     i += n + 1;

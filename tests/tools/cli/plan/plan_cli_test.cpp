@@ -225,6 +225,7 @@ TEST(PlanCli, BadInputExitsTwoNamingFieldAndValue) {
       {{"plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096"}, "global_batch_size"},
       {{"plan", "--num-parameters", "7e9", "--gpu", "h100-80gb", "--global-batch-size", "64"}, "num_parameters"},
       {with(k100B, {"--ulysses-sp", "2"}), "ulysses_sp = 2"},
+      {with(k100B, {"--shard-group-size", "8"}), "shard_group_size = 8"},  // HSDP is not searched
       {with(k100B, {"--why-not", "--tp", "8", "--format", "json"}), "format = json"},
       // Offload: the search tier, the host capacities, and fixed knobs no rule allows.
       {with(k100B, {"--offload-search", "gpu"}), "offload_search = gpu"},

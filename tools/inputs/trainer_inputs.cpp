@@ -330,10 +330,11 @@ std::string apply_hybrid_shard(Settings& merged, const TrainerInputs& in, const 
   const std::int64_t node = in.node_gpus != 0 ? in.node_gpus : r.scenario.gpus_per_node;
   const std::int64_t group = std::min(node, dp);
   const std::string why = in.node_gpus != 0 ? "num_processes / num_machines" : "gpus_per_node";
+  // Set even when it is all of dp, so that plan (which does not search shard groups) refuses a hybrid file.
+  merged["shard_group_size"] = SettingValue{std::to_string(group), in.hybrid_shard};
   if (group == dp)
     return "shard_group_size " + std::to_string(group) + " (" + in.hybrid_shard + ": the shard group is a node's " +
            std::to_string(node) + " GPUs (" + why + "), all of dp " + std::to_string(dp) + ": plain FSDP)";
-  merged["shard_group_size"] = SettingValue{std::to_string(group), in.hybrid_shard};
   return "shard_group_size " + std::to_string(group) + " (" + in.hybrid_shard + ": HSDP, sharded within a node of " +
          std::to_string(node) + " GPUs (" + why + "), replicated across " + std::to_string(dp / group) +
          " of them; give --shard-group-size to change it)";

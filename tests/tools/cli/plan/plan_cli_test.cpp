@@ -234,6 +234,9 @@ TEST(PlanCli, BadInputExitsTwoNamingFieldAndValue) {
       {{"plan", "--num-parameters", "7e9", "--gpu", "h100-80gb", "--global-batch-size", "64"}, "num_parameters"},
       {with(k100B, {"--ulysses-sp", "2"}), "ulysses_sp = 2"},
       {with(k100B, {"--shard-group-size", "8"}), "shard_group_size = 8"},  // HSDP is not searched
+      {with(k100B,
+            {"--why-not", "--tp", "8", "--pp", "8", "--dp", "4", "--zero-stage", "1", "--shard-group-size", "2"}),
+       "shard_group_size = 2"},
       // A HYBRID_SHARD file on one machine of 4 (the group is all of dp) is refused too, not planned as FULL_SHARD.
       {with(k100B, {"--accelerate-config", hybrid_one_node()}), "shard_group_size = "},
       {with(k100B, {"--why-not", "--tp", "8", "--format", "json"}), "format = json"},

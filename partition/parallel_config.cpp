@@ -19,6 +19,27 @@ void require_divides(const char* field, std::int64_t degree, const char* what, s
   if (n % degree != 0)
     throw ConfigError(field, s(degree), std::string(what) + " (" + s(n) + ") is not divisible by it");
 }
+
+// HSDP: 1 <= S <= dp, S | dp; a group smaller than dp needs ZeRO / FSDP sharding and a dense data-parallel layout
+// (cp, Ulysses and expert parallelism shard over groups the hybrid mesh does not describe).
+void resolve_shard_group(ParallelConfig& c) {
+  const std::int64_t S = c.shard_group_size;
+  if (S == 0) {
+    c.shard_group_size = c.dp;
+    return;
+  }
+  if (S < 1 || S > c.dp)
+    throw ConfigError("shard_group_size", s(S), "must be between 1 and data_parallel_size " + s(c.dp));
+  require_divides("shard_group_size", S, "data_parallel_size", c.dp);
+  if (S == c.dp) return;
+  const std::string hsdp = "HSDP (a shard group smaller than data_parallel_size " + s(c.dp) + ")";
+  if (c.zero_stage == 0)
+    throw ConfigError("shard_group_size", s(S), hsdp + " needs ZeRO / FSDP sharding; zero_stage is 0");
+  if (c.cp > 1) throw ConfigError("shard_group_size", s(S), hsdp + " is not modelled with context_parallel_size > 1");
+  if (c.ulysses_sp > 1) throw ConfigError("shard_group_size", s(S), hsdp + " is not modelled with ulysses_sp > 1");
+  if (c.ep > 1)
+    throw ConfigError("shard_group_size", s(S), hsdp + " is not modelled with expert_model_parallel_size > 1");
+}
 }  // namespace
 
 ParallelConfig resolve(ParallelConfig c, const ModelSpec* m) {
@@ -60,6 +81,7 @@ ParallelConfig resolve(ParallelConfig c, const ModelSpec* m) {
   }
 
   if (c.ulysses_sp > 1) require_divides("ulysses_sp", c.ulysses_sp, "data_parallel_size", c.dp);
+  resolve_shard_group(c);
   if ((c.tp * c.cp * c.dp) % (c.etp * c.ep) != 0)
     throw ConfigError("expert_model_parallel_size", s(c.ep),
                       "etp * ep = " + s(c.etp * c.ep) + " does not divide tp * cp * dp = " + s(c.tp * c.cp * c.dp));

@@ -25,10 +25,19 @@ struct ParallelConfig {
   std::int64_t first_stage_layers = 0;
   std::int64_t last_stage_layers = 0;
   std::int64_t make_vocab_size_divisible_by = 128;
+  // HSDP (PyTorch FSDP HYBRID_SHARD, FSDP2 on a (replicate, shard) mesh): ZeRO / FSDP shards the model states over
+  // groups of shard_group_size data-parallel ranks and replicates them across dp / shard_group_size such groups.
+  // 0 = dp (plain ZeRO / FSDP: one group). resolve() fills it and checks 1 <= S <= dp, S divides dp.
+  std::int64_t shard_group_size = 0;
 
   // Expert data-parallel size: ranks that hold the same expert shard (MoE parallel folding,
   // etp * ep * edp = tp * cp * dp).
   std::int64_t edp() const { return tp * cp * dp / (etp * ep); }
+  // Ranks the dense model states shard over under ZeRO / FSDP: dp * cp (Megatron's data-parallel group with
+  // context parallelism), or the HSDP shard group (shard_group_size < dp; resolve() then requires cp 1).
+  std::int64_t zero_shard_ways() const { return hybrid_shard() ? shard_group_size : dp * cp; }
+  // HSDP: a shard group smaller than dp.
+  bool hybrid_shard() const { return shard_group_size != 0 && shard_group_size != dp; }
 };
 
 // Fills dp, world_size and etp and checks the layout against the model; throws ConfigError.

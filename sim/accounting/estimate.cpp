@@ -47,9 +47,10 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
   const ParallelConfig& p = sc.parallel;
   out.world_size = p.world_size;
 
-  // Dense model states shard over dp * cp: Megatron reduces gradients and runs the distributed optimizer over
-  // the data-parallel group with context parallelism (get_data_parallel_group(with_context_parallel=True)).
-  // Per pipeline stage: parameters and model states (every tp/cp/dp rank of a stage is identical).
+  // Dense model states shard over dp * cp (HSDP: over shard_group_size, ParallelConfig::zero_shard_ways): Megatron
+  // reduces gradients and runs the distributed optimizer over the data-parallel group with context parallelism
+  // (get_data_parallel_group(with_context_parallel=True)). Per pipeline stage: parameters and model states (every
+  // tp/cp/dp rank of a stage is identical).
   std::vector<RankClass> per_stage(static_cast<std::size_t>(p.pp));
   std::vector<StageLayers> stages;
   if (sc.model) {
@@ -75,7 +76,7 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
       if (sc.lora.enabled()) {
         const std::int64_t tokens = sc.training.seq_length / p.cp * sc.training.micro_batch_size;
         per_stage[i].lora = lora_rank(*sc.model, p, stages[i], per_stage[i].shard, sc.lora, *out.resolved.recipe,
-                                      *out.resolved.optimizer, p.zero_stage, p.dp * p.cp, tokens,
+                                      *out.resolved.optimizer, p.zero_stage, p.zero_shard_ways(), tokens,
                                       // autocast (amp): the base's embeddings, norms and LM head stay fp32
                                       out.resolved.recipe->autocast ? 4U : out.activation_bytes);
         // Layers kept whole (not fully recomputed) also keep the adapters' r-wide tensors, per in-flight forward.
@@ -94,9 +95,10 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
     if (st.inference)
       st.model_states = inference_weight_terms(st.inference->weights, sc.inference);
     else
-      st.model_states = st.lora ? st.lora->states
-                                : model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer,
-                                                     p.zero_stage, p.dp * p.cp, p.edp());
+      st.model_states = st.lora
+                            ? st.lora->states
+                            : model_state_memory(st.shard, *out.resolved.recipe, *out.resolved.optimizer, p.zero_stage,
+                                                 p.zero_shard_ways(), p.hybrid_shard() ? p.shard_group_size : p.edp());
     // FP8 / MXFP8 / NVFP4: the quantized weight copies of the stage's linear layers (sim/accounting/quantized_weights).
     if (sc.model && !st.inference && !st.lora)
       add_quantized_weight_terms(st.model_states, *sc.model, p,

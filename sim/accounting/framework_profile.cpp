@@ -271,12 +271,15 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   Bytes P = states.breakdown[C::params], G = states.breakdown[C::grads],
         S = states.breakdown[C::optimizer_states] + states.breakdown[C::master_params];
   const U accum = static_cast<U>(r.num_microbatches);
-  const U dp = static_cast<U>(p.dp);
+  // HSDP: the states shard over the shard group (replicated across dp / shard_group_size groups), not over dp.
+  const std::int64_t ways = p.hybrid_shard() ? p.shard_group_size : p.dp;
+  const std::string ways_name = p.hybrid_shard() ? "shard_group_size" : "dp";
+  const U shard_ways = static_cast<U>(ways);
   const int zero = p.dp > 1 ? p.zero_stage : 0;
   const bool fsdp = zero >= 2;
   // Sharded data parallelism: the rank's share follows PyTorch's own rule, not phi/dp. States per element:
   // trainmem's model states hold ceil(N/dp) elements' states under ZeRO (N without).
-  const U state_divisor = p.zero_stage >= 1 ? (trainable + dp - 1) / dp : trainable;
+  const U state_divisor = p.zero_stage >= 1 ? (trainable + shard_ways - 1) / shard_ways : trainable;
   const U state_per_element = state_divisor == 0 ? 0 : S.value / state_divisor;
   std::vector<HfParamTensor> tensors;
   U rank_trainable = trainable;        // elements whose optimizer state this rank holds
@@ -294,7 +297,7 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   }
   if (zero == 1) {
     // ZeroRedundancyOptimizer: whole tensors; the largest partition is the rank that bounds the peak.
-    const auto parts = zero_redundancy_partition(tensors, p.dp);
+    const auto parts = zero_redundancy_partition(tensors, ways);
     rank_trainable = *std::max_element(parts.begin(), parts.end());
     rank_largest = 0;
     for (const auto& t : tensors) rank_largest = std::max(rank_largest, t.elements);
@@ -305,7 +308,7 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   } else if (fsdp) {
     U shard = 0, largest_shard = 0;
     for (const auto& t : tensors) {
-      const U e = fsdp_shard_elements(t, p.dp);
+      const U e = fsdp_shard_elements(t, ways);
       shard += e;
       largest_shard = std::max(largest_shard, e);
     }
@@ -314,7 +317,7 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
     P = Bytes(pe * shard);
     G = Bytes(pe * shard);
     S = Bytes(state_per_element * shard);
-    param_formula = "e*sum(ceil(rows/dp)*cols) = " + n(pe) + "*" + n(shard);
+    param_formula = "e*sum(ceil(rows/" + ways_name + ")*cols) = " + n(pe) + "*" + n(shard);
     state_formula = "state bytes/element * sharded elements = " + n(state_per_element) + "*" + n(shard);
   }
   Terms base;

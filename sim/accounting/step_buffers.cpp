@@ -25,7 +25,7 @@ StepBufferShape step_buffer_shape(const ResolvedScenario& r, const LayerActivati
   const ParallelConfig& p = sc.parallel;
   StepBufferShape s;
   s.zero_stage = p.zero_stage;
-  s.dp = p.dp;
+  s.dp = p.hybrid_shard() ? p.shard_group_size : p.dp;  // HSDP: ZeRO-3's small-tensor share is over the shard group
   s.cp = p.cp;
   s.pp = p.pp;
   s.megatron_grad_buffers = megatron_grad_buffers(*r.recipe);

@@ -54,6 +54,11 @@ void Planner::check_request() {
     throw ConfigError("max_micro_batch_size", str(rq.max_micro_batch_size), "must be between 1 and 1048576");
   if (in.parallel.ulysses_sp != 1)
     throw ConfigError("ulysses_sp", str(in.parallel.ulysses_sp), "is not searched by plan; leave it at 1");
+  // HSDP: the planner's compiled state terms shard over dp (plain ZeRO / FSDP); a shard group is not searched.
+  if (in.parallel.shard_group_size != 0)
+    throw ConfigError("shard_group_size", str(in.parallel.shard_group_size),
+                      "HSDP shard groups are not searched by plan (it shards ZeRO / FSDP states over all of dp); "
+                      "leave it out, or use `trainmem estimate` for the hybrid layout");
   // Not in the searched space yet (docs/planner.md, limits): refused rather than silently dropped.
   if (in.inference.enabled)
     throw ConfigError("inference", "true", "plan searches training layouts; use `trainmem estimate --inference`");

@@ -45,9 +45,16 @@ std::vector<Communicator> communicators(const ParallelConfig& p, bool moe, const
     out.push_back(std::move(comm));
   };
   add("tp", p.tp, CommPattern::ring);
-  add("dp", p.dp * p.cp, CommPattern::ring);  // gradient reduction / ZeRO group (Megatron: dp with cp)
-  add("cp", p.cp, CommPattern::p2p);          // ring attention exchanges K/V with its neighbours
-  add("pp", p.pp, CommPattern::p2p);          // activations to the next stage, gradients to the previous
+  if (p.hybrid_shard()) {
+    // HSDP (torch DeviceMesh (replicate, shard)): reduce-scatter / all-gather within the shard group, all-reduce of
+    // the sharded gradient across the dp / shard_group_size replicas.
+    add("dp_shard", p.shard_group_size, CommPattern::ring);
+    add("dp_replicate", p.dp / p.shard_group_size, CommPattern::ring);
+  } else {
+    add("dp", p.dp * p.cp, CommPattern::ring);  // gradient reduction / ZeRO group (Megatron: dp with cp)
+  }
+  add("cp", p.cp, CommPattern::p2p);  // ring attention exchanges K/V with its neighbours
+  add("pp", p.pp, CommPattern::p2p);  // activations to the next stage, gradients to the previous
   add("ulysses", p.ulysses_sp, CommPattern::all_to_all);
   if (moe) {
     add("ep", p.ep, CommPattern::all_to_all);  // token dispatch and combine

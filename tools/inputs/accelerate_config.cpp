@@ -113,6 +113,7 @@ TrainerInputs accelerate_config_from_json(const json& cfg, const std::string& or
   if (dist == "NO" && procs > 1) fail("num_processes", cfg["num_processes"], "is more than 1 with distributed_type NO");
   set(in, "world_size", std::to_string(procs), "num_processes");
   if (machines > 1) set(in, "gpus_per_node", std::to_string(procs / machines), "num_processes / num_machines");
+  in.node_gpus = procs / machines;  // HYBRID_SHARD's shard group (apply_hybrid_shard)
 
   // mixed_precision: no / fp16 / bf16 (PyYAML reads a bare `no` as false); --bf16 / --fp16 replace it.
   std::string mp = "no";

@@ -260,6 +260,11 @@ BuiltScenario build_scenario_with_inputs(const Settings& flags_and_yaml, std::os
                         "is not divisible by tensor_model_parallel_size " + s(tp) +
                             " (the vocab-parallel embedding splits its rows evenly)");
   }
+  if (tr)
+    if (const std::string h = apply_hybrid_shard(merged, *tr, built); !h.empty()) {
+      built = build_scenario(merged);
+      tr->derived.push_back(h);
+    }
   if (const std::string g = apply_gradient_accumulation(merged, user, built); !g.empty()) {
     built = build_scenario(merged);
     if (tr) tr->derived.push_back(g);

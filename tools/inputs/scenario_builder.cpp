@@ -68,6 +68,7 @@ constexpr IntegerDomain kIntegerDomains[] = {
     {"expert_tensor_parallel_size", 1, kMaxDegree},
     {"virtual_pipeline_model_parallel_size", 1, kMaxDegree},
     {"ulysses_sp", 1, kMaxDegree},
+    {"shard_group_size", 1, kMaxWorld},
     {"data_parallel_size", 1, kMaxWorld},
     {"world_size", 1, kMaxWorld},
     {"decoder_first_pipeline_num_layers", 1, kMaxLayers},
@@ -213,6 +214,7 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
                                                   "context_parallel_size",
                                                   "virtual_pipeline_model_parallel_size",
                                                   "ulysses_sp",
+                                                  "shard_group_size",
                                                   "sequence_parallel",
                                                   "reduce_bucket_size",
                                                   "overlap_comm",
@@ -357,6 +359,7 @@ BuiltScenario build_scenario(const Settings& settings) {
   l.integer("expert_tensor_parallel_size", p.etp);
   l.integer("virtual_pipeline_model_parallel_size", p.vpp);
   l.integer("ulysses_sp", p.ulysses_sp);
+  l.integer("shard_group_size", p.shard_group_size);
   l.boolean("sequence_parallel", p.sequence_parallel);
   if (l.has("zero_stage")) p.zero_stage = static_cast<int>(parse_int("zero_stage", l.text("zero_stage"), 0, 3));
   l.integer("decoder_first_pipeline_num_layers", p.first_stage_layers);

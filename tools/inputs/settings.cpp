@@ -63,6 +63,10 @@ constexpr OptionSpec kOptions[] = {
     {"sequence_parallel", "", K::boolean, "Megatron sequence parallelism (with tp > 1)", "parallel"},
     {"ulysses_sp", "", K::integer, "DeepSpeed Ulysses sequence parallel degree (carved out of dp)", "parallel"},
     {"zero_stage", "", K::integer, "ZeRO stage 0-3", "parallel"},
+    {"shard_group_size", "", K::integer,
+     "HSDP: ZeRO / FSDP shards states over groups of this many dp ranks, replicated across dp / it groups "
+     "(default dp)",
+     "parallel"},
     {"use_distributed_optimizer", "", K::boolean, "Megatron distributed optimizer (= ZeRO stage 1)", "parallel"},
     {"decoder_first_pipeline_num_layers", "", K::integer, "layers on the first stage (uneven split)", "parallel"},
     {"decoder_last_pipeline_num_layers", "", K::integer, "layers on the last stage (uneven split)", "parallel"},

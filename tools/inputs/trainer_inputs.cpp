@@ -32,18 +32,22 @@ void fsdp_strategy(TrainerInputs& in, const std::string& strategy, const std::st
     stage = "2";
   else if (strategy == "no_shard" || strategy == "3")
     stage = "0";
-  else if (strategy == "hybrid_shard" || strategy == "hybrid_shard_zero2" || strategy == "4" || strategy == "5")
-    throw ConfigError(field(in, path), strategy,
-                      "hybrid sharding (HSDP: shard within a node, replicate across nodes) is not modelled");
+  else if (strategy == "hybrid_shard" || strategy == "4")
+    stage = "3";  // HSDP: FULL_SHARD within the shard group, replicated across groups
+  else if (strategy == "hybrid_shard_zero2" || strategy == "5")
+    stage = "2";  // HSDP over SHARD_GRAD_OP
   else
     throw ConfigError(field(in, path), strategy,
                       "must be one of FULL_SHARD, SHARD_GRAD_OP, NO_SHARD, HYBRID_SHARD, HYBRID_SHARD_ZERO2");
   set(in, "framework", "hf", path);
   set(in, "zero_stage", stage, path);
+  const bool hybrid = strategy.starts_with("hybrid") || strategy == "4" || strategy == "5";
+  if (hybrid) in.hybrid_shard = field(in, path) + " = " + strategy;
   in.derived.push_back("zero_stage " + stage + " (FSDP " + strategy +
-                       (stage == "3"   ? ": fully_shard, reshard_after_forward=True)"
-                        : stage == "2" ? ": fully_shard, reshard_after_forward=False)"
-                                       : ": no sharding, modelled as DDP)"));
+                       (stage == "3"   ? ": fully_shard, reshard_after_forward=True"
+                        : stage == "2" ? ": fully_shard, reshard_after_forward=False"
+                                       : ": no sharding, modelled as DDP") +
+                       (hybrid ? ", within the shard group)" : ")"));
 }
 
 void precision_recipe(TrainerInputs& in, bool fp16, bool bf16, bool fsdp, const std::string& path,
@@ -97,6 +101,7 @@ bool fsdp_config(TrainerInputs& in, const nlohmann::json& c, int default_version
     version = t == "1" ? 1 : 2;
   }
   std::string strategy = "full_shard";  // the default of both versions
+  std::string strategy_path = prefix + "reshard_after_forward";
   // Legacy TrainingArguments items (training_args.py _apply_legacy_fsdp_to_config).
   for (const auto& item : legacy_items) {
     if (item == "full_shard" || item == "shard_grad_op" || item == "no_shard" || item == "hybrid_shard" ||
@@ -105,6 +110,7 @@ bool fsdp_config(TrainerInputs& in, const nlohmann::json& c, int default_version
         throw ConfigError(field(in, "fsdp"), json(item).dump(),
                           "is only available with FSDP1 (transformers raises); set fsdp_config.version 1");
       strategy = item;
+      strategy_path = "fsdp";
     } else if (item == "offload") {
       throw ConfigError(field(in, "fsdp"), json(item).dump(), "FSDP CPU offload is not modelled");
     } else if (item != "auto_wrap") {
@@ -124,6 +130,7 @@ bool fsdp_config(TrainerInputs& in, const nlohmann::json& c, int default_version
             "FSDP version 1 modelled with FSDP2's per-parameter shards (FSDP1's flat parameters pad "
             "each wrapped unit once instead of each tensor)");
     } else if (k == "reshard_after_forward" || k == "sharding_strategy") {
+      strategy_path = path;
       if (v.is_boolean())
         strategy = v.get<bool>() ? "full_shard" : "shard_grad_op";
       else if (v.is_string() || v.is_number_integer())
@@ -158,8 +165,7 @@ bool fsdp_config(TrainerInputs& in, const nlohmann::json& c, int default_version
       fail(k, v, "unknown FSDP key; docs/ecosystem-inputs.md lists the keys trainmem reads");
     }
   }
-  fsdp_strategy(in, strategy,
-                prefix + (c.contains("sharding_strategy") ? "sharding_strategy" : "reshard_after_forward"));
+  fsdp_strategy(in, strategy, strategy_path);
   return ckpt;
 }
 
@@ -216,6 +222,8 @@ void merge_into(TrainerInputs& a, TrainerInputs b) {
     throw ConfigError("deepspeed_config", a.deepspeed_source + " / " + b.deepspeed_source,
                       "two ds_configs given; name one");
   if (b.deepspeed) a.deepspeed = std::move(b.deepspeed), a.deepspeed_source = b.deepspeed_source;
+  if (!b.hybrid_shard.empty()) a.hybrid_shard = b.hybrid_shard;
+  if (b.node_gpus != 0) a.node_gpus = b.node_gpus;
   for (auto& u : b.unresolved) a.unresolved.push_back(std::move(u));
   a.derived.insert(a.derived.end(), b.derived.begin(), b.derived.end());
   a.ignored.insert(a.ignored.end(), b.ignored.begin(), b.ignored.end());
@@ -312,6 +320,25 @@ std::string apply_gradient_accumulation(Settings& merged, const Settings& user, 
   merged["global_batch_size"] = SettingValue{g, it->second.origin};
   return "global_batch_size " + g + " (micro_batch_size * gradient_accumulation_steps * dp = " + std::to_string(micro) +
          " * " + it->second.text + " * " + std::to_string(dp) + ")";
+}
+
+std::string apply_hybrid_shard(Settings& merged, const TrainerInputs& in, const BuiltScenario& built) {
+  if (in.hybrid_shard.empty() || merged.count("shard_group_size") != 0) return "";
+  // torch.distributed.fsdp HYBRID_SHARD without a device mesh: _init_intra_and_inter_node_groups shards over the
+  // node's GPUs (torch.cuda.device_count()) and replicates across nodes; one node = plain FULL_SHARD.
+  const sim::ResolvedScenario r = sim::resolve_scenario(built.scenario);
+  const std::int64_t dp = r.scenario.parallel.dp;
+  const std::int64_t node = in.node_gpus != 0 ? in.node_gpus : r.scenario.gpus_per_node;
+  const std::int64_t group = std::min(node, dp);
+  const std::string why = in.node_gpus != 0 ? "num_processes / num_machines" : "gpus_per_node";
+  // Set even when it is all of dp, so that plan (which does not search shard groups) refuses a hybrid file.
+  merged["shard_group_size"] = SettingValue{std::to_string(group), in.hybrid_shard};
+  if (group == dp)
+    return "shard_group_size " + std::to_string(group) + " (" + in.hybrid_shard + ": the shard group is a node's " +
+           std::to_string(node) + " GPUs (" + why + "), all of dp " + std::to_string(dp) + ": plain FSDP)";
+  return "shard_group_size " + std::to_string(group) + " (" + in.hybrid_shard + ": HSDP, sharded within a node of " +
+         std::to_string(node) + " GPUs (" + why + "), replicated across " + std::to_string(dp / group) +
+         " of them; give --shard-group-size to change it)";
 }
 
 }  // namespace trainmem::tools

@@ -36,6 +36,11 @@ struct TrainerInputs {
   // The ds_config the files name (a path, or accelerate's inline deepspeed_config turned into one), "auto" filled.
   std::optional<DeepSpeedConfig> deepspeed;
   std::string deepspeed_source;  // "args.json: deepspeed", for the "given twice" error
+  // HSDP (FSDP HYBRID_SHARD / _HYBRID_SHARD_ZERO2): the field that asked for it ("" = none), and the GPUs per node
+  // accelerate gives (num_processes / num_machines; 0 = not given). apply_hybrid_shard() turns them into
+  // shard_group_size once dp is known.
+  std::string hybrid_shard;
+  std::int64_t node_gpus = 0;
 };
 
 // Parses a ds_config JSON tree, fills its "auto" batch and precision values from `v` as the Trainer does, refuses
@@ -56,6 +61,11 @@ Settings apply_hf_flag_names(Settings user);
 // layout, or a check of a given global_batch_size. Returns the derived-notice text ("" when nothing was derived).
 std::string apply_gradient_accumulation(Settings& merged, const Settings& user, const BuiltScenario& built);
 
+// HSDP from the files: PyTorch's HYBRID_SHARD shards within a node and replicates across nodes, so
+// shard_group_size = min(GPUs per node, dp) (accelerate's num_processes / num_machines, else gpus_per_node) unless
+// shard_group_size is given. Returns the derived-notice text ("" when nothing was derived).
+std::string apply_hybrid_shard(Settings& merged, const TrainerInputs& in, const BuiltScenario& built);
+
 }  // namespace trainmem::tools
 
 namespace trainmem::tools::trainer {
@@ -63,7 +73,8 @@ namespace trainmem::tools::trainer {
 // Shared by the TrainingArguments and accelerate readers.
 // FSDP sharding strategy (lower case: full_shard, shard_grad_op, no_shard, hybrid_shard, hybrid_shard_zero2) onto
 // framework hf and zero_stage 3 / 2 / 0 (docs/frameworks.md: FSDP2 full shard / shard-grad-op; no_shard = DDP);
-// the hybrid strategies (HSDP) are refused. `path` is the field ("fsdp_config.reshard_after_forward").
+// the hybrid strategies (HSDP) are zero_stage 3 / 2 with in.hybrid_shard set (the shard group is the node, resolved
+// by apply_hybrid_shard). `path` is the field ("fsdp_config.reshard_after_forward").
 void fsdp_strategy(TrainerInputs& in, const std::string& strategy, const std::string& path);
 // The recipe of a Trainer / accelerate job without DeepSpeed: fp16 or bf16 mixed precision = torch.autocast over
 // the loaded (fp32) parameters (recipe amp); neither = fp32. Under FSDP the mixed-precision policy is not modelled:

@@ -146,18 +146,25 @@ void explain_class(std::ostream& o, const sim::EstimateResult& r, std::size_t in
     o << "    peak (sum of categories)             " << with_commas(c.peak.value) << " B  " << iec(c.peak) << "\n\n";
     return;
   }
-  o << "  Model states (zero_stage " << p.zero_stage << "; dense parameters shard over dp * cp = " << p.dp * p.cp;
-  if (c.shard.expert.value != 0) o << ", expert parameters over edp = " << p.edp();
+  // HSDP: the states shard over the shard group (ParallelConfig::zero_shard_ways), replicated across dp / it groups.
+  const std::int64_t ways = p.zero_shard_ways(), expert_ways = p.hybrid_shard() ? p.shard_group_size : p.edp();
+  if (p.hybrid_shard())
+    o << "  Model states (zero_stage " << p.zero_stage << "; HSDP: parameters shard over shard_group_size = " << ways
+      << ", replicated across dp / shard_group_size = " << p.dp / ways << " groups";
+  else
+    o << "  Model states (zero_stage " << p.zero_stage << "; dense parameters shard over dp * cp = " << ways;
+  if (c.shard.expert.value != 0) o << ", expert parameters over " << (p.hybrid_shard() ? "" : "edp = ") << expert_ways;
   o << "):\n";
   for (const auto& t : c.model_states.terms) {
     std::string held;
     if (t.sharded)
-      held = "ceil(" + with_commas(c.shard.dense.value) + " / " + std::to_string(p.dp * p.cp) + ")";
+      held = "ceil(" + with_commas(c.shard.dense.value) + " / " + std::to_string(ways) + ")";
     else
       held = with_commas(c.shard.dense.value);
     if (c.shard.expert.value != 0)
-      held += " + " + (t.sharded ? "ceil(" + with_commas(c.shard.expert.value) + " / " + std::to_string(p.edp()) + ")"
-                                 : with_commas(c.shard.expert.value));
+      held +=
+          " + " + (t.sharded ? "ceil(" + with_commas(c.shard.expert.value) + " / " + std::to_string(expert_ways) + ")"
+                             : with_commas(c.shard.expert.value));
     if (!t.formula.empty()) held = t.formula;
     o << "    " << pad(t.name, 36) << pad(t.dtype, 13) << " x " << pad(held, 34) << " = "
       << lpad(with_commas(t.bytes.value), 17) << " B  " << lpad(iec(t.bytes), 11)

@@ -143,6 +143,7 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
   config["world_size"] = p.world_size;
   config["sequence_parallel"] = p.sequence_parallel;
   config["ulysses_sp"] = p.ulysses_sp;
+  config["shard_group_size"] = p.shard_group_size;
   config["zero_stage"] = p.zero_stage;
   config["use_distributed_optimizer"] = t.use_distributed_optimizer;
   config["decoder_first_pipeline_num_layers"] = p.first_stage_layers;

@@ -74,7 +74,8 @@ std::string explain_lora_states(const sim::EstimateResult& r, const sim::RankCla
       << " x r = " << with_commas(m.b_elements.value) << "\n";
   o << "    adapters per layer " << with_commas(lr.layer.params.value) << " x " << c.num_layers
     << " layers = " << with_commas(lr.adapters.dense.value) << " trainable parameters\n";
-  o << "  Model states (zero_stage " << p.zero_stage << " over dp * cp = " << p.dp * p.cp
+  o << "  Model states (zero_stage " << p.zero_stage
+    << (p.hybrid_shard() ? " over the HSDP shard_group_size = " : " over dp * cp = ") << p.zero_shard_ways()
     << "; stage 3 also shards the frozen base):\n";
   for (const auto& t : c.model_states.terms)
     o << "    " << t.name << " [" << t.dtype << "]: "

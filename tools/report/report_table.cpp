@@ -53,8 +53,10 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
   }
   out << "# layout     world_size " << p.world_size << " = tp " << p.tp << " x cp " << p.cp << " x pp " << p.pp
       << " x dp " << p.dp << "; ep " << p.ep << ", etp " << p.etp << ", edp " << p.edp() << ", vpp " << p.vpp
-      << ", sequence_parallel " << on_off(p.sequence_parallel) << ", ulysses_sp " << p.ulysses_sp
-      << "; rank order tp-cp-ep-dp-pp\n";
+      << ", sequence_parallel " << on_off(p.sequence_parallel) << ", ulysses_sp " << p.ulysses_sp;
+  if (p.hybrid_shard())
+    out << "; HSDP shard_group_size " << p.shard_group_size << " (" << p.dp / p.shard_group_size << " replicas)";
+  out << "; rank order tp-cp-ep-dp-pp\n";
   out << "# training   recipe " << r.resolved.recipe->name
       << (r.resolved.recipe->alias.empty() ? "" : " (" + std::string(r.resolved.recipe->alias) + ")") << " + "
       << r.resolved.optimizer->name << " = " << sim::bytes_per_parameter(*r.resolved.recipe, *r.resolved.optimizer)

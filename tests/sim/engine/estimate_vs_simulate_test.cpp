@@ -5,7 +5,8 @@
 //     recompute transient at the chunk's last layer (none, selective, full uniform with groups that divide the
 //     layers) and no fp32 gradient copy that only the optimizer step holds (every recipe but mixed-20);
 //   - --framework hf: equal always (the profile's points are the replay's moments; simulate_hf_test.cpp).
-// A small Llama-shaped model (the lab's, 4 layers) over zero 0-3, recipes, recompute, pp 1/2/4, dp 1/2.
+// A small Llama-shaped model (the lab's, 4 layers) over zero 0-3, recipes, recompute, pp 1/2/4, dp 1/2; HSDP (dp 4,
+// shard group 2) against plain dp 2.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -110,6 +111,34 @@ TEST(EstimateVsSimulate, HfEqualsTheReplay) {
           const SimulationResult r = simulate(scenario(w), false);
           EXPECT_EQ(r.estimate.max_peak.value, r.max_peak.value) << name(w);
         }
+}
+
+TEST(EstimateVsSimulate, HsdpEqualsTheReplayAndShardsLikeDpOfTheGroupSize) {
+  // HSDP (shard_group_size 2 of dp 4): simulate() replays estimate()'s classes, so the two agree as at plain dp;
+  // and every byte on a rank is what plain ZeRO / FSDP over dp 2 holds: the states shard over 2 ranks either way,
+  // ZeRO-3's whole small tensors keep the same (persistent - ceil(persistent/2)) share, the microbatches per rank
+  // are the same (global_batch_size 8 * dp: 4 of 2 sequences) and the runtime (whose communicators differ) is off.
+  int cases = 0;
+  for (const Framework fw : {Framework::megatron, Framework::hf})
+    for (int zero = 1; zero <= 3; ++zero)
+      for (const char* recipe : {"bf16", "fp32", fw == Framework::hf ? "amp" : "mixed-16"})
+        for (auto rec : {RecomputeGranularity::none, RecomputeGranularity::full}) {
+          const Sweep four{zero, recipe, rec, 1, 4, fw}, two{zero, recipe, rec, 1, 2, fw};
+          Scenario hsdp = scenario(four);
+          hsdp.parallel.shard_group_size = 2;
+          const SimulationResult h = simulate(hsdp, false);
+          const SimulationResult plain = simulate(scenario(two), false);
+          const SimulationResult whole = simulate(scenario(four), false);
+          EXPECT_EQ(h.estimate.max_peak.value, h.max_peak.value) << name(four) << " S2";
+          EXPECT_EQ(h.max_peak.value, plain.max_peak.value) << name(four) << " S2 vs " << name(two);
+          for (auto cat : kMemoryCategories)
+            EXPECT_EQ(h.estimate.classes[0].bytes[cat].value, plain.estimate.classes[0].bytes[cat].value)
+                << name(four) << " S2 " << category_name(cat);
+          // Sharding over 2 instead of 4 holds more of every sharded state.
+          EXPECT_GT(h.max_peak.value, whole.max_peak.value) << name(four) << " S2 vs S4";
+          ++cases;
+        }
+  EXPECT_EQ(cases, 2 * 3 * 3 * 2);
 }
 
 TEST(EstimateVsSimulate, HfZeroOneKeepsTheDdpBucketAndNoGradientsInForward) {

@@ -113,6 +113,17 @@ TEST(InputChecks, EachExitsTwoWithOneLineNamingFieldAndValue) {
       {{est, "--model", "llama2-7b", "--world-size", "16777217"}, "world_size = 16777217"},
       {{est, "--model", "llama2-7b", "--dp", "1048576", "--tp", "32"}, "data_parallel_size = 1048576"},
       {{est, "--model", "llama2-7b", "--ulysses-sp", "3", "--dp", "4"}, "ulysses_sp = 3"},
+      // HSDP (shard_group_size): 1..dp, divides dp, a sharding ZeRO stage, no cp / Ulysses / ep.
+      {{est, "--model", "llama2-7b", "--zero-stage", "3", "--dp", "16", "--shard-group-size", "3"},
+       "shard_group_size = 3"},
+      {{est, "--model", "llama2-7b", "--zero-stage", "3", "--dp", "16", "--shard-group-size", "32"},
+       "shard_group_size = 32"},
+      {{est, "--model", "llama2-7b", "--zero-stage", "3", "--dp", "16", "--shard-group-size", "0"},
+       "shard_group_size = 0"},
+      {{est, "--model", "llama2-7b", "--dp", "16", "--shard-group-size", "8"}, "shard_group_size = 8"},
+      {{est, "--model", "llama2-7b", "--zero-stage", "1", "--dp", "8", "--cp", "2", "--shard-group-size", "4",
+        "--seq-length", "4096"},
+       "shard_group_size = 4"},
       {{est, "--model", "mixtral-8x7b", "--ep", "8", "--dp", "4"}, "expert_model_parallel_size = 8"},
       {{est, "--model", "llama2-7b", "--vpp", "2"}, "virtual_pipeline_model_parallel_size = 2"},
       {{est, "--num-parameters", "7B", "--ep", "2", "--dp", "2"}, "expert_model_parallel_size = 2"},
@@ -282,6 +293,7 @@ TEST(InputChecks, FixedValuesPass) {
       {"estimate", "--model", "mixtral-8x7b", "--ep", "8", "--dp", "8"},
       {"estimate", "--model", "llama2-7b", "--pp", "4", "--vpp", "2", "--global-batch-size", "8"},
       {"estimate", "--model", "llama2-7b", "--cp", "2", "--seq-length", "4096"},
+      {"estimate", "--model", "llama2-7b", "--zero-stage", "3", "--dp", "16", "--shard-group-size", "8"},
       {"estimate", f("ok.yaml")},
   };
   for (const auto& args : good) {

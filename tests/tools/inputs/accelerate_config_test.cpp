@@ -118,6 +118,15 @@ TEST(AccelerateConfig, FsdpSections) {
   EXPECT_EQ(stage_of("\"NO_SHARD\""), "0");
   EXPECT_EQ(stage_of("\"SHARD_GRAD_OP\""), "2");
   EXPECT_EQ(stage_of("1"), "3");
+  // HSDP: HYBRID_SHARD is FULL_SHARD within the shard group, HYBRID_SHARD_ZERO2 SHARD_GRAD_OP (numbers 4, 5).
+  EXPECT_EQ(stage_of("\"HYBRID_SHARD\""), "3");
+  EXPECT_EQ(stage_of("\"HYBRID_SHARD_ZERO2\""), "2");
+  EXPECT_EQ(stage_of("4"), "3");
+  EXPECT_EQ(stage_of("5"), "2");
+  const TrainerInputs hy = load_accelerate_config(fixture("accelerate_fsdp_hybrid.yaml"), {}, nullptr);
+  EXPECT_EQ(hy.hybrid_shard, "fsdp_config.fsdp_sharding_strategy (in accelerate_fsdp_hybrid.yaml) = hybrid_shard");
+  EXPECT_EQ(hy.node_gpus, 8);                          // num_processes 16 / num_machines 2
+  EXPECT_EQ(text(hy, "shard_group_size"), "(unset)");  // set once dp is known (apply_hybrid_shard)
   // No fsdp_config / deepspeed_config section: the plugins' defaults (FULL_SHARD; ZeRO stage 2).
   EXPECT_EQ(text(accelerate_config_from_json(nlohmann::json::parse(R"({"distributed_type": "FSDP"})"), "a.yaml", ".",
                                              {}, nullptr),
@@ -127,6 +136,61 @@ TEST(AccelerateConfig, FsdpSections) {
                                                        "a.yaml", ".", {}, nullptr);
   ASSERT_TRUE(ds.deepspeed.has_value());
   EXPECT_EQ(ds.deepspeed->settings.at("zero_stage").text, "2");
+}
+
+// HSDP as `accelerate config` writes it (accelerate_fsdp_hybrid.yaml: FSDP1 HYBRID_SHARD, 16 processes on 2
+// machines): PyTorch shards within each node's 8 GPUs and replicates across the 2 nodes, so shard_group_size 8 of
+// dp 16. A 7e9-parameter model loaded in bf16 (--recipe bf16: bf16 params 2 + grads 2 + AdamW m, v in bf16 2 + 2
+// bytes), each state / 8: 7e9 / 8 = 875,000,000 elements per rank ->
+//   params 2 * 875e6 = 1,750,000,000; grads 1,750,000,000; optimizer_states 4 * 875e6 = 3,500,000,000
+// (plain FSDP over 16 holds half of each: 875,000,000 / 875,000,000 / 1,750,000,000).
+TEST(AccelerateConfigCli, HybridShardShardsWithinANode) {
+  const std::uint64_t shard = 875'000'000ULL;
+  const CliRun r = run({"estimate", "--num-parameters", "7e9", "--recipe", "bf16", "--accelerate-config",
+                        fixture("accelerate_fsdp_hybrid.yaml"), "--micro-batch-size", "1", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = r.json();
+  EXPECT_EQ(j["config"]["dp"], 16);
+  EXPECT_EQ(j["config"]["shard_group_size"], 8);
+  EXPECT_EQ(j["config"]["zero_stage"], 3);
+  EXPECT_EQ(bytes(j, "params"), 2 * shard);
+  EXPECT_EQ(bytes(j, "grads"), 2 * shard);
+  EXPECT_EQ(bytes(j, "optimizer_states"), 4 * shard);
+  EXPECT_NE(r.err.find("shard_group_size 8 (fsdp_config.fsdp_sharding_strategy (in accelerate_fsdp_hybrid.yaml) = "
+                       "hybrid_shard: HSDP, sharded within a node of 8 GPUs (num_processes / num_machines), "
+                       "replicated across 2 of them"),
+            std::string::npos)
+      << r.err;
+  // --shard-group-size replaces the node: 16 = all of dp, plain FSDP, half of each state.
+  const CliRun all = run({"estimate", "--num-parameters", "7e9", "--recipe", "bf16", "--accelerate-config",
+                          fixture("accelerate_fsdp_hybrid.yaml"), "--micro-batch-size", "1", "--shard-group-size", "16",
+                          "--format", "json"});
+  ASSERT_EQ(all.code, 0) << all.err;
+  EXPECT_EQ(bytes(all.json(), "params"), shard);
+  EXPECT_EQ(bytes(all.json(), "optimizer_states"), 2 * shard);
+  // The flags alone say the same: --framework hf --zero-stage 3 --dp 16 --shard-group-size 8.
+  const CliRun flags =
+      run({"estimate", "--num-parameters", "7e9", "--recipe", "bf16", "--framework", "hf", "--zero-stage", "3", "--dp",
+           "16", "--shard-group-size", "8", "--micro-batch-size", "1", "--gpus-per-node", "8", "--format", "json"});
+  ASSERT_EQ(flags.code, 0) << flags.err;
+  EXPECT_EQ(flags.json()["ranks"], j["ranks"]);
+  // One machine: the node is every process, so HYBRID_SHARD is plain FULL_SHARD (shard_group_size = dp 4).
+  const std::string one = write("acc_hybrid_one.yaml",
+                                "distributed_type: FSDP\nnum_processes: 4\nfsdp_config:\n"
+                                "  fsdp_sharding_strategy: HYBRID_SHARD\n");
+  const CliRun o = run({"estimate", "--num-parameters", "7e9", "--recipe", "bf16", "--accelerate-config", one,
+                        "--micro-batch-size", "1", "--format", "json"});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.json()["config"]["shard_group_size"], 4);
+  EXPECT_EQ(bytes(o.json(), "params"), 2 * 7'000'000'000ULL / 4);
+  EXPECT_NE(o.err.find("all of dp 4: plain FSDP"), std::string::npos) << o.err;
+  // A shard group that does not divide dp is an error naming the field.
+  const CliRun bad =
+      run({"estimate", "--num-parameters", "7e9", "--recipe", "bf16", "--accelerate-config",
+           fixture("accelerate_fsdp_hybrid.yaml"), "--micro-batch-size", "1", "--shard-group-size", "5"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("shard_group_size = 5: data_parallel_size (16) is not divisible by it"), std::string::npos)
+      << bad.err;
 }
 
 // The FSDP1 file with --recipe bf16 equals the explicit flags: FSDP2 full shard is --framework hf --zero-stage 3.
@@ -158,8 +222,6 @@ TEST(AccelerateConfigCli, ErrorsNameTheKey) {
            Bad{"distributed_type: MEGATRON_LM\n", "distributed_type (in bad.yaml) = \"MEGATRON_LM\": is not modelled"},
            Bad{"distributed_type: MULTI_GPU\nmixed_precision: fp8\nnum_processes: 2\n",
                "mixed_precision (in bad.yaml) = \"fp8\": FP8 training is not modelled"},
-           Bad{"distributed_type: FSDP\nnum_processes: 8\nfsdp_config:\n  fsdp_sharding_strategy: HYBRID_SHARD\n",
-               "fsdp_config.fsdp_sharding_strategy (in bad.yaml) = hybrid_shard: hybrid sharding (HSDP"},
            Bad{"distributed_type: FSDP\nnum_processes: 8\nfsdp_config:\n  fsdp_offload_params: true\n",
                "fsdp_config.fsdp_offload_params (in bad.yaml) = true: FSDP CPU offload is not modelled"},
            Bad{"distributed_type: MULTI_GPU\nnum_processes: 3\nnum_machines: 2\n",

@@ -74,6 +74,12 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   if (cl.scenario_path) settings = load_scenario_file(*cl.scenario_path);
   settings = merge(std::move(settings), cl.settings);
   const BuiltScenario built = build_scenario_with_inputs(settings, notices);
+  // HSDP: --why-not and the search both use the planner's terms, which shard over all of dp (sim/planner/planner.cpp
+  // refuses it for library callers too).
+  if (const std::int64_t s = built.scenario.parallel.shard_group_size; s != 0)
+    throw ConfigError("shard_group_size", std::to_string(s),
+                      "HSDP shard groups are not searched by plan (it shards ZeRO / FSDP states over all of dp); "
+                      "leave it out, or use `trainmem estimate` for the hybrid layout");
   if (f.why_not) {
     if (f.html) throw ConfigError("html", *f.html, "charts a search; --why-not analyses one layout (drop one of them)");
     if (built.output.format == OutputFormat::json)

@@ -2,6 +2,7 @@
 // (same peak, under the budget), fixed knobs, --min-gpus / --num-gpus / --why-not, margins, errors.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 
 #include "tests/tools/cli_test_util.hpp"
@@ -12,6 +13,13 @@ namespace {
 
 const std::vector<std::string> k100B = {
     "plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096", "--global-batch-size", "1536"};
+
+std::string hybrid_one_node() {
+  const std::string path = testing::TempDir() + "/plan_hybrid.yaml";
+  std::ofstream(path)
+      << "distributed_type: FSDP\nnum_processes: 4\nfsdp_config:\n  fsdp_sharding_strategy: HYBRID_SHARD\n";
+  return path;
+}
 
 std::vector<std::string> with(std::vector<std::string> base, std::initializer_list<std::string> more) {
   base.insert(base.end(), more);
@@ -225,6 +233,12 @@ TEST(PlanCli, BadInputExitsTwoNamingFieldAndValue) {
       {{"plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096"}, "global_batch_size"},
       {{"plan", "--num-parameters", "7e9", "--gpu", "h100-80gb", "--global-batch-size", "64"}, "num_parameters"},
       {with(k100B, {"--ulysses-sp", "2"}), "ulysses_sp = 2"},
+      {with(k100B, {"--shard-group-size", "8"}), "shard_group_size = 8"},  // HSDP is not searched
+      {with(k100B,
+            {"--why-not", "--tp", "8", "--pp", "8", "--dp", "4", "--zero-stage", "1", "--shard-group-size", "2"}),
+       "shard_group_size = 2"},
+      // A HYBRID_SHARD file on one machine of 4 (the group is all of dp) is refused too, not planned as FULL_SHARD.
+      {with(k100B, {"--accelerate-config", hybrid_one_node()}), "shard_group_size = "},
       {with(k100B, {"--why-not", "--tp", "8", "--format", "json"}), "format = json"},
       // Offload: the search tier, the host capacities, and fixed knobs no rule allows.
       {with(k100B, {"--offload-search", "gpu"}), "offload_search = gpu"},

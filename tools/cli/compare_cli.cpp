@@ -20,7 +20,10 @@ namespace {
 
 using json = nlohmann::json;
 
+// The measured figures are the caching allocator's (allocated, reserved), so they are compared with trainmem's
+// allocated and reserved bytes, not its device peak (which adds the CUDA context and NCCL).
 struct Predicted {
+  std::uint64_t allocated = 0;
   std::uint64_t peak = 0;
   std::optional<std::uint64_t> reserved;  // with the runtime model on
   std::map<std::string, std::uint64_t> categories;
@@ -29,6 +32,7 @@ struct Predicted {
 Predicted predict(const sim::EstimateResult& r) {
   Predicted p;
   const sim::RankClass& c = r.classes.at(r.max_peak_class);
+  p.allocated = c.allocated.value;
   p.peak = r.max_peak.value;
   if (r.resolved.scenario.runtime.enabled) p.reserved = c.reserved.value;
   for (auto cat : sim::kMemoryCategories) p.categories[std::string(sim::category_name(cat))] = c.bytes[cat].value;
@@ -100,10 +104,10 @@ void write_table(std::ostream& out, const MeasuredMemory& m, const Predicted& p,
     if (m.reserved_peak) out << "; emulated reserved peak " << with_commas(*m.reserved_peak) << " B";
     out << "\n";
   }
-  out << "predicted  peak " << with_commas(p.peak) << " B";
-  if (p.reserved) out << "; reserved " << with_commas(*p.reserved) << " B";
-  out << "\nallocated  predicted - measured = " << signed_commas(p.peak, m.peak) << " B (" << percent(p.peak, m.peak)
-      << ")\n";
+  out << "predicted  allocated " << with_commas(p.allocated) << " B";
+  if (p.reserved) out << "; reserved " << with_commas(*p.reserved) << " B; device peak " << with_commas(p.peak) << " B";
+  out << "\nallocated  predicted - measured = " << signed_commas(p.allocated, m.peak) << " B ("
+      << percent(p.allocated, m.peak) << ")\n";
   if (p.reserved && m.reserved_peak)
     out << "reserved   predicted - measured = " << signed_commas(*p.reserved, *m.reserved_peak) << " B ("
         << percent(*p.reserved, *m.reserved_peak) << ")\n";
@@ -152,11 +156,12 @@ int cmd_compare(std::vector<std::string> args, std::ostream& out, std::ostream& 
   for (const auto& w : result.resolved.warnings) err << "trainmem: warning: " << w << "\n";
   if (built.output.format == OutputFormat::json) {
     json j{{"schema_version", 1}, {"tool", "trainmem"}, {"command", "compare"}, {"measured", measured_json(measured)}};
-    j["predicted"] = {{"peak_bytes", predicted.peak},
+    j["predicted"] = {{"allocated_bytes", predicted.allocated},
+                      {"peak_bytes", predicted.peak},
                       {"reserved_bytes", predicted.reserved ? json(*predicted.reserved) : json(nullptr)},
                       {"categories", predicted.categories},
                       {"model", built.model_source}};
-    j["difference"] = {{"allocated", difference(predicted.peak, measured.peak)}};
+    j["difference"] = {{"allocated", difference(predicted.allocated, measured.peak)}};
     if (predicted.reserved && measured.reserved_peak)
       j["difference"]["reserved"] = difference(*predicted.reserved, *measured.reserved_peak);
     if (!measured.categories.empty()) {

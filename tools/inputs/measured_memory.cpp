@@ -213,6 +213,8 @@ std::uint64_t json_bytes(const nlohmann::json& j, const char* key, const std::st
 }
 
 MeasuredMemory from_lab_json(const std::string& field, const std::string& path, const std::string& bytes) {
+  if (bytes.size() > kMaxInputFileBytes)
+    throw ConfigError(field, path, "is not a pickle (first byte 0x80) and, as JSON, larger than 16 MiB");
   const nlohmann::json j = nlohmann::json::parse(bytes, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     throw ConfigError(field, path, "neither a pickle (first byte 0x80) nor a JSON object (a lab result)");

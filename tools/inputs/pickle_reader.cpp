@@ -58,7 +58,9 @@ const char* opcode_name(unsigned char op) {
 class Reader {
  public:
   Reader(std::string_view bytes, const std::string& field, const std::string& source, const PickleLimits& limits)
-      : b_(bytes), field_(field), source_(source), limits_(limits) {}
+      : b_(bytes), field_(field), source_(source), limits_(limits) {
+    if (limits_.max_depth > 200) throw ConfigError("max_depth", std::to_string(limits_.max_depth), "at most 200");
+  }
 
   PickleDocument run() {
     if (b_.empty()) fail(0, "is empty, not a pickle");
@@ -200,7 +202,12 @@ class Reader {
       case '}': push(make(Kind::dict, at)); return;
       case ']': push(make(Kind::list, at)); return;
       case ')': push(make(Kind::tuple, at)); return;
-      case 'd': push(container(Kind::dict, pop_mark(at, "DICT"), at, "DICT")); return;
+      case 'd': {  // DICT: key, value pairs above the mark, checked as SETITEMS checks them
+        std::vector<Ptr> items = pop_mark(at, "DICT");
+        push(make(Kind::dict, at));
+        append_to(Kind::dict, std::move(items), at, "DICT");
+        return;
+      }
       case 'l': push(container(Kind::list, pop_mark(at, "LIST"), at, "LIST")); return;
       case 't': push(container(Kind::tuple, pop_mark(at, "TUPLE"), at, "TUPLE")); return;
       case 0x85:

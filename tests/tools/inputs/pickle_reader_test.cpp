@@ -132,8 +132,8 @@ TEST(PickleReader, BoundsNestingValuesAndCycles) {
   EXPECT_THAT(error_of(BYTES("\x80\x04NN.")), HasSubstr("STOP with 2 values"));
   EXPECT_THAT(error_of(BYTES("\x80\x04}]N\x73.")), HasSubstr("a list as a dict key"));
   // DICT (protocol 0/1 style, mark-based): pairs only, same key rule
-  EXPECT_EQ(read(BYTES("\x80\x02(K\x01K\x02" "d.")).root->size(), 1u);
-  EXPECT_THAT(error_of(BYTES("\x80\x02(K\x01" "d.")), HasSubstr("DICT with a key and no value"));
+  EXPECT_EQ(read(BYTES("\x80\x02(K\x01K\x02\x64.")).root->size(), 1u);
+  EXPECT_THAT(error_of(BYTES("\x80\x02(K\x01\x64.")), HasSubstr("DICT with a key and no value"));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "sim/engine/simulate.hpp"
 #include "sim/runtime/device_spec.hpp"
 #include "tools/cli/command_line.hpp"
+#include "tools/cli/compare_cli.hpp"
 #include "tools/cli/deepspeed_estimator_cli.hpp"
 #include "tools/cli/explain_scenario.hpp"
 #include "tools/cli/output_file.hpp"
@@ -37,6 +38,8 @@ constexpr const char* kUsage =
     "             total, and what-ifs (each ZeRO stage, recipe and recompute granularity)\n"
     "  plan       search the layouts that fit a device, fewest GPUs first (--min-gpus, --num-gpus N,\n"
     "             --why-not; trainmem plan --help)\n"
+    "  compare    measured vs predicted: a PyTorch memory snapshot (or lab JSON) beside the estimate\n"
+    "             (--measured FILE; trainmem compare --help)\n"
     "  models     list the model presets and GPU names\n"
     "\n"
     "  trainmem estimate --help   lists every option; trainmem --version prints the version\n";
@@ -189,6 +192,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     if (cmd == "models") return cmd_models(rest, out);
     if (cmd == "explain") return cmd_explain(rest, out, err);
     if (cmd == "plan") return run_plan(rest, out, err);
+    if (cmd == "compare") return cmd_compare(rest, out, err);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       out << kUsage;
       return kExitOk;

@@ -102,6 +102,7 @@ def observe_optimizer(rec, opt, impl, torch):
 DETAIL = False
 EMULATE = False  # lab.py reserved: also replay the stream through the caching-allocator emulator
 FSDP_DIST = ("fsdp-full", "fsdp-grad-op")
+SNAPSHOT = None  # lab.py snapshot: the path of the CUDA memory snapshot pickle to write (snapshot.py)
 DEVICE = "cpu"  # lab.py run --device cuda: real CUDA steps (code path present; no GPU was available to run it)
 
 
@@ -262,7 +263,8 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
                 opt.zero_grad(set_to_none=True)
         rec.phase("end")
     wall = time.time() - t0
-    res = measure.analyse(prof, rec, window_start=window, detail=DETAIL, device=DEVICE, emulate_reserved=EMULATE)
+    res = measure.analyse(prof, rec, window_start=window, detail=DETAIL, device=DEVICE, emulate_reserved=EMULATE,
+                           snapshot=SNAPSHOT)
     res["window"] = "last step" if window == "steady" else "all %d steps" % steps
     if DEVICE == "cuda":
         torch.cuda.synchronize()
@@ -390,6 +392,25 @@ def cmd_reserved(args):
     return 0
 
 
+def cmd_snapshot(args):
+    """One single-process configuration: its result JSON (with the emulator's reserved figures) and its allocation
+    stream as a CUDA memory snapshot pickle (snapshot.py), for `trainmem compare --measured`."""
+    global EMULATE, SNAPSHOT
+    EMULATE, SNAPSHOT = True, args.pickle
+    c = select("full", args.name)[0]
+    if c["dist"] != "none":
+        raise SystemExit("lab.py snapshot: single-process configurations only")
+    r = run_config(c)
+    with open(args.json, "w") as f:
+        json.dump(r, f, indent=1, sort_keys=True)
+        f.write("\n")
+    m = r["measured"]["ranks"][0]
+    print("%s: peak %d (unrounded %d), emulated reserved %d -> %s, %s" % (
+        c["name"], m["peak_bytes"], m["peak_bytes_unrounded"], m["reserved_emulated"]["peak_reserved"], args.json,
+        args.pickle))
+    return 0
+
+
 def cmd_detail(args):
     """Every allocation live at each phase's peak of the last step (not stored in results)."""
     global DETAIL
@@ -428,6 +449,10 @@ def main():
     p = sub.add_parser("reserved-table")
     p.add_argument("--trainmem", required=True)
     p.add_argument("--results", default=os.path.join(RESULTS, "reserved.json"))
+    p = sub.add_parser("snapshot")
+    p.add_argument("name")
+    p.add_argument("--json", required=True, help="the result JSON (as lab.py run writes it)")
+    p.add_argument("--pickle", required=True, help="the snapshot pickle (torch.cuda.memory._dump_snapshot format)")
     p = sub.add_parser("detail")
     p.add_argument("name")
     p.add_argument("--phase", default=None, help="forward | loss | backward | optimizer")
@@ -450,7 +475,7 @@ def main():
             print(c["name"])
         return 0
     return {"run": cmd_run, "compare": cmd_compare, "render": cmd_render, "detail": cmd_detail,
-            "reserved": cmd_reserved, "reserved-table": cmd_reserved_table}[args.cmd](args)
+            "reserved": cmd_reserved, "snapshot": cmd_snapshot, "reserved-table": cmd_reserved_table}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -151,9 +151,10 @@ def phase_order(name):
             if kind in ("forward", "loss", "backward", "optimizer") else 9, name)
 
 
-def analyse(prof, rec, window_start="steps", detail=False, device="cpu", emulate_reserved=False):
+def analyse(prof, rec, window_start="steps", detail=False, device="cpu", emulate_reserved=False, snapshot=None):
     """Replay the events; return the peak, its phase and what is live at it by category.  With
-    emulate_reserved, also replay the same stream through the caching-allocator emulator (reserved_emulated)."""
+    emulate_reserved, also replay the same stream through the caching-allocator emulator (reserved_emulated);
+    with snapshot=PATH, also write that stream as a CUDA memory snapshot pickle (snapshot.py)."""
     allocs, marks = _events(prof, device)
     # ---- pass 1: exact self-consistency, and lifetimes --------------------------------------------
     live = {}
@@ -235,7 +236,7 @@ def analyse(prof, rec, window_start="steps", detail=False, device="cpu", emulate
             peak_raw = max(peak_raw, cur_raw)
     end_cur = cur
     step_starts = [t for t, n in phases if t >= start_t and n.startswith("forward:") and n.endswith(".0")]
-    reserved = _emulate_reserved(events, lifetimes, start_t, step_starts) if emulate_reserved else None
+    reserved = _emulate_reserved(events, lifetimes, start_t, step_starts, snapshot) if emulate_reserved else None
     # ---- what is live at the peak ------------------------------------------------------------------
     by_cat = {c: 0 for c in CATEGORIES}
     by_op = {c: collections.Counter() for c in CATEGORIES}
@@ -297,7 +298,7 @@ def analyse(prof, rec, window_start="steps", detail=False, device="cpu", emulate
     }
 
 
-def _emulate_reserved(events, lifetimes, start_t, step_starts):
+def _emulate_reserved(events, lifetimes, start_t, step_starts, snapshot=None):
     """The bytes CUDA's caching allocator would reserve for this allocation stream (allocator.py).  Setup
     allocations freed before the window are dropped: they are CPU-side construction temporaries (the model is
     built on the host and moved; on a GPU these never reach the device allocator)."""
@@ -310,6 +311,9 @@ def _emulate_reserved(events, lifetimes, start_t, step_starts):
             continue
         stream.append((t, kind == 1, i, lt[3]))
     s = allocator.replay(stream, window_start=start_t, marks=step_starts)
+    if snapshot:
+        import snapshot as snapshot_writer
+        snapshot_writer.write(stream, start_t, snapshot)
     # Reserved at the end of each step (the start of the next; the last is the final value).
     s["reserved_after_step"] = s.pop("reserved_at_marks", [])[1:] + [s["reserved"]]
     s["setup"] = "allocations freed before the window dropped"

@@ -18,8 +18,10 @@ namespace trainmem::tools {
 
 inline constexpr std::size_t kMaxInputFileBytes = std::size_t{16} << 20;  // 16 MiB; real files are a few KiB
 
-// `expected` completes "is a directory, not ...": "a YAML file", "config.json".
-inline std::string read_input_file(const std::string& field, const std::string& path, const std::string& expected) {
+// `expected` completes "is a directory, not ...": "a YAML file", "config.json". `max_bytes`: a memory snapshot
+// pickle may be larger than a config file (tools/inputs/memory_snapshot.cpp).
+inline std::string read_input_file(const std::string& field, const std::string& path, const std::string& expected,
+                                   std::size_t max_bytes = kMaxInputFileBytes) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ConfigError(field, path, "file not found");
@@ -43,8 +45,8 @@ inline std::string read_input_file(const std::string& field, const std::string& 
   while (in) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
-    if (text.size() > kMaxInputFileBytes)
-      throw ConfigError(field, path, "is larger than " + std::to_string(kMaxInputFileBytes >> 20) + " MiB");
+    if (text.size() > max_bytes)
+      throw ConfigError(field, path, "is larger than " + std::to_string(max_bytes >> 20) + " MiB");
   }
   if (in.bad()) throw ConfigError(field, path, "cannot be read");
   return text;

@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "partition/utf8.hpp"
+
 namespace trainmem {
 namespace {
 
@@ -27,34 +29,6 @@ void append_hex(std::string& out, std::uint32_t v, int digits) {
   for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) out += kHex[(v >> shift) & 0xFU];
 }
 
-// Decodes one UTF-8 sequence at text[i]; returns its length, or 0 when the bytes there are not valid UTF-8
-// (overlong forms, surrogates and values above U+10FFFF count as invalid).
-std::size_t decode(std::string_view text, std::size_t i, std::uint32_t& cp) {
-  const auto byte = [&](std::size_t k) { return static_cast<std::uint8_t>(text[k]); };
-  const std::uint8_t b0 = byte(i);
-  std::size_t len = 0;
-  std::uint32_t min = 0;
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  }
-  if ((b0 & 0xE0U) == 0xC0U)
-    len = 2, cp = b0 & 0x1FU, min = 0x80;
-  else if ((b0 & 0xF0U) == 0xE0U)
-    len = 3, cp = b0 & 0x0FU, min = 0x800;
-  else if ((b0 & 0xF8U) == 0xF0U)
-    len = 4, cp = b0 & 0x07U, min = 0x10000;
-  else
-    return 0;
-  if (i + len > text.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    if ((byte(i + k) & 0xC0U) != 0x80U) return 0;
-    cp = (cp << 6U) | (byte(i + k) & 0x3FU);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
 }  // namespace
 
 std::string printable(std::string_view text) {
@@ -62,7 +36,7 @@ std::string printable(std::string_view text) {
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
     std::uint32_t cp = 0;
-    const std::size_t len = decode(text, i, cp);
+    const std::size_t len = decode_utf8(text, i, cp);
     if (len == 0) {
       out += "\\x";
       append_hex(out, static_cast<std::uint8_t>(text[i]), 2);

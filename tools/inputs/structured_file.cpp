@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "partition/error.hpp"
+#include "partition/utf8.hpp"
 #include "tools/inputs/input_file.hpp"
 
 namespace trainmem::tools {
@@ -88,34 +89,13 @@ json to_json(const YAML::Node& n, const std::string& field, const std::string& o
   }
   return nullptr;
 }
-// The offset of the first byte that is not part of well-formed UTF-8, or npos. YAML scalars become json strings,
-// and nlohmann::json refuses to print invalid UTF-8 (type_error 316) in every message that quotes a value.
-std::size_t invalid_utf8_at(const std::string& text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t n = 0;
-    if (c < 0x80)
-      n = 0;
-    else if (c >= 0xC2 && c <= 0xDF)
-      n = 1;
-    else if (c >= 0xE0 && c <= 0xEF)
-      n = 2;
-    else if (c >= 0xF0 && c <= 0xF4)
-      n = 3;
-    else
-      return i;
-    for (std::size_t k = 1; k <= n; ++k)
-      if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return i;
-    i += n + 1;
-  }
-  return std::string::npos;
-}
 }  // namespace
 
 nlohmann::json parse_structured_text(const std::string& field, const std::string& origin, const std::string& text) {
   if (text.find('\0') != std::string::npos) throw ConfigError(field, origin, "is a binary file, not JSON or YAML");
-  if (const std::size_t bad = invalid_utf8_at(text); bad != std::string::npos)
+  // YAML scalars become json strings, and nlohmann::json refuses to print ill-formed UTF-8 (type_error 316) in
+  // every message that quotes a value: refuse it here, naming the byte.
+  if (const std::size_t bad = first_invalid_utf8(text); bad != std::string_view::npos)
     throw ConfigError(field, origin, "is not UTF-8 text (byte " + std::to_string(bad) + ")");
   const auto first = text.find_first_not_of(" \t\r\n");
   json j;

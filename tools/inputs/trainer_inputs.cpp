@@ -26,16 +26,14 @@ void fsdp_strategy(TrainerInputs& in, const std::string& strategy, const std::st
   // docs/frameworks.md: FSDP2 fully_shard per decoder layer; reshard_after_forward True = full shard (ZeRO-3-like),
   // False = shard grad op (ZeRO-2-like: parameters stay gathered from forward to backward).
   std::string stage;
-  if (strategy == "full_shard" || strategy == "1")
-    stage = "3";  // accelerate's numbered FSDP1 strategies 1-5
-  else if (strategy == "shard_grad_op" || strategy == "2")
+  // accelerate's numbered FSDP1 strategies are 1-5; HYBRID_SHARD is FULL_SHARD within the shard group and
+  // HYBRID_SHARD_ZERO2 SHARD_GRAD_OP within it, each replicated across groups.
+  if (strategy == "full_shard" || strategy == "1" || strategy == "hybrid_shard" || strategy == "4")
+    stage = "3";
+  else if (strategy == "shard_grad_op" || strategy == "2" || strategy == "hybrid_shard_zero2" || strategy == "5")
     stage = "2";
   else if (strategy == "no_shard" || strategy == "3")
     stage = "0";
-  else if (strategy == "hybrid_shard" || strategy == "4")
-    stage = "3";  // HSDP: FULL_SHARD within the shard group, replicated across groups
-  else if (strategy == "hybrid_shard_zero2" || strategy == "5")
-    stage = "2";  // HSDP over SHARD_GRAD_OP
   else
     throw ConfigError(field(in, path), strategy,
                       "must be one of FULL_SHARD, SHARD_GRAD_OP, NO_SHARD, HYBRID_SHARD, HYBRID_SHARD_ZERO2");

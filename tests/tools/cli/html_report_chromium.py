@@ -169,12 +169,13 @@ def check_compare(chromium, tm, scenarios, work, pages):
     with open(os.path.join(snaps, "lab_llama_s128_b1.json"), encoding="utf-8") as f:
         lab = json.load(f)
     rank = lab["measured"]["ranks"][0]
+    # Run from the source root with the lab's repository-relative flags, so the page names the files as the docs do.
     root = os.path.dirname(os.path.abspath(scenarios))
-    flags = [os.path.join(root, x) if x.startswith("tools/") else x for x in lab["trainmem_flags"]]
     peak_text = f"{rank['peak_bytes']:,} B"
     for name, measured in (("compare", "lab_llama_s128_b1.pickle"), ("compare-lab", "lab_llama_s128_b1.json")):
         page = os.path.join(work, f"{name}.html")
-        r = run([tm, "compare", *flags, "--measured", os.path.join(snaps, measured), "--html", page])
+        r = run([os.path.abspath(tm), "compare", *lab["trainmem_flags"], "--measured",
+                 os.path.relpath(os.path.join(snaps, measured), root), "--html", page], cwd=root)
         check(r.returncode == 0, f"trainmem compare --measured {measured} --html: exit 0 {r.stderr[-300:]}", failures)
         if r.returncode != 0:
             continue

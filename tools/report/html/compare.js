@@ -98,14 +98,18 @@
         sv('text', { class: 'peak-label', 'data-series': key, x: k === 0 ? f.m.l + f.pw - 4 : f.m.l + 6, y: f.Y(b) - 5,
           'text-anchor': k === 0 ? 'end' : 'start' }, svg, text);
       });
-      // The peaks of the drawn series, the measured labels above their point, the predicted one below it.
+      // The peaks of the drawn series: the measured labels above their point, to its right unless near the right
+      // edge; the predicted one below its point, on the side away from the measured peak.
+      const peakX = (r) => f.X(frac(r.t, r.s.peak_x));
+      const measuredX = mt ? peakX(series[0]) : null;
       series.forEach((r) => {
-        const x = f.X(frac(r.t, r.s.peak_x)), y = f.Y(r.s.peak_bytes), right = x > f.m.l + f.pw * 0.6;
+        const x = peakX(r), y = f.Y(r.s.peak_bytes), below = r.key === 'predicted-allocated';
+        const left = below ? (measuredX !== null ? measuredX > x : x > f.m.l + f.pw * 0.6) && x > f.m.l + 200
+          : x > f.m.l + f.pw * 0.75;
         const label = (r.key.startsWith('measured') ? 'measured ' + (r.key.endsWith('reserved') ? 'reserved ' : '') :
           'predicted ') + 'peak ' + commas(r.s.peak_bytes) + ' B';
-        const below = r.key === 'predicted-allocated';
-        sv('text', { class: 'peak-label', 'data-series': r.key, x: right ? x - 9 : x + 9, y: below ? y + 16 : y - 8,
-          'text-anchor': right ? 'end' : 'start' }, svg, label);
+        sv('text', { class: 'peak-label', 'data-series': r.key, x: left ? x - 9 : x + 9, y: below ? y + 20 : y - 8,
+          'text-anchor': left ? 'end' : 'start' }, svg, label);
         const m = sv('circle', { class: 'peak-marker', 'data-series': r.key, cx: x, cy: y, r: 5, fill: r.color }, svg);
         sv('title', {}, m, r.title + ' peak ' + bytesText(r.s.peak_bytes));
       });

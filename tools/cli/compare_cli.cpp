@@ -184,9 +184,11 @@ int cmd_compare(std::vector<std::string> args, std::ostream& out, std::ostream& 
     throw ConfigError("inference", "true", "compare measures a training step; serving is not compared");
   sim::EstimateResult result = sim::estimate(built.scenario);
   // The predicted timeline is simulate()'s step replay, which keeps every event only up to
-  // kMaxTimelineMicrobatches microbatches; beyond that the JSON's predicted.timeline is null.
+  // kMaxTimelineMicrobatches microbatches; beyond that the JSON's predicted.timeline is null. The table shows no
+  // timeline, so it skips the replay (at that limit ~1 GB and seconds for GPT-3 175B's 16 stages).
   std::optional<sim::SimulationResult> replay;
-  if (result.resolved.num_microbatches <= sim::kMaxTimelineMicrobatches) {
+  const bool timelines = html_path.has_value() || built.output.format == OutputFormat::json;
+  if (timelines && result.resolved.num_microbatches <= sim::kMaxTimelineMicrobatches) {
     replay = sim::simulate(built.scenario, true);
     result = replay->estimate;
   }

@@ -6,14 +6,17 @@
 
 #include "partition/error.hpp"
 #include "sim/accounting/estimate.hpp"
+#include "sim/engine/simulate.hpp"
 #include "tools/cli/cli.hpp"
 #include "tools/cli/command_line.hpp"
+#include "tools/cli/compare_timeline.hpp"
 #include "tools/cli/output_file.hpp"
 #include "tools/inputs/ecosystem_inputs.hpp"
 #include "tools/inputs/measured_memory.hpp"
 #include "tools/inputs/scenario_builder.hpp"
 #include "tools/inputs/scenario_file.hpp"
 #include "tools/report/format.hpp"
+#include "tools/report/html/html_page.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -127,17 +130,46 @@ void write_table(std::ostream& out, const MeasuredMemory& m, const Predicted& p,
           << with_commas(predicted) << "\n";
 }
 
+// The JSON of --format json, which the --html page also draws (so the two agree).
+json compare_json(const MeasuredMemory& measured, const Predicted& predicted, const BuiltScenario& built,
+                  const std::optional<sim::SimulationResult>& replay) {
+  json j{{"schema_version", 1}, {"tool", "trainmem"}, {"command", "compare"}, {"measured", measured_json(measured)}};
+  j["measured"]["timeline"] = measured_timeline_json(measured);
+  j["predicted"] = {{"allocated_bytes", predicted.allocated},
+                    {"peak_bytes", predicted.peak},
+                    {"reserved_bytes", predicted.reserved ? json(*predicted.reserved) : json(nullptr)},
+                    {"categories", predicted.categories},
+                    {"model", built.model_source},
+                    {"timeline", replay ? predicted_timeline_json(*replay) : json(nullptr)}};
+  j["difference"] = {{"allocated", difference(predicted.allocated, measured.peak)}};
+  if (predicted.reserved && measured.reserved_peak)
+    j["difference"]["reserved"] = difference(*predicted.reserved, *measured.reserved_peak);
+  if (!measured.categories.empty()) {
+    json by = json::object();
+    for (const auto& [name, bytes] : measured.categories) {
+      const auto it = predicted.categories.find(name);
+      by[name] = difference(it == predicted.categories.end() ? 0 : it->second, bytes);
+    }
+    j["difference"]["categories"] = by;
+  }
+  return j;
+}
+
 }  // namespace
 
 int cmd_compare(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
   const auto measured_path = take_path_flag(args, "measured");
+  const auto html_path = take_path_flag(args, "html");
   const CommandLine cl = parse_command_line(args);
   if (cl.help) {
-    out << "usage: trainmem compare [scenario.yaml] [options] --measured FILE\n\n"
+    out << "usage: trainmem compare [scenario.yaml] [options] --measured FILE [--html report.html]\n\n"
         << "What a real run measured beside trainmem's predicted peak for the same scenario (docs/report.md).\n"
         << "  --measured FILE  a PyTorch CUDA memory snapshot (torch.cuda.memory._dump_snapshot(path): its trace is\n"
         << "                   replayed, alloc +size, free_completed -size; segment_alloc/segment_free for reserved)\n"
-        << "                   or a ground-truth lab result JSON (tools/groundtruth; with categories)\n\n"
+        << "                   or a ground-truth lab result JSON (tools/groundtruth; with categories)\n"
+        << "  --html FILE      also write a self-contained HTML page: the measured allocated and reserved timelines\n"
+        << "                   over trainmem's step replay of the same rank, both peaks marked, the difference by\n"
+        << "                   category\n\n"
         << options_help();
     return kExitOk;
   }
@@ -150,32 +182,34 @@ int cmd_compare(std::vector<std::string> args, std::ostream& out, std::ostream& 
   const BuiltScenario built = build_scenario_with_inputs(merge(std::move(s), cl.settings), notices);
   if (built.scenario.inference.enabled)
     throw ConfigError("inference", "true", "compare measures a training step; serving is not compared");
-  const sim::EstimateResult result = sim::estimate(built.scenario);
+  sim::EstimateResult result = sim::estimate(built.scenario);
+  // The predicted timeline is simulate()'s step replay, which keeps every event only up to
+  // kMaxTimelineMicrobatches microbatches; beyond that the JSON's predicted.timeline is null. The table shows no
+  // timeline, so it skips the replay (at that limit ~1 GB and seconds for GPT-3 175B's 16 stages).
+  std::optional<sim::SimulationResult> replay;
+  const bool timelines = html_path.has_value() || built.output.format == OutputFormat::json;
+  if (timelines && result.resolved.num_microbatches <= sim::kMaxTimelineMicrobatches) {
+    replay = sim::simulate(built.scenario, true);
+    result = replay->estimate;
+  }
   const Predicted predicted = predict(result);
   err << notices.str();
   for (const auto& w : result.resolved.warnings) err << "trainmem: warning: " << w << "\n";
-  if (built.output.format == OutputFormat::json) {
-    json j{{"schema_version", 1}, {"tool", "trainmem"}, {"command", "compare"}, {"measured", measured_json(measured)}};
-    j["predicted"] = {{"allocated_bytes", predicted.allocated},
-                      {"peak_bytes", predicted.peak},
-                      {"reserved_bytes", predicted.reserved ? json(*predicted.reserved) : json(nullptr)},
-                      {"categories", predicted.categories},
-                      {"model", built.model_source}};
-    j["difference"] = {{"allocated", difference(predicted.allocated, measured.peak)}};
-    if (predicted.reserved && measured.reserved_peak)
-      j["difference"]["reserved"] = difference(*predicted.reserved, *measured.reserved_peak);
-    if (!measured.categories.empty()) {
-      json by = json::object();
-      for (const auto& [name, bytes] : measured.categories) {
-        const auto it = predicted.categories.find(name);
-        by[name] = difference(it == predicted.categories.end() ? 0 : it->second, bytes);
-      }
-      j["difference"]["categories"] = by;
-    }
+  const json j = compare_json(measured, predicted, built, replay);
+  std::ostringstream table;
+  write_table(table, measured, predicted, built.model_source);
+  if (html_path)
+    write_output_file("html", *html_path, [&](std::ostream& f) {
+      json data = j;
+      data["kind"] = "compare";
+      data["categories"] = html_categories();
+      data["text"] = table.str();
+      f << html_page("trainmem compare: " + measured.path, data);
+    });
+  if (built.output.format == OutputFormat::json)
     out << j.dump(2) << "\n";
-  } else {
-    write_table(out, measured, predicted, built.model_source);
-  }
+  else
+    out << table.str();
   return kExitOk;
 }
 

@@ -149,6 +149,7 @@ class SnapshotReader {
     struct Delta {
       int which;
       Wide bytes, blocks;
+      std::uint64_t entry;
     };  // which: 0 allocated, 1 reserved
     std::vector<Delta> deltas;
     Wide alloc_sum = 0, block_sum = 0, reserved_sum = 0;
@@ -171,7 +172,7 @@ class SnapshotReader {
       const std::uint64_t n = size(e, "size", ew);
       const Wide bytes = sign * as_wide(n, ew + ".size", *this);
       const Wide blocks = sign * as_wide(round_block(n), ew + ".size", *this);
-      deltas.push_back({which, bytes, blocks});
+      deltas.push_back({which, bytes, blocks, i});
       Wide& sum = which == 0 ? alloc_sum : reserved_sum;
       sum = wide(sum, bytes, ew);
       if (which == 0) block_sum = wide(block_sum, blocks, ew);
@@ -186,6 +187,8 @@ class SnapshotReader {
     d.allocated_at_start = narrow(alloc);
     d.reserved_at_start = narrow(reserved);
     Wide peak_a = alloc, peak_b = blocks, peak_r = reserved;
+    d.timeline.reserve(deltas.size() + 1);
+    d.timeline.push_back({0, narrow(blocks), narrow(reserved)});
     for (const Delta& x : deltas) {
       if (x.which == 0) {
         alloc = wide(alloc, x.bytes, w);
@@ -196,6 +199,7 @@ class SnapshotReader {
       if (alloc < 0 || blocks < 0 || reserved < 0)
         fail(w, "the trace frees more than was allocated (a free_completed or segment_free without its alloc)");
       peak_a = std::max(peak_a, alloc), peak_b = std::max(peak_b, blocks), peak_r = std::max(peak_r, reserved);
+      d.timeline.push_back({x.entry + 1, narrow(blocks), narrow(reserved)});
     }
     d.allocated_peak = narrow(peak_a), d.allocated_peak_blocks = narrow(peak_b), d.reserved_peak = narrow(peak_r);
   }

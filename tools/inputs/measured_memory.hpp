@@ -20,6 +20,14 @@ namespace trainmem::tools {
 
 inline constexpr std::size_t kMaxSnapshotBytes = std::size_t{256} << 20;  // 256 MiB
 
+// The running sums after a trace entry that moved bytes: x = entry index + 1 (x = 0: the bytes live at the trace's
+// start). allocated in 512 B blocks (the figure compared), reserved = the segments' bytes.
+struct MeasuredSample {
+  std::uint64_t x = 0;
+  std::uint64_t allocated_blocks = 0;
+  std::uint64_t reserved = 0;
+};
+
 struct MeasuredDevice {
   std::int64_t device = 0;
   std::uint64_t allocated_peak = 0;         // requested bytes, as the trace records them
@@ -33,6 +41,7 @@ struct MeasuredDevice {
   std::uint64_t allocs = 0;
   std::uint64_t frees = 0;
   std::uint64_t segments = 0;
+  std::vector<MeasuredSample> timeline;  // empty without a trace (segments only)
 };
 
 struct MeasuredMemory {

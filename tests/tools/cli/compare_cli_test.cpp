@@ -83,6 +83,42 @@ TEST(CompareCli, LabJsonGivesCategories) {
   EXPECT_NE(table.out.find("optimizer_states"), std::string::npos);
 }
 
+// The measured timeline of the fixture, downsampled for the JSON and the page, keeps the exact peaks the lab's JSON
+// of the same run gives (peak_bytes in 512 B blocks, reserved_emulated.peak_reserved), with fewer samples than the
+// trace has entries; the predicted timeline is the step replay of the compared class and peaks at its allocated
+// bytes. A lab JSON has no trace: measured.timeline is null, the predicted timeline is still there.
+TEST(CompareCli, TimelinesKeepTheExactPeaks) {
+  const nlohmann::json r = lab();
+  const nlohmann::json& rank = r["measured"]["ranks"][0];
+  const auto cli = run(lab_args(r, kDir + "lab_llama_s128_b1.pickle"));
+  ASSERT_EQ(cli.code, 0) << cli.err;
+  const nlohmann::json j = cli.json();
+  const nlohmann::json& t = j["measured"]["timeline"];
+  ASSERT_TRUE(t.is_object()) << t;
+  const auto max_of = [](const nlohmann::json& a) {
+    std::uint64_t m = 0;
+    for (const auto& v : a) m = std::max(m, v.get<std::uint64_t>());
+    return m;
+  };
+  EXPECT_EQ(max_of(t["allocated"]["bytes"]), rank["peak_bytes"].get<std::uint64_t>());
+  EXPECT_EQ(t["allocated"]["peak_bytes"], rank["peak_bytes"]);
+  EXPECT_EQ(max_of(t["reserved"]["bytes"]), rank["reserved_emulated"]["peak_reserved"].get<std::uint64_t>());
+  // 1470 allocs + 1428 frees + the segment events + the start: more than the 2 x 400 + 3 samples kept.
+  EXPECT_GT(t["allocated"]["samples"].get<std::size_t>(), 2898u);
+  EXPECT_LE(t["allocated"]["x"].size(), 803u);
+  EXPECT_EQ(t["allocated"]["x"].size(), t["allocated"]["bytes"].size());
+  EXPECT_EQ(t["x_last"], j["measured"]["devices"][0]["trace_entries"]);
+  const nlohmann::json& p = j["predicted"]["timeline"];
+  ASSERT_TRUE(p.is_object());
+  EXPECT_EQ(p["stage"], 0);
+  EXPECT_EQ(max_of(p["allocated"]["bytes"]), j["predicted"]["allocated_bytes"].get<std::uint64_t>());
+
+  const auto from_lab = run(lab_args(r, kDir + "lab_llama_s128_b1.json"));
+  ASSERT_EQ(from_lab.code, 0) << from_lab.err;
+  EXPECT_TRUE(from_lab.json()["measured"]["timeline"].is_null());
+  EXPECT_TRUE(from_lab.json()["predicted"]["timeline"].is_object());
+}
+
 TEST(CompareCli, InputErrorsExitTwo) {
   auto r = run({"compare", "--model", "gpt2"});
   EXPECT_EQ(r.code, 2);

@@ -94,6 +94,33 @@ def test_handmade():
           in p.stdout, "table line for device 0")
 
 
+def test_handmade_timeline():
+    """Device 0 of handmade() alone: the timeline after each entry that moves bytes, x = entry index + 1 (x = 0: the
+    trace's start), by hand from the docstring above: (x, 512 B blocks, reserved) = (0, 1,024, 2 MiB),
+    (1, 1,024, 4 MiB) segment_alloc, (2, 2,048) A, (3, 5,120) B, (5, 4,096) free A, (7, 3,072) free X, (8, 3,584) C;
+    free_requested (entries 3, 5) and snapshot (8) move nothing; 9 entries. Under 800 samples: none dropped."""
+    snap = handmade()
+    snap["segments"] = [s for s in snap["segments"] if s["device"] == 0]
+    snap["device_traces"] = snap["device_traces"][:1]
+    html = os.path.join(WORK, "handmade.html")
+    p = compare(write("handmade_d0.pickle", pickle.dumps(snap, protocol=4)), "--format", "json", "--html", html)
+    check(p.returncode == 0, "device 0 alone: exit 0 (%s)" % p.stderr.strip())
+    if p.returncode != 0:
+        return
+    t = json.loads(p.stdout)["measured"]["timeline"]
+    mib = 1 << 20
+    check(t["device"] == 0 and t["x_first"] == 0 and t["x_last"] == 9, "timeline: device 0, entries 0..9")
+    check(t["allocated"]["x"] == [0, 1, 2, 3, 5, 7, 8] and t["reserved"]["x"] == [0, 1, 2, 3, 5, 7, 8],
+          "timeline x by hand (got %s)" % t["allocated"]["x"])
+    check(t["allocated"]["bytes"] == [1024, 1024, 2048, 5120, 4096, 3072, 3584],
+          "allocated timeline by hand (got %s)" % t["allocated"]["bytes"])
+    check(t["reserved"]["bytes"] == [2 * mib] + [4 * mib] * 6, "reserved timeline by hand")
+    check((t["allocated"]["peak_bytes"], t["allocated"]["peak_x"]) == (5120, 3), "allocated peak 5,120 at x 3")
+    check((t["reserved"]["peak_bytes"], t["reserved"]["peak_x"]) == (4 * mib, 1), "reserved peak 4 MiB at x 1")
+    page = open(html, encoding="utf-8").read() if os.path.exists(html) else ""
+    check('"kind":"compare"' in page and "TM.compare" in page, "--html writes the compare page")
+
+
 def test_lab_fixture():
     with open(os.path.join(ROOT, "tests/tools/cli/snapshots/lab_llama_s128_b1.json")) as f:
         r = json.load(f)
@@ -162,6 +189,7 @@ def main():
     if os.path.exists(os.path.join(WORK, "PWNED")):
         os.remove(os.path.join(WORK, "PWNED"))
     test_handmade()
+    test_handmade_timeline()
     test_lab_fixture()
     test_malicious()
     print("%d failed" % len(FAILED))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Loads trainmem's HTML reports (simulate, estimate, plan) in headless Chromium and checks them through the DOM.
+"""Loads trainmem's HTML reports (simulate, estimate, plan, compare) in headless Chromium and checks them through the DOM.
 
 Each report is written by the trainmem binary, then a probe copy is made: a script at the top of <head> records
 uncaught errors, and one after the report's own script counts the expected elements, dispatches a synthetic
@@ -10,7 +10,7 @@ Expected values are derived here, not read from the HTML: the stage count and th
 (see the comments), the peak bytes from `trainmem simulate --format json`, formatted by this script's own iec().
 
 Exit 77 (CTest's skip code) without Chromium unless TRAINMEM_REQUIRE_CHROMIUM=1 (then it fails).
---screenshots DIR also writes DIR/report-{simulate,estimate,plan}.png at 1280x900 (docs/images/).
+--screenshots DIR also writes DIR/report-{simulate,estimate,plan,compare}.png at 1280x900 (docs/images/).
 --measure HTML prints the load-to-rendered time of one page (docs/report.md records the figures).
 """
 import argparse
@@ -66,6 +66,18 @@ PROBE_TAIL = """<script>(function () {
       out.budget_lines = q('#bars .budget-line');
       out.x_labels = texts('#bars .tick-label');
       out.tip = hover('#bars .bar[data-class="0"] rect');
+    } else if (TM.D.kind === 'compare') {
+      for (const k of ['measured-allocated', 'measured-reserved', 'predicted-allocated'])
+        out['series_' + k] = q('#compare-timeline .series[data-series="' + k + '"]');
+      const label = document.querySelector('#compare-timeline .peak-label[data-series="measured-allocated"]');
+      out.measured_peak_label = label ? label.textContent : null;
+      out.peak_markers = q('#compare-timeline .peak-marker');
+      out.x_labels = texts('#compare-timeline .x-axis .tick-label');
+      out.y_labels = texts('#compare-timeline .y-axis .tick-label');
+      out.notes = Array.from(document.querySelectorAll('p.note')).map((e) => e.id);
+      out.cat_bars = texts('#category-diff .cat-bar').length;
+      out.cat_keys = Array.from(document.querySelectorAll('#category-diff .cat-bar')).map((e) => e.dataset.cat);
+      out.tip = hover('#compare-timeline .peak-marker[data-series="measured-allocated"]');
     } else {
       out.points = q('#plan .point');
       out.chosen = q('#plan .point.chosen');
@@ -86,7 +98,8 @@ PROBE_TAIL = """<script>(function () {
 # For the screenshots: the page as a reader sees it, with one hover shown.
 PROBE_SHOT = """<script>(function () {
   const sel = { simulate: '#timeline .peak-marker[data-stage="0"]', estimate: '#bars .bar[data-class="0"] rect',
-                plan: '#plan .point.chosen' }[TM.D.kind];
+                plan: '#plan .point.chosen',
+                compare: '#compare-timeline .peak-marker[data-series="measured-allocated"]' }[TM.D.kind];
   const m = document.querySelector(sel), r = m.getBoundingClientRect();
   m.dispatchEvent(new MouseEvent('mousemove', { bubbles: true, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2 }));
 })();</script>"""
@@ -145,6 +158,58 @@ def check(cond, what, failures):
     print(("ok   " if cond else "FAIL ") + what)
     if not cond:
         failures.append(what)
+
+
+def check_compare(chromium, tm, scenarios, work, pages):
+    """`trainmem compare --measured --html` on the lab's fixture (tests/tools/cli/snapshots/): the snapshot's page
+    and the lab JSON's page. The expected peak is the lab JSON's own peak_bytes (75,092,992 B, the 512 B blocks
+    figure compare compares), formatted here with thousands separators, not read from trainmem's output."""
+    failures = []
+    snaps = os.path.join(os.path.dirname(os.path.abspath(scenarios)), "tests", "tools", "cli", "snapshots")
+    with open(os.path.join(snaps, "lab_llama_s128_b1.json"), encoding="utf-8") as f:
+        lab = json.load(f)
+    rank = lab["measured"]["ranks"][0]
+    # Run from the source root with the lab's repository-relative flags, so the page names the files as the docs do.
+    root = os.path.dirname(os.path.abspath(scenarios))
+    peak_text = f"{rank['peak_bytes']:,} B"
+    for name, measured in (("compare", "lab_llama_s128_b1.pickle"), ("compare-lab", "lab_llama_s128_b1.json")):
+        page = os.path.join(work, f"{name}.html")
+        r = run([os.path.abspath(tm), "compare", *lab["trainmem_flags"], "--measured",
+                 os.path.relpath(os.path.join(snaps, measured), root), "--html", page], cwd=root)
+        check(r.returncode == 0, f"trainmem compare --measured {measured} --html: exit 0 {r.stderr[-300:]}", failures)
+        if r.returncode != 0:
+            continue
+        probe = os.path.join(work, f"probe-{name}.html")
+        probe_copy(page, probe)
+        pages[name + "-source"] = page
+        out, console = load(chromium, probe, work)
+        check(not out["errors"] and not console, f"{name}: no script or console errors {out['errors'] + console}",
+              failures)
+        check(out["page_overflow"] <= 0, f"{name}: no horizontal page overflow at 1280 px ({out['page_overflow']})",
+              failures)
+        check(out["series_predicted-allocated"] == 1, f"{name}: the predicted series is drawn", failures)
+        check(out["x_labels"][0] == "0%" and out["x_labels"][-1] == "100%" and "x-note" in out["notes"],
+              f"{name}: the x axis is the fraction of the step, said on the page {out['x_labels']}", failures)
+        check(any(l.endswith("MiB") for l in out["y_labels"]), f"{name}: byte axis in MiB {out['y_labels']}",
+              failures)
+        check(out["measured_peak_label"] == "measured peak " + peak_text,
+              f"{name}: the measured peak reads {peak_text} ({out['measured_peak_label']})", failures)
+        if measured.endswith(".pickle"):
+            check(out["series_measured-allocated"] == 1 and out["series_measured-reserved"] == 1,
+                  "compare: measured allocated and reserved series drawn", failures)
+            check(out["peak_markers"] == 3, f"compare: 3 peak markers ({out['peak_markers']})", failures)
+            check(bool(out["tip"]) and peak_text in out["tip"],
+                  f"compare: hover on the measured peak shows {peak_text} ({(out['tip'] or '')[:120]})", failures)
+            check("no-categories" in out["notes"], "compare: a snapshot has no categories, said on the page",
+                  failures)
+        else:
+            # The lab JSON: no trace, its categories as bars: every category the lab measured above 0 has one.
+            check("no-trace" in out["notes"] and out["series_measured-allocated"] == 0,
+                  "compare-lab: no measured timeline, said on the page", failures)
+            nonzero = sorted(k for k, v in rank["categories"].items() if v > 0)
+            check(all(k in out["cat_keys"] for k in nonzero),
+                  f"compare-lab: a bar for each measured category {nonzero} ({out['cat_keys']})", failures)
+    return failures
 
 
 def main():
@@ -228,12 +293,14 @@ def main():
             check(bool(out["tip"]) and "trainmem estimate" in out["tip"], "plan: hover shows the reproduce command",
                   failures)
             check("--tp" in out["picked"], "plan: the chosen layout's command is shown", failures)
+    failures += check_compare(chromium, tm, a.scenarios, work, pages)
     if a.screenshots:
         # The docs' pictures: GPT-3 175B on 1024 GPUs (scenarios/gpt3_175b_megatron.yaml) for simulate.
         big = os.path.join(work, "simulate-1024.html")
         run([tm, "simulate", os.path.join(a.scenarios, "gpt3_175b_megatron.yaml"), "--html", big])
         os.makedirs(a.screenshots, exist_ok=True)
-        for name, page in (("simulate", big), ("estimate", est_html), ("plan", plan_html)):
+        for name, page in (("simulate", big), ("estimate", est_html), ("plan", plan_html),
+                           ("compare", pages["compare-source"])):
             shot = os.path.join(work, f"shot-{name}.html")
             probe_copy(page, shot, PROBE_SHOT)
             screenshot(chromium, shot, os.path.join(os.path.abspath(a.screenshots), f"report-{name}.png"), work)

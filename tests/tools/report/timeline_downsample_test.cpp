@@ -61,6 +61,30 @@ TEST(TimelineDownsample, RandomWalkKeepsItsExtremesAndStaysSmall) {
   EXPECT_EQ(kept_min, *std::min_element(totals.begin(), totals.end()));
 }
 
+TEST(TimelineDownsample, SeriesKeepsTheSameSamplesAndTheExactPeak) {
+  // The plain-bytes overload (compare's measured timelines) keeps what the timeline overload keeps: the spike and
+  // dip case above, by hand.
+  std::vector<std::uint64_t> totals(100, 500);
+  totals[37] = 1000;
+  totals[70] = 0;
+  EXPECT_EQ(downsample_series(totals, 10, 37),
+            (std::vector<std::size_t>{0, 10, 20, 30, 37, 40, 50, 60, 70, 71, 80, 90, 99}));
+  // A 4,330-sample series (the lab fixture's trace length) whose one largest value, 75,092,992 B, sits at 2,911,
+  // among neighbours of 75,092,000 B. Buckets hold 11 samples (4,330 / 400 rounded up), so 2,904-2,914 is bucket
+  // 264: it keeps 2,904 (its first smallest) and 2,911 (its largest); nothing rounds the peak to a neighbour.
+  std::vector<std::uint64_t> s(4330, 8378880);
+  for (std::size_t i = 2904; i < 2915; ++i) s[i] = 75092000;
+  s[2911] = 75092992;
+  const auto keep = downsample_series(s, 400, 2911);
+  EXPECT_LE(keep.size(), 2u * 400u + 3u);
+  EXPECT_TRUE(std::binary_search(keep.begin(), keep.end(), std::size_t{2911}));
+  EXPECT_TRUE(std::binary_search(keep.begin(), keep.end(), std::size_t{2904}));
+  std::uint64_t kept_max = 0;
+  for (auto i : keep) kept_max = std::max(kept_max, s[i]);
+  EXPECT_EQ(kept_max, 75092992u);
+  EXPECT_TRUE(downsample_series({}, 10, 0).empty());
+}
+
 TEST(TimelineDownsample, SampleOfEvent) {
   auto tl = timeline({1, 2, 3});
   tl[1].event = 5;

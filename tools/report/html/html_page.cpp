@@ -64,6 +64,7 @@ std::string html_page(const std::string& title, const nlohmann::json& data) {
   page += assets::kReportJs;
   page += assets::kSimulateJs;
   page += assets::kPlanJs;
+  page += assets::kCompareJs;
   page += "TM.main();\n</script>\n</body></html>\n";
   return page;
 }

@@ -1,4 +1,4 @@
-// The shell of trainmem's self-contained HTML reports (`simulate --html`, `estimate --html`, `plan --html`):
+// The shell of trainmem's self-contained HTML reports (`simulate`, `estimate`, `plan` and `compare` with --html):
 // one file with the CSS, the JavaScript (tools/report/html/report.css and report.js, embedded at build time)
 // and the report's data as JSON. No network: the page renders its charts from the embedded data.
 #pragma once
@@ -10,7 +10,7 @@
 
 namespace trainmem::tools {
 
-// The page: `data` must carry "kind" ("simulate", "estimate" or "plan"), which report.js dispatches on.
+// The page: `data` must carry "kind" ("simulate", "estimate", "plan" or "compare"), which report.js dispatches on.
 std::string html_page(const std::string& title, const nlohmann::json& data);
 
 // The memory categories in report order, with their short titles and colours: [{key, title, color}].

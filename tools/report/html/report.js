@@ -1,6 +1,6 @@
 // trainmem HTML reports, the shared part: draws the charts of `simulate --html`, `estimate --html` and `plan --html` from the
 // JSON embedded in the page (#trainmem-data; the C++ writers are in tools/report/). No network, no libraries.
-// simulate.js and plan.js add their views to window.TM; the page calls TM.main() last.
+// simulate.js, plan.js and compare.js add their views to window.TM; the page calls TM.main() last.
 (function () {
   'use strict';
   const D = JSON.parse(document.getElementById('trainmem-data').textContent);
@@ -201,6 +201,7 @@
   window.TM.main = function () {
     if (D.kind === 'simulate') window.TM.simulate();
     else if (D.kind === 'plan') window.TM.plan();
+    else if (D.kind === 'compare') window.TM.compare();
     else {
       el('p', { class: 'sub' }, app, 'Peak of every rank class by category against the device. Hover a bar for its breakdown.');
       const c = card('Rank classes: peak by category');

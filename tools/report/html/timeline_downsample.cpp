@@ -3,10 +3,11 @@
 #include <algorithm>
 
 namespace trainmem::tools {
+namespace {
 
-std::vector<std::size_t> downsample_timeline(const std::vector<sim::TimelineSample>& tl, std::size_t buckets,
-                                             std::size_t peak) {
-  const std::size_t n = tl.size();
+// total(i) is sample i's byte total; n samples.
+template <typename Total>
+std::vector<std::size_t> downsample(std::size_t n, const Total& total, std::size_t buckets, std::size_t peak) {
   std::vector<std::size_t> keep;
   if (n == 0) return keep;
   if (buckets == 0 || n <= 2 * buckets) {
@@ -21,9 +22,9 @@ std::vector<std::size_t> downsample_timeline(const std::vector<sim::TimelineSamp
     const std::size_t hi = std::min(n, lo + size);
     std::size_t lo_at = lo, hi_at = lo;
     for (std::size_t i = lo; i < hi; ++i) {
-      const auto total = tl[i].bytes.total().value;
-      if (total < tl[lo_at].bytes.total().value) lo_at = i;
-      if (total > tl[hi_at].bytes.total().value) hi_at = i;
+      const std::uint64_t t = total(i);
+      if (t < total(lo_at)) lo_at = i;
+      if (t > total(hi_at)) hi_at = i;
     }
     keep.push_back(std::min(lo_at, hi_at));
     keep.push_back(std::max(lo_at, hi_at));
@@ -33,6 +34,20 @@ std::vector<std::size_t> downsample_timeline(const std::vector<sim::TimelineSamp
   std::sort(keep.begin(), keep.end());
   keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
   return keep;
+}
+
+}  // namespace
+
+std::vector<std::size_t> downsample_timeline(const std::vector<sim::TimelineSample>& tl, std::size_t buckets,
+                                             std::size_t peak) {
+  return downsample(
+      tl.size(), [&](std::size_t i) { return tl[i].bytes.total().value; }, buckets, peak);
+}
+
+std::vector<std::size_t> downsample_series(const std::vector<std::uint64_t>& totals, std::size_t buckets,
+                                           std::size_t peak) {
+  return downsample(
+      totals.size(), [&](std::size_t i) { return totals[i]; }, buckets, peak);
 }
 
 std::size_t sample_of_event(const std::vector<sim::TimelineSample>& tl, std::uint32_t event) {

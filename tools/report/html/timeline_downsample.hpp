@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "sim/engine/event_engine.hpp"
@@ -15,6 +16,10 @@ namespace trainmem::tools {
 // 2 * buckets samples. `peak` is the index of the peak sample (kept whatever the buckets say).
 std::vector<std::size_t> downsample_timeline(const std::vector<sim::TimelineSample>& timeline, std::size_t buckets,
                                              std::size_t peak);
+
+// The same rule for a series of plain byte totals (`trainmem compare`'s measured allocated and reserved timelines).
+std::vector<std::size_t> downsample_series(const std::vector<std::uint64_t>& totals, std::size_t buckets,
+                                           std::size_t peak);
 
 // The index of the sample taken after event `event` (the timeline is in event order); timeline.size() if none.
 std::size_t sample_of_event(const std::vector<sim::TimelineSample>& timeline, std::uint32_t event);

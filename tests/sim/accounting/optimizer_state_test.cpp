@@ -55,6 +55,38 @@ TEST(OptimizerState, SmallTensorsStayFullPrecisionAsTheLibrariesDo) {
   EXPECT_EQ(moment_bytes_of_tensor(opt("adamw-torchao-4bit"), mixed16(), 4000, Dtype::bf16).value, 16000u);
 }
 
+TEST(OptimizerState, MatchesTheLibrariesMeasuredOnCpu) {
+  // tools/groundtruth/optim_states.py: m and v storages as torchao 0.18.0 (_new_buffer) and bitsandbytes 0.50.2
+  // (init_state) allocate them under torch 2.15.0 on CPU; the hand derivations above give the same numbers.
+  struct Row {
+    const char* optimizer;
+    std::uint64_t numel;
+    Dtype param;
+    std::uint64_t measured;
+  };
+  const Row rows[] = {
+      {"adamw-torchao-4bit", k4096x4096, Dtype::fp32, 17825920},
+      {"adamw-torchao-4bit", 4095, Dtype::fp32, 32760},
+      {"adamw-torchao-4bit", 4096, Dtype::fp32, 4480},
+      {"adamw-torchao-4bit", 4160, Dtype::fp32, 33280},
+      {"adamw-torchao-4bit", 4000, Dtype::bf16, 16000},
+      {"adamw-torchao-8bit", k4096x4096, Dtype::fp32, 34080768},
+      {"adamw-torchao-8bit", 4096, Dtype::fp32, 10368},
+      {"adamw-torchao-8bit", 4160, Dtype::fp32, 33280},
+      {"adamw-torchao-fp8", k4096x4096, Dtype::fp32, 34078720},
+      {"adamw-torchao-fp8", 4096, Dtype::fp32, 8320},
+      {"adamw-torchao-fp8", 4000, Dtype::bf16, 16000},
+      {"adam-8bit", k4096x4096, Dtype::fp32, 34078720},
+      {"adam-8bit", 4095, Dtype::fp32, 32760},
+      {"adam-8bit", 4096, Dtype::fp32, 8320},
+      {"adam-8bit", 4160, Dtype::fp32, 8456},
+      {"adam-8bit", 4000, Dtype::bf16, 32000},
+  };
+  for (const Row& r : rows)
+    EXPECT_EQ(moment_bytes_of_tensor(opt(r.optimizer), mixed16(), r.numel, r.param).value, r.measured)
+        << r.optimizer << " " << r.numel;
+}
+
 TEST(OptimizerState, OnebitErrorBuffersPadToNTimesLcmOfNAnd8) {
   // N = 8: lcm(8, 8) = 8, multiple 64; 1,000,000 = 15,625 x 64, no padding; server 1,000,000 / 8.
   EXPECT_EQ(onebit_error_elements(1000000, 8).worker, 1000000u);
@@ -108,6 +140,9 @@ TEST(OptimizerState, NamesAliasesAndRefusals) {
   EXPECT_THROW(resolve_scenario(sc), ConfigError);  // DeepSpeed: "1bit-Adam is not compatible with ZeRO"
   sc.parallel.zero_stage = 0;
   EXPECT_NO_THROW(resolve_scenario(sc));
+  sc.training.framework = Framework::hf;  // a DeepSpeed optimizer, not a PyTorch one
+  EXPECT_THROW(resolve_scenario(sc), ConfigError);
+  sc.training.framework = Framework::megatron;
   sc.training.optimizer = "lion-8bit";
   EXPECT_THROW(resolve_scenario(sc), ConfigError);
 }

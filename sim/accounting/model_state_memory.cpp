@@ -81,11 +81,11 @@ ModelStateMemory model_state_memory(const RankParamShard& shard, const Recipe& r
       bool optional = false;  // left out when it holds nothing
     };
     const Buffer buffers[] = {
-        {"1-bit worker_error (error feedback)", e.worker, "4*round_up(n, dp*lcm(dp,8)), dp = "},
-        {"1-bit server_error (error feedback)", e.server, "4*round_up(n, dp*lcm(dp,8))/dp, dp = "},
+        {"1-bit worker_error (error feedback)", e.worker, "round_up(n, dp*lcm(dp,8)), dp = "},
+        {"1-bit server_error (error feedback)", e.server, "round_up(n, dp*lcm(dp,8))/dp, dp = "},
         // 1-bit LAMB flattens m with zeros up to the same size (lamb.py dummy_exp_avg, lines 268-273).
         {"1-bit LAMB momentum padding", optimizer.num_states == 3 ? e.worker - n : 0,
-         "4*(round_up(n, dp*lcm(dp,8)) - n), dp = ", true}};
+         "round_up(n, dp*lcm(dp,8)) - n, dp = ", true}};
     for (const Buffer& b : buffers) {
       if (b.optional && b.elements == 0) continue;
       ModelStateTerm t;

@@ -414,7 +414,7 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   {
     Terms x = grads_term(G, "every trainable parameter");
     const U moment = r.recipe->moment_dtype == Dtype::bf16 && !lora ? 2 : 4;
-    if (r.optimizer->num_states == 2 && !r.optimizer->blockwise_8bit) {
+    if (r.optimizer->num_states == 2 && !r.optimizer->quantized()) {
       if (out.optimizer_impl == OptimizerImpl::for_loop)
         x.add("Adam for-loop step: sqrt(v) and its quotient for the largest tensor", C::temporaries,
               "2*e_state*largest", "torch/optim/adam.py _single_tensor_adam (denom = (v.sqrt() / bc2).add_(eps))",

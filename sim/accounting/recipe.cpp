@@ -70,12 +70,51 @@ const std::vector<Recipe>& torch_recipe_table() {
   return table;
 }
 
+// Moment formats. bitsandbytes (optim/optimizer.py at 95f9af3, Optimizer2State.init_state lines 492-529): state1 and
+// state2 uint8, absmax1/absmax2 fp32 of ceil(n/256) blocks, tensors with numel < min_8bit_size (4096, line 414)
+// keep fp32 state1/state2; the quantization maps are one per optimizer (name2qmap, lines 134, 157-159), not counted.
+constexpr MomentFormat kBnb8bit{8, "uint8", 256, 4096, false, false, 0};
+// torchao (torchao/optim at 36027d8): adam.py _new_buffer (lines 71-78) quantizes a tensor only when numel >= 4096
+// and numel % block_size == 0, else torch.zeros_like(p); AdamW8bit block_size 256 (line 319), AdamW4bit 128 (line
+// 352), AdamWFp8 256 (line 385). subclass_8bit.py zeros (lines 104-116): uint8 codes, fp32 scale of numel/block,
+// a 256-entry fp32 qmap per state tensor; subclass_4bit.py zeros (lines 115-130): numel/2 uint8 (two 4-bit codes
+// each), fp32 scale numel/block, a 16-entry qmap; subclass_fp8.py (lines 19, 86-95): float8_e4m3fn codes, fp32
+// scale numel/block, no qmap.
+constexpr MomentFormat kTorchao8bit{8, "uint8", 256, 4096, true, true, 256};
+constexpr MomentFormat kTorchao4bit{4, "4-bit (2 per uint8)", 128, 4096, true, true, 16};
+constexpr MomentFormat kTorchaoFp8{8, "fp8 e4m3", 256, 4096, true, true, 0};
+
+// DeepSpeed runtime/fp16/onebit (at 38327e0): adam.py lines 166-182 (exp_avg, exp_avg_sq zeros_like(p); fp32
+// worker_error and server_error, line 110 divider = lcm(N, 8)); zoadam.py lines 174-198 (adds momentum_accumulator);
+// lamb.py lines 206-213 (exp_avg, exp_avg_sq, exp_avg_sq_fresh) and 261-287 (momentum flattened into one buffer
+// padded with zeros to the corrected size, worker/server errors). engine.py lines 1452-1472: none works with ZeRO.
 constexpr Optimizer kOptimizers[] = {
-    {"adam", 2, false, "Adam: first and second moments (m, v)"},
-    {"adamw", 2, false, "AdamW: first and second moments (m, v); weight decay needs no state"},
-    {"sgd-momentum", 1, false, "SGD with momentum: one momentum buffer"},
-    {"sgd", 0, false, "plain SGD: no optimizer state"},
-    {"adam-8bit", 2, true, "bitsandbytes 8-bit Adam: m, v as int8 with an fp32 absmax per 256-element block"},
+    {"adam", 2, {}, "Adam: first and second moments (m, v)"},
+    {"adamw", 2, {}, "AdamW: first and second moments (m, v); weight decay needs no state"},
+    {"sgd-momentum", 1, {}, "SGD with momentum: one momentum buffer"},
+    {"sgd", 0, {}, "plain SGD: no optimizer state"},
+    {"adam-8bit", 2, kBnb8bit, "bitsandbytes 8-bit Adam(W): m, v as uint8 with an fp32 absmax per 256-element block",
+     "adamw-bnb-8bit"},
+    {"adamw-torchao-8bit", 2, kTorchao8bit,
+     "torchao AdamW8bit: m, v as uint8 with an fp32 scale per 256-element block"},
+    {"adamw-torchao-4bit", 2, kTorchao4bit,
+     "torchao AdamW4bit: m, v as 4-bit codes with an fp32 scale per 128-element block"},
+    {"adamw-torchao-fp8", 2, kTorchaoFp8,
+     "torchao AdamWFp8: m, v as float8 e4m3 with an fp32 scale per 256-element block"},
+    {"onebit-adam", 2, {}, "DeepSpeed 1-bit Adam: fp32 m, v + fp32 worker_error + server_error (1/N)", "", true},
+    {"zero-one-adam",
+     2,
+     {},
+     "DeepSpeed 0/1 Adam: fp32 m, v, momentum_accumulator + fp32 worker_error + server_error (1/N)",
+     "",
+     true,
+     1},
+    {"onebit-lamb",
+     3,
+     {},
+     "DeepSpeed 1-bit LAMB: fp32 m, v, fresh v + fp32 worker_error + server_error (1/N)",
+     "",
+     true},
 };
 }  // namespace
 
@@ -92,7 +131,7 @@ const Recipe* find_recipe(std::string_view name) {
 
 const Optimizer* find_optimizer(std::string_view name) {
   for (const auto& o : kOptimizers)
-    if (o.name == name) return &o;
+    if (o.name == name || (!o.alias.empty() && o.alias == name)) return &o;
   return nullptr;
 }
 
@@ -108,7 +147,9 @@ unsigned bytes_per_parameter(const Recipe& recipe, const Optimizer& optimizer) {
   unsigned bits = 0;
   for (const auto& t : recipe.tensors) bits += bits_per_element(t.dtype);
   for (int i = 0; i < optimizer.num_states; ++i)
-    bits += optimizer.blockwise_8bit ? 8 : bits_per_element(i == 1 ? second_moment_dtype(recipe) : recipe.moment_dtype);
+    bits += optimizer.quantized() ? optimizer.format.value_bits
+                                  : bits_per_element(i == 1 ? second_moment_dtype(recipe) : recipe.moment_dtype);
+  bits += 32 * static_cast<unsigned>(optimizer.extra_fp32_states + (optimizer.error_feedback ? 1 : 0));
   return bits / 8;
 }
 

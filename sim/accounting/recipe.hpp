@@ -5,6 +5,7 @@
 // DeepSpeed's extra fp32 gradient partition (ZeRO-Infinity Sec. 3, DeepSpeed #1137).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -39,16 +40,31 @@ struct Recipe {
   std::optional<Dtype> second_moment_dtype = std::nullopt;
 };
 
-struct Optimizer {
-  std::string_view name;
-  int num_states;       // moment tensors per parameter (Adam: m and v)
-  bool blockwise_8bit;  // states stored as int8 with one fp32 absmax per kBlockwise8bitBlock elements
-  std::string_view summary;
+// How an optimizer stores its moments (docs/model-states.md, "Optimizer-state formats", has the sources).
+struct MomentFormat {
+  // 0: the recipe's moment dtypes (fp32 Adam, Megatron --exp-avg-dtype); else bits per stored moment element.
+  unsigned value_bits = 0;
+  std::string_view value_label = "";  // "uint8", "4-bit (2 per uint8)", "fp8 e4m3"
+  std::uint64_t block = 0;            // > 0: one fp32 scale (absmax) per `block` elements of each moment
+  // Tensors with fewer elements keep full-precision moments (bitsandbytes min_8bit_size, torchao's 4096).
+  std::uint64_t min_elements = 0;
+  bool needs_whole_blocks = false;    // torchao: numel % block must be 0, else full precision
+  bool fallback_param_dtype = false;  // the full-precision fallback is zeros_like(p) (torchao), not fp32 (bnb)
+  unsigned qmap_entries = 0;          // fp32 quantization-map entries per state tensor (torchao; bnb shares one)
 };
 
-// bitsandbytes 8-bit blockwise optimizers keep one fp32 absmax per 256 elements per state
-// (bitsandbytes optim/optimizer.py, Optimizer8bit.init_state: blocksize 256).
-inline constexpr std::uint64_t kBlockwise8bitBlock = 256;
+struct Optimizer {
+  std::string_view name;
+  int num_states;  // moment tensors per parameter (Adam: m and v; 1-bit LAMB: m, v, fresh v)
+  MomentFormat format;
+  std::string_view summary;
+  std::string_view alias = "";  // another accepted name ("" when none)
+  // DeepSpeed 1-bit Adam / 0/1 Adam / 1-bit LAMB: an fp32 worker_error over the flat buffer padded to a multiple
+  // of N * lcm(N, 8) and an fp32 server_error of 1/N of it, N the data-parallel size (onebit_error_elements()).
+  bool error_feedback = false;
+  int extra_fp32_states = 0;  // further fp32 per-parameter buffers (0/1 Adam's momentum_accumulator)
+  bool quantized() const { return format.value_bits != 0; }
+};
 
 std::span<const Recipe> recipes();
 std::span<const Optimizer> optimizers();
@@ -56,7 +72,7 @@ std::span<const Optimizer> optimizers();
 const Recipe* find_recipe(std::string_view name);
 const Optimizer* find_optimizer(std::string_view name);
 
-// Whole bytes per parameter of the unsharded model states (scales of 8-bit states not included),
+// Whole bytes per parameter of the unsharded model states (block scales and the 1/N server_error not included),
 // e.g. 16 for mixed-16 + adam.
 unsigned bytes_per_parameter(const Recipe& recipe, const Optimizer& optimizer);
 

@@ -34,13 +34,24 @@ ResolvedScenario resolve_scenario(Scenario sc) {
                       "mixed-20 (deepspeed), fp32, bf16");
   r.optimizer = find_optimizer(t.optimizer);
   if (r.optimizer == nullptr)
-    throw ConfigError("optimizer", t.optimizer, "unknown; one of adam, adamw, sgd-momentum, sgd, adam-8bit");
+    throw ConfigError("optimizer", t.optimizer,
+                      "unknown; one of adam, adamw, sgd-momentum, sgd, adam-8bit (adamw-bnb-8bit), "
+                      "adamw-torchao-8bit, adamw-torchao-4bit, adamw-torchao-fp8, onebit-adam, zero-one-adam, "
+                      "onebit-lamb");
   if (t.use_distributed_optimizer) {
     if (sc.parallel.zero_stage > 1)
       throw ConfigError("use_distributed_optimizer", "true",
                         "is ZeRO stage 1 and conflicts with zero_stage " + std::to_string(sc.parallel.zero_stage));
     sc.parallel.zero_stage = 1;
   }
+  // DeepSpeed engine.py _configure_basic_optimizer asserts "1bit-Adam is not compatible with ZeRO" (the same for
+  // 0/1 Adam and 1-bit LAMB); they are DeepSpeed optimizers, not PyTorch ones.
+  if (r.optimizer->error_feedback && sc.parallel.zero_stage != 0)
+    throw ConfigError("optimizer", t.optimizer,
+                      "is not compatible with ZeRO (DeepSpeed engine.py asserts it); zero_stage is " +
+                          std::to_string(sc.parallel.zero_stage) + ", needs 0 (and no use_distributed_optimizer)");
+  if (r.optimizer->error_feedback && t.framework == Framework::hf)
+    throw ConfigError("optimizer", t.optimizer, "is a DeepSpeed optimizer; framework hf models PyTorch DDP/FSDP");
   check_low_precision(t.low_precision, *r.recipe, *r.optimizer, sc.parallel.zero_stage);
   if ((r.derived_recipe = precision_aware_recipe(t.low_precision, *r.recipe))) r.recipe = r.derived_recipe.get();
   if (t.low_precision.quantized() && (sc.inference.enabled || sc.lora.enabled() || !sc.model))

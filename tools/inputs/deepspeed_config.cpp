@@ -251,9 +251,12 @@ struct Walker {
       mapped = t == "adam" || t == "muadam" ? "adam" : "adamw";  // both keep m and v
     else if (t == "sgd" || t == "musgd")
       mapped = momentum.value_or(0.0) > 0.0 ? "sgd-momentum" : "sgd";
+    else if (t == "onebitadam" || t == "zerooneadam" || t == "onebitlamb")  // runtime/config.py lines 77-79
+      mapped = t == "onebitadam" ? "onebit-adam" : t == "zerooneadam" ? "zero-one-adam" : "onebit-lamb";
     if (mapped.empty()) {
       unresolved("optimizer", type_path, type_value,
-                 "is not in trainmem's optimizer table (Adam, AdamW, SGD with or without momentum)");
+                 "is not in trainmem's optimizer table (Adam, AdamW, SGD with or without momentum, "
+                 "OneBitAdam, ZeroOneAdam, OneBitLamb)");
       return;
     }
     set("optimizer", mapped, type_path);

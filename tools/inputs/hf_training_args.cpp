@@ -223,6 +223,9 @@ void optim(Reader& r, const std::string& name, const std::string& path, bool dee
       {"adamw_8bit", "adam-8bit", "", ""},
       {"paged_adamw_8bit", "adam-8bit", "",
        " (paged: the states are counted on the GPU; bitsandbytes pages them to the CPU only under memory pressure)"},
+      // transformers Trainer: ADAMW_TORCH_4BIT / _8BIT build torchao.optim.AdamW4bit / AdamW8bit.
+      {"adamw_torch_4bit", "adamw-torchao-4bit", "", ""},
+      {"adamw_torch_8bit", "adamw-torchao-8bit", "", ""},
   };
   for (const auto& row : kRows) {
     if (row.name != name) continue;
@@ -242,7 +245,7 @@ void optim(Reader& r, const std::string& name, const std::string& path, bool dee
   }
   r.in.unresolved.push_back({"optimizer", field(r.in, path), json(name).dump(),
                              "is not in trainmem's optimizer table (adamw_torch, adamw_torch_fused, adamw_apex_fused, "
-                             "sgd, adamw_bnb_8bit, adamw_8bit, paged_adamw_8bit)"});
+                             "sgd, adamw_bnb_8bit, adamw_8bit, paged_adamw_8bit, adamw_torch_4bit, adamw_torch_8bit)"});
 }
 
 // fsdp (bool, or the legacy "full_shard auto_wrap" string / list) and fsdp_config (dict or a path to one).

@@ -81,7 +81,10 @@ constexpr OptionSpec kOptions[] = {
     {"fp16", "", K::boolean, "Hugging Face Trainer fp16: recipe amp (autocast, same bytes as bf16)", "training"},
     {"recipe", "", K::text, "mixed-16 (zero-paper) | mixed-18 (megatron) | mixed-20 (deepspeed) | fp32 | bf16",
      "training"},
-    {"optimizer", "", K::text, "adam | adamw | sgd-momentum | sgd | adam-8bit", "training"},
+    {"optimizer", "", K::text,
+     "adam | adamw | sgd-momentum | sgd | adam-8bit | adamw-torchao-8bit | adamw-torchao-4bit | "
+     "adamw-torchao-fp8 | onebit-adam | zero-one-adam | onebit-lamb",
+     "training"},
     {"framework", "", K::text, "megatron (default: fused kernels, fp32 main_grad) | hf (transformers + PyTorch)",
      "training"},
     {"optimizer_impl", "", K::text, "for-loop | foreach | fused (default: hf foreach, megatron fused)", "training"},

@@ -3,12 +3,13 @@
 #include <string>
 #include <vector>
 
+#include "sim/accounting/optimizer_state.hpp"
 #include "tools/report/format.hpp"
 
 namespace trainmem::tools {
 namespace {
 
-// Bytes per parameter as a decimal (8-bit Adam's absmax scales make it fractional).
+// Bytes per parameter as a decimal (block scales and the 1/N server_error make it fractional).
 std::string bpp(double bytes) {
   std::string s = std::to_string(bytes);
   while (!s.empty() && s.back() == '0') s.pop_back();
@@ -16,24 +17,35 @@ std::string bpp(double bytes) {
   return s;
 }
 
-double recipe_bytes(const sim::Recipe& r, const sim::Optimizer& opt) {
-  unsigned bits = 0;
-  for (const auto& t : r.tensors) bits += bits_per_element(t.dtype);
-  for (int i = 0; i < opt.num_states; ++i)
-    bits += opt.blockwise_8bit ? 8 : bits_per_element(i == 1 ? sim::second_moment_dtype(r) : r.moment_dtype);
-  double b = bits / 8.0;
-  if (opt.blockwise_8bit) b += opt.num_states * 4.0 / static_cast<double>(sim::kBlockwise8bitBlock);
-  return b;
+// The moment storage of an optimizer, for the table's last column.
+std::string state_text(const sim::Optimizer& opt) {
+  std::string s = opt.num_states == 3 ? "m, v, fresh v" : "m, v";
+  if (opt.quantized())
+    s = std::string(opt.format.value_label) + " " + s + " + fp32 scale/" + std::to_string(opt.format.block);
+  else
+    s += " (recipe's moment dtype)";
+  if (opt.extra_fp32_states > 0) s += " + fp32 accumulator";
+  if (opt.error_feedback) s += " + fp32 errors (1 + 1/N)";
+  return s;
 }
 
 void choices(std::ostream& o, const sim::EstimateResult& r) {
   const sim::Recipe& megatron = *sim::find_recipe("mixed-18");
   const sim::Optimizer& adam = *sim::find_optimizer("adam");
-  o << "Bytes per parameter by optimizer-state choice (before sharding; computed from the recipe tables)\n";
-  for (const auto& rec : sim::recipes())
-    o << "    " << pad(std::string(rec.name) + " + adam", 72) << lpad(bpp(recipe_bytes(rec, adam)), 9) << "\n";
-  o << "    " << pad("mixed-18 + adam-8bit (bitsandbytes: int8 m, v + fp32 absmax / 256)", 72)
-    << lpad(bpp(recipe_bytes(megatron, *sim::find_optimizer("adam-8bit"))), 9) << "\n";
+  // DeepSpeed's 1-bit optimizers add 4/N for the server_error: N is this scenario's data-parallel size.
+  const auto ranks = static_cast<std::uint64_t>(r.resolved.scenario.parallel.zero_shard_ways());
+  const char* const cols[] = {"mixed-16", "mixed-18", "mixed-20", "fp32", "bf16"};
+  o << "Bytes per parameter by optimizer-state choice (before sharding, large tensors; 1-bit rows at N = " << ranks
+    << ")\n    " << pad("optimizer", 20);
+  for (const char* c : cols) o << lpad(c, 10);
+  o << "   moments\n";
+  for (const auto& opt : sim::optimizers()) {
+    if (opt.num_states < 2) continue;  // SGD keeps one moment or none
+    o << "    " << pad(std::string(opt.name), 20);
+    for (const char* c : cols) o << lpad(bpp(sim::bytes_per_parameter_exact(*sim::find_recipe(c), opt, ranks)), 10);
+    o << "   " << state_text(opt) << "\n";
+  }
+  o << "  Megatron's precision-aware optimizer (TE FusedAdam, adam):\n";
   struct Row {
     const char* what;
     Dtype params, grads, m, v;
@@ -58,16 +70,21 @@ void choices(std::ostream& o, const sim::EstimateResult& r) {
     std::string terms;
     for (const auto& t : rec->tensors)
       terms += (terms.empty() ? "" : " + ") + std::to_string(bits_per_element(t.dtype) / 8);
-    o << "    " << pad(std::string("mixed-18 + ") + row.what, 72) << lpad(bpp(recipe_bytes(*rec, adam)), 9) << "   ("
-      << terms << " + m " << bits_per_element(row.m) / 8 << " + v " << bits_per_element(row.v) / 8 << ")\n";
+    o << "    " << pad(std::string("mixed-18 + ") + row.what, 72)
+      << lpad(bpp(sim::bytes_per_parameter_exact(*rec, adam, 1)), 9) << "   (" << terms << " + m "
+      << bits_per_element(row.m) / 8 << " + v " << bits_per_element(row.v) / 8 << ")\n";
   }
+  o << "  Low-bit optimizers keep tensors under 4096 elements (torchao: also not whole blocks) in full precision;\n"
+    << "  bitsandbytes optim/optimizer.py init_state, torchao optim/adam.py _new_buffer, DeepSpeed\n"
+    << "  runtime/fp16/onebit/{adam,zoadam,lamb}.py (no ZeRO). docs/model-states.md has the table with line numbers.\n";
   o << "  Sources: Megatron-LM arguments.py (--use-precision-aware-optimizer, --main-params-dtype fp32|fp16,\n"
     << "  --main-grads-dtype fp32|bf16, --exp-avg-dtype / --exp-avg-sq-dtype fp32|fp16|bf16|fp8; only with the\n"
     << "  distributed optimizer, core/optimizer/__init__.py; needs TE's FusedAdam, optimizer_config.py); TE\n"
     << "  optimizers/fused_adam.py (fp8 states are E4M3 with one fp32 scale per tensor; store_param_remainders keeps\n"
     << "  the low 16 bits of an fp32 master of a bf16 parameter, Megatron default on); bitsandbytes 8-bit Adam.\n";
   o << "  This scenario: " << r.resolved.recipe->name << " + " << r.resolved.optimizer->name << " = "
-    << bpp(recipe_bytes(*r.resolved.recipe, *r.resolved.optimizer)) << " bytes per parameter.\n\n";
+    << bpp(sim::bytes_per_parameter_exact(*r.resolved.recipe, *r.resolved.optimizer, ranks))
+    << " bytes per parameter.\n\n";
 }
 
 void quantized(std::ostream& o, const sim::EstimateResult& r) {
@@ -128,7 +145,8 @@ void quantized(std::ostream& o, const sim::EstimateResult& r) {
 
 void explain_low_precision(std::ostream& o, const sim::EstimateResult& r) {
   const auto& t = r.resolved.scenario.training;
-  if (t.low_precision.precision_aware_optimizer || r.resolved.optimizer->blockwise_8bit || t.low_precision.quantized())
+  if (t.low_precision.precision_aware_optimizer || r.resolved.optimizer->quantized() ||
+      r.resolved.optimizer->error_feedback || t.low_precision.quantized())
     choices(o, r);
   if (t.low_precision.quantized()) quantized(o, r);
 }

@@ -27,9 +27,16 @@ std::vector<comm::BufferRequest> buffer_requests(const sim::ModelStateMemory& st
   for (const auto& t : states.terms) {
     if (t.expert_elements.value != 0)
       throw ConfigError("num_experts", "(MoE)", "trainmem-validate allocates dense models only");
+    // The role first: low-bit moments (uint8, 4-bit) are refused by their scale rows, not by their dtype label.
+    const bool low_bit = t.name.find("moment") != std::string::npos && !parse_dtype(t.dtype);
+    if (low_bit)
+      throw ConfigError(
+          "optimizer", t.name,
+          "low-bit optimizer states (" + t.dtype + ") are not allocated by trainmem-validate (use adam or adamw)");
+    const comm::BufferRole role = role_of(t);
     const auto dtype = parse_dtype(t.dtype);
     if (!dtype) throw ConfigError("dtype of " + t.name, t.dtype, "not a storage dtype the validation step knows");
-    out.push_back(comm::BufferRequest{t.name, std::string(sim::category_name(t.category)), role_of(t), *dtype});
+    out.push_back(comm::BufferRequest{t.name, std::string(sim::category_name(t.category)), role, *dtype});
   }
   return out;
 }

@@ -24,6 +24,7 @@ TEST(ModelStateTerms, ModelStateMemoryIsTheTableRowByRow) {
   for (const Recipe& recipe : recipes())
     for (const Optimizer& optimizer : optimizers())
       for (int zero = 0; zero <= 3; ++zero) {
+        if (optimizer.error_feedback) continue;  // sized with dp by model_state_memory(); optimizer_state_test
         SCOPED_TRACE(testing::Message() << recipe.name << " " << optimizer.name << " zero " << zero);
         const auto rows = model_state_term_rules(recipe, optimizer);
         const ModelStateMemory m = model_state_memory(sh, recipe, optimizer, zero, 8, 2);
@@ -50,7 +51,7 @@ TEST(ModelStateTerms, BytesFollowTheDtypeAndTheAbsmaxBlock) {
   const auto adam8 = model_state_term_rules(mixed, *find_optimizer("adam-8bit"));
   ASSERT_FALSE(adam8.empty());
   const ModelStateTermRule& scales = adam8.back();
-  EXPECT_EQ(scales.block, kBlockwise8bitBlock);
+  EXPECT_EQ(scales.block, 256u);  // bitsandbytes blocksize = 256 (optim/optimizer.py init_state)
   EXPECT_EQ(scales.bytes(256).value, 4u);
   EXPECT_EQ(scales.bytes(257).value, 8u);  // a partial block has its own scale
   const ModelStateTermRule& values = adam8[adam8.size() - 2];

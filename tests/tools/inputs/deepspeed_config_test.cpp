@@ -162,6 +162,10 @@ TEST(DeepSpeedConfig, OptimizerTypes) {
   // torch.optim.SGD keeps a momentum buffer only when momentum > 0.
   EXPECT_EQ(opt(R"({"type": "SGD", "params": {"lr": 0.1, "momentum": 0.9}})"), "sgd-momentum");
   EXPECT_EQ(opt(R"({"type": "SGD", "params": {"lr": 0.1}})"), "sgd");
+  // The 1-bit optimizers by their ds_config names (runtime/config.py: onebitadam, zerooneadam, onebitlamb).
+  EXPECT_EQ(opt(R"({"type": "OneBitAdam", "params": {"freeze_step": 400}})"), "onebit-adam");
+  EXPECT_EQ(opt(R"({"type": "ZeroOneAdam"})"), "zero-one-adam");
+  EXPECT_EQ(opt(R"({"type": "OneBitLamb"})"), "onebit-lamb");
   EXPECT_EQ(opt(R"({"type": "Lamb"})"), "(unresolved)");
   EXPECT_EQ(opt(R"({"type": "Lion"})"), "(unresolved)");
 }

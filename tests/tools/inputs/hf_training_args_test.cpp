@@ -79,7 +79,10 @@ TEST(HfTrainingArgs, OptimNames) {
   };
   for (const Case c : {Case{"adamw_torch", "adamw", "foreach"}, Case{"adamw_torch_fused", "adamw", "fused"},
                        Case{"sgd", "sgd", "foreach"}, Case{"adamw_bnb_8bit", "adam-8bit", "(unset)"},
-                       Case{"paged_adamw_8bit", "adam-8bit", "(unset)"}}) {
+                       Case{"paged_adamw_8bit", "adam-8bit", "(unset)"},
+                       // transformers OptimizerNames ADAMW_TORCH_4BIT / _8BIT: torchao.optim.AdamW4bit / AdamW8bit.
+                       Case{"adamw_torch_4bit", "adamw-torchao-4bit", "(unset)"},
+                       Case{"adamw_torch_8bit", "adamw-torchao-8bit", "(unset)"}}) {
     const TrainerInputs in = from(std::string(R"({"optim": ")") + c.optim + "\"}");
     EXPECT_EQ(text(in, "optimizer"), c.optimizer) << c.optim;
     EXPECT_EQ(text(in, "optimizer_impl"), c.impl) << c.optim;

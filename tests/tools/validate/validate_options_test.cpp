@@ -106,8 +106,15 @@ TEST(ValidatePlan, MapsEveryMixedRecipeTermToABuffer) {
 TEST(ValidatePlan, RefusesEightBitStates) {
   sim::Scenario sc;
   sc.num_parameters = ElementCount(1000);
-  sc.training.optimizer = "adam-8bit";
-  EXPECT_THROW(buffer_requests(sim::estimate(sc).classes.at(0).model_states), ConfigError);
+  for (const char* optimizer : {"adam-8bit", "adamw-torchao-4bit", "adamw-torchao-fp8"}) {
+    sc.training.optimizer = optimizer;
+    try {
+      buffer_requests(sim::estimate(sc).classes.at(0).model_states);
+      ADD_FAILURE() << optimizer << " was not refused";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("not allocated by trainmem-validate"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

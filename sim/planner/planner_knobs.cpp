@@ -73,19 +73,19 @@ std::vector<Planner::Split> Planner::splits_of(std::int64_t pp) const {
   }
   if (L % pp == 0) out.push_back({0, 0, L / pp, L / pp, L / pp});
   if (!rq.uneven_splits || pp < 2) return out;
-  // Edge stages lighter than a middle one by at most kShift layers (the usual reason to go uneven: the
-  // first stage keeps pp microbatches in flight, the last one the logits).
-  const std::int64_t kShift = rq.uneven_max_delta;
+  // Edge stages lighter than a middle one by at most delta = uneven_max_delta layers (the usual reason to go uneven:
+  // the first stage keeps pp microbatches in flight, the last one the logits).
+  const std::int64_t delta = rq.uneven_max_delta;
   if (pp == 2) {
-    for (std::int64_t f = std::max<std::int64_t>(1, L / 2 - kShift); f <= L - 1 && f <= (L + 1) / 2 + kShift; ++f)
+    for (std::int64_t f = std::max<std::int64_t>(1, L / 2 - delta); f <= L - 1 && f <= (L + 1) / 2 + delta; ++f)
       if (f != L - f) out.push_back({f, L - f, f, 0, L - f});
     return out;
   }
   for (std::int64_t mid = 1; mid * (pp - 2) <= L - 2; ++mid) {
     const std::int64_t edges = L - mid * (pp - 2);
-    for (std::int64_t f = std::max<std::int64_t>(1, mid - kShift); f <= mid; ++f) {
+    for (std::int64_t f = std::max<std::int64_t>(1, mid - delta); f <= mid; ++f) {
       const std::int64_t l = edges - f;
-      if (l < std::max<std::int64_t>(1, mid - kShift) || l > mid || (f == mid && l == mid)) continue;
+      if (l < std::max<std::int64_t>(1, mid - delta) || l > mid || (f == mid && l == mid)) continue;
       out.push_back({f, l, f, mid, l});
     }
   }

@@ -7,6 +7,8 @@
 //   BM_PlanSearchExhaustive: build + search with no early stop: every world size up to 4096 visited.
 //   BM_PlanSearchExhaustiveUneven: the same with uneven pipeline splits (--uneven-pp).
 //   BM_PlanSearchExhaustiveOffload, BM_PlanEvaluateOffload: the same with --offload-search nvme.
+//   BM_PlanSearchExhaustiveKnobs, BM_PlanEvaluateKnobs: the same with Ulysses up to 8, HSDP shard groups and uneven
+//     splits up to 8 layers lighter searched (and uniform recompute groups, searched by default).
 //   BM_PlanSearchAndReplay: build + search + the simulator's replay of the finalists, as `plan --min-gpus`
 //     (default top 10) runs them.
 //   BM_PlanProcess: the whole `trainmem plan ... --min-gpus --format json` process (/simulate:0 adds
@@ -110,6 +112,21 @@ void BM_PlanSearchExhaustiveUneven(benchmark::State& state) {
   search_exhaustive(state, rq);
 }
 BENCHMARK(BM_PlanSearchExhaustiveUneven)->Unit(benchmark::kMillisecond);
+
+// The issue 18 knobs on (--max-ulysses-sp 8 --hsdp-search --uneven-max-delta 8; uniform recompute groups are
+// searched by default): every world size visited, and the evaluator alone over that space's candidates.
+sim::PlanRequest request_100b_knobs() {
+  sim::PlanRequest rq = request_100b();
+  rq.max_ulysses_sp = 8;
+  rq.search_shard_groups = true;
+  rq.uneven_splits = true;
+  rq.uneven_max_delta = 8;
+  return rq;
+}
+void BM_PlanSearchExhaustiveKnobs(benchmark::State& state) { search_exhaustive(state, request_100b_knobs()); }
+BENCHMARK(BM_PlanSearchExhaustiveKnobs)->Unit(benchmark::kMillisecond);
+void BM_PlanEvaluateKnobs(benchmark::State& state) { evaluate_all(state, sim::Planner(request_100b_knobs())); }
+BENCHMARK(BM_PlanEvaluateKnobs)->Unit(benchmark::kMillisecond);
 
 // As tools/cli/plan/plan_cli.cpp runs it for `--min-gpus --top 10`: a ranking 2 x 10 + 8 deep, then the replay.
 void BM_PlanSearchAndReplay(benchmark::State& state) {

@@ -66,11 +66,13 @@ PlanCost PlanCostModel::cost(const PlanLayout& l, std::int64_t num_microbatches,
   // Communication, bytes one GPU sends per step (ring collectives: an all-reduce sends 2(g-1)/g of the
   // buffer, a reduce-scatter or all-gather (g-1)/g).
   const double layers_per_stage = layers_ / pp;
-  const double act = (s_ / cp) * b * h_ * act_bytes_;  // one microbatch's [s/cp, b, h] activation
+  const double u = static_cast<double>(l.ulysses_sp);
+  const double seq = s_ / (cp * u);              // a rank's tokens of a sequence (Ulysses splits it further)
+  const double act = seq * b * h_ * act_bytes_;  // one microbatch's [s/(cp u), b, h] activation
   if (l.tp > 1)  // 2 all-reduces (SP: all-gather + reduce-scatter pairs, same volume) forward, 2 backward
     c.tp_bytes = m * layers_per_stage * (4.0 + 2.0 * full_fraction) * 2.0 * (tp - 1.0) / tp * act;
   if (l.cp > 1) {  // ring attention: K,V around the ring forward; K,V and dK,dV backward
-    const double kv_local = 2.0 * (s_ / cp) * b * kv_width_ / tp * act_bytes_;
+    const double kv_local = 2.0 * seq * b * kv_width_ / tp * act_bytes_;
     c.cp_bytes = m * layers_per_stage * (3.0 + full_fraction) * (cp - 1.0) * kv_local;
   }
   if (l.pp > 1)  // activation forward and its gradient backward, per microbatch and model chunk (split by tp)
@@ -84,16 +86,34 @@ PlanCost PlanCostModel::cost(const PlanLayout& l, std::int64_t num_microbatches,
     const double rounds = l.zero_stage <= 1 ? 2.0 : l.zero_stage == 2 ? m + 1.0 : 3.0 * m;
     return rounds * (group - 1.0) / group * params * grad_bytes_;
   };
-  c.dp_bytes = dp_volume(dp * cp, p_dense) + dp_volume(tp * cp * dp / (etp * ep), p_expert);
+  // HSDP (shard_group_size S < dp; cp = ep = 1): the ZeRO traffic stays in the shard group, and the gradient shard
+  // (1/S of the parameters) is all-reduced across the dp / S replicas once per step.
+  const double shard_group = static_cast<double>(l.shard_group_size);
+  if (l.shard_group_size != 0) {
+    c.dp_bytes = dp_volume(shard_group, p_dense + p_expert);
+    const double replicas = dp / shard_group;
+    c.replicate_bytes = 2.0 * (replicas - 1.0) / replicas * (p_dense + p_expert) / shard_group * grad_bytes_;
+  } else {
+    c.dp_bytes = dp_volume(dp * cp, p_dense) + dp_volume(tp * cp * dp / (etp * ep), p_expert);
+  }
   if (moe_ && l.ep > 1)  // dispatch and combine all-to-alls, forward and backward
-    c.ep_bytes = 4.0 * m * layers_per_stage * (s_ / cp) * b * topk_ * h_ * act_bytes_ * (ep - 1.0) / ep;
+    c.ep_bytes = 4.0 * m * layers_per_stage * seq * b * topk_ * h_ * act_bytes_ * (ep - 1.0) / ep;
+  // Ulysses (Jacobs et al. 2023, Sec. 3): per layer an all-to-all each of q, k, v (sequence- to head-sharded) and
+  // of the attention output back, forward, again in the backward and in a full recompute's forward; each sends
+  // (u - 1) / u of the rank's [s/(cp u), b, width / tp] tensor.
+  if (l.ulysses_sp > 1)
+    c.ulysses_bytes = m * layers_per_stage * (2.0 + full_fraction) * (2.0 * h_ + 2.0 * kv_width_) / tp * seq * b *
+                      act_bytes_ * (u - 1.0) / u;
 
   // Which links: ranks are ordered tp-cp-ep-dp-pp, so a group is inside a node when the product of its
   // degree and the faster-varying ones is at most gpus_per_node.
   const auto node = static_cast<double>(gpus_per_node_);
   auto rate = [&](double span) { return span <= node ? rates_.intra_node_bytes_per_s : rates_.inter_node_bytes_per_s; };
-  const double comm_time = c.tp_bytes / rate(tp) + c.cp_bytes / rate(tp * cp) + c.dp_bytes / rate(tp * cp * dp) +
-                           c.pp_bytes / rate(world) + c.ep_bytes / rate(etp * ep);
+  // Ulysses groups and HSDP shard groups are the fastest-varying ranks of dp.
+  const double dp_span = l.shard_group_size != 0 ? tp * shard_group : tp * cp * dp;
+  const double comm_time = c.tp_bytes / rate(tp) + c.cp_bytes / rate(tp * cp) + c.dp_bytes / rate(dp_span) +
+                           c.pp_bytes / rate(world) + c.ep_bytes / rate(etp * ep) +
+                           c.ulysses_bytes / rate(tp * cp * u) + c.replicate_bytes / rate(tp * dp);
   const double compute_time = step_flops_per_token_ * gbs_ * s_ / world / rates_.flops_per_s;
   c.comm = comm_time / compute_time;
 
@@ -101,7 +121,8 @@ PlanCost PlanCostModel::cost(const PlanLayout& l, std::int64_t num_microbatches,
   // ZeRO >= 1, so the optimizer states are sharded; parameter offload needs ZeRO-3, so are the parameters).
   if (l.offloads()) {
     const double edp = tp * cp * dp / (etp * ep);
-    const double shard = p_dense / (dp * cp) + p_expert / edp;
+    const double shard =
+        l.shard_group_size != 0 ? (p_dense + p_expert) / shard_group : p_dense / (dp * cp) + p_expert / edp;
     const double param_bytes = act_bytes_;  // the model dtype: what DeepSpeed moves over PCIe
     double cpu_params = 0;
     if (l.offload_optimizer != OffloadDevice::none) {

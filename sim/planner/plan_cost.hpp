@@ -32,7 +32,9 @@ struct PlanCost {
   double total = 0;      // (1 + recompute) * (1 + bubble) + comm + offload
   // Bytes one GPU sends per step, per group.
   double tp_bytes = 0, cp_bytes = 0, dp_bytes = 0, pp_bytes = 0, ep_bytes = 0;
-  double offload = 0;                     // offload time (PCIe + NVMe + CPU optimizer) / compute time
+  double ulysses_bytes = 0;    // Ulysses all-to-alls of q, k, v and the attention output
+  double replicate_bytes = 0;  // HSDP: the all-reduce of the gradient shard across dp / shard_group_size replicas
+  double offload = 0;          // offload time (PCIe + NVMe + CPU optimizer) / compute time
   double pcie_bytes = 0, nvme_bytes = 0;  // one GPU's offload traffic per step over PCIe / to its node's NVMe
 };
 

@@ -14,8 +14,8 @@ namespace {
 auto layout_key(const PlanLayout& l) {
   return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.etp, l.dp, l.micro_batch_size, !l.sequence_parallel,
                          l.zero_stage, static_cast<int>(l.recompute_granularity), static_cast<int>(l.recompute_method),
-                         l.recompute_num_layers, l.first_stage_layers, l.last_stage_layers,
-                         static_cast<int>(l.offload_optimizer), static_cast<int>(l.offload_param),
+                         l.recompute_num_layers, l.first_stage_layers, l.last_stage_layers, l.ulysses_sp,
+                         l.shard_group_size, static_cast<int>(l.offload_optimizer), static_cast<int>(l.offload_param),
                          l.offload_checkpoints);
 }
 

@@ -27,6 +27,8 @@ Scenario scenario_for(const PlanRequest& request, const PlanLayout& l) {
   p.zero_stage = l.zero_stage;
   p.first_stage_layers = l.first_stage_layers;
   p.last_stage_layers = l.last_stage_layers;
+  p.ulysses_sp = l.ulysses_sp;
+  p.shard_group_size = l.shard_group_size;
   sc.training.use_distributed_optimizer = false;  // the layout's zero_stage says it
   sc.training.micro_batch_size = l.micro_batch_size;
   sc.training.recompute_granularity = l.recompute_granularity;
@@ -52,6 +54,8 @@ PlanLayout layout_of_scenario(const Scenario& sc) {
   l.recompute_num_layers = t.recompute_num_layers;
   l.first_stage_layers = p.first_stage_layers;
   l.last_stage_layers = p.last_stage_layers;
+  l.ulysses_sp = p.ulysses_sp;
+  l.shard_group_size = p.hybrid_shard() ? p.shard_group_size : 0;
   l.offload_optimizer = sc.offload.optimizer;
   l.offload_param = sc.offload.param;
   l.offload_checkpoints = sc.offload.activation_checkpoints;
@@ -76,6 +80,8 @@ std::vector<std::string> layout_flags(const PlanLayout& l) {
   if (l.vpp != 1) f.insert(f.end(), {"--vpp", s(l.vpp)});
   if (l.first_stage_layers != 0) f.insert(f.end(), {"--decoder-first-pipeline-num-layers", s(l.first_stage_layers)});
   if (l.last_stage_layers != 0) f.insert(f.end(), {"--decoder-last-pipeline-num-layers", s(l.last_stage_layers)});
+  if (l.ulysses_sp != 1) f.insert(f.end(), {"--ulysses-sp", s(l.ulysses_sp)});
+  if (l.shard_group_size != 0) f.insert(f.end(), {"--shard-group-size", s(l.shard_group_size)});
   if (l.sequence_parallel) f.emplace_back("--sequence-parallel");
   f.insert(f.end(), {"--zero-stage", s(l.zero_stage), "--micro-batch-size", s(l.micro_batch_size)});
   if (l.recompute_granularity != RecomputeGranularity::none)

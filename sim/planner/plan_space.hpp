@@ -23,6 +23,10 @@ struct PlanLayout {
   std::int64_t recompute_num_layers = 0;
   // Uneven pipeline split (Megatron --decoder-first/last-pipeline-num-layers); 0 = even split.
   std::int64_t first_stage_layers = 0, last_stage_layers = 0;
+  // DeepSpeed Ulysses sequence parallel degree, carved out of dp (1 = off).
+  std::int64_t ulysses_sp = 1;
+  // HSDP shard group (ParallelConfig::shard_group_size): 0 = the states shard over all of dp (plain ZeRO / FSDP).
+  std::int64_t shard_group_size = 0;
   // Offload (DeepSpeed ZeRO-Offload / ZeRO-Infinity / cpu_checkpointing; docs/offload.md): none unless searched
   // (PlanRequest::offload_search) or fixed.
   OffloadDevice offload_optimizer = OffloadDevice::none, offload_param = OffloadDevice::none;
@@ -44,6 +48,7 @@ struct PlanKnobs {
   std::optional<RecomputeGranularity> recompute_granularity;
   std::optional<RecomputeMethod> recompute_method;
   std::optional<std::int64_t> recompute_num_layers;
+  std::optional<std::int64_t> ulysses_sp, shard_group_size;
   std::optional<OffloadDevice> offload_optimizer, offload_param;
   std::optional<bool> offload_checkpoints;
 };
@@ -68,8 +73,17 @@ struct PlanRequest {
   std::int64_t max_micro_batch_size = 16;    // searched micro batch sizes: powers of two up to this
   std::int64_t max_cp = 64;                  // searched context parallel sizes: powers of two up to this
   // Also search uneven pipeline splits: any pp from 2 to num_layers, the first and last stage each holding
-  // 0 to 4 layers fewer than a middle stage (pp 2: splits within 4 layers of half), vpp 1. Off by default.
+  // 0 to uneven_max_delta layers fewer than a middle stage (pp 2: splits within uneven_max_delta layers of half),
+  // vpp 1. Off by default.
   bool uneven_splits = false;
+  std::int64_t uneven_max_delta = 4;
+  // Searched Ulysses degrees: powers of two up to this that divide dp, the heads and kv heads (with tp) and the
+  // sequence (with cp). 1 (the default) = Ulysses off; a fixed knob (PlanKnobs::ulysses_sp) overrides it.
+  std::int64_t max_ulysses_sp = 1;
+  // Also search HSDP shard groups: every divisor S < dp of dp, with ZeRO >= 1 (and cp, ep, Ulysses 1, as
+  // estimate() models it). Off by default (a shard group smaller than dp never lowers the peak); a fixed knob
+  // (PlanKnobs::shard_group_size) overrides it.
+  bool search_shard_groups = false;
   // Offload knobs not fixed are searched up to this tier: none (no offload: the default), cpu (optimizer
   // states to host RAM at ZeRO >= 1, parameters to host RAM at ZeRO-3, full-recompute checkpoints to host RAM),
   // nvme (also optimizer states (ZeRO-3) and parameters to NVMe). Only the combinations estimate() accepts.

@@ -52,13 +52,22 @@ void Planner::check_request() {
     throw ConfigError("num_gpus", str(*rq.num_gpus), "must be between 1 and 16777216");
   if (rq.max_micro_batch_size < 1 || rq.max_micro_batch_size > (1 << 20))
     throw ConfigError("max_micro_batch_size", str(rq.max_micro_batch_size), "must be between 1 and 1048576");
-  if (in.parallel.ulysses_sp != 1)
-    throw ConfigError("ulysses_sp", str(in.parallel.ulysses_sp), "is not searched by plan; leave it at 1");
-  // HSDP: the planner's compiled state terms shard over dp (plain ZeRO / FSDP); a shard group is not searched.
-  if (in.parallel.shard_group_size != 0)
-    throw ConfigError("shard_group_size", str(in.parallel.shard_group_size),
-                      "HSDP shard groups are not searched by plan (it shards ZeRO / FSDP states over all of dp); "
-                      "leave it out, or use `trainmem estimate` for the hybrid layout");
+  // Ulysses and HSDP set in the base fix their knob (as offload does below).
+  auto fix_degree = [](std::optional<std::int64_t>& knob, std::int64_t value, std::int64_t unset, const char* field) {
+    if (value == unset) return;
+    if (knob && *knob != value) throw ConfigError(field, str(value), "conflicts with the fixed knob " + str(*knob));
+    knob = value;
+  };
+  fix_degree(rq.fixed.ulysses_sp, in.parallel.ulysses_sp, 1, "ulysses_sp");
+  fix_degree(rq.fixed.shard_group_size, in.parallel.shard_group_size, 0, "shard_group_size");
+  if (rq.fixed.ulysses_sp && (*rq.fixed.ulysses_sp < 1 || *rq.fixed.ulysses_sp > (1 << 20)))
+    throw ConfigError("ulysses_sp", str(*rq.fixed.ulysses_sp), "must be between 1 and 1048576");
+  if (rq.fixed.shard_group_size && (*rq.fixed.shard_group_size < 1 || *rq.fixed.shard_group_size > (1 << 24)))
+    throw ConfigError("shard_group_size", str(*rq.fixed.shard_group_size), "must be between 1 and 16777216");
+  if (rq.max_ulysses_sp < 1 || rq.max_ulysses_sp > (1 << 20))
+    throw ConfigError("max_ulysses_sp", str(rq.max_ulysses_sp), "must be between 1 and 1048576");
+  if (rq.uneven_max_delta < 0 || rq.uneven_max_delta > (1 << 20))
+    throw ConfigError("uneven_max_delta", str(rq.uneven_max_delta), "must be between 0 and 1048576");
   // Not in the searched space yet (docs/planner.md, limits): refused rather than silently dropped.
   if (in.inference.enabled)
     throw ConfigError("inference", "true", "plan searches training layouts; use `trainmem estimate --inference`");

@@ -180,6 +180,9 @@ class Planner {
     std::uint32_t layer = 0, shard = 0, inflight = 0;  // piece indices (layer: + 1 for sequence parallel)
     std::uint32_t options = 0;                         // index into options_
     Bytes runtime_fixed;                               // CUDA context + NCCL of the layout's groups + workspaces
+    // Ranks the dense and the expert model states shard over (ParallelConfig::zero_shard_ways(), and edp or the
+    // HSDP shard group, as estimate() passes them to model_state_memory()).
+    std::uint64_t ways = 0, edp = 0;
   };
   struct Options {  // inner knob values of a base
     std::array<bool, 2> sp{};
@@ -210,17 +213,19 @@ class Planner {
   bool fixed_split() const;
   std::vector<Split> splits_of(std::int64_t pp) const;
   // zero_allowed: bit z set when the framework profile models ZeRO stage z on the layout (megatron: every stage).
-  std::uint32_t options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, std::int64_t pp, std::int64_t n, bool uneven,
-                            std::uint8_t zero_allowed = 0xF);
+  // chunks: the layer counts of the base's model chunks (first, middle, last; equal for an even split): the uniform
+  // recompute group sizes searched are those that change a chunk's checkpoint count.
+  std::uint32_t options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, std::int64_t pp,
+                            const std::array<std::int64_t, 3>& chunks, bool uneven, std::uint8_t zero_allowed = 0xF);
   // --framework hf: the ZeRO stages the profile models on a layout (bit z), 0 when it refuses the layout.
-  std::uint8_t hf_zero_allowed(std::int64_t tp, std::int64_t pp, std::int64_t cp, std::int64_t ep,
-                               std::int64_t dp) const;
+  std::uint8_t hf_zero_allowed(std::int64_t tp, std::int64_t pp, std::int64_t cp, std::int64_t ep, std::int64_t dp,
+                               std::int64_t shard_group_size) const;
   // --framework hf: every variant's peak, once per base (planner_hf.cpp), and its lookup.
   void compile_hf_peaks();
   Bytes evaluate_hf(std::size_t b, int zero_stage, const RecomputeChoice& rc) const;
   // The precomputed pieces, one per distinct key (planner_pieces.cpp).
   std::uint32_t layer_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t cp,
-                            std::int64_t mbs);
+                            std::int64_t ulysses, std::int64_t mbs);
   std::uint32_t shard_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t pp,
                             std::int64_t vpp, const Split& split);
   std::uint32_t inflight_piece(PieceIndex& ix, std::int64_t pp, std::int64_t vpp, std::int64_t m);
@@ -294,8 +299,9 @@ class Planner {
   int num_ckpt_full_ = 0;
   bool ckpt_other_ = true;  // non-full recompute settings allowed (checkpoint offload not fixed on)
   std::vector<std::int64_t> stage_cf_;
-  // runtime_fixed() per (tp, cp, pp, dp, ep, etp): filled while the bases are built.
-  mutable std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>,
+  // runtime_fixed() per (tp, cp, pp, dp, ep, etp, ulysses, shard group): filled while the bases are built.
+  mutable std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                              std::int64_t, std::int64_t>,
                    Bytes>
       nccl_cache_;
 };

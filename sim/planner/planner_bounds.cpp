@@ -17,9 +17,7 @@ Bytes Planner::lower_bound(const Base& b, int zero_stage) const {
     return least;
   }
   const ShardPiece& S = shards_[b.shard];
-  const auto ways = static_cast<std::uint64_t>(b.layout.dp * b.layout.cp);
-  const std::int64_t etp = b.layout.etp == 0 ? b.layout.tp : b.layout.etp;
-  const auto edp = static_cast<std::uint64_t>(b.layout.tp * b.layout.cp * b.layout.dp / (etp * b.layout.ep));
+  const std::uint64_t ways = b.ways, edp = b.edp;
   // The most the stage's offload choices remove (states only: checkpoint offload moves activations).
   const std::uint8_t removed = bound_mask_[static_cast<std::size_t>(zero_stage)];
   Bytes worst;

@@ -16,12 +16,15 @@ struct Planner::Split {
 };
 
 struct Planner::PieceIndex {
-  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> layer;
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>,
+           std::uint32_t>
+      layer;
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>,
            std::uint32_t>
       shard;
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::uint32_t> inflight;
-  std::map<std::tuple<bool, bool, bool, std::int64_t, bool, std::uint8_t>, std::uint32_t> options;
+  std::map<std::tuple<bool, bool, bool, std::int64_t, std::int64_t, std::int64_t, bool, std::uint8_t>, std::uint32_t>
+      options;
 };
 
 }  // namespace trainmem::sim

@@ -73,9 +73,7 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
   const ShardPiece& S = shards_[b.shard];
   const InflightPiece& I = inflight_[b.inflight];
   const ChunkActivations ch = chunk_activations(A.layer, b.n_first, rc.granularity, rc.method, rc.num_layers);
-  const auto ways = static_cast<std::uint64_t>(b.layout.dp * b.layout.cp);
-  const std::int64_t etp = b.layout.etp == 0 ? b.layout.tp : b.layout.etp;
-  const auto edp = static_cast<std::uint64_t>(b.layout.tp * b.layout.cp * b.layout.dp / (etp * b.layout.ep));
+  const std::uint64_t ways = b.ways, edp = b.edp;
   const bool uneven = b.layout.first_stage_layers != 0 || b.layout.last_stage_layers != 0;
   auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
   std::uint8_t removed = 0;
@@ -139,7 +137,7 @@ StepBuffers Planner::buffers_of(const Base& b, const LayerPiece& A, const ShardP
   StepBuffers out = A.act_buffers[b.layout.pp > 1 ? 1 : 0];
   StepBufferShape s;
   s.zero_stage = zero_stage;
-  s.dp = b.layout.dp;
+  s.dp = b.layout.shard_group_size != 0 ? b.layout.shard_group_size : b.layout.dp;  // HSDP: as step_buffer_shape()
   s.cp = b.layout.cp;
   s.pp = b.layout.pp;
   s.megatron_grad_buffers = buffer_base_.megatron_grad_buffers;

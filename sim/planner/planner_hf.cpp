@@ -11,11 +11,11 @@
 namespace trainmem::sim {
 
 std::uint8_t Planner::hf_zero_allowed(std::int64_t tp, std::int64_t pp, std::int64_t cp, std::int64_t ep,
-                                      std::int64_t dp) const {
+                                      std::int64_t dp, std::int64_t shard_group_size) const {
   std::uint8_t mask = 0;
   for (int z = 0; z <= 3; ++z) {
     ParallelConfig p = request_.base.parallel;
-    p.tp = tp, p.pp = pp, p.cp = cp, p.ep = ep, p.dp = dp, p.zero_stage = z;
+    p.tp = tp, p.pp = pp, p.cp = cp, p.ep = ep, p.dp = dp, p.zero_stage = z, p.shard_group_size = shard_group_size;
     p.world_size = tp * pp * cp * dp;
     if (!hf_layout_refusal(p, request_.base.lora.enabled())) mask = static_cast<std::uint8_t>(mask | (1U << z));
   }

@@ -53,7 +53,8 @@ bool Planner::fixed_split() const {
   return request_.base.parallel.first_stage_layers != 0 || request_.base.parallel.last_stage_layers != 0;
 }
 
-// Edge stages lighter than a middle one by at most kShift layers (uneven splits), or the split the base fixes.
+// Edge stages lighter than a middle one by at most uneven_max_delta layers (uneven splits), or the split the base
+// fixes.
 std::vector<Planner::Split> Planner::splits_of(std::int64_t pp) const {
   const PlanRequest& rq = request_;
   const std::int64_t L = resolved_.scenario.model->num_layers;
@@ -72,19 +73,19 @@ std::vector<Planner::Split> Planner::splits_of(std::int64_t pp) const {
   }
   if (L % pp == 0) out.push_back({0, 0, L / pp, L / pp, L / pp});
   if (!rq.uneven_splits || pp < 2) return out;
-  // Edge stages lighter than a middle one by at most kShift layers (the usual reason to go uneven: the
-  // first stage keeps pp microbatches in flight, the last one the logits).
-  constexpr std::int64_t kShift = 4;
+  // Edge stages lighter than a middle one by at most delta = uneven_max_delta layers (the usual reason to go uneven:
+  // the first stage keeps pp microbatches in flight, the last one the logits).
+  const std::int64_t delta = rq.uneven_max_delta;
   if (pp == 2) {
-    for (std::int64_t f = std::max<std::int64_t>(1, L / 2 - kShift); f <= L - 1 && f <= (L + 1) / 2 + kShift; ++f)
+    for (std::int64_t f = std::max<std::int64_t>(1, L / 2 - delta); f <= L - 1 && f <= (L + 1) / 2 + delta; ++f)
       if (f != L - f) out.push_back({f, L - f, f, 0, L - f});
     return out;
   }
   for (std::int64_t mid = 1; mid * (pp - 2) <= L - 2; ++mid) {
     const std::int64_t edges = L - mid * (pp - 2);
-    for (std::int64_t f = std::max<std::int64_t>(1, mid - kShift); f <= mid; ++f) {
+    for (std::int64_t f = std::max<std::int64_t>(1, mid - delta); f <= mid; ++f) {
       const std::int64_t l = edges - f;
-      if (l < std::max<std::int64_t>(1, mid - kShift) || l > mid || (f == mid && l == mid)) continue;
+      if (l < std::max<std::int64_t>(1, mid - delta) || l > mid || (f == mid && l == mid)) continue;
       out.push_back({f, l, f, mid, l});
     }
   }
@@ -93,10 +94,11 @@ std::vector<Planner::Split> Planner::splits_of(std::int64_t pp) const {
 
 // The inner knobs of a base: n is the smallest chunk of the layout; uneven: stages differ, so block N = n is not
 // uniform recompute.
-std::uint32_t Planner::options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, std::int64_t pp, std::int64_t n,
-                                   bool uneven, std::uint8_t zero_allowed) {
+std::uint32_t Planner::options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, std::int64_t pp,
+                                   const std::array<std::int64_t, 3>& chunks, bool uneven, std::uint8_t zero_allowed) {
   const auto& F = request_.fixed;
-  const auto key = std::make_tuple(tp > 1, sp_ok, pp == 1, n, uneven, zero_allowed);
+  const std::int64_t n = std::min({chunks[0], chunks[1], chunks[2]});
+  const auto key = std::make_tuple(tp > 1, sp_ok, pp == 1, chunks[0], chunks[1], chunks[2], uneven, zero_allowed);
   if (auto it = ix.options.find(key); it != ix.options.end()) return it->second;
   Options o;
   // Sequence parallel first: same communication volume as plain TP (Korthikanti Sec. 4.2.2), less memory.
@@ -126,10 +128,21 @@ std::uint32_t Planner::options_for(PieceIndex& ix, std::int64_t tp, bool sp_ok, 
   if (hf_ && (!g || *g == RecomputeGranularity::full)) {
     o.simple.push_back({RecomputeGranularity::full, RecomputeMethod::uniform, k ? *k : 1});
   } else if (!g || *g == RecomputeGranularity::full) {
-    // Uniform groups of one layer (every layer checkpointed), or a fixed group size.
+    // Uniform groups of N layers (Megatron --recompute-method uniform --recompute-num-layers N), or a fixed N. A
+    // chunk of c layers keeps ceil(c / N) checkpoints and re-runs N layers at once (chunk_activations()), every layer
+    // recomputed whatever N: N beyond 1 is searched only where some chunk's checkpoint count falls (an N with the
+    // counts of N - 1 has a larger transient and the same cost: it never ranks first).
     if (!method || *method == RecomputeMethod::uniform) {
-      const std::int64_t group = k ? *k : 1;
-      if (group <= n) o.simple.push_back({RecomputeGranularity::full, RecomputeMethod::uniform, group});
+      if (k) {
+        if (*k <= n) o.simple.push_back({RecomputeGranularity::full, RecomputeMethod::uniform, *k});
+      } else {
+        for (std::int64_t group = 1; group <= n; ++group) {
+          bool fewer = group == 1;
+          for (const std::int64_t c : chunks)
+            if (group > 1) fewer |= (c + group - 1) / group != (c + group - 2) / (group - 1);
+          if (fewer) o.simple.push_back({RecomputeGranularity::full, RecomputeMethod::uniform, group});
+        }
+      }
     }
     // Block: the first N layers of each chunk (N = n is uniform groups of one, memory for memory).
     if (!method || *method == RecomputeMethod::block) {
@@ -189,6 +202,40 @@ void Planner::enumerate_bases() {
         if (s % (2 * v) != 0) return "seq_length (" + str(s) + ") is not divisible by 2 * cp";
         return "";
       });
+  // Ulysses: powers of two up to max_ulysses_sp (1 by default: off). Per layout it must also divide dp, and tp * it
+  // the heads and kv heads, cp * it the sequence (checked in the loops).
+  const std::vector<std::int64_t> ulysses =
+      knob("ulysses_sp", F.ulysses_sp, powers_of_two_up_to(rq.max_ulysses_sp), [&](std::int64_t v) -> std::string {
+        if (v == 1) return "";
+        if (hf_) return "with framework hf: the profile models tp, pp, cp, ep and ulysses_sp 1";
+        if (M.num_attention_heads % v != 0)
+          return "num_attention_heads (" + str(M.num_attention_heads) + ") is not divisible by it";
+        if (M.query_groups() % v != 0) return "num_query_groups (" + str(M.query_groups()) + ") is not divisible by it";
+        if (s % v != 0) return "seq_length (" + str(s) + ") is not divisible by it";
+        return "";
+      });
+  if (F.shard_group_size && *F.shard_group_size < 1)
+    throw ConfigError("shard_group_size", str(*F.shard_group_size), "must be at least 1");
+  // HSDP shard groups of a base with data-parallel size dp (0 = all of dp): every divisor S < dp when searched, or the
+  // fixed S where it divides dp (S = dp is plain sharding); only where estimate() models it (ZeRO >= 1, checked in
+  // options_for's zero mask; cp, ep and Ulysses 1).
+  auto shard_groups = [&](std::int64_t dp, std::int64_t cp, std::int64_t ep, std::int64_t u) {
+    std::vector<std::int64_t> out;
+    const bool dense_dp = cp == 1 && ep == 1 && u == 1;
+    if (F.shard_group_size) {
+      const std::int64_t S = *F.shard_group_size;
+      if (S == dp)
+        out.push_back(0);
+      else if (S < dp && dp % S == 0 && dense_dp)
+        out.push_back(S);
+      return out;
+    }
+    out.push_back(0);
+    if (rq.search_shard_groups && dense_dp)
+      for (std::int64_t S : divisors(dp))
+        if (S < dp) out.push_back(S);
+    return out;
+  };
   std::vector<std::int64_t> pp_range = divisors(L);
   if (rq.uneven_splits || fixed_split) {
     pp_range.clear();
@@ -234,72 +281,83 @@ void Planner::enumerate_bases() {
       continue;
     }
     for (std::int64_t ep : eps) {
-      for (std::int64_t cp : cps) {
-        if (tp * cp > world_limit) continue;
-        const bool sp_ok = tp > 1 && s % tp == 0 && (s / cp) % tp == 0;
-        for (std::int64_t pp : pps) {
-          if (tp * cp * pp > world_limit) continue;
-          const std::vector<Split> splits = splits_of(pp);
-          if (splits.empty()) continue;
-          auto vpp_reason = [&](std::int64_t v) -> std::string {
-            if (v == 1) return "";
-            if (pp < 2) return "needs pipeline_model_parallel_size >= 2";
-            if (fixed_split) return "cannot be combined with an uneven first/last stage";
-            if (L % pp != 0) return "needs an even split (num_layers divisible by pp)";
-            if (gpipe) return "the gpipe schedule has no virtual stages";
-            if ((L / pp) % v != 0) return "num_layers / pp (" + str(L / pp) + ") is not divisible by it";
-            return "";
-          };
-          std::vector<std::int64_t> vpps;
-          if (F.vpp) {
-            const std::string why = vpp_reason(*F.vpp);
-            if (why.empty())
-              vpps.push_back(*F.vpp);
-            else if (F.pp || gpipe)
-              throw ConfigError("virtual_pipeline_model_parallel_size", str(*F.vpp), why);
-          } else {
-            for (std::int64_t v : L % pp == 0 ? divisors(L / pp) : std::vector<std::int64_t>{1})
-              if (vpp_reason(v).empty()) vpps.push_back(v);
-          }
-          for (std::int64_t vpp : vpps)
-            for (const Split& split : splits) {
-              const bool uneven = split.first != 0 || split.last != 0;
-              if (uneven && vpp != 1) continue;
-              const std::int64_t n = uneven ? split.n_mid : L / (pp * vpp);
-              const std::int64_t n_first = uneven ? split.n_first : n, n_last = uneven ? split.n_last : n;
-              std::int64_t n_min = std::min(n_first, n_last);
-              if (pp >= 3) n_min = std::min(n_min, n);
-              for (std::int64_t mbs : mbss) {
-                for (std::int64_t dp : dp_of_mbs[mbs]) {
-                  if (gbs % (mbs * dp) != 0) continue;
-                  const std::int64_t world = tp * cp * pp * dp;
-                  if (!world_ok(world)) continue;
-                  const std::int64_t m = gbs / (mbs * dp);
-                  if (vpp > 1 && m % pp != 0) continue;  // the interleaved schedule needs m % pp == 0
-                  if ((tp * cp * dp) % (etp * ep) != 0) continue;
-                  Base b;
-                  b.layout.tp = tp, b.layout.pp = pp, b.layout.dp = dp, b.layout.cp = cp, b.layout.ep = ep;
-                  b.layout.etp = F.etp ? *F.etp : 0;
-                  b.layout.vpp = vpp, b.layout.micro_batch_size = mbs;
-                  b.layout.first_stage_layers = split.first, b.layout.last_stage_layers = split.last;
-                  b.m = m;
-                  b.n = n;
-                  b.n_first = n_first, b.n_last = n_last;
-                  const std::uint8_t zero_allowed = hf_ ? hf_zero_allowed(tp, pp, cp, ep, dp) : 0xF;
-                  if (zero_allowed == 0) continue;
-                  b.options = options_for(ix, tp, sp_ok, pp, n_min, uneven, zero_allowed);
-                  const Options& o = options_[b.options];
-                  if (o.num_sp == 0 || o.num_zero == 0 || o.count == 0) continue;
-                  b.layer = layer_piece(ix, tp, etp, ep, cp, mbs);
-                  b.shard = shard_piece(ix, tp, etp, ep, pp, vpp, split);
-                  b.inflight = inflight_piece(ix, pp, vpp, m);
-                  b.runtime_fixed = runtime_fixed(b.layout);
-                  bases_.push_back(b);
+      for (std::int64_t cp : cps)
+        for (std::int64_t u : ulysses) {
+          if (tp * cp * u > world_limit) continue;
+          // estimate()'s rules: tp * ulysses divides the heads and kv heads, cp * ulysses the sequence.
+          if (u > 1 && (M.num_attention_heads % (tp * u) != 0 || M.query_groups() % (tp * u) != 0 || s % (cp * u) != 0))
+            continue;
+          const bool sp_ok = tp > 1 && s % tp == 0 && (s / (cp * u)) % tp == 0;
+          for (std::int64_t pp : pps) {
+            if (tp * cp * pp > world_limit) continue;
+            const std::vector<Split> splits = splits_of(pp);
+            if (splits.empty()) continue;
+            auto vpp_reason = [&](std::int64_t v) -> std::string {
+              if (v == 1) return "";
+              if (pp < 2) return "needs pipeline_model_parallel_size >= 2";
+              if (fixed_split) return "cannot be combined with an uneven first/last stage";
+              if (L % pp != 0) return "needs an even split (num_layers divisible by pp)";
+              if (gpipe) return "the gpipe schedule has no virtual stages";
+              if ((L / pp) % v != 0) return "num_layers / pp (" + str(L / pp) + ") is not divisible by it";
+              return "";
+            };
+            std::vector<std::int64_t> vpps;
+            if (F.vpp) {
+              const std::string why = vpp_reason(*F.vpp);
+              if (why.empty())
+                vpps.push_back(*F.vpp);
+              else if (F.pp || gpipe)
+                throw ConfigError("virtual_pipeline_model_parallel_size", str(*F.vpp), why);
+            } else {
+              for (std::int64_t v : L % pp == 0 ? divisors(L / pp) : std::vector<std::int64_t>{1})
+                if (vpp_reason(v).empty()) vpps.push_back(v);
+            }
+            for (std::int64_t vpp : vpps)
+              for (const Split& split : splits) {
+                const bool uneven = split.first != 0 || split.last != 0;
+                if (uneven && vpp != 1) continue;
+                const std::int64_t n = uneven ? split.n_mid : L / (pp * vpp);
+                const std::int64_t n_first = uneven ? split.n_first : n, n_last = uneven ? split.n_last : n;
+                for (std::int64_t mbs : mbss) {
+                  for (std::int64_t dp : dp_of_mbs[mbs])
+                    for (std::int64_t S : shard_groups(dp, cp, ep, u)) {
+                      if (gbs % (mbs * dp) != 0 || dp % u != 0) continue;
+                      const std::int64_t world = tp * cp * pp * dp;
+                      if (!world_ok(world)) continue;
+                      const std::int64_t m = gbs / (mbs * dp);
+                      if (vpp > 1 && m % pp != 0) continue;  // the interleaved schedule needs m % pp == 0
+                      if ((tp * cp * dp) % (etp * ep) != 0) continue;
+                      Base b;
+                      b.layout.tp = tp, b.layout.pp = pp, b.layout.dp = dp, b.layout.cp = cp, b.layout.ep = ep;
+                      b.layout.etp = F.etp ? *F.etp : 0;
+                      b.layout.vpp = vpp, b.layout.micro_batch_size = mbs;
+                      b.layout.first_stage_layers = split.first, b.layout.last_stage_layers = split.last;
+                      b.layout.ulysses_sp = u, b.layout.shard_group_size = S;
+                      // The ranks the states shard over, as estimate() gives model_state_memory() (zero_shard_ways(),
+                      // and edp or the shard group).
+                      b.ways = static_cast<std::uint64_t>(S != 0 ? S : dp * cp);
+                      b.edp = static_cast<std::uint64_t>(S != 0 ? S : tp * cp * dp / (etp * ep));
+                      b.m = m;
+                      b.n = n;
+                      b.n_first = n_first, b.n_last = n_last;
+                      std::uint8_t zero_allowed = hf_ ? hf_zero_allowed(tp, pp, cp, ep, dp, S) : 0xF;
+                      if (S != 0) zero_allowed &= 0xE;  // HSDP shards ZeRO / FSDP states: stage 0 has none
+                      if (zero_allowed == 0) continue;
+                      const std::array<std::int64_t, 3> chunks{n_first, pp >= 3 ? n : n_first,
+                                                               pp >= 2 ? n_last : n_first};
+                      b.options = options_for(ix, tp, sp_ok, pp, chunks, uneven, zero_allowed);
+                      const Options& o = options_[b.options];
+                      if (o.num_sp == 0 || o.num_zero == 0 || o.count == 0) continue;
+                      b.layer = layer_piece(ix, tp, etp, ep, cp, u, mbs);
+                      b.shard = shard_piece(ix, tp, etp, ep, pp, vpp, split);
+                      b.inflight = inflight_piece(ix, pp, vpp, m);
+                      b.runtime_fixed = runtime_fixed(b.layout);
+                      bases_.push_back(b);
+                    }
                 }
               }
-            }
+          }
         }
-      }
     }
   }
   std::stable_sort(bases_.begin(), bases_.end(),

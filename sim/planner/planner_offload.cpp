@@ -131,9 +131,7 @@ NodeOffload Planner::node_offload(std::size_t bi, bool sp, int zero_stage, const
   const ShardPiece& S = shards_[b.shard];
   const InflightPiece& I = inflight_[b.inflight];
   const std::int64_t pp = b.layout.pp;
-  const auto ways = static_cast<std::uint64_t>(b.layout.dp * b.layout.cp);
-  const std::int64_t etp = b.layout.etp == 0 ? b.layout.tp : b.layout.etp;
-  const auto edp = static_cast<std::uint64_t>(b.layout.tp * b.layout.cp * b.layout.dp / (etp * b.layout.ep));
+  const std::uint64_t ways = b.ways, edp = b.edp;
   // Per stage class (first, middle, last): offloaded model states, and checkpoint bytes per in-flight forward.
   NodeOffload cls[3];
   Bytes ckpt[3];

@@ -17,23 +17,23 @@
 namespace trainmem::sim {
 
 std::uint32_t Planner::layer_piece(PieceIndex& ix, std::int64_t tp, std::int64_t etp, std::int64_t ep, std::int64_t cp,
-                                   std::int64_t mbs) {
+                                   std::int64_t ulysses, std::int64_t mbs) {
   const Scenario& in = request_.base;
   const ModelSpec& M = *resolved_.scenario.model;
   const TrainingConfig& T = resolved_.scenario.training;
   const std::int64_t s = T.seq_length;
-  const auto key = std::make_tuple(tp, etp, ep, cp, mbs);
+  const auto key = std::make_tuple(tp, etp, ep, cp, ulysses, mbs);
   if (auto it = ix.layer.find(key); it != ix.layer.end()) return it->second;
   const auto index = static_cast<std::uint32_t>(layers_.size());
   for (bool sp : {false, true}) {
     LayerPiece piece;
     ParallelConfig p;
-    p.tp = tp, p.etp = etp, p.ep = ep, p.cp = cp, p.sequence_parallel = sp;
+    p.tp = tp, p.etp = etp, p.ep = ep, p.cp = cp, p.ulysses_sp = ulysses, p.sequence_parallel = sp;
     p.make_vocab_size_divisible_by = in.parallel.make_vocab_size_divisible_by;
     TrainingConfig t = T;
     t.micro_batch_size = mbs;
     // Sequence parallelism with tp 1 changes nothing (estimate() treats it as off).
-    piece.valid = !sp || tp == 1 || (s % tp == 0 && (s / cp) % tp == 0);
+    piece.valid = !sp || tp == 1 || (s % tp == 0 && (s / (cp * ulysses)) % tp == 0);
     if (piece.valid) {
       piece.layer = layer_activations(M, p, t, act_bytes_);
       piece.layer.ops.clear();
@@ -160,10 +160,11 @@ Bytes Planner::runtime_fixed(const PlanLayout& l) const {
   const RuntimeConfig& rt = resolved_.scenario.runtime;
   if (!rt.enabled) return Bytes(0);
   const std::int64_t etp = l.etp == 0 ? l.tp : l.etp;
-  const auto key = std::make_tuple(l.tp, l.cp, l.pp, l.dp, l.ep, etp);
+  const auto key = std::make_tuple(l.tp, l.cp, l.pp, l.dp, l.ep, etp, l.ulysses_sp, l.shard_group_size);
   if (const auto it = nccl_cache_.find(key); it != nccl_cache_.end()) return it->second;
   ParallelConfig p;
-  p.tp = l.tp, p.cp = l.cp, p.pp = l.pp, p.dp = l.dp, p.ep = l.ep, p.etp = etp;
+  p.tp = l.tp, p.cp = l.cp, p.pp = l.pp, p.dp = l.dp, p.ep = l.ep, p.etp = etp, p.ulysses_sp = l.ulysses_sp;
+  p.shard_group_size = l.shard_group_size;
   p.world_size = l.world_size();
   // The same parts runtime_memory() gives estimate(), without the per-stage rounding and fragmentation.
   const RuntimeMemory r = runtime_memory(p, resolved_.scenario.model->is_moe(), rt, {}, Bytes(0));

@@ -148,6 +148,32 @@ TEST(PlanVerify, EqualsBruteForceWithOffloadSearched) {
   EXPECT_GT(bf.over_host, 0u);  // and the host capacity cuts some
 }
 
+TEST(PlanVerify, EqualsBruteForceWithUlyssesRecomputeGroupsHsdpAndWideSplitsSearched) {
+  // The issue 18 knobs searched together (Ulysses up to 4, uniform recompute groups, HSDP shard groups, uneven
+  // splits over the whole range) on gpt2-large (36 layers, 20 heads: Ulysses 2 and 4 with tp 1, 2 with tp 2). The
+  // ASan+UBSan build replays up to 2 GPUs, the dev build up to 4 (153,716 replays at 8 GPUs: 40 s under load).
+#ifdef TRAINMEM_SANITIZED
+  constexpr std::int64_t kMaxGpus = 2;
+#else
+  constexpr std::int64_t kMaxGpus = 4;
+#endif
+  PlanRequest rq = request_for("gpt2-large", 1024, 32, Bytes(12ULL << 30), kMaxGpus);
+  rq.base.training.recipe = "deepspeed";
+  rq.max_ulysses_sp = 4;
+  rq.search_shard_groups = true;
+  rq.uneven_splits = true;
+  rq.uneven_max_delta = 36;
+  BruteForce bf;
+  check_against_brute_force(rq, bf);
+  bool ulysses = false, hsdp = false, group = false;
+  for (const auto& v : bf.ranked) {
+    const PlanLayout& l = v.entry.layout;
+    ulysses |= l.ulysses_sp > 1, hsdp |= l.shard_group_size != 0;
+    group |= l.recompute_method == RecomputeMethod::uniform && l.recompute_num_layers > 1;
+  }
+  EXPECT_TRUE(ulysses && hsdp && group);  // each new knob is in a kept (best-per-layout) variant
+}
+
 TEST(PlanVerify, AcceptanceCommandKeepsTwentyFourGpusAndTheReplayedAnswerFits) {
   // trainmem plan --model gpt-100b --gpu h100-80gb --seq-length 4096 --global-batch-size 1536 --min-gpus
   const PlanRequest rq = request_for("gpt-100b", 4096, 1536, find_device("h100-80gb")->memory, 4096);

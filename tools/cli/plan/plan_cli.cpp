@@ -47,6 +47,12 @@ constexpr const char* kPlanHelp =
     "  --max-cp N              context parallel sizes searched: powers of two up to N (default 64)\n"
     "  --uneven-pp             also search uneven pipeline splits (any pp; first and last stage no fuller\n"
     "                          than a middle one; --decoder-first/last-pipeline-num-layers fix one)\n"
+    "  --uneven-max-delta N    uneven splits with edge stages up to N layers lighter than a middle one\n"
+    "                          (default 4; implies --uneven-pp; num_layers = the whole range)\n"
+    "  --max-ulysses-sp N      also search DeepSpeed Ulysses degrees: powers of two up to N dividing dp and,\n"
+    "                          with tp, the heads and kv heads (default 1: off; --ulysses-sp fixes it)\n"
+    "  --hsdp-search           also search HSDP shard groups: every divisor S < dp of dp, ZeRO >= 1, cp, ep and\n"
+    "                          Ulysses 1 (--shard-group-size fixes it)\n"
     "  --why-not               for the layout given by the usual flags: does it fit, which rank overflows,\n"
     "                          by how much, in which category, and the cheapest single-knob change that fits\n"
     "  --no-simulate           rank by estimate() alone: do not replay the finalists (and --why-not's layout\n"
@@ -74,12 +80,6 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   if (cl.scenario_path) settings = load_scenario_file(*cl.scenario_path);
   settings = merge(std::move(settings), cl.settings);
   const BuiltScenario built = build_scenario_with_inputs(settings, notices);
-  // HSDP: --why-not and the search both use the planner's terms, which shard over all of dp (sim/planner/planner.cpp
-  // refuses it for library callers too).
-  if (const std::int64_t s = built.scenario.parallel.shard_group_size; s != 0)
-    throw ConfigError("shard_group_size", std::to_string(s),
-                      "HSDP shard groups are not searched by plan (it shards ZeRO / FSDP states over all of dp); "
-                      "leave it out, or use `trainmem estimate` for the hybrid layout");
   if (f.why_not) {
     if (f.html) throw ConfigError("html", *f.html, "charts a search; --why-not analyses one layout (drop one of them)");
     if (built.output.format == OutputFormat::json)

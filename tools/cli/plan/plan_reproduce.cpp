@@ -24,6 +24,8 @@ constexpr const char* kKnobKeys[] = {"tensor_model_parallel_size",
                                      "recompute_num_layers",
                                      "decoder_first_pipeline_num_layers",
                                      "decoder_last_pipeline_num_layers",
+                                     "ulysses_sp",
+                                     "shard_group_size",
                                      "offload_optimizer",
                                      "offload_param",
                                      "offload_activation_checkpoints"};

@@ -58,11 +58,15 @@ PlanFlags take_plan_flags(std::vector<std::string>& args) {
   if (auto v = integer("top", "top", 1, 100000)) f.top = static_cast<std::size_t>(*v);
   if (auto v = integer("max-micro-batch-size", "max_micro_batch_size", 1, 1 << 20)) f.max_mbs = *v;
   if (auto v = integer("max-cp", "max_cp", 1, 1 << 20)) f.max_cp = *v;
+  if (auto v = integer("max-ulysses-sp", "max_ulysses_sp", 1, 1 << 20)) f.max_ulysses = *v;
   if (auto v = take_flag_value(args, "safety-margin")) f.margin_ppm = parse_margin(*v);
   f.html = take_path_flag(args, "html");
   f.min_gpus = take_switch(args, "min-gpus");
   f.why_not = take_switch(args, "why-not");
   f.uneven = take_switch(args, "uneven-pp");
+  // A bound on the uneven splits asks for them.
+  if (auto v = integer("uneven-max-delta", "uneven_max_delta", 0, 1 << 20)) f.uneven_delta = *v, f.uneven = true;
+  f.hsdp_search = take_switch(args, "hsdp-search");
   f.simulate = !take_switch(args, "no-simulate");
   if (auto v = take_flag_value(args, "offload-search")) {
     const std::string t = parse_choice("offload_search", *v, {"none", "cpu", "nvme"});
@@ -92,6 +96,9 @@ sim::PlanRequest plan_request(const Settings& settings, const BuiltScenario& bui
   rq.max_micro_batch_size = f.max_mbs;
   rq.max_cp = f.max_cp;
   rq.uneven_splits = f.uneven;
+  rq.uneven_max_delta = f.uneven_delta;
+  rq.max_ulysses_sp = f.max_ulysses;
+  rq.search_shard_groups = f.hsdp_search;
   const auto& p = built.scenario.parallel;
   const auto& t = built.scenario.training;
   auto has = [&](const char* key) { return settings.count(key) != 0; };
@@ -109,6 +116,9 @@ sim::PlanRequest plan_request(const Settings& settings, const BuiltScenario& bui
   if (has("recompute_granularity")) k.recompute_granularity = t.recompute_granularity;
   if (has("recompute_method")) k.recompute_method = t.recompute_method;
   if (has("recompute_num_layers")) k.recompute_num_layers = t.recompute_num_layers;
+  if (has("ulysses_sp")) k.ulysses_sp = p.ulysses_sp;
+  // A shard group (--shard-group-size, or an accelerate HYBRID_SHARD file) is fixed: dp a multiple of it.
+  if (p.shard_group_size != 0) k.shard_group_size = p.shard_group_size;
   // Offload set by a flag, the YAML or a ds_config fixes its knob.
   const auto& off = built.scenario.offload;
   if (has("offload_optimizer") || off.optimizer != sim::OffloadDevice::none) k.offload_optimizer = off.optimizer;

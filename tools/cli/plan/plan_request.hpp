@@ -22,6 +22,9 @@ struct PlanFlags {
   std::uint32_t margin_ppm = 100000;
   std::size_t top = 10;
   std::int64_t max_mbs = 16, max_cp = 64;
+  std::int64_t max_ulysses = 1;   // --max-ulysses-sp: Ulysses degrees searched (powers of two up to it; 1 = off)
+  std::int64_t uneven_delta = 4;  // --uneven-max-delta: edge stages up to this many layers lighter
+  bool hsdp_search = false;       // --hsdp-search: also search HSDP shard groups
   std::optional<std::int64_t> gpus_per_node_flag;  // given with --gpus-per-node
   sim::OffloadDevice offload_search = sim::OffloadDevice::none;
   Bytes host_memory = Bytes(sim::kDefaultHostMemoryPerNode), nvme = Bytes(sim::kDefaultNvmePerNode);

@@ -195,8 +195,23 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   recompute(sim::RecomputeGranularity::none, sim::RecomputeMethod::uniform, 0);
   recompute(sim::RecomputeGranularity::selective, sim::RecomputeMethod::uniform, 0);
   recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::uniform, 1);
-  for (std::int64_t k = 1; k < M.num_layers; ++k)
+  for (std::int64_t k = 1; k < M.num_layers; ++k) {
     recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::block, k);
+    recompute(sim::RecomputeGranularity::full, sim::RecomputeMethod::uniform, k + 1);  // groups of k + 1 layers
+  }
+  // Ulysses degrees and HSDP shard groups inside dp (the GPU count kept); estimate() drops those it refuses.
+  for (std::int64_t v = 1; v <= here.dp; v *= 2) {
+    sim::PlanLayout l = here;
+    l.ulysses_sp = v;
+    add("ulysses_sp " + s(here.ulysses_sp) + " -> " + s(v), l);
+  }
+  for (std::int64_t v = 1; v <= here.dp; ++v)
+    if (here.dp % v == 0) {
+      sim::PlanLayout l = here;
+      l.shard_group_size = v == here.dp ? 0 : v;
+      const auto name = [&](std::int64_t g) { return g == 0 ? "dp (" + s(here.dp) + ")" : s(g); };
+      add("shard_group_size " + name(here.shard_group_size) + " -> " + name(l.shard_group_size), l);
+    }
   // Offload (with --offload-search): each knob on its own, and with the ZeRO stage / recompute it needs.
   if (f.offload_search != sim::OffloadDevice::none) {
     std::vector<sim::OffloadDevice> tiers = {sim::OffloadDevice::cpu};

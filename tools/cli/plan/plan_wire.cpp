@@ -44,12 +44,16 @@ sim::PlanEntry entry_from_wire(const json& j) {
   l.recompute_num_layers = j.at("recompute_num_layers");
   l.first_stage_layers = j.at("decoder_first_pipeline_num_layers");
   l.last_stage_layers = j.at("decoder_last_pipeline_num_layers");
+  l.ulysses_sp = j.at("ulysses_sp");
+  const std::int64_t group = j.at("shard_group_size");
+  l.shard_group_size = group == l.dp ? 0 : group;
   e.num_microbatches = j.at("num_microbatches");
   e.max_peak = Bytes(j.at("max_peak_bytes").get<std::uint64_t>());
   e.base = j.at("base");
   const json& c = j.at("cost");
   e.cost = {c.at("bubble"),   c.at("recompute"), c.at("comm"),     c.at("total"),   c.at("tp_bytes"),
             c.at("cp_bytes"), c.at("dp_bytes"),  c.at("pp_bytes"), c.at("ep_bytes")};
+  e.cost.ulysses_bytes = c.at("ulysses_bytes"), e.cost.replicate_bytes = c.at("replicate_bytes");
   e.cost.offload = c.at("offload"), e.cost.pcie_bytes = c.at("pcie_bytes"), e.cost.nvme_bytes = c.at("nvme_bytes");
   l.offload_optimizer = device_of(j.at("offload_optimizer"));
   l.offload_param = device_of(j.at("offload_param"));

@@ -35,7 +35,9 @@ json layout_json(const sim::PlanLayout& l) {
           {"recompute_num_layers", l.recompute_num_layers},
           {"micro_batch_size", l.micro_batch_size},
           {"decoder_first_pipeline_num_layers", l.first_stage_layers},
-          {"decoder_last_pipeline_num_layers", l.last_stage_layers}};
+          {"decoder_last_pipeline_num_layers", l.last_stage_layers},
+          {"ulysses_sp", l.ulysses_sp},
+          {"shard_group_size", l.shard_group_size == 0 ? l.dp : l.shard_group_size}};
 }
 
 void add_offload_json(json& j, const sim::PlanLayout& l) {
@@ -45,9 +47,17 @@ void add_offload_json(json& j, const sim::PlanLayout& l) {
 }
 
 json cost_json(const sim::PlanCost& c, bool offload) {
-  json j = {{"total", c.total},       {"bubble", c.bubble},     {"recompute", c.recompute},
-            {"comm", c.comm},         {"tp_bytes", c.tp_bytes}, {"cp_bytes", c.cp_bytes},
-            {"dp_bytes", c.dp_bytes}, {"pp_bytes", c.pp_bytes}, {"ep_bytes", c.ep_bytes}};
+  json j = {{"total", c.total},
+            {"bubble", c.bubble},
+            {"recompute", c.recompute},
+            {"comm", c.comm},
+            {"tp_bytes", c.tp_bytes},
+            {"cp_bytes", c.cp_bytes},
+            {"dp_bytes", c.dp_bytes},
+            {"pp_bytes", c.pp_bytes},
+            {"ep_bytes", c.ep_bytes},
+            {"ulysses_bytes", c.ulysses_bytes},
+            {"replicate_bytes", c.replicate_bytes}};
   if (offload) j.update({{"offload", c.offload}, {"pcie_bytes", c.pcie_bytes}, {"nvme_bytes", c.nvme_bytes}});
   return j;
 }

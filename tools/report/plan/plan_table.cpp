@@ -66,6 +66,9 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
   out << "#\n";
   const bool moe = rs.scenario.model->is_moe();
   const bool split_col = rq.uneven_splits || p.first_stage_layers != 0 || p.last_stage_layers != 0;
+  // Ulysses degree and HSDP shard group: columns when searched or fixed.
+  const bool usp_col = rq.max_ulysses_sp > 1 || p.ulysses_sp != 1;
+  const bool shard_col = rq.search_shard_groups || p.shard_group_size != 0;
   // dp and m grow with the cluster and the global batch: their columns widen past 5 characters when needed.
   int dw = 5, mw = 5;
   for (const auto& row : rows) {
@@ -73,13 +76,13 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
     mw = std::max(mw, 1 + static_cast<int>(std::to_string(row.e.num_microbatches).size()));
   }
   const std::string wider(static_cast<std::size_t>(dw - 5 + mw - 5), ' ');
-  out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (moe ? "  ep" : "")
-      << std::setw(dw) << "dp"
-      << "  mbs" << std::setw(mw) << "m"
+  out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (usp_col ? " usp" : "")
+      << (moe ? "  ep" : "") << std::setw(dw) << "dp" << (shard_col ? " shard" : "") << "  mbs" << std::setw(mw) << "m"
       << "  sp zero  recompute      peak" << (report.simulate ? "  sim peak" : "") << "  headroom"
       << "  bubble  recomp    comm    cost" << (offload_on ? "  offl  offload           host/node" : "") << "\n";
   out << "#                            " << wider << (moe ? "    " : "") << (split_col ? "            " : "")
-      << "                                  (GiB)" << (report.simulate ? "     (GiB)" : "") << "     (GiB)"
+      << (usp_col ? "    " : "") << (shard_col ? "      " : "") << "                                  (GiB)"
+      << (report.simulate ? "     (GiB)" : "") << "     (GiB)"
       << (offload_on ? "                                                       (GiB)" : "") << "\n";
   std::size_t rank = 0;
   for (const auto& row : rows) {
@@ -92,10 +95,14 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
                   ? std::string("even")
                   : std::to_string(l.first_stage_layers) + "/" + std::to_string(l.last_stage_layers));
     out << std::setw(4) << l.vpp << std::setw(4) << l.cp;
+    if (usp_col) out << std::setw(4) << l.ulysses_sp;
     if (moe) out << std::setw(4) << l.ep;
-    out << std::setw(dw) << l.dp << std::setw(5) << l.micro_batch_size << std::setw(mw) << e.num_microbatches
-        << std::setw(4) << (l.sequence_parallel ? "on" : "off") << std::setw(5) << l.zero_stage << std::setw(11)
-        << recompute_label(l) << std::setw(10) << gib(e.max_peak);
+    out << std::setw(dw) << l.dp;
+    if (shard_col)
+      out << std::setw(6) << (l.shard_group_size == 0 ? std::string("dp") : std::to_string(l.shard_group_size));
+    out << std::setw(5) << l.micro_batch_size << std::setw(mw) << e.num_microbatches << std::setw(4)
+        << (l.sequence_parallel ? "on" : "off") << std::setw(5) << l.zero_stage << std::setw(11) << recompute_label(l)
+        << std::setw(10) << gib(e.max_peak);
     if (row.replayed) out << std::setw(10) << gib(row.replayed->peak);
     out << std::setw(10) << gib(budget - row.worst()) << std::setw(8) << fixed(e.cost.bubble, 3) << std::setw(8)
         << fixed(e.cost.recompute, 3) << std::setw(8) << fixed(e.cost.comm, 3) << std::setw(8)

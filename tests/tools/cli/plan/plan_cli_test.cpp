@@ -26,6 +26,51 @@ std::vector<std::string> with(std::vector<std::string> base, std::initializer_li
   return base;
 }
 
+// Ulysses, HSDP shard groups and uniform recompute groups searched: each listed layout carries its knobs, and its
+// estimate_args reproduce its peak with `trainmem estimate`.
+TEST(PlanCli, UlyssesAndHsdpLayoutsReproduceWithEstimate) {
+  const std::vector<std::string> base = {"plan", "--model", "llama2-7b", "--gpu", "h100-80gb", "--format", "json"};
+  struct Case {
+    std::vector<std::string> args;
+    const char* key;  // the knob the answer must use
+  } cases[] = {
+      {with(base, {"--seq-length", "65536", "--global-batch-size", "16", "--min-gpus", "--max-cp", "1",
+                   "--max-ulysses-sp", "8", "--top", "2"}),
+       "ulysses_sp"},
+      {with(base, {"--seq-length", "4096", "--global-batch-size", "512", "--num-gpus", "16", "--hsdp-search", "--top",
+                   "3"}),
+       "shard_group_size"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = run(c.args);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = r.json();
+    ASSERT_FALSE(j["layouts"].empty());
+    const auto& best = j["layouts"][0];
+    if (std::string(c.key) == "ulysses_sp")
+      EXPECT_GT(best["ulysses_sp"].get<std::int64_t>(), 1) << best.dump();
+    else
+      EXPECT_LT(best["shard_group_size"].get<std::int64_t>(), best["dp"].get<std::int64_t>()) << best.dump();
+    for (const auto& l : j["layouts"]) {
+      std::vector<std::string> args = l["estimate_args"];
+      args.insert(args.end(), {"--format", "json"});
+      const CliRun e = run(args);
+      ASSERT_EQ(e.code, 0) << e.err;
+      EXPECT_EQ(e.json()["max_peak_bytes"].get<std::uint64_t>(), l["max_peak_bytes"].get<std::uint64_t>());
+      EXPECT_EQ(e.json()["config"]["ulysses_sp"], l["ulysses_sp"]);
+      EXPECT_EQ(e.json()["config"]["shard_group_size"], l["shard_group_size"]);
+    }
+  }
+  // --why-not on an HSDP layout, and a HYBRID_SHARD file on one machine of 4 (the group is all of dp: FULL_SHARD),
+  // are planned instead of refused.
+  const CliRun w = run(with(k100B, {"--why-not", "--tp", "8", "--pp", "8", "--dp", "4", "--zero-stage", "1",
+                                    "--shard-group-size", "2"}));
+  EXPECT_TRUE(w.code == 0 || w.code == 1) << w.err;
+  EXPECT_NE(w.out.find("# Verdict"), std::string::npos) << w.out;
+  const CliRun h = run(with(k100B, {"--accelerate-config", hybrid_one_node(), "--format", "json"}));
+  EXPECT_TRUE(h.code == 0 || h.code == 1) << h.err;
+}
+
 TEST(PlanCli, MinGpusJsonHasEveryFieldAndEachLayoutReproducesWithEstimate) {
   const CliRun r = run(with(k100B, {"--min-gpus", "--format", "json", "--top", "4"}));
   ASSERT_EQ(r.code, 0) << r.err;
@@ -232,13 +277,10 @@ TEST(PlanCli, BadInputExitsTwoNamingFieldAndValue) {
       {{"plan", "--model", "gpt-100b", "--seq-length", "4096", "--global-batch-size", "1536"}, "gpu"},
       {{"plan", "--model", "gpt-100b", "--gpu", "h100-80gb", "--seq-length", "4096"}, "global_batch_size"},
       {{"plan", "--num-parameters", "7e9", "--gpu", "h100-80gb", "--global-batch-size", "64"}, "num_parameters"},
-      {with(k100B, {"--ulysses-sp", "2"}), "ulysses_sp = 2"},
-      {with(k100B, {"--shard-group-size", "8"}), "shard_group_size = 8"},  // HSDP is not searched
-      {with(k100B,
-            {"--why-not", "--tp", "8", "--pp", "8", "--dp", "4", "--zero-stage", "1", "--shard-group-size", "2"}),
-       "shard_group_size = 2"},
-      // A HYBRID_SHARD file on one machine of 4 (the group is all of dp) is refused too, not planned as FULL_SHARD.
-      {with(k100B, {"--accelerate-config", hybrid_one_node()}), "shard_group_size = "},
+      // Ulysses (gpt-100b: 80 heads) and the new search bounds.
+      {with(k100B, {"--ulysses-sp", "3"}), "ulysses_sp = 3: num_attention_heads (80) is not divisible by it"},
+      {with(k100B, {"--max-ulysses-sp", "0"}), "max_ulysses_sp = 0"},
+      {with(k100B, {"--uneven-max-delta", "-1"}), "uneven_max_delta = -1"},
       {with(k100B, {"--why-not", "--tp", "8", "--format", "json"}), "format = json"},
       // Offload: the search tier, the host capacities, and fixed knobs no rule allows.
       {with(k100B, {"--offload-search", "gpu"}), "offload_search = gpu"},

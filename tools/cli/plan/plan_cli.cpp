@@ -94,6 +94,14 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   }
 
   const sim::PlanRequest rq = plan_request(settings, built, f);
+  // --padded-vocab-size: every tp the search tries (the divisors of a node) must split the rows evenly.
+  if (const auto pv = settings.find("padded_vocab_size"); pv != settings.end() && !rq.fixed.tp &&
+                                                          built.scenario.model &&
+                                                          built.scenario.model->vocab_size % rq.gpus_per_node != 0)
+    throw ConfigError("padded_vocab_size", pv->second.text,
+                      "is not divisible by gpus_per_node " + std::to_string(rq.gpus_per_node) +
+                          ": plan tries every tp that divides a node, and the vocab-parallel embedding needs each to "
+                          "divide the rows; give --tp to fix one");
   const sim::Planner planner(rq);
   const bool json_out = built.output.format == OutputFormat::json;
   const EstimateArgs reproduce = estimate_args_for(cl, rq.gpus_per_node);

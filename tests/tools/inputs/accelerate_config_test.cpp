@@ -261,6 +261,11 @@ TEST(AccelerateConfigCli, FsdpMixedPrecisionKeepsFp32Shards) {
       run({"estimate", "--num-parameters", "7e9", "--recipe", "fsdp-mp", "--framework", "hf", "--dp", "2"});
   EXPECT_EQ(d.code, 2);
   EXPECT_NE(d.err.find("recipe = fsdp-mp: is PyTorch FSDP's mixed-precision policy"), std::string::npos) << d.err;
+  // plan searches non-FSDP layouts too: it refuses the recipe with its own message.
+  const CliRun p = run({"plan", "--model", "llama2-7b", "--accelerate-config", fixture("accelerate_fsdp1.yaml"),
+                        "--gpu", "h100-80gb", "--global-batch-size", "8"});
+  EXPECT_EQ(p.code, 2);
+  EXPECT_NE(p.err.find("recipe = fsdp-mp: (FSDP mixed precision) is not searched by plan"), std::string::npos) << p.err;
 }
 
 TEST(AccelerateConfigCli, ErrorsNameTheKey) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "partition/error.hpp"
+#include "sim/accounting/recipe.hpp"
 #include "sim/planner/plan_verify.hpp"
 #include "sim/planner/planner.hpp"
 #include "tools/cli/cli.hpp"
@@ -80,6 +81,11 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
     throw ConfigError("shard_group_size", std::to_string(s),
                       "HSDP shard groups are not searched by plan (it shards ZeRO / FSDP states over all of dp); "
                       "leave it out, or use `trainmem estimate` for the hybrid layout");
+  // FSDP's mixed-precision policy (recipe fsdp-mp) exists only in FSDP layouts; the search also prices the others.
+  if (const sim::Recipe* rc = sim::find_recipe(built.scenario.training.recipe); rc != nullptr && rc->compute_dtype)
+    throw ConfigError("recipe", built.scenario.training.recipe,
+                      "(FSDP mixed precision) is not searched by plan; use `trainmem estimate` for the FSDP layout, or "
+                      "plan with --recipe amp (the same 16 bytes per parameter, fp32 all-gathers)");
   if (f.why_not) {
     if (f.html) throw ConfigError("html", *f.html, "charts a search; --why-not analyses one layout (drop one of them)");
     if (built.output.format == OutputFormat::json)

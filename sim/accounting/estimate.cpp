@@ -185,7 +185,9 @@ EstimateResult estimate_impl(const Scenario& input, bool with_capacity) {
     };
     out.inference_capacity = inference_capacity(*sc.model, sc.inference, sc.training.micro_batch_size,
                                                 sc.training.seq_length, *out.gpu_memory, peak_of);
-    if (sc.inference.kv_block_size > 0) out.vllm = vllm_sizing(sc, per_stage, out.padded_vocab_size);
+    out.vllm_not_sized = vllm_sliding_window_refusal(*sc.model);
+    if (sc.inference.kv_block_size > 0 && out.vllm_not_sized.empty())
+      out.vllm = vllm_sizing(sc, per_stage, out.padded_vocab_size);
   }
   return out;
 }

@@ -79,6 +79,7 @@ struct EstimateResult {
   std::optional<bool> fits;
   NodeTotals per_node;
   std::optional<InferenceCapacity> inference_capacity;  // --inference with a GPU: the largest batch/context
+  std::string vllm_not_sized;        // why vLLM's sizing was left out (a sliding-window model), "" otherwise
   std::optional<VllmKvSizing> vllm;  // --inference with a GPU and paged blocks: vLLM's KV cache sizing
 };
 

@@ -129,9 +129,13 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   d.f = static_cast<U>(m.ffn());
   d.V = static_cast<U>(padded_vocab_size);
   d.amp = r.recipe->autocast;
-  const U pe = activation_bytes(*r.recipe) == 4 && !d.amp ? 4 : 2;  // parameter dtype bytes (fp32 or bf16)
-  d.ec = d.amp ? 2 : pe;
-  d.er = d.amp ? 4 : pe;
+  // pe: the parameter dtype, of the shards, their gradients and the optimizer step (fp32 under fp32, amp and
+  // fsdp-mp); pu: the dtype FSDP all-gathers the unsharded parameters in and computes with (fsdp-mp: its policy's
+  // param_dtype, bf16; otherwise pe). Activations follow the compute: bf16 matmuls under autocast, else pu.
+  const U pe = param_bytes(*r.recipe);
+  const U pu = unsharded_param_bytes(*r.recipe);
+  d.ec = d.amp ? 2 : pu;
+  d.er = d.amp ? 4 : pu;
   const bool rms = m.normalization == Normalization::rms_norm;
   const bool ckpt = tc.recompute_granularity == RecomputeGranularity::full;
   const bool eager = tc.attention == AttentionKernel::eager;
@@ -343,12 +347,14 @@ FrameworkStep hf_step_memory(const ResolvedScenario& r, const ModelStateMemory& 
   if (fsdp) {
     if (zero == 3) {
       gathered.add("FSDP root module's parameters, unsharded again for backward (embeddings, final norm, LM head)",
-                   C::temporaries, "e*root elements = " + n(pe) + "*" + n(root_elements), kFsdp, pe * root_elements);
+                   C::temporaries, "e_unsharded*root elements = " + n(pu) + "*" + n(root_elements), kFsdp,
+                   pu * root_elements);
       gathered.add("FSDP last layer's parameters, gathered first in backward", C::temporaries,
-                   "e*layer elements = " + n(pe) + "*" + n(layer_elements), kFsdp, pe * layer_elements);
+                   "e_unsharded*layer elements = " + n(pu) + "*" + n(layer_elements), kFsdp, pu * layer_elements);
     } else {
       gathered.add("FSDP parameters, unsharded (reshard_after_forward=False keeps every group gathered)",
-                   C::temporaries, "e*all elements = " + n(pe) + "*" + n(all_elements), kFsdp, pe * all_elements);
+                   C::temporaries, "e_unsharded*all elements = " + n(pu) + "*" + n(all_elements), kFsdp,
+                   pu * all_elements);
     }
   }
 

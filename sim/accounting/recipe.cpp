@@ -66,6 +66,21 @@ const std::vector<Recipe>& torch_recipe_table() {
        {kFp32Params, kFp32Grads},
        Dtype::fp32,
        true},
+      // FSDP over fp32 parameters with a bf16 (or fp16) mixed-precision policy (accelerate / Trainer
+      // mixed_precision bf16 with FSDP; MixedPrecision(param_dtype=torch.bfloat16)): the shards stay fp32, the
+      // optimizer steps on them, and only the all-gathered copies and the compute are 16-bit
+      // (torch/distributed/fsdp/_fully_shard/_fsdp_api.py MixedPrecisionPolicy: "the unsharded parameter ... dtype
+      // for forward/backward computation and the parameter all-gather ... The optimizer step uses the sharded
+      // parameter in the original dtype"; "FSDP does not require any extra memory to keep a high-precision copy").
+      {"fsdp-mp",
+       "fsdp-bf16",
+       "FSDP mixed precision (param_dtype bf16) over fp32 params: sharded params 4 + grads 4 + Adam m,v 8 = 16 "
+       "bytes (no master copy); all-gathers and compute in bf16",
+       {kFp32Params, kFp32Grads},
+       Dtype::fp32,
+       false,
+       std::nullopt,
+       Dtype::bf16},
   };
   return table;
 }
@@ -141,6 +156,10 @@ unsigned param_bytes(const Recipe& recipe) {
   for (const auto& t : recipe.tensors)
     if (t.category == MemoryCategory::params) return bits_per_element(t.dtype) == 32 ? 4 : 2;
   return 2;
+}
+
+unsigned unsharded_param_bytes(const Recipe& recipe) {
+  return recipe.compute_dtype ? bits_per_element(*recipe.compute_dtype) / 8 : param_bytes(recipe);
 }
 
 unsigned bytes_per_parameter(const Recipe& recipe, const Optimizer& optimizer) {

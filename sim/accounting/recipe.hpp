@@ -38,6 +38,10 @@ struct Recipe {
   bool autocast = false;
   // The second moment's dtype when it differs from moment_dtype (Megatron --exp-avg-sq-dtype; low_precision.hpp).
   std::optional<Dtype> second_moment_dtype = std::nullopt;
+  // PyTorch FSDP's mixed-precision policy (MixedPrecision / MixedPrecisionPolicy param_dtype): the all-gathered
+  // (unsharded) parameters, the compute and so the activations use this dtype, while the sharded parameters, the
+  // sharded gradients and the optimizer step keep the parameter dtype of `tensors` (no master copy).
+  std::optional<Dtype> compute_dtype = std::nullopt;
 };
 
 // How an optimizer stores its moments (docs/model-states.md, "Optimizer-state formats", has the sources).
@@ -79,6 +83,9 @@ unsigned bytes_per_parameter(const Recipe& recipe, const Optimizer& optimizer);
 // The parameter dtype's bytes (4 under fp32 / amp, else 2): DeepSpeed's bucket and gather element size, and the
 // activation dtype without autocast.
 unsigned param_bytes(const Recipe& recipe);
+
+// The bytes of the dtype FSDP all-gathers and computes in: compute_dtype when set, else param_bytes.
+unsigned unsharded_param_bytes(const Recipe& recipe);
 
 // The dtype of the optimizer's second state (Adam v): second_moment_dtype when set, else moment_dtype.
 Dtype second_moment_dtype(const Recipe& recipe);

@@ -32,6 +32,14 @@ ResolvedScenario resolve_scenario(Scenario sc) {
     throw ConfigError("recipe", t.recipe,
                       "unknown; one of mixed-16 (zero-paper), mixed-18 (megatron), "
                       "mixed-20 (deepspeed), fp32, bf16");
+  if (r.recipe->compute_dtype) {
+    // FSDP's mixed-precision policy exists only inside FSDP: the hf profile's fully_shard over dp ranks.
+    const bool fsdp = t.framework == Framework::hf && sc.parallel.zero_stage >= 2 && !sc.inference.enabled;
+    if (!fsdp)
+      throw ConfigError("recipe", t.recipe,
+                        "is PyTorch FSDP's mixed-precision policy: it needs framework hf with zero_stage 2 or 3 "
+                        "(FSDP) for training; without FSDP use amp (autocast) or bf16");
+  }
   r.optimizer = find_optimizer(t.optimizer);
   if (r.optimizer == nullptr)
     throw ConfigError("optimizer", t.optimizer,
@@ -93,6 +101,10 @@ ResolvedScenario resolve_scenario(Scenario sc) {
     sc.parallel = resolve(sc.parallel, sc.model ? &*sc.model : nullptr);
   }
   const auto& p = sc.parallel;
+  if (r.recipe->compute_dtype && p.dp < 2)
+    throw ConfigError("recipe", t.recipe,
+                      "is PyTorch FSDP's mixed-precision policy and models FSDP over dp > 1 ranks (dp is " + s(p.dp) +
+                          "); on one GPU use amp (autocast) or bf16");
 
   if (t.micro_batch_size < 1 || t.micro_batch_size > kMaxBatch)
     throw ConfigError("micro_batch_size", s(t.micro_batch_size), "must be between 1 and " + s(kMaxBatch));

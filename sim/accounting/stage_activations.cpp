@@ -5,8 +5,8 @@
 namespace trainmem::sim {
 
 unsigned activation_bytes(const Recipe& recipe) {
-  if (recipe.autocast) return 2;  // autocast: matmul outputs are bf16
-  return param_bytes(recipe);
+  if (recipe.autocast) return 2;         // autocast: matmul outputs are bf16
+  return unsharded_param_bytes(recipe);  // FSDP mixed precision: the compute dtype
 }
 
 ChunkActivations chunk_activations(const LayerActivations& layer, std::int64_t n, RecomputeGranularity granularity,

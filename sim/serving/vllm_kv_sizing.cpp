@@ -22,6 +22,18 @@ std::int64_t vllm_max_num_seqs(std::int64_t max_num_seqs, std::int64_t max_num_b
                           : std::min(kVllmDefaultMaxNumSeqs, vllm_profile_tokens(max_num_batched_tokens));
 }
 
+std::string vllm_sliding_window_refusal(const ModelSpec& model) {
+  std::int64_t local = 0;
+  for (std::int64_t i = 0; i < model.num_layers; ++i) local += model.local_attention_layer(i) ? 1 : 0;
+  if (local == 0) return "";
+  return "vLLM's KV cache sizing of a sliding-window model (sliding_window " + std::to_string(model.sliding_window) +
+         " on " + std::to_string(local) + " of " + std::to_string(model.num_layers) +
+         " layers) is not modelled: vLLM gives sliding-window layers a SlidingWindowSpec (about the window's blocks "
+         "per "
+         "request) and pages them apart from full-attention layers in its hybrid KV cache manager (trainmem's KV cache "
+         "per sequence does count the window)";
+}
+
 Bytes vllm_requested_memory(Bytes gpu_memory, double gpu_memory_utilization) {
   if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
     throw ConfigError("gpu_memory_utilization", std::to_string(gpu_memory_utilization),

@@ -22,8 +22,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "partition/model_spec.hpp"
 #include "partition/units.hpp"
 
 namespace trainmem::sim {
@@ -85,6 +87,12 @@ VllmKvSizing vllm_kv_sizing(const std::vector<VllmWorker>& workers, Bytes gpu_me
 
 // Concurrency of requests of `tokens` tokens in `num_blocks` blocks: num_blocks / cdiv(tokens, block_size).
 double vllm_concurrency(std::int64_t num_blocks, std::int64_t block_size, std::int64_t tokens);
+
+// Why vLLM's start-up sizing is not modelled for `model`, or "" when it is. A model with sliding-window layers is
+// refused: vLLM's v1 hybrid KV cache manager pages its sliding-window and full-attention layers as separate KV cache
+// groups sharing one block pool (vllm/v1/core/kv_cache_utils.py), so the block count, the per-request blocks and the
+// concurrency differ from the one-spec arithmetic above; the version-dependent grouping is not reproduced here.
+std::string vllm_sliding_window_refusal(const ModelSpec& model);
 
 // ceil(gpu_memory * utilization) as vLLM computes it in floating point.
 Bytes vllm_requested_memory(Bytes gpu_memory, double gpu_memory_utilization);

@@ -136,6 +136,8 @@ def catalogue():
     for dp in (2, 4):
         cs.append(C("llama", "bf16", "adamw", "foreach", seq=128, mbs=1, dist="fsdp-full", dp=dp))
     cs.append(C("llama", "bf16", "adamw", "foreach", seq=128, mbs=1, dist="fsdp-grad-op", dp=2))
+    # FSDP's mixed-precision policy over fp32 parameters (trainmem --recipe fsdp-mp).
+    cs.append(C("llama", "fsdp-mp", "adamw", "foreach", seq=128, mbs=1, dist="fsdp-full", dp=2))
     seen = set()
     for c in cs:
         assert c["name"] not in seen, c["name"]
@@ -186,7 +188,7 @@ def select(subset, only=None):
 # ---------------------------------------------------------------------------------------------------
 # trainmem flags describing a configuration.
 
-RECIPE_FLAG = {"fp32": "fp32", "bf16": "bf16", "amp": "amp", "megatron": "mixed-18"}
+RECIPE_FLAG = {"fp32": "fp32", "bf16": "bf16", "amp": "amp", "megatron": "mixed-18", "fsdp-mp": "fsdp-mp"}
 ZERO_STAGE = {"none": 0, "ddp": 0, "zero1": 1, "fsdp-grad-op": 2, "fsdp-full": 3}
 
 

@@ -182,10 +182,14 @@ def _train(c, rank, world, rec, torch, measure, cuda_faithful):
             # of the runs on one core): a setup artefact, not steady-state DDP (README, "DDP on gloo").
             ddp_model = torch.nn.parallel.DistributedDataParallel(model, init_sync=False)
         elif c["dist"] in FSDP_DIST:
-            from torch.distributed.fsdp import fully_shard
+            from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+            # fsdp-mp: FSDP's mixed-precision policy over the fp32 model (what accelerate sets for bf16 with FSDP):
+            # bf16 all-gathers, compute and gradient reduction; fp32 shards, sharded gradients and optimizer.
+            mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.bfloat16)
+                  if c["recipe"] == "fsdp-mp" else MixedPrecisionPolicy())
             for layer in model.model.layers:
-                fully_shard(layer, reshard_after_forward=(c["dist"] == "fsdp-full"))
-            fully_shard(model, reshard_after_forward=(c["dist"] == "fsdp-full"))
+                fully_shard(layer, reshard_after_forward=(c["dist"] == "fsdp-full"), mp_policy=mp)
+            fully_shard(model, reshard_after_forward=(c["dist"] == "fsdp-full"), mp_policy=mp)
             params = list(model.parameters())
             trainable = [p for p in params if p.requires_grad]
             rec.observe("params", [p.to_local() if hasattr(p, "to_local") else p for p in params])

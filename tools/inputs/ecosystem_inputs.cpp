@@ -113,6 +113,12 @@ BuiltScenario build_scenario_with_inputs(const Settings& flags_and_yaml, std::os
       mg->derived.push_back(mg->tokenizer_vocab_note);
     }
   }
+  if (mg && mg->padded_vocab_size)
+    if (const auto pv = user.find("padded_vocab_size");
+        pv != user.end() && pv->second.text != std::to_string(*mg->padded_vocab_size))
+      throw ConfigError(
+          "padded_vocab_size", pv->second.text + " / " + std::to_string(*mg->padded_vocab_size),
+          "given with different values by " + pv->second.origin + " and --megatron-args: --padded-vocab-size");
   if (mg && mg->implicit_fp32 && ds_it == user.end())
     base["recipe"] = SettingValue{"fp32", "--megatron-args: (neither --fp16 nor --bf16)"};
   if (tr)  // the Trainer / accelerate files: on the ds_config's level, so a disagreement is an error

@@ -89,4 +89,33 @@ void apply_megatron_vocab(MegatronArgs& out, const MegatronVocabArgs& v) {
                         "--padded-vocab-size";
 }
 
+// --padded-vocab-size P: the embedding and LM head have exactly P rows (Megatron's build_tokenizer keeps a
+// padded_vocab_size that is already set instead of padding the tokenizer's size). P must hold the vocabulary and split
+// evenly over tp (VocabParallelEmbedding: megatron.core.utils.divide asserts it). The model then carries P rows and no
+// further padding (make_vocab_size_divisible_by 1), as --megatron-args' --padded-vocab-size does.
+void apply_padded_vocab_size(const Settings& settings, sim::Scenario& sc) {
+  const std::int64_t P = parse_int("padded_vocab_size", settings.at("padded_vocab_size").text, 1, kMaxVocab);
+  if (!sc.model)
+    throw ConfigError("padded_vocab_size", std::to_string(P),
+                      "needs a model (a bare parameter count has no vocabulary)");
+  const auto mv = settings.find("make_vocab_size_divisible_by");
+  if (mv != settings.end() && mv->second.origin.rfind("--megatron-args", 0) != 0)
+    throw ConfigError("padded_vocab_size", std::to_string(P),
+                      "is the padded size itself; make_vocab_size_divisible_by (" + mv->second.text +
+                          ") is also given: give one of them");
+  ModelSpec& m = *sc.model;
+  if (P < m.vocab_size)
+    throw ConfigError("padded_vocab_size", std::to_string(P),
+                      "is smaller than the vocabulary (vocab_size " + std::to_string(m.vocab_size) +
+                          "): the embedding needs a row "
+                          "per token");
+  const std::int64_t tp = sc.parallel.tp;
+  if (P % tp != 0)
+    throw ConfigError("padded_vocab_size", std::to_string(P),
+                      "is not divisible by tensor_model_parallel_size " + std::to_string(tp) +
+                          " (the vocab-parallel embedding and LM head split their rows evenly)");
+  m.vocab_size = P;
+  sc.parallel.make_vocab_size_divisible_by = 1;
+}
+
 }  // namespace trainmem::tools

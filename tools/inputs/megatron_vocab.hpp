@@ -6,7 +6,9 @@
 #include <optional>
 #include <string>
 
+#include "sim/accounting/scenario.hpp"
 #include "tools/inputs/megatron_args.hpp"
+#include "tools/inputs/settings.hpp"
 
 namespace trainmem::tools {
 
@@ -24,5 +26,11 @@ struct MegatronVocabArgs {
 // tokenizer implies it (50257), or out.vocab_unknown with the reason. Throws ConfigError for a launch Megatron
 // itself refuses (NullTokenizer without --vocab-size, an unknown tokenizer, --padded-vocab-size < --vocab-size).
 void apply_megatron_vocab(MegatronArgs& out, const MegatronVocabArgs& v);
+
+// The top-level padded_vocab_size (--padded-vocab-size P, a YAML key): the embedding and LM head get exactly P rows
+// (sc.model->vocab_size = P, make_vocab_size_divisible_by 1). Throws ConfigError naming padded_vocab_size when
+// P < the model's vocab_size, P is not a multiple of tp, there is no model, or make_vocab_size_divisible_by is
+// also given (outside --megatron-args).
+void apply_padded_vocab_size(const Settings& settings, sim::Scenario& sc);
 
 }  // namespace trainmem::tools

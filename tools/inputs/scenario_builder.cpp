@@ -11,6 +11,7 @@
 #include "partition/model_presets.hpp"
 #include "sim/runtime/device_spec.hpp"
 #include "tools/inputs/hf_config.hpp"
+#include "tools/inputs/megatron_vocab.hpp"
 #include "tools/inputs/offload_runtime_settings.hpp"
 #include "tools/inputs/precision_settings.hpp"
 #include "tools/inputs/value_parse.hpp"
@@ -257,6 +258,12 @@ void build_inference_and_lora(const Settings& settings, sim::Scenario& sc) {
   l.integer("max_num_seqs", inf.max_num_seqs);
   l.integer("kv_block_size", inf.kv_block_size, 0);
   l.integer("max_num_batched_tokens", inf.max_num_batched_tokens, 0);
+  // vLLM's start-up sizing of a model with sliding-window layers is not modelled (sim::vllm_sliding_window_refusal):
+  // the knobs that only that sizing reads are refused rather than silently unused.
+  if (inf.enabled && sc.model)
+    if (const std::string why = sim::vllm_sliding_window_refusal(*sc.model); !why.empty())
+      for (const char* k : {"gpu_memory_utilization", "max_model_len", "max_num_seqs"})
+        if (l.has(k)) throw ConfigError(k, l.text(k), why + "; leave the vLLM knobs out");
 
   auto& lora = sc.lora;
   l.integer("lora_rank", lora.rank, 0);
@@ -371,6 +378,7 @@ BuiltScenario build_scenario(const Settings& settings) {
   // transformers does not pad the vocabulary (Megatron's --make-vocab-size-divisible-by 128 does not apply).
   if (t.framework == sim::Framework::hf) p.make_vocab_size_divisible_by = 1;
   l.integer("make_vocab_size_divisible_by", p.make_vocab_size_divisible_by);
+  if (l.has("padded_vocab_size")) apply_padded_vocab_size(settings, sc);  // tools/inputs/megatron_vocab.cpp
 
   l.integer("seq_length", t.seq_length);
   l.integer("micro_batch_size", t.micro_batch_size);

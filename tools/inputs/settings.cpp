@@ -51,6 +51,10 @@ constexpr OptionSpec kOptions[] = {
     {"qk_rope_head_dim", "", K::integer, "MLA rotary part of each query/key head", "model"},
     {"v_head_dim", "", K::integer, "MLA value head width", "model"},
     {"make_vocab_size_divisible_by", "", K::integer, "pad vocab to a multiple of this * tp (default 128)", "model"},
+    {"padded_vocab_size", "", K::integer,
+     "the embedding's rows as trained (>= vocab_size, a multiple of tp); replaces the make_vocab_size_divisible_by "
+     "padding",
+     "model"},
     // parallel
     {"tensor_model_parallel_size", "tp", K::integer, "tensor parallel size", "parallel"},
     {"pipeline_model_parallel_size", "pp", K::integer, "pipeline parallel size", "parallel"},

@@ -50,21 +50,35 @@ void fsdp_strategy(TrainerInputs& in, const std::string& strategy, const std::st
 
 void precision_recipe(TrainerInputs& in, bool fp16, bool bf16, bool fsdp, const std::string& path,
                       const std::string& value) {
+  const std::string& policy = in.fsdp_param_dtype;
+  if (fsdp && (policy == "bf16" || policy == "fp16")) {
+    // An explicit 16-bit policy: FSDP casts the all-gathers whatever mixed_precision says.
+    set(in, "recipe", "fsdp-mp", in.fsdp_policy_field);
+    in.derived.push_back("recipe fsdp-mp (" + in.fsdp_policy_field + " param_dtype " + policy +
+                         ": fp32 shards, gradients and optimizer states, " + policy +
+                         " all-gathers and compute; a model loaded in 16 bits is --recipe bf16)");
+    return;
+  }
   if (!fp16 && !bf16) {
     set(in, "recipe", "fp32", "(neither fp16 nor bf16)");
     return;
   }
-  if (fsdp) {
-    in.unresolved.push_back(
-        {"recipe", field(in, path), value,
-         "with FSDP sets a mixed-precision policy (16-bit all-gathers of fp32 shards) that is not modelled; give "
-         "--recipe bf16 for a model loaded in bfloat16 (FSDP then shards bf16 parameters)"});
+  if (fsdp && policy.empty()) {
+    // accelerate's FullyShardedDataParallelPlugin.set_mixed_precision: MixedPrecision(param_dtype=reduce_dtype=the
+    // 16-bit dtype) over the parameters from_pretrained loads (fp32 by default). The shards stay fp32.
+    set(in, "recipe", "fsdp-mp", path);
+    in.derived.push_back("recipe fsdp-mp (" + path + " " + value + " with FSDP: mixed-precision policy param_dtype " +
+                         (bf16 ? "bf16" : "fp16") +
+                         " over fp32 parameters, as from_pretrained loads them by default: fp32 shards, gradients "
+                         "and optimizer states, 16-bit all-gathers and compute; a model loaded in bfloat16 is "
+                         "--recipe bf16)");
     return;
   }
   set(in, "recipe", "amp", path);
   in.derived.push_back("recipe amp (" + path +
-                       ": torch.autocast over fp32 parameters, as from_pretrained loads them by default; a model "
-                       "loaded in bfloat16 is --recipe bf16)");
+                       (fsdp ? " with an fp32 FSDP mixed-precision policy: torch.autocast over fp32 shards"
+                             : ": torch.autocast over fp32 parameters, as from_pretrained loads them by default") +
+                       "; a model loaded in bfloat16 is --recipe bf16)");
 }
 
 namespace {
@@ -75,6 +89,54 @@ bool off(const json& v) {
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   return s;
+}
+// A dtype as FSDP's policies and accelerate spell it: "bf16" / "bfloat16" / "torch.bfloat16", fp16 / float16 /
+// half, fp32 / float32 / float / "no" / null; "" when it is none of them.
+std::string policy_dtype(const json& v) {
+  if (v.is_null()) return "fp32";
+  if (!v.is_string()) return "";
+  std::string t = lower(v.get<std::string>());
+  if (t.starts_with("torch.")) t = t.substr(6);
+  if (t == "bf16" || t == "bfloat16") return "bf16";
+  if (t == "fp16" || t == "float16" || t == "half") return "fp16";
+  if (t == "fp32" || t == "float32" || t == "float" || t == "no") return "fp32";
+  return "";
+}
+
+// fsdp_config.mixed_precision_policy: a dtype ("bf16") or FSDP1 MixedPrecision / FSDP2 MixedPrecisionPolicy fields.
+// Only param_dtype changes the memory trainmem models (the all-gathers and the compute); reduce_dtype,
+// buffer_dtype, output_dtype and cast_forward_inputs act on transient reduction buffers, buffers and outputs.
+void mixed_precision_policy(TrainerInputs& in, const std::string& path, const json& v) {
+  auto dtype = [&](const std::string& p, const json& x) {
+    const std::string d = policy_dtype(x);
+    if (d.empty())
+      throw ConfigError(field(in, p), x.dump(), "must be a dtype: bf16 / bfloat16, fp16 / float16, fp32 / float32");
+    return d;
+  };
+  in.fsdp_policy_field = field(in, path);
+  if (!v.is_object()) {
+    in.fsdp_param_dtype = dtype(path, v);
+    return;
+  }
+  in.fsdp_param_dtype = "fp32";  // param_dtype None: the unsharded parameters keep the original dtype
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string p = path + "." + it.key();
+    if (it.key() == "param_dtype") {
+      in.fsdp_param_dtype = dtype(p, it.value());
+    } else if (it.key() == "reduce_dtype" || it.key() == "buffer_dtype" || it.key() == "output_dtype") {
+      dtype(p, it.value());
+      in.not_modelled.push_back(p + " (transient reduce-scatter / buffer / output dtype)");
+    } else if (it.key() == "cast_forward_inputs" || it.key() == "cast_root_forward_inputs" ||
+               it.key() == "keep_low_precision_grads") {
+      if (it.key() == "keep_low_precision_grads" && boolean(in, p, it.value()))
+        throw ConfigError(field(in, p), it.value().dump(), "keeps 16-bit sharded gradients; not modelled");
+      in.ignored.push_back(p);
+    } else {
+      throw ConfigError(field(in, p), it.value().dump(),
+                        "unknown mixed-precision policy field (param_dtype, reduce_dtype, buffer_dtype, output_dtype, "
+                        "cast_forward_inputs)");
+    }
+  }
 }
 }  // namespace
 
@@ -140,6 +202,8 @@ bool fsdp_config(TrainerInputs& in, const nlohmann::json& c, int default_version
       if (boolean(in, path, v))
         fail(k, v, "FSDP CPU offload is not modelled (the hf profile keeps every state on the GPU)");
       in.ignored.push_back(path);
+    } else if (k == "mixed_precision_policy") {
+      mixed_precision_policy(in, path, v);
     } else if (k == "activation_checkpointing") {
       ckpt = boolean(in, path, v);
     } else if (k == "xla" || k == "xla_fsdp_grad_ckpt" || k == "activation_cpu_offload") {

@@ -40,6 +40,8 @@ struct TrainerInputs {
   // accelerate gives (num_processes / num_machines; 0 = not given). apply_hybrid_shard() turns them into
   // shard_group_size once dp is known.
   std::string hybrid_shard;
+  // fsdp_config.mixed_precision_policy's param_dtype ("bf16", "fp16" or "fp32"; "" = not given) and its field.
+  std::string fsdp_param_dtype, fsdp_policy_field;
   std::int64_t node_gpus = 0;
 };
 
@@ -77,8 +79,9 @@ namespace trainmem::tools::trainer {
 // by apply_hybrid_shard). `path` is the field ("fsdp_config.reshard_after_forward").
 void fsdp_strategy(TrainerInputs& in, const std::string& strategy, const std::string& path);
 // The recipe of a Trainer / accelerate job without DeepSpeed: fp16 or bf16 mixed precision = torch.autocast over
-// the loaded (fp32) parameters (recipe amp); neither = fp32. Under FSDP the mixed-precision policy is not modelled:
-// an unresolved recipe. `path` names the field that set the precision, `value` its value as written.
+// the loaded (fp32) parameters (recipe amp); neither = fp32. Under FSDP, fp16 / bf16 set FSDP's mixed-precision policy
+// (param_dtype 16-bit over fp32 shards: recipe fsdp-mp) unless fsdp_config.mixed_precision_policy gives param_dtype
+// fp32 (then autocast over fp32 FSDP: amp). `path` names the field that set the precision, `value` its value.
 void precision_recipe(TrainerInputs& in, bool fp16, bool bf16, bool fsdp, const std::string& path,
                       const std::string& value);
 // The keys of a TrainingArguments fsdp_config or an accelerate fsdp_config, "fsdp_" prefix stripped: version,

@@ -134,6 +134,7 @@ void add_inference_json(nlohmann::json& doc, const sim::EstimateResult& r) {
                                          {"max_seq_length", r.inference_capacity->max_seq_length}}
                                   : json(nullptr);
   doc["vllm"] = vllm_json(r);
+  if (!r.vllm_not_sized.empty()) doc["vllm_not_sized"] = r.vllm_not_sized;  // a sliding-window model
   // Runtime (context, NCCL, workspaces, allocator) is modelled as for training (sim/runtime/runtime_memory.hpp).
   doc["not_modelled"] = {"buffers"};
 }

@@ -15,6 +15,10 @@ std::int64_t request_tokens(const sim::EstimateResult& r) {
 }  // namespace
 
 void write_vllm_lines(std::ostream& out, const sim::EstimateResult& r) {
+  if (!r.vllm && r.gpu_memory && r.resolved.scenario.inference.kv_block_size > 0 && !r.vllm_not_sized.empty()) {
+    out << "# vLLM      : not sized: " << r.vllm_not_sized << "\n";
+    return;
+  }
   if (!r.vllm || !r.gpu_memory) return;
   const sim::VllmKvSizing& v = *r.vllm;
   const auto& inf = r.resolved.scenario.inference;

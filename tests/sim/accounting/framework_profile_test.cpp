@@ -252,5 +252,60 @@ TEST(FrameworkProfile, FsdpTurnToBackward) {
   EXPECT_LT(std::abs(error_pct(op.max_peak, 79'101'440 - 8'192'512)), 0.1) << op.max_peak.value;
 }
 
+// FSDP's mixed-precision policy over fp32 parameters (recipe fsdp-mp: MixedPrecisionPolicy(param_dtype=bf16) on a
+// model loaded in fp32), full shard over dp 2 of the lab Llama (every dim 0 even: 4,188,480 / 2 = 2,094,240
+// elements per rank). PyTorch's rule (torch/distributed/fsdp/_fully_shard/_fsdp_api.py MixedPrecisionPolicy:
+// param_dtype is "the dtype for the unsharded parameter ... and the parameter all-gather"; "the optimizer step uses
+// the sharded parameter in the original dtype"; no extra high-precision copy):
+//   sharded parameters  fp32   4 * 2,094,240 =  8,376,960
+//   sharded gradients   fp32   4 * 2,094,240 =  8,376,960 (reduce-scattered, then cast to the sharded param dtype)
+//   AdamW m, v          fp32   8 * 2,094,240 = 16,753,920 (torch.optim zeros_like(param) of the fp32 shard)
+//   gathered root       bf16   2 * (2 * 32000 * 64 + 64) = 2 * 4,096,064 = 8,192,128
+//   gathered last layer bf16   2 * 46,208 = 92,416 (q 4096 + k 2048 + v 2048 + o 4096 + mlp 3*64*176 + 2 norms 128)
+// so 16 bytes per parameter per rank / dp at rest, and the compute (activations) is the bf16 recipe's.
+TEST(FrameworkProfile, FsdpMixedPrecisionKeepsFp32Shards) {
+  Scenario mp = sharded(3, 2);
+  mp.training.recipe = "fsdp-mp";
+  const auto r = estimate(mp);
+  const auto& pts = r.classes[0].framework_step->points;
+  const auto& back = pts[1];  // start of backward: what FSDP holds gathered at the turn to backward
+  EXPECT_EQ(back.bytes[MemoryCategory::params], Bytes(8'376'960));
+  EXPECT_EQ(back.bytes[MemoryCategory::optimizer_states], Bytes(16'753'920));
+  EXPECT_EQ(pts[2].bytes[MemoryCategory::grads], Bytes(8'376'960));  // optimizer step: every sharded gradient
+  EXPECT_EQ(find(back.terms, "FSDP root module")->bytes, Bytes(8'192'128));
+  EXPECT_EQ(find(back.terms, "FSDP last layer")->bytes, Bytes(92'416));
+  // Model states per rank: (4 + 4 + 8) * 2,094,240 = 33,507,840 = 16 B * 4,188,480 / 2.
+  EXPECT_EQ(r.classes[0].model_states.breakdown.total(), Bytes(16 * 4'188'480 / 2));
+  // The compute is bf16 as under the bf16 recipe: the same saved activations at the turn to backward.
+  const auto b = estimate(sharded(3, 2));
+  EXPECT_EQ(back.bytes[MemoryCategory::activations],
+            b.classes[0].framework_step->points[1].bytes[MemoryCategory::activations]);
+  // Autocast without a policy (recipe amp) gathers the fp32 parameters: 4 * 4,096,064 = 16,384,256 for the root.
+  Scenario amp = sharded(3, 2);
+  amp.training.recipe = "amp";
+  const auto a = estimate(amp);
+  const auto& ab = a.classes[0].framework_step->points[1];
+  EXPECT_EQ(ab.bytes[MemoryCategory::params], Bytes(8'376'960));
+  EXPECT_EQ(find(ab.terms, "FSDP root module")->bytes, Bytes(16'384'256));
+}
+
+TEST(FrameworkProfile, FsdpMixedPrecisionNeedsFsdp) {
+  Scenario ddp = sharded(0, 2);  // DDP: no FSDP policy to apply
+  ddp.training.recipe = "fsdp-mp";
+  EXPECT_THROW(estimate(ddp), ConfigError);
+  Scenario one = sharded(3, 1);  // one rank: the hf profile models no FSDP there
+  one.training.recipe = "fsdp-mp";
+  EXPECT_THROW(estimate(one), ConfigError);
+  Scenario mg = sharded(3, 2);
+  mg.training.recipe = "fsdp-mp";
+  mg.training.framework = Framework::megatron;
+  try {
+    estimate(mg);
+    ADD_FAILURE() << "framework megatron with fsdp-mp was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("recipe"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace trainmem::sim

@@ -107,5 +107,41 @@ TEST(VllmCli, MaxModelLenThatDoesNotFitIsAVerdict) {
   EXPECT_NE(r.out.find("estimated maximum model length: 506,976"), std::string::npos) << r.out;
 }
 
+// A sliding-window model (Gemma-2 9B: sliding_window 4096 on the even layers, 21 of its 42; HF google/gemma-2-9b
+// config.json, layer_types alternate sliding / full): vLLM's hybrid KV cache manager pages the sliding-window layers
+// apart from the full-attention ones, which trainmem does not reproduce. The knobs only that sizing reads are refused
+// with an error naming them; without them the estimate runs, says the vLLM sizing was left out, and the KV cache
+// per sequence still counts the window.
+TEST(VllmCli, SlidingWindowModelsAreNotSized) {
+  for (const char* knob : {"--gpu-memory-utilization", "--max-model-len", "--max-num-seqs"}) {
+    const std::string value = std::string(knob) == "--gpu-memory-utilization" ? "0.9" : "4096";
+    const CliRun e =
+        run({"estimate", "--model", "gemma2-9b", "--inference", "--gpu", "h100-80gb", "--tp", "2", knob, value});
+    EXPECT_EQ(e.code, 2) << knob;
+    const std::string field = std::string(knob).substr(2);
+    std::string key = field;
+    for (char& c : key) c = c == '-' ? '_' : c;
+    EXPECT_NE(e.err.find(key + " = " + value +
+                         ": vLLM's KV cache sizing of a sliding-window model (sliding_window 4096 on 21 of 42 layers) "
+                         "is not modelled"),
+              std::string::npos)
+        << e.err;
+  }
+  const CliRun t = run({"estimate", "--model", "gemma2-9b", "--inference", "--gpu", "h100-80gb", "--tp", "2"});
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("# vLLM      : not sized: vLLM's KV cache sizing of a sliding-window model"), std::string::npos)
+      << t.out;
+  EXPECT_EQ(t.out.find("GPU KV cache size"), std::string::npos) << t.out;
+  const CliRun j =
+      run({"estimate", "--model", "gemma2-9b", "--inference", "--gpu", "h100-80gb", "--tp", "2", "--format", "json"});
+  ASSERT_EQ(j.code, 0) << j.err;
+  EXPECT_TRUE(j.json()["vllm"].is_null());
+  EXPECT_NE(j.json()["vllm_not_sized"].get<std::string>().find("21 of 42 layers"), std::string::npos);
+  // A model without a sliding window keeps vLLM's sizing (the Llama-3-70B figures above).
+  const CliRun l = run(llama3_70b({"--tp", "4", "--max-model-len", "8192"}));
+  ASSERT_EQ(l.code, 0) << l.err;
+  EXPECT_EQ(l.out.find("not sized"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace trainmem::tools::test

@@ -85,14 +85,15 @@ TEST(AccelerateConfigCli, DeepSpeedZero3OverEight) {
 }
 
 TEST(AccelerateConfig, FsdpSections) {
-  // FSDP1 as `accelerate config` writes it: FULL_SHARD = ZeRO-3-like; bf16 under FSDP needs --recipe.
+  // FSDP1 as `accelerate config` writes it: FULL_SHARD = ZeRO-3-like; bf16 under FSDP is the mixed-precision policy
+  // accelerate sets (FullyShardedDataParallelPlugin.set_mixed_precision: MixedPrecision(param_dtype=bf16, ...)) over
+  // the fp32 parameters: recipe fsdp-mp.
   const TrainerInputs v1 = load_accelerate_config(fixture("accelerate_fsdp1.yaml"), {}, nullptr);
   EXPECT_EQ(text(v1, "zero_stage"), "3");
   EXPECT_EQ(text(v1, "framework"), "hf");
   EXPECT_EQ(text(v1, "world_size"), "2");
-  ASSERT_EQ(v1.unresolved.size(), 1u);
-  EXPECT_EQ(v1.unresolved[0].field, "mixed_precision (in accelerate_fsdp1.yaml)");
-  EXPECT_EQ(v1.unresolved[0].value, "\"bf16\"");
+  EXPECT_EQ(text(v1, "recipe"), "fsdp-mp");
+  EXPECT_TRUE(v1.unresolved.empty());
   EXPECT_TRUE(has(v1.ignored, "fsdp_config.fsdp_state_dict_type"));
   EXPECT_TRUE(has(v1.not_modelled, "fsdp_config.fsdp_backward_prefetch"));  // BACKWARD_PRE gathers one unit ahead
   // FSDP2: fsdp_reshard_after_forward false = SHARD_GRAD_OP-like (zero_stage 2); activation checkpointing = full.
@@ -211,6 +212,60 @@ TEST(AccelerateConfigCli, FsdpEqualsTheFlags) {
   EXPECT_EQ(bytes(d.json(), "params"), 4 * p);
   EXPECT_EQ(bytes(d.json(), "optimizer_states"), 8 * p);
   EXPECT_EQ(d.json()["config"]["dp"], 16);
+}
+
+// FSDP mixed precision over fp32 parameters (accelerate_fsdp1.yaml: FULL_SHARD over 2 processes, bf16), bare
+// 7e9 parameters: FSDP keeps the fp32 shard (torch/distributed/fsdp MixedPrecisionPolicy: "the optimizer step uses
+// the sharded parameter in the original dtype", no extra high-precision copy), the gradient is reduce-scattered in
+// bf16 and kept as an fp32 sharded gradient, and AdamW's m and v are fp32 like the shard. Per rank, N = 2:
+//   params 4 * 7e9 / 2 = 14,000,000,000; grads 4 * 7e9 / 2 = 14,000,000,000; master 0;
+//   optimizer_states 8 * 7e9 / 2 = 28,000,000,000; 16 / N = 8 bytes per parameter per rank.
+TEST(AccelerateConfigCli, FsdpMixedPrecisionKeepsFp32Shards) {
+  const CliRun r = run({"estimate", "--num-parameters", "7e9", "--accelerate-config", fixture("accelerate_fsdp1.yaml"),
+                        "--micro-batch-size", "1", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(bytes(r.json(), "params"), 14'000'000'000ULL);
+  EXPECT_EQ(bytes(r.json(), "grads"), 14'000'000'000ULL);
+  EXPECT_EQ(bytes(r.json(), "master_params"), 0ULL);
+  EXPECT_EQ(bytes(r.json(), "optimizer_states"), 28'000'000'000ULL);
+  EXPECT_EQ(r.json()["config"]["recipe"], "fsdp-mp");
+  EXPECT_NE(r.err.find("recipe fsdp-mp (mixed_precision \"bf16\" with FSDP"), std::string::npos) << r.err;
+  // The same with the flags: --recipe fsdp-mp (alias fsdp-bf16) --framework hf --zero-stage 3.
+  const CliRun f = run({"estimate", "--num-parameters", "7e9", "--recipe", "fsdp-bf16", "--framework", "hf",
+                        "--zero-stage", "3", "--dp", "2", "--format", "json"});
+  ASSERT_EQ(f.code, 0) << f.err;
+  EXPECT_EQ(f.json()["ranks"], r.json()["ranks"]);
+  // fsdp_config.fsdp_mixed_precision_policy: an explicit policy decides. param_dtype float32 with mixed_precision
+  // bf16 is autocast over fp32 FSDP (recipe amp: the same 16 / N bytes, fp32 all-gathers); param_dtype bfloat16
+  // with mixed_precision no is the 16-bit policy alone (fsdp-mp).
+  const std::string fp32_policy =
+      write("mp_fp32.yaml",
+            "distributed_type: FSDP\nmixed_precision: bf16\nnum_processes: 4\nfsdp_config:\n"
+            "  fsdp_mixed_precision_policy:\n    param_dtype: float32\n    reduce_dtype: float32\n");
+  EXPECT_EQ(text(load_accelerate_config(fp32_policy, {}, nullptr), "recipe"), "amp");
+  const std::string bf16_policy = write("mp_bf16.yaml",
+                                        "distributed_type: FSDP\nmixed_precision: 'no'\nnum_processes: 4\n"
+                                        "fsdp_config:\n  fsdp_mixed_precision_policy:\n    param_dtype: bfloat16\n");
+  EXPECT_EQ(text(load_accelerate_config(bf16_policy, {}, nullptr), "recipe"), "fsdp-mp");
+  const std::string bad = write("mp_bad.yaml",
+                                "distributed_type: FSDP\nnum_processes: 4\nfsdp_config:\n"
+                                "  fsdp_mixed_precision_policy:\n    param_dtype: int8\n");
+  const CliRun e = run({"estimate", "--num-parameters", "7e9", "--accelerate-config", bad});
+  EXPECT_EQ(e.code, 2);
+  EXPECT_NE(e.err.find("fsdp_config.fsdp_mixed_precision_policy.param_dtype (in mp_bad.yaml) = \"int8\": must be a "
+                       "dtype"),
+            std::string::npos)
+      << e.err;
+  // FSDP mixed precision needs FSDP: under DDP (zero_stage 0) the recipe is refused, naming it.
+  const CliRun d =
+      run({"estimate", "--num-parameters", "7e9", "--recipe", "fsdp-mp", "--framework", "hf", "--dp", "2"});
+  EXPECT_EQ(d.code, 2);
+  EXPECT_NE(d.err.find("recipe = fsdp-mp: is PyTorch FSDP's mixed-precision policy"), std::string::npos) << d.err;
+  // plan searches non-FSDP layouts too: it refuses the recipe with its own message.
+  const CliRun p = run({"plan", "--model", "llama2-7b", "--accelerate-config", fixture("accelerate_fsdp1.yaml"),
+                        "--gpu", "h100-80gb", "--global-batch-size", "8"});
+  EXPECT_EQ(p.code, 2);
+  EXPECT_NE(p.err.find("recipe = fsdp-mp: (FSDP mixed precision) is not searched by plan"), std::string::npos) << p.err;
 }
 
 TEST(AccelerateConfigCli, ErrorsNameTheKey) {

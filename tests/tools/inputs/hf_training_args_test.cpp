@@ -132,14 +132,14 @@ TEST(HfTrainingArgs, ErrorsNameTheField) {
 }
 
 // FSDP: "full_shard auto_wrap" (legacy string) = fully_shard with reshard_after_forward=True = zero_stage 3;
-// shard_grad_op / reshard_after_forward false = zero_stage 2 (docs/frameworks.md); bf16 under FSDP needs --recipe.
+// shard_grad_op / reshard_after_forward false = zero_stage 2 (docs/frameworks.md); bf16 under FSDP is the
+// mixed-precision policy the Trainer's accelerate sets over the fp32 parameters (recipe fsdp-mp).
 TEST(HfTrainingArgs, FsdpStrategies) {
   const TrainerInputs full = load_hf_training_args(fixture("training_args_fsdp.json"), {});
   EXPECT_EQ(text(full, "zero_stage"), "3");
   EXPECT_EQ(text(full, "framework"), "hf");
-  EXPECT_EQ(text(full, "recipe"), "(unset)");
-  ASSERT_EQ(full.unresolved.size(), 1u);
-  EXPECT_EQ(full.unresolved[0].key, "recipe");
+  EXPECT_EQ(text(full, "recipe"), "fsdp-mp");
+  EXPECT_TRUE(full.unresolved.empty());
   EXPECT_TRUE(has(full.ignored, "fsdp_config.state_dict_type"));
   EXPECT_EQ(text(from(R"({"fsdp": "shard_grad_op auto_wrap"})"), "zero_stage"), "2");
   EXPECT_EQ(text(from(R"({"fsdp": true, "fsdp_config": {"reshard_after_forward": false}})"), "zero_stage"), "2");
@@ -147,14 +147,17 @@ TEST(HfTrainingArgs, FsdpStrategies) {
   EXPECT_EQ(text(from(R"({"fsdp": true, "fsdp_config": {"activation_checkpointing": true}})"), "recompute_granularity"),
             "full");
   EXPECT_EQ(text(from(R"({"fsdp": false, "bf16": true})"), "zero_stage"), "(unset)");
-  // The CLI: without --recipe the FSDP bf16 file is an error naming the field; with it, the estimate equals the
-  // explicit flags (FSDP2 full shard = --framework hf --zero-stage 3; 1 * 2 * dp 2 = global 4).
-  const CliRun no = run({"estimate", "--model", "llama2-7b", "--dp", "2", "--seq-length", "512", "--hf-training-args",
-                         fixture("training_args_fsdp.json")});
-  EXPECT_EQ(no.code, 2);
-  EXPECT_NE(no.err.find("bf16 (in training_args_fsdp.json) = true: with FSDP sets a mixed-precision policy"),
-            std::string::npos)
-      << no.err;
+  // The CLI: without --recipe the FSDP bf16 file is FSDP mixed precision over fp32 shards. Llama-2 7B over dp 2
+  // (every dim 0 even: P / 2 = 6,738,415,616 / 2 = 3,369,207,808 elements per rank): fp32 shards 4 * 3,369,207,808 =
+  // 13,476,831,232 B and AdamW m, v 8 * 3,369,207,808 = 26,953,662,464 B. With --recipe bf16 (a model loaded in
+  // bfloat16) the estimate equals the explicit flags (FSDP2 full shard = --framework hf --zero-stage 3; 1 * 2 * dp 2
+  // = global 4).
+  const CliRun mp = run({"estimate", "--model", "llama2-7b", "--dp", "2", "--seq-length", "512", "--hf-training-args",
+                         fixture("training_args_fsdp.json"), "--format", "json"});
+  ASSERT_EQ(mp.code, 0) << mp.err;
+  EXPECT_EQ(mp.json()["config"]["recipe"], "fsdp-mp");
+  EXPECT_EQ(mp.json()["ranks"][0]["bytes"]["params"].get<std::uint64_t>(), 13'476'831'232ULL);
+  EXPECT_EQ(mp.json()["ranks"][0]["bytes"]["optimizer_states"].get<std::uint64_t>(), 26'953'662'464ULL);
   const CliRun a = run({"estimate", "--model", "llama2-7b", "--dp", "2", "--seq-length", "512", "--recipe", "bf16",
                         "--hf-training-args", fixture("training_args_fsdp.json"), "--format", "json"});
   const CliRun b = run({"estimate",  "--model",

@@ -397,5 +397,57 @@ TEST(MegatronArgsCli, DisagreementWithTheDsConfigIsAnError) {
       << gb.err;
 }
 
+// The top-level --padded-vocab-size P (also a YAML key): the embedding and LM head get exactly P rows, no further
+// padding. Llama-2 7B (vocab 32000, untied, hidden 4096; 6,738,415,616 parameters, its default padding a no-op:
+// 32000 is a multiple of 128) with P = 32128: 2 * 128 * 4096 = 1,048,576 more, 6,739,464,192. At tp 2 with P = 32256
+// each rank holds P / 2 = 16128 rows of each. P must be >= the vocabulary and a multiple of tp (Megatron's
+// VocabParallelEmbedding divides the rows evenly: megatron.core.utils.divide asserts it).
+TEST(PaddedVocabSizeFlag, SetsTheRowsAndChecksThem) {
+  const CliRun r = run({"estimate", "--model", "llama2-7b", "--padded-vocab-size", "32128", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.json()["config"]["num_parameters"], 6'739'464'192ULL);
+  EXPECT_EQ(r.json()["config"]["model"]["padded_vocab_size"], 32128);
+  const CliRun t2 =
+      run({"estimate", "--model", "llama2-7b", "--tp", "2", "--padded-vocab-size", "32256", "--format", "json"});
+  ASSERT_EQ(t2.code, 0) << t2.err;
+  EXPECT_EQ(t2.json()["config"]["model"]["padded_vocab_size"], 32256);
+  // The YAML key is the same setting.
+  const std::string yaml = testing::TempDir() + "/padded.yaml";
+  std::ofstream(yaml) << "model: llama2-7b\npadded_vocab_size: 32128\n";
+  const CliRun y = run({"estimate", yaml, "--format", "json"});
+  ASSERT_EQ(y.code, 0) << y.err;
+  EXPECT_EQ(y.json()["config"]["num_parameters"], 6'739'464'192ULL);
+  struct Bad {
+    std::vector<std::string> args;
+    const char* message;
+  };
+  for (const Bad& b : {
+           Bad{{"--model", "llama2-7b", "--padded-vocab-size", "31999"},
+               "padded_vocab_size = 31999: is smaller than the vocabulary (vocab_size 32000)"},
+           Bad{{"--model", "llama2-7b", "--tp", "2", "--padded-vocab-size", "32001"},
+               "padded_vocab_size = 32001: is not divisible by tensor_model_parallel_size 2"},
+           Bad{{"--model", "llama2-7b", "--padded-vocab-size", "32128", "--make-vocab-size-divisible-by", "64"},
+               "padded_vocab_size = 32128: is the padded size itself; make_vocab_size_divisible_by (64) is also given"},
+           Bad{{"--num-parameters", "7e9", "--padded-vocab-size", "32128"}, "padded_vocab_size = 32128: needs a model"},
+           Bad{{"--model", "llama2-7b", "--padded-vocab-size", "0"}, "padded_vocab_size = 0"},
+           Bad{{"--model", "llama2-7b", "--padded-vocab-size", "32128", "--megatron-args", "--padded-vocab-size 32256"},
+               "padded_vocab_size = 32128 / 32256: given with different values"},
+       }) {
+    std::vector<std::string> args{"estimate"};
+    args.insert(args.end(), b.args.begin(), b.args.end());
+    const CliRun e = run(args);
+    EXPECT_EQ(e.code, 2) << b.message;
+    EXPECT_NE(e.err.find(b.message), std::string::npos) << e.err;
+  }
+  // plan searches every tp that divides a node (8 GPUs): P must split over each, or --tp fixes one.
+  const CliRun p = run({"plan", "--model", "llama2-7b", "--padded-vocab-size", "32004", "--gpu", "h100-80gb",
+                        "--num-gpus", "8", "--global-batch-size", "8"});
+  EXPECT_EQ(p.code, 2);
+  EXPECT_NE(p.err.find("padded_vocab_size = 32004: is not divisible by gpus_per_node 8"), std::string::npos) << p.err;
+  const CliRun pt = run({"plan", "--model", "llama2-7b", "--padded-vocab-size", "32004", "--tp", "4", "--gpu",
+                         "h100-80gb", "--num-gpus", "8", "--global-batch-size", "8"});
+  EXPECT_EQ(pt.code, 0) << pt.err;
+}
+
 }  // namespace
 }  // namespace trainmem::tools::test

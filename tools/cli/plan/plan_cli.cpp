@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "partition/error.hpp"
+#include "sim/accounting/recipe.hpp"
 #include "sim/planner/plan_verify.hpp"
 #include "sim/planner/planner.hpp"
 #include "tools/cli/cli.hpp"
@@ -80,6 +81,11 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   if (cl.scenario_path) settings = load_scenario_file(*cl.scenario_path);
   settings = merge(std::move(settings), cl.settings);
   const BuiltScenario built = build_scenario_with_inputs(settings, notices);
+  // FSDP's mixed-precision policy (recipe fsdp-mp) exists only in FSDP layouts; the search also prices the others.
+  if (const sim::Recipe* rc = sim::find_recipe(built.scenario.training.recipe); rc != nullptr && rc->compute_dtype)
+    throw ConfigError("recipe", built.scenario.training.recipe,
+                      "(FSDP mixed precision) is not searched by plan; use `trainmem estimate` for the FSDP layout, or "
+                      "plan with --recipe amp (the same 16 bytes per parameter, fp32 all-gathers)");
   if (f.why_not) {
     if (f.html) throw ConfigError("html", *f.html, "charts a search; --why-not analyses one layout (drop one of them)");
     if (built.output.format == OutputFormat::json)
@@ -94,6 +100,14 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
   }
 
   const sim::PlanRequest rq = plan_request(settings, built, f);
+  // --padded-vocab-size: every tp the search tries (the divisors of a node) must split the rows evenly.
+  if (const auto pv = settings.find("padded_vocab_size"); pv != settings.end() && !rq.fixed.tp &&
+                                                          built.scenario.model &&
+                                                          built.scenario.model->vocab_size % rq.gpus_per_node != 0)
+    throw ConfigError("padded_vocab_size", pv->second.text,
+                      "is not divisible by gpus_per_node " + std::to_string(rq.gpus_per_node) +
+                          ": plan tries every tp that divides a node, and the vocab-parallel embedding needs each to "
+                          "divide the rows; give --tp to fix one");
   const sim::Planner planner(rq);
   const bool json_out = built.output.format == OutputFormat::json;
   const EstimateArgs reproduce = estimate_args_for(cl, rq.gpus_per_node);

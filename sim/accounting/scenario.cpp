@@ -108,13 +108,19 @@ ResolvedScenario resolve_scenario(Scenario sc) {
 
   if (t.micro_batch_size < 1 || t.micro_batch_size > kMaxBatch)
     throw ConfigError("micro_batch_size", s(t.micro_batch_size), "must be between 1 and " + s(kMaxBatch));
-  if (t.global_batch_size == 0) t.global_batch_size = t.micro_batch_size * p.dp;
+  // The ranks of one Ulysses group (carved out of dp) share their sequences, each holding seq / ulysses_sp of
+  // them: DeepSpeed's data loader splits the batch over world / sp ranks, so the batch replicas are dp / ulysses_sp.
+  const std::int64_t batch_dp = p.dp / p.ulysses_sp;
+  const std::string batch_dp_text =
+      p.ulysses_sp > 1 ? "dp / ulysses_sp = " + s(t.micro_batch_size) + " * " + s(p.dp) + " / " + s(p.ulysses_sp)
+                       : "dp = " + s(t.micro_batch_size) + " * " + s(p.dp);
+  if (t.global_batch_size == 0) t.global_batch_size = t.micro_batch_size * batch_dp;
   if (t.global_batch_size < 1 || t.global_batch_size > kMaxBatch)
     throw ConfigError("global_batch_size", s(t.global_batch_size), "must be between 1 and " + s(kMaxBatch));
-  if (t.global_batch_size % (t.micro_batch_size * p.dp) != 0)
+  if (t.global_batch_size % (t.micro_batch_size * batch_dp) != 0)
     throw ConfigError("global_batch_size", s(t.global_batch_size),
-                      "is not divisible by micro_batch_size * dp = " + s(t.micro_batch_size) + " * " + s(p.dp));
-  r.num_microbatches = t.global_batch_size / (t.micro_batch_size * p.dp);
+                      "is not divisible by micro_batch_size * " + batch_dp_text);
+  r.num_microbatches = t.global_batch_size / (t.micro_batch_size * batch_dp);
   // Fewer microbatches than stages is legal (Megatron runs it), but the default global batch with --pp 4 does it
   // by accident: most of the step is pipeline bubble, and the stages hold fewer microbatches in flight than a
   // real run with a full pipeline, so the activation peaks here are below that run's.
@@ -122,11 +128,12 @@ ResolvedScenario resolve_scenario(Scenario sc) {
     const std::int64_t idle = p.pp - 1, step = r.num_microbatches + p.pp - 1, g = std::gcd(idle, step);
     r.warnings.push_back("num_microbatches " + s(r.num_microbatches) + " = global_batch_size " +
                          s(t.global_batch_size) + " / (micro_batch_size " + s(t.micro_batch_size) + " * dp " + s(p.dp) +
+                         (p.ulysses_sp > 1 ? " / ulysses_sp " + s(p.ulysses_sp) : std::string()) +
                          ") is below pipeline_model_parallel_size " + s(p.pp) + ": the pipeline never fills (bubble " +
                          s(idle / g) + "/" + s(step / g) +
                          " of the step) and the activation peaks are those of a part-empty pipeline; "
                          "give --global-batch-size " +
-                         s(p.pp * t.micro_batch_size * p.dp) + " or more to size a full one");
+                         s(p.pp * t.micro_batch_size * batch_dp) + " or more to size a full one");
   }
   if (p.vpp > 1 && r.num_microbatches % p.pp != 0)
     throw ConfigError("global_batch_size", s(t.global_batch_size),

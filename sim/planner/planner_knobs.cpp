@@ -319,12 +319,15 @@ void Planner::enumerate_bases() {
                 const std::int64_t n = uneven ? split.n_mid : L / (pp * vpp);
                 const std::int64_t n_first = uneven ? split.n_first : n, n_last = uneven ? split.n_last : n;
                 for (std::int64_t mbs : mbss) {
-                  for (std::int64_t dp : dp_of_mbs[mbs])
-                    for (std::int64_t S : shard_groups(dp, cp, ep, u)) {
-                      if (gbs % (mbs * dp) != 0 || dp % u != 0) continue;
+                  // dp_of_mbs holds the batch replicas d (d * mbs divides the global batch); a Ulysses group of u
+                  // ranks shares one replica's sequences, so dp = d * u (scenario.cpp: m = gbs / (mbs * dp / u)).
+                  for (std::int64_t d : dp_of_mbs[mbs])
+                    for (std::int64_t S : shard_groups(F.dp ? d : d * u, cp, ep, u)) {
+                      const std::int64_t dp = F.dp ? d : d * u;
+                      if (dp % u != 0 || gbs % (mbs * (dp / u)) != 0) continue;
                       const std::int64_t world = tp * cp * pp * dp;
                       if (!world_ok(world)) continue;
-                      const std::int64_t m = gbs / (mbs * dp);
+                      const std::int64_t m = gbs / (mbs * (dp / u));
                       if (vpp > 1 && m % pp != 0) continue;  // the interleaved schedule needs m % pp == 0
                       if ((tp * cp * dp) % (etp * ep) != 0) continue;
                       Base b;

@@ -169,6 +169,31 @@ TEST(StageActivations, BadRecomputeAndScheduleSettingsAreConfigErrors) {
   EXPECT_EQ(field_of(uly), "ulysses_sp");
 }
 
+// DeepSpeed-Ulysses: the u ranks of a group (carved out of dp) hold seq / u of the same sequences, and DeepSpeed's
+// data loader splits the batch over world / sp ranks, so a step of G sequences at micro batch b over dp ranks has
+// G / (b * dp / u) microbatches: dp 4 = one group of 4, G = 2 gives 2 microbatches; dp 8 = two groups, G = 3 is
+// not a whole number of microbatches per group.
+TEST(StageActivations, UlyssesGroupsShareTheirSequences) {
+  Scenario sc = paper_scenario(kPaperModels[0], false, RecomputeGranularity::none, 2);
+  sc.parallel.tp = 1;
+  sc.parallel.pp = 1;
+  sc.parallel.dp = 4;
+  sc.parallel.ulysses_sp = 4;
+  EXPECT_EQ(resolve_scenario(sc).num_microbatches, 2);
+  sc.training.global_batch_size = 0;  // the default: one micro batch per group
+  EXPECT_EQ(resolve_scenario(sc).scenario.training.global_batch_size, 1);
+  sc.parallel.dp = 8;
+  sc.training.global_batch_size = 3;
+  try {
+    (void)resolve_scenario(sc);
+    ADD_FAILURE() << "3 sequences over 2 Ulysses groups accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.field(), "global_batch_size");
+    EXPECT_NE(std::string(e.what()).find("micro_batch_size * dp / ulysses_sp = 1 * 8 / 4"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(StageActivations, BareParameterCountHasNoActivations) {
   Scenario sc;
   sc.num_parameters = ElementCount(7'500'000'000ULL);

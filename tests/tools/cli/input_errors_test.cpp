@@ -51,6 +51,8 @@ TEST(InputErrors, EachGivesExit2AndNamesTheField) {
       {{est, "--model", "llama2-7b", "--hidden-size", "99999999999"}, "hidden_size = 99999999999"},
       {{est, "--model", "llama2-7b", "--micro-batch-size", "3", "--dp", "2", "--global-batch-size", "10"},
        "global_batch_size = 10"},
+      {{est, "--model", "gpt2", "--ulysses-sp", "4", "--dp", "8", "--global-batch-size", "3"},
+       "global_batch_size = 3: is not divisible by micro_batch_size * dp / ulysses_sp = 1 * 8 / 4"},
       {{est, "--model", "gpt3-175b", "--seq-length", "4096"}, "seq_length = 4096: exceeds the learned position table"},
       {{est, "--model", "llama2-7x"}, "model = llama2-7x: unknown preset (did you mean llama2-7b?)"},
       {{est, "--model", "llama2-7b", "--gpu", "h100-80"}, "gpu = h100-80: unknown GPU (did you mean h100-80gb?)"},

@@ -272,97 +272,103 @@ void Planner::enumerate_bases() {
     if (w > rq.max_gpus) return false;
     return !rq.whole_nodes || w % rq.gpus_per_node == 0 || rq.gpus_per_node % w == 0;
   };
-  for (std::int64_t tp : tps) {
-    const std::int64_t etp = F.etp ? *F.etp : tp;
-    if (M.is_moe() && M.expert_ffn() % etp != 0) {
-      if (F.etp)
-        throw ConfigError("expert_tensor_parallel_size", str(etp),
-                          "moe_ffn_hidden_size (" + str(M.expert_ffn()) + ") is not divisible by it");
-      continue;
-    }
-    for (std::int64_t ep : eps) {
-      for (std::int64_t cp : cps)
-        for (std::int64_t u : ulysses) {
-          if (tp * cp * u > world_limit) continue;
-          // estimate()'s rules: tp * ulysses divides the heads and kv heads, cp * ulysses the sequence.
-          if (u > 1 && (M.num_attention_heads % (tp * u) != 0 || M.query_groups() % (tp * u) != 0 || s % (cp * u) != 0))
-            continue;
-          const bool sp_ok = tp > 1 && s % tp == 0 && (s / (cp * u)) % tp == 0;
-          for (std::int64_t pp : pps) {
-            if (tp * cp * pp > world_limit) continue;
-            const std::vector<Split> splits = splits_of(pp);
-            if (splits.empty()) continue;
-            auto vpp_reason = [&](std::int64_t v) -> std::string {
-              if (v == 1) return "";
-              if (pp < 2) return "needs pipeline_model_parallel_size >= 2";
-              if (fixed_split) return "cannot be combined with an uneven first/last stage";
-              if (L % pp != 0) return "needs an even split (num_layers divisible by pp)";
-              if (gpipe) return "the gpipe schedule has no virtual stages";
-              if ((L / pp) % v != 0) return "num_layers / pp (" + str(L / pp) + ") is not divisible by it";
-              return "";
-            };
-            std::vector<std::int64_t> vpps;
-            if (F.vpp) {
-              const std::string why = vpp_reason(*F.vpp);
-              if (why.empty())
-                vpps.push_back(*F.vpp);
-              else if (F.pp || gpipe)
-                throw ConfigError("virtual_pipeline_model_parallel_size", str(*F.vpp), why);
-            } else {
-              for (std::int64_t v : L % pp == 0 ? divisors(L / pp) : std::vector<std::int64_t>{1})
-                if (vpp_reason(v).empty()) vpps.push_back(v);
-            }
-            for (std::int64_t vpp : vpps)
-              for (const Split& split : splits) {
-                const bool uneven = split.first != 0 || split.last != 0;
-                if (uneven && vpp != 1) continue;
-                const std::int64_t n = uneven ? split.n_mid : L / (pp * vpp);
-                const std::int64_t n_first = uneven ? split.n_first : n, n_last = uneven ? split.n_last : n;
-                for (std::int64_t mbs : mbss) {
-                  // dp_of_mbs holds the batch replicas d (d * mbs divides the global batch); a Ulysses group of u
-                  // ranks shares one replica's sequences, so dp = d * u (scenario.cpp: m = gbs / (mbs * dp / u)).
-                  for (std::int64_t d : dp_of_mbs[mbs])
-                    for (std::int64_t S : shard_groups(F.dp ? d : d * u, cp, ep, u)) {
-                      const std::int64_t dp = F.dp ? d : d * u;
-                      if (dp % u != 0 || gbs % (mbs * (dp / u)) != 0) continue;
-                      const std::int64_t world = tp * cp * pp * dp;
-                      if (!world_ok(world)) continue;
-                      const std::int64_t m = gbs / (mbs * (dp / u));
-                      if (vpp > 1 && m % pp != 0) continue;  // the interleaved schedule needs m % pp == 0
-                      if ((tp * cp * dp) % (etp * ep) != 0) continue;
-                      Base b;
-                      b.layout.tp = tp, b.layout.pp = pp, b.layout.dp = dp, b.layout.cp = cp, b.layout.ep = ep;
-                      b.layout.etp = F.etp ? *F.etp : 0;
-                      b.layout.vpp = vpp, b.layout.micro_batch_size = mbs;
-                      b.layout.first_stage_layers = split.first, b.layout.last_stage_layers = split.last;
-                      b.layout.ulysses_sp = u, b.layout.shard_group_size = S;
-                      // The ranks the states shard over, as estimate() gives model_state_memory() (zero_shard_ways(),
-                      // and edp or the shard group).
-                      b.ways = static_cast<std::uint64_t>(S != 0 ? S : dp * cp);
-                      b.edp = static_cast<std::uint64_t>(S != 0 ? S : tp * cp * dp / (etp * ep));
-                      b.m = m;
-                      b.n = n;
-                      b.n_first = n_first, b.n_last = n_last;
-                      std::uint8_t zero_allowed = hf_ ? hf_zero_allowed(tp, pp, cp, ep, dp, S) : 0xF;
-                      if (S != 0) zero_allowed &= 0xE;  // HSDP shards ZeRO / FSDP states: stage 0 has none
-                      if (zero_allowed == 0) continue;
-                      const std::array<std::int64_t, 3> chunks{n_first, pp >= 3 ? n : n_first,
-                                                               pp >= 2 ? n_last : n_first};
-                      b.options = options_for(ix, tp, sp_ok, pp, chunks, uneven, zero_allowed);
-                      const Options& o = options_[b.options];
-                      if (o.num_sp == 0 || o.num_zero == 0 || o.count == 0) continue;
-                      b.layer = layer_piece(ix, tp, etp, ep, cp, u, mbs);
-                      b.shard = shard_piece(ix, tp, etp, ep, pp, vpp, split);
-                      b.inflight = inflight_piece(ix, pp, vpp, m);
-                      b.runtime_fixed = runtime_fixed(b.layout);
-                      bases_.push_back(b);
-                    }
-                }
+  for (std::int64_t tp : tps)
+    // Expert tensor parallelism (Megatron --expert-tensor-parallel-size): for an MoE model every divisor of tp
+    // (etp 1 is DeepSeek-V3's layout, etp = tp Megatron's default), the expert grid etp x ep x edp covering the
+    // same tp x cp x dp ranks; a dense model has no experts to split (etp = tp).
+    for (std::int64_t etp : F.etp        ? std::vector<std::int64_t>{*F.etp}
+                            : M.is_moe() ? divisors(tp)
+                                         : std::vector<std::int64_t>{tp}) {
+      if (M.is_moe() && M.expert_ffn() % etp != 0) {
+        if (F.etp)
+          throw ConfigError("expert_tensor_parallel_size", str(etp),
+                            "moe_ffn_hidden_size (" + str(M.expert_ffn()) + ") is not divisible by it");
+        continue;
+      }
+      for (std::int64_t ep : eps) {
+        for (std::int64_t cp : cps)
+          for (std::int64_t u : ulysses) {
+            if (tp * cp * u > world_limit) continue;
+            // estimate()'s rules: tp * ulysses divides the heads and kv heads, cp * ulysses the sequence.
+            if (u > 1 &&
+                (M.num_attention_heads % (tp * u) != 0 || M.query_groups() % (tp * u) != 0 || s % (cp * u) != 0))
+              continue;
+            const bool sp_ok = tp > 1 && s % tp == 0 && (s / (cp * u)) % tp == 0;
+            for (std::int64_t pp : pps) {
+              if (tp * cp * pp > world_limit) continue;
+              const std::vector<Split> splits = splits_of(pp);
+              if (splits.empty()) continue;
+              auto vpp_reason = [&](std::int64_t v) -> std::string {
+                if (v == 1) return "";
+                if (pp < 2) return "needs pipeline_model_parallel_size >= 2";
+                if (fixed_split) return "cannot be combined with an uneven first/last stage";
+                if (L % pp != 0) return "needs an even split (num_layers divisible by pp)";
+                if (gpipe) return "the gpipe schedule has no virtual stages";
+                if ((L / pp) % v != 0) return "num_layers / pp (" + str(L / pp) + ") is not divisible by it";
+                return "";
+              };
+              std::vector<std::int64_t> vpps;
+              if (F.vpp) {
+                const std::string why = vpp_reason(*F.vpp);
+                if (why.empty())
+                  vpps.push_back(*F.vpp);
+                else if (F.pp || gpipe)
+                  throw ConfigError("virtual_pipeline_model_parallel_size", str(*F.vpp), why);
+              } else {
+                for (std::int64_t v : L % pp == 0 ? divisors(L / pp) : std::vector<std::int64_t>{1})
+                  if (vpp_reason(v).empty()) vpps.push_back(v);
               }
+              for (std::int64_t vpp : vpps)
+                for (const Split& split : splits) {
+                  const bool uneven = split.first != 0 || split.last != 0;
+                  if (uneven && vpp != 1) continue;
+                  const std::int64_t n = uneven ? split.n_mid : L / (pp * vpp);
+                  const std::int64_t n_first = uneven ? split.n_first : n, n_last = uneven ? split.n_last : n;
+                  for (std::int64_t mbs : mbss) {
+                    // dp_of_mbs holds the batch replicas d (d * mbs divides the global batch); a Ulysses group of u
+                    // ranks shares one replica's sequences, so dp = d * u (scenario.cpp: m = gbs / (mbs * dp / u)).
+                    for (std::int64_t d : dp_of_mbs[mbs])
+                      for (std::int64_t S : shard_groups(F.dp ? d : d * u, cp, ep, u)) {
+                        const std::int64_t dp = F.dp ? d : d * u;
+                        if (dp % u != 0 || gbs % (mbs * (dp / u)) != 0) continue;
+                        const std::int64_t world = tp * cp * pp * dp;
+                        if (!world_ok(world)) continue;
+                        const std::int64_t m = gbs / (mbs * (dp / u));
+                        if (vpp > 1 && m % pp != 0) continue;  // the interleaved schedule needs m % pp == 0
+                        if ((tp * cp * dp) % (etp * ep) != 0) continue;
+                        Base b;
+                        b.layout.tp = tp, b.layout.pp = pp, b.layout.dp = dp, b.layout.cp = cp, b.layout.ep = ep;
+                        b.layout.etp = etp == tp ? 0 : etp;  // 0 reads as etp = tp (PlanLayout)
+                        b.layout.vpp = vpp, b.layout.micro_batch_size = mbs;
+                        b.layout.first_stage_layers = split.first, b.layout.last_stage_layers = split.last;
+                        b.layout.ulysses_sp = u, b.layout.shard_group_size = S;
+                        // The ranks the states shard over, as estimate() gives model_state_memory() (zero_shard_ways(),
+                        // and edp or the shard group).
+                        b.ways = static_cast<std::uint64_t>(S != 0 ? S : dp * cp);
+                        b.edp = static_cast<std::uint64_t>(S != 0 ? S : tp * cp * dp / (etp * ep));
+                        b.m = m;
+                        b.n = n;
+                        b.n_first = n_first, b.n_last = n_last;
+                        std::uint8_t zero_allowed = hf_ ? hf_zero_allowed(tp, pp, cp, ep, dp, S) : 0xF;
+                        if (S != 0) zero_allowed &= 0xE;  // HSDP shards ZeRO / FSDP states: stage 0 has none
+                        if (zero_allowed == 0) continue;
+                        const std::array<std::int64_t, 3> chunks{n_first, pp >= 3 ? n : n_first,
+                                                                 pp >= 2 ? n_last : n_first};
+                        b.options = options_for(ix, tp, sp_ok, pp, chunks, uneven, zero_allowed);
+                        const Options& o = options_[b.options];
+                        if (o.num_sp == 0 || o.num_zero == 0 || o.count == 0) continue;
+                        b.layer = layer_piece(ix, tp, etp, ep, cp, u, mbs);
+                        b.shard = shard_piece(ix, tp, etp, ep, pp, vpp, split);
+                        b.inflight = inflight_piece(ix, pp, vpp, m);
+                        b.runtime_fixed = runtime_fixed(b.layout);
+                        bases_.push_back(b);
+                      }
+                  }
+                }
+            }
           }
-        }
+      }
     }
-  }
   std::stable_sort(bases_.begin(), bases_.end(),
                    [](const Base& a, const Base& b) { return a.layout.world_size() < b.layout.world_size(); });
 }

@@ -76,7 +76,7 @@ TEST(PlannerDenseFirst, PrunedSearchKeepsTheBruteForceBestOfEveryBase) {
   const PlanRequest rq = lite(5, 216, "a100-40gb", 216);
   const Planner planner(rq);
   auto key = [](const PlanLayout& l) {
-    return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.dp, l.micro_batch_size, l.first_stage_layers,
+    return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.etp, l.dp, l.micro_batch_size, l.first_stage_layers,
                            l.last_stage_layers);
   };
   std::map<decltype(key(PlanLayout{})), PlanEntry> best;

@@ -111,6 +111,36 @@ TEST(PlannerKnobs, TopKEqualsBruteForceReplayedWithEstimate) {
   }
 }
 
+// Expert tensor parallelism: for an MoE model every divisor of tp is tried as etp (Mixtral's expert ffn 14,336 is
+// divisible by 1, 2, 4 and 8), so tp in {1, 2, 4, 8} (a node of 8) gives 1 + 2 + 3 + 4 = 10 (tp, etp) pairs; each
+// layout with etp != tp equals estimate() of its reproduce scenario (a sample of them).
+TEST(PlannerKnobs, ExpertTensorParallelSizesAreSearchedForMoE) {
+  const PlanRequest rq = request_for("mixtral-8x7b", 4096, 64, "h100-80gb", 16);
+  const Planner planner(rq);
+  std::set<std::pair<std::int64_t, std::int64_t>> tp_etp;
+  std::size_t compared = 0, i = 0;
+  planner.for_each_candidate([&](const PlanEntry& e) {
+    const std::int64_t etp = e.layout.etp == 0 ? e.layout.tp : e.layout.etp;
+    tp_etp.emplace(e.layout.tp, etp);
+    if (etp == e.layout.tp || i++ % 97 != 0) return;
+    SCOPED_TRACE(describe(e.layout));
+    EXPECT_LT(etp, e.layout.tp);
+    EXPECT_EQ(estimate(scenario_for(rq, e.layout)).max_peak.value, e.max_peak.value);
+    ++compared;
+  });
+  EXPECT_EQ(tp_etp.size(), 10u);
+  EXPECT_GT(compared, 20u);
+  RecordProperty("compared", static_cast<int>(compared));
+}
+
+// A dense model has no experts: etp stays tp (read as 0).
+TEST(PlannerKnobs, DenseModelsKeepEtpAtTp) {
+  const Planner planner(small_request());
+  bool other = false;
+  planner.for_each_candidate([&](const PlanEntry& e) { other |= e.layout.etp != 0; });
+  EXPECT_FALSE(other);
+}
+
 // Uniform groups: a chunk of c layers keeps ceil(c / N) checkpoints. For c = 12 (gpt2, pp 1) the counts are
 // N = 1..12 -> 12, 6, 4, 3, 3, 2, 2, 2, 2, 2, 2, 1: they fall at N = 1, 2, 3, 4, 6, 12 only.
 TEST(PlannerKnobs, UniformRecomputeGroupsAreThoseThatChangeTheCheckpointCount) {

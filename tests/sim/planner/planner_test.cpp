@@ -286,9 +286,9 @@ TEST(PlannerRequest, FixedOffloadKnobsThatNoRuleAllowsNameTheKnob) {
   EXPECT_GT(n, 0u);
 }
 
-// Key of a base: everything but sequence_parallel, zero_stage and recompute.
+// Key of a base: everything but sequence_parallel, zero_stage and recompute (etp included: searched for MoE).
 auto base_key(const PlanLayout& l) {
-  return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.dp, l.micro_batch_size, l.first_stage_layers,
+  return std::make_tuple(l.tp, l.pp, l.vpp, l.cp, l.ep, l.etp, l.dp, l.micro_batch_size, l.first_stage_layers,
                          l.last_stage_layers);
 }
 

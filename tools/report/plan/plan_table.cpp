@@ -77,13 +77,14 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
   }
   const std::string wider(static_cast<std::size_t>(dw - 5 + mw - 5), ' ');
   out << "#rank  gpus  tp  pp" << (split_col ? "  first/last" : "") << " vpp  cp" << (usp_col ? " usp" : "")
-      << (moe ? "  ep" : "") << std::setw(dw) << "dp" << (shard_col ? " shard" : "") << "  mbs" << std::setw(mw) << "m"
+      << (moe ? "  ep etp" : "") << std::setw(dw) << "dp" << (shard_col ? " shard" : "") << "  mbs" << std::setw(mw)
+      << "m"
       << "  sp zero  recompute      peak" << (report.simulate ? "  sim peak" : "") << "  headroom"
       << "  bubble  recomp    comm    cost" << (offload_on ? "  offl  offload           host/node" : "") << "\n";
-  out << "#                            " << wider << (moe ? "    " : "") << (split_col ? "            " : "")
-      << (usp_col ? "    " : "") << (shard_col ? "      " : "") << "                                  (GiB)"
+  out << "#                            " << wider << (moe ? "        " : "") << (split_col ? "            " : "")
+      << (usp_col ? "    " : "") << (shard_col ? "      " : "") << "                                      (GiB)"
       << (report.simulate ? "     (GiB)" : "") << "     (GiB)"
-      << (offload_on ? "                                                       (GiB)" : "") << "\n";
+      << (offload_on ? "                                                              (GiB)" : "") << "\n";
   std::size_t rank = 0;
   for (const auto& row : rows) {
     const auto& e = row.e;
@@ -96,7 +97,7 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
                   : std::to_string(l.first_stage_layers) + "/" + std::to_string(l.last_stage_layers));
     out << std::setw(4) << l.vpp << std::setw(4) << l.cp;
     if (usp_col) out << std::setw(4) << l.ulysses_sp;
-    if (moe) out << std::setw(4) << l.ep;
+    if (moe) out << std::setw(4) << l.ep << std::setw(4) << (l.etp == 0 ? l.tp : l.etp);  // expert tensor parallel
     out << std::setw(dw) << l.dp;
     if (shard_col)
       out << std::setw(6) << (l.shard_group_size == 0 ? std::string("dp") : std::to_string(l.shard_group_size));

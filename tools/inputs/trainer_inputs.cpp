@@ -108,7 +108,7 @@ std::string policy_dtype(const json& v) {
 // buffer_dtype, output_dtype and cast_forward_inputs act on transient reduction buffers, buffers and outputs.
 void mixed_precision_policy(TrainerInputs& in, const std::string& path, const json& v) {
   auto dtype = [&](const std::string& p, const json& x) {
-    const std::string d = policy_dtype(x);
+    std::string d = policy_dtype(x);
     if (d.empty())
       throw ConfigError(field(in, p), x.dump(), "must be a dtype: bf16 / bfloat16, fp16 / float16, fp32 / float32");
     return d;

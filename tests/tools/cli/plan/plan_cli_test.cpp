@@ -37,8 +37,8 @@ TEST(PlanCli, UlyssesAndHsdpLayoutsReproduceWithEstimate) {
       {with(base, {"--seq-length", "65536", "--global-batch-size", "16", "--min-gpus", "--max-cp", "1",
                    "--max-ulysses-sp", "8", "--top", "2"}),
        "ulysses_sp"},
-      {with(base, {"--seq-length", "4096", "--global-batch-size", "512", "--num-gpus", "16", "--hsdp-search", "--top",
-                   "3"}),
+      {with(base,
+            {"--seq-length", "4096", "--global-batch-size", "512", "--num-gpus", "16", "--hsdp-search", "--top", "3"}),
        "shard_group_size"},
   };
   for (const auto& c : cases) {
@@ -63,8 +63,8 @@ TEST(PlanCli, UlyssesAndHsdpLayoutsReproduceWithEstimate) {
   }
   // --why-not on an HSDP layout, and a HYBRID_SHARD file on one machine of 4 (the group is all of dp: FULL_SHARD),
   // are planned instead of refused.
-  const CliRun w = run(with(k100B, {"--why-not", "--tp", "8", "--pp", "8", "--dp", "4", "--zero-stage", "1",
-                                    "--shard-group-size", "2"}));
+  const CliRun w = run(with(
+      k100B, {"--why-not", "--tp", "8", "--pp", "8", "--dp", "4", "--zero-stage", "1", "--shard-group-size", "2"}));
   EXPECT_TRUE(w.code == 0 || w.code == 1) << w.err;
   EXPECT_NE(w.out.find("# Verdict"), std::string::npos) << w.out;
   const CliRun h = run(with(k100B, {"--accelerate-config", hybrid_one_node(), "--format", "json"}));

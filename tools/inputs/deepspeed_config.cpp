@@ -14,6 +14,7 @@
 #include "tools/inputs/deepspeed_keys.hpp"
 #include "tools/inputs/input_file.hpp"
 #include "tools/inputs/json_object.hpp"
+#include "tools/inputs/torch_dtype.hpp"
 
 namespace trainmem::tools {
 namespace {
@@ -264,13 +265,11 @@ struct Walker {
 };
 
 std::optional<DeepSpeedPrecision> dtype_named(const std::string& s) {
-  // deepspeed/runtime/config.py DtypeEnum spellings.
-  if (s == "fp32" || s == "float32" || s == "float" || s == "torch.float32" || s == "torch.float")
-    return DeepSpeedPrecision::fp32;
-  if (s == "fp16" || s == "float16" || s == "half" || s == "torch.float16" || s == "torch.half")
-    return DeepSpeedPrecision::fp16;
-  if (s == "bf16" || s == "bfloat16" || s == "torch.bfloat16") return DeepSpeedPrecision::bf16;
-  return std::nullopt;
+  const std::optional<Dtype> d = torch_dtype_named(s);  // deepspeed/runtime/config.py DtypeEnum spellings
+  if (!d) return std::nullopt;
+  return *d == Dtype::fp32   ? DeepSpeedPrecision::fp32
+         : *d == Dtype::fp16 ? DeepSpeedPrecision::fp16
+                             : DeepSpeedPrecision::bf16;
 }
 }  // namespace
 

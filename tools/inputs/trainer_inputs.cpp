@@ -11,6 +11,7 @@
 #include "sim/accounting/scenario.hpp"
 #include "tools/inputs/accelerate_config.hpp"
 #include "tools/inputs/hf_training_args.hpp"
+#include "tools/inputs/torch_dtype.hpp"
 #include "tools/inputs/value_parse.hpp"
 
 namespace trainmem::tools {
@@ -97,10 +98,9 @@ std::string policy_dtype(const json& v) {
   if (!v.is_string()) return "";
   std::string t = lower(v.get<std::string>());
   if (t.starts_with("torch.")) t = t.substr(6);
-  if (t == "bf16" || t == "bfloat16") return "bf16";
-  if (t == "fp16" || t == "float16" || t == "half") return "fp16";
-  if (t == "fp32" || t == "float32" || t == "float" || t == "no") return "fp32";
-  return "";
+  if (t == "no") return "fp32";  // accelerate's mixed_precision "no"
+  const std::optional<Dtype> d = t.starts_with("torch.") ? std::nullopt : torch_dtype_named(t);  // the bare names
+  return d ? std::string(dtype_name(*d)) : "";
 }
 
 // fsdp_config.mixed_precision_policy: a dtype ("bf16") or FSDP1 MixedPrecision / FSDP2 MixedPrecisionPolicy fields.

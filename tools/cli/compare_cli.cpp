@@ -182,16 +182,15 @@ int cmd_compare(std::vector<std::string> args, std::ostream& out, std::ostream& 
   const BuiltScenario built = build_scenario_with_inputs(merge(std::move(s), cl.settings), notices);
   if (built.scenario.inference.enabled)
     throw ConfigError("inference", "true", "compare measures a training step; serving is not compared");
-  sim::EstimateResult result = sim::estimate(built.scenario);
   // The predicted timeline is simulate()'s step replay, which keeps every event only up to
   // kMaxTimelineMicrobatches microbatches; beyond that the JSON's predicted.timeline is null. The table shows no
-  // timeline, so it skips the replay (at that limit ~1 GB and seconds for GPT-3 175B's 16 stages).
+  // timeline, so it skips the replay (at that limit ~1 GB and seconds for GPT-3 175B's 16 stages). The replay
+  // carries the estimate it replays, so estimate() runs on its own only without one.
   std::optional<sim::SimulationResult> replay;
   const bool timelines = html_path.has_value() || built.output.format == OutputFormat::json;
-  if (timelines && result.resolved.num_microbatches <= sim::kMaxTimelineMicrobatches) {
+  if (timelines && sim::resolve_scenario(built.scenario).num_microbatches <= sim::kMaxTimelineMicrobatches)
     replay = sim::simulate(built.scenario, true);
-    result = replay->estimate;
-  }
+  const sim::EstimateResult result = replay ? replay->estimate : sim::estimate(built.scenario);
   const Predicted predicted = predict(result);
   err << notices.str();
   for (const auto& w : result.resolved.warnings) err << "trainmem: warning: " << w << "\n";

@@ -1,7 +1,9 @@
 // Speed of `trainmem plan` (DESIGN.md section 9: at least 5 million candidate layouts per second per core;
 // a 100B model up to 4096 GPUs with every knob searched in under 1 s). gpt-100b, h100-80gb, seq 4096,
 // global batch 1536, gpus_per_node 8, 10% margin.
-//   BM_PlanEvaluate: Planner::evaluate() alone over every candidate of the space (items/s = candidates/s).
+//   BM_PlanEvaluate: Planner::evaluate() alone over every candidate of the space (items/s = candidates/s);
+//   BM_PlanEvaluateBounds(Knobs): evaluate_bounds() (estimate()'s peak and the replay's lower bound), the CLI's
+//     hot path when it replays (the default). The searches below rank by that bound, as the CLI does.
 //   BM_PlanBuild: resolving the request and precomputing the pieces (no search).
 //   BM_PlanSearch/min_gpus, /top10: build + search as the CLI runs them (early stop once answered).
 //   BM_PlanSearchExhaustive: build + search with no early stop: every world size up to 4096 visited.
@@ -40,12 +42,19 @@ sim::PlanRequest request_100b() {
   return r;
 }
 
-// The evaluator alone over every candidate of `planner`'s space (items/s = candidates/s).
-void evaluate_all(benchmark::State& state, const sim::Planner& planner) {
+// The evaluator alone over every candidate of `planner`'s space (items/s = candidates/s); `bounds`: with the lower
+// bound of the replayed peak too (Planner::evaluate_bounds(), the CLI's search when it replays).
+void evaluate_all(benchmark::State& state, const sim::Planner& planner, bool bounds = false) {
   const auto cands = planner.candidates();
   std::uint64_t fits = 0;
   for (auto _ : state) {
     for (const auto& c : cands) {
+      if (bounds) {
+        const auto pb = planner.evaluate_bounds(c.base, c.sequence_parallel, c.zero_stage, c.recompute, c.offload);
+        fits += pb.lower <= planner.budget() ? 1 : 0;
+        benchmark::DoNotOptimize(pb);
+        continue;
+      }
       const Bytes peak = planner.evaluate(c.base, c.sequence_parallel, c.zero_stage, c.recompute, c.offload);
       fits += peak <= planner.budget() ? 1 : 0;
       benchmark::DoNotOptimize(peak);
@@ -58,6 +67,8 @@ void evaluate_all(benchmark::State& state, const sim::Planner& planner) {
 
 void BM_PlanEvaluate(benchmark::State& state) { evaluate_all(state, sim::Planner(request_100b())); }
 BENCHMARK(BM_PlanEvaluate)->Unit(benchmark::kMillisecond);
+void BM_PlanEvaluateBounds(benchmark::State& state) { evaluate_all(state, sim::Planner(request_100b()), true); }
+BENCHMARK(BM_PlanEvaluateBounds)->Unit(benchmark::kMillisecond);
 
 void BM_PlanBuild(benchmark::State& state) {
   const sim::PlanRequest rq = request_100b();
@@ -79,6 +90,7 @@ void BM_PlanSearch(benchmark::State& state) {
   const sim::PlanRequest rq = request_100b();
   sim::PlanSearchOptions opt;
   opt.min_gpus = state.range(0) != 0;
+  opt.fit_by_replay = true;
   sim::PlanResult r;
   for (auto _ : state) {
     const sim::Planner planner(rq);
@@ -93,6 +105,7 @@ BENCHMARK(BM_PlanSearch)->ArgName("min_gpus")->Arg(1)->Arg(0)->Unit(benchmark::k
 void search_exhaustive(benchmark::State& state, const sim::PlanRequest& rq) {
   sim::PlanSearchOptions opt;
   opt.stop_early = false;
+  opt.fit_by_replay = true;
   sim::PlanResult r;
   for (auto _ : state) {
     const sim::Planner planner(rq);
@@ -127,18 +140,24 @@ void BM_PlanSearchExhaustiveKnobs(benchmark::State& state) { search_exhaustive(s
 BENCHMARK(BM_PlanSearchExhaustiveKnobs)->Unit(benchmark::kMillisecond);
 void BM_PlanEvaluateKnobs(benchmark::State& state) { evaluate_all(state, sim::Planner(request_100b_knobs())); }
 BENCHMARK(BM_PlanEvaluateKnobs)->Unit(benchmark::kMillisecond);
+void BM_PlanEvaluateBoundsKnobs(benchmark::State& state) {
+  evaluate_all(state, sim::Planner(request_100b_knobs()), true);
+}
+BENCHMARK(BM_PlanEvaluateBoundsKnobs)->Unit(benchmark::kMillisecond);
 
 // As tools/cli/plan/plan_cli.cpp runs it for `--min-gpus --top 10`: a ranking 2 x 10 + 8 deep, then the replay.
 void BM_PlanSearchAndReplay(benchmark::State& state) {
   const sim::PlanRequest rq = request_100b();
   sim::PlanSearchOptions opt;
   opt.top = 28;
+  opt.fit_by_replay = true;
   sim::PlanVerification v;
   for (auto _ : state) {
     const sim::Planner planner(rq);
     v = sim::verify_finalists(planner, planner.search(opt), opt.top, {10, true}, [&](std::size_t depth) {
       sim::PlanSearchOptions deeper;
       deeper.top = depth;
+      deeper.fit_by_replay = true;
       return planner.search(deeper);
     });
     benchmark::DoNotOptimize(v.layouts.data());
@@ -169,11 +188,13 @@ sim::PlanVerification plan_and_replay(const sim::PlanRequest& rq, bool min_gpus,
   const sim::Planner planner(rq);
   sim::PlanSearchOptions opt;
   opt.top = 28;
+  opt.fit_by_replay = true;
   const sim::PlanResult r = planner.search(opt);
   counts = r.counts;
   return sim::verify_finalists(planner, r, opt.top, {10, min_gpus}, [&](std::size_t depth) {
     sim::PlanSearchOptions deeper;
     deeper.top = depth;
+    deeper.fit_by_replay = true;
     return planner.search(deeper);
   });
 }

@@ -22,6 +22,7 @@ ChunkActivations chunk_activations(const LayerActivations& layer, std::int64_t n
       out.layer_bytes = layer.saved_selective;
       out.chunk_bytes = layer.saved_selective * un;
       out.recompute_transient = n > 0 ? layer.attention_core_bytes : Bytes(0);
+      out.last_layer_transient = out.recompute_transient;
       break;
     case RecomputeGranularity::full: {
       out.layer_bytes = layer.saved_all;
@@ -34,6 +35,16 @@ ChunkActivations chunk_activations(const LayerActivations& layer, std::int64_t n
         out.checkpoints_per_chunk = group == 0 ? 0 : (n + group - 1) / group;
         out.chunk_bytes = layer.checkpoint * static_cast<std::uint64_t>(out.checkpoints_per_chunk);
         out.recompute_transient = layer.saved_all * static_cast<std::uint64_t>(group);
+        if (n > 0) {
+          // The last group holds n - (its first layer) layers; when it is short, the first full group's rebuild
+          // comes after the last group's one checkpoint was freed.
+          const std::int64_t last_group = n - (n - 1) / group * group;
+          out.last_layer_transient = layer.saved_all * static_cast<std::uint64_t>(last_group);
+          if (last_group != group) {
+            out.freed_before_largest = layer.checkpoint;
+            out.freed_checkpoints = 1;
+          }
+        }
       } else {
         // block: the first N layers of the chunk are checkpointed one by one, the rest keep everything.
         const std::int64_t rec = std::min(want == 0 ? n : want, n);
@@ -42,6 +53,9 @@ ChunkActivations chunk_activations(const LayerActivations& layer, std::int64_t n
         out.chunk_bytes =
             layer.checkpoint * static_cast<std::uint64_t>(rec) + layer.saved_all * static_cast<std::uint64_t>(n - rec);
         out.recompute_transient = rec > 0 ? layer.saved_all : Bytes(0);
+        // The layers above the recomputed ones keep everything and are freed first.
+        out.last_layer_transient = rec == n ? out.recompute_transient : Bytes(0);
+        if (rec > 0) out.freed_before_largest = layer.saved_all * static_cast<std::uint64_t>(n - rec);
       }
       break;
     }

@@ -49,6 +49,13 @@ struct ChunkActivations {
   Bytes recompute_transient;  // rebuilding one group (full uniform), one layer (full block) or one attention core
   std::int64_t recomputed_layers_per_chunk = 0;
   std::int64_t checkpoints_per_chunk = 0;
+  // Where the replay (sim/engine/simulate.cpp, chunk_layers()) meets the transients in a backward, which runs from
+  // the chunk's last layer down: the transient of the last layer (the first one rebuilt), and the saved bytes the
+  // backward frees (the layers above) before it first reaches `recompute_transient`, of which `freed_checkpoints`
+  // are checkpoints (0 on the GPU under checkpoint offload). stage_peak_lower() (sim/accounting/stage_peak.hpp).
+  Bytes last_layer_transient;
+  Bytes freed_before_largest;
+  std::int64_t freed_checkpoints = 0;
 };
 ChunkActivations chunk_activations(const LayerActivations& layer, std::int64_t n, RecomputeGranularity granularity,
                                    RecomputeMethod method, std::int64_t recompute_num_layers);

@@ -47,4 +47,34 @@ struct StagePeak {
 // Allocation-free.
 StagePeak stage_peak(const StagePeakInputs& in, const StepBuffers& b);
 
+// A lower limit of the replayed peak (the planner prunes with it: sim/planner/planner.hpp), from moments the replay
+// provably passes through. The schedule's in-flight maximum (sim/schedule/inflight_microbatches.hpp, the `A` above)
+// is the composition after one forward op, and the op after it is a backward (a forward would raise the count).
+// Around that moment the replay (sim/engine/event_engine.cpp) holds, on top of the whole-step bytes:
+//   forward  (that forward's last layer):                   A - X + gather + cp            (X: only if the op has it)
+//   backward (the next op's last layer; it frees X first):  A - X + gather + layer grads + max(cp, act grads + r_last)
+//   deeper   (the first layer rebuilding the largest group): A - X - freed + gather + layer grads + act grads + r_max
+//   p2p      (after that forward, every stage but the last): A + send buffer                (X = 0 off the last stage)
+//   loss     (last stage, vpp 1: every op carries X):        A + loss transient
+//   optimizer step:                                          optimizer transient (mixed-20's fp32 gradient copy)
+// r_last is the transient of the chunk's last layer, r_max the largest, `freed` the saved bytes of the layers the
+// backward frees before reaching it (ChunkActivations). What estimate() places higher: r_max at the last layer, the
+// p2p point on the last stage (its forwards send nothing; its backwards send after freeing their tensors), the loss
+// point of an interleaved last stage (the op at the in-flight maximum need not be its last chunk), and mixed-20's
+// fp32 gradient copy all step (the caller leaves it out of the model states and passes it as the transient).
+// `falling` holds the points that never rise with full block recompute's N (they carry A), `rising` the deeper
+// point (N checkpoints), so the planner can bisect over N.
+struct StageReplayPoints {
+  Bytes recompute_last;        // r_last
+  Bytes freed_before_largest;  // `freed` (0: the last layer holds r_max)
+  bool p2p_reached = false;    // every stage but the last (pp > 1)
+  bool loss_reached = false;   // the last stage with vpp = 1
+  Bytes optimizer_transient;
+};
+struct StagePeakLower {
+  Bytes falling, rising;
+  Bytes total() const { return falling > rising ? falling : rising; }
+};
+StagePeakLower stage_peak_lower(const StagePeakInputs& in, const StepBuffers& b, const StageReplayPoints& r);
+
 }  // namespace trainmem::sim

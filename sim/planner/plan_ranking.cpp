@@ -53,7 +53,7 @@ PlanResult merge_plan_results(const std::vector<PlanResult>& parts, const PlanSe
     auto& o = out.counts;
     o.candidates += c.candidates, o.bases += c.bases, o.evaluated += c.evaluated;
     o.pruned_by_bound += c.pruned_by_bound, o.pruned_monotone += c.pruned_monotone, o.not_visited += c.not_visited;
-    o.fitting_bases += c.fitting_bases, o.fitting += c.fitting, o.over_host += c.over_host;
+    o.fitting_bases += c.fitting_bases, o.fitting += c.fitting, o.may_fit += c.may_fit, o.over_host += c.over_host;
     if (p.closest && (!out.closest || plan_entry_closer(*p.closest, *out.closest))) out.closest = p.closest;
     if (p.closest_bound && (!out.closest_bound || plan_entry_closer(*p.closest_bound, *out.closest_bound)))
       out.closest_bound = p.closest_bound;

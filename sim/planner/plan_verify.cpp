@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <tuple>
 #include <utility>
 
 #include "sim/engine/simulate.hpp"
@@ -17,74 +16,19 @@ ReplayedPeak replay_layout(const Planner& planner, const PlanLayout& layout) {
 
 namespace {
 
-bool is_block(const PlanLayout& l) {
-  return l.recompute_granularity == RecomputeGranularity::full && l.recompute_method == RecomputeMethod::block;
-}
-
-// The best variant of one base that fits in the replay, or none.
+// The best variant of one base that fits in the replay, or none. The candidates are the variants whose lower bound
+// fits (Planner::fitting_variants(b, true)), in rank order; the first whose replay fits is the answer. The replayed
+// peak is not monotone in full block recompute's N (the deeper recompute point holds N checkpoints), so every
+// candidate is replayed in order, none skipped by bisection.
 std::optional<VerifiedEntry> settle_base(const Planner& planner, std::uint32_t base, PlanVerification& v) {
   ++v.bases_replayed;
-  const std::vector<PlanEntry> variants = planner.fitting_variants(base);
   const Bytes budget = planner.budget();
-  // Replayed peaks of block variants per (sequence_parallel, zero_stage, offload) and N, and the largest N
-  // known to overflow (fewer recomputed layers never need less memory: every N' <= it overflows too).
-  using Key = std::tuple<bool, int, OffloadDevice, OffloadDevice, bool>;
-  auto key_of = [](const PlanLayout& l) {
-    return Key{l.sequence_parallel, l.zero_stage, l.offload_optimizer, l.offload_param, l.offload_checkpoints};
-  };
-  std::map<Key, std::map<std::int64_t, ReplayedPeak>> block_seen;
-  std::map<Key, std::int64_t> block_fails_up_to;
-  auto reject = [&](const PlanEntry& e, const ReplayedPeak& r) {
+  for (const PlanEntry& e : planner.fitting_variants(base, true)) {
+    ++v.replays;
+    const ReplayedPeak r = replay_layout(planner, e.layout);
+    if (r.peak <= budget) return VerifiedEntry{e, r};
     ++v.rejected;
     if (!v.first_rejected || plan_entry_less(e, v.first_rejected->entry)) v.first_rejected = VerifiedEntry{e, r};
-  };
-  auto replay_block = [&](const Key& key, const PlanEntry& e) -> const ReplayedPeak& {
-    auto& seen = block_seen[key];
-    auto it = seen.find(e.layout.recompute_num_layers);
-    if (it == seen.end()) {
-      ++v.replays;
-      it = seen.emplace(e.layout.recompute_num_layers, replay_layout(planner, e.layout)).first;
-    }
-    return it->second;
-  };
-  for (const PlanEntry& e : variants) {
-    const PlanLayout& l = e.layout;
-    if (!is_block(l)) {
-      ++v.replays;
-      const ReplayedPeak r = replay_layout(planner, l);
-      if (r.peak <= budget) return VerifiedEntry{e, r};
-      reject(e, r);
-      continue;
-    }
-    const Key key = key_of(l);
-    if (auto f = block_fails_up_to.find(key); f != block_fails_up_to.end() && l.recompute_num_layers <= f->second)
-      continue;  // settled by monotonicity (counted as rejected when bisected)
-    const ReplayedPeak& r = replay_block(key, e);
-    if (r.peak <= budget) return VerifiedEntry{e, r};
-    reject(e, r);
-    // Bisect the larger N of this key (all fit by estimate) for the smallest that fits in the replay.
-    std::vector<const PlanEntry*> larger;
-    for (const PlanEntry& o : variants)
-      if (is_block(o.layout) && key_of(o.layout) == key && o.layout.recompute_num_layers > l.recompute_num_layers)
-        larger.push_back(&o);
-    std::sort(larger.begin(), larger.end(), [](const PlanEntry* a, const PlanEntry* b) {
-      return a->layout.recompute_num_layers < b->layout.recompute_num_layers;
-    });
-    std::size_t lo = 0, hi = larger.size();  // the first fitting index lies in [lo, hi]; hi = none fits
-    while (lo < hi) {
-      const std::size_t mid = lo + (hi - lo) / 2;
-      if (replay_block(key, *larger[mid]).peak <= budget)
-        hi = mid;
-      else
-        lo = mid + 1;
-    }
-    const std::int64_t fails_up_to =
-        lo == larger.size() ? larger.empty() ? l.recompute_num_layers : larger.back()->layout.recompute_num_layers
-        : lo == 0           ? l.recompute_num_layers
-                            : larger[lo - 1]->layout.recompute_num_layers;
-    block_fails_up_to[key] = fails_up_to;
-    for (const PlanEntry* o : larger)
-      if (o->layout.recompute_num_layers <= fails_up_to) ++v.rejected;
   }
   ++v.bases_rejected;
   return std::nullopt;
@@ -128,6 +72,8 @@ PlanVerification verify_finalists(const Planner& planner, PlanResult ranking, st
       if (kept.size() > need) kept.resize(need);
       v.layouts = std::move(kept);
       v.depth = depth;
+      for (const VerifiedEntry& ve : v.layouts)
+        if (ve.entry.max_peak > planner.budget()) ++v.over_estimate;
       return v;
     }
     depth *= 4;

@@ -153,6 +153,8 @@ void Planner::compile_state_terms() {
   unsigned grad_bytes = 2;
   double offloaded_bits = 0;
   bool fp32_copy = false;
+  for (std::size_t i = 0; i < terms_.size(); ++i)
+    if (terms_[i].fp32_grad_copy) fp32_copy_term_ = static_cast<int>(i);
   for (const auto& t : terms_) {
     if (t.category == MemoryCategory::grads && t.zero_class == ZeroStateClass::gradients && !t.fp32_grad_copy)
       grad_bytes = t.bits / 8;

@@ -27,6 +27,9 @@ struct PlanEntry {
   std::uint32_t base = 0;  // index of the layout's base in the planner (same in every slice of a split search)
   std::int64_t num_microbatches = 0;
   Bytes max_peak;  // worst rank, equal to estimate(scenario_for(request, layout)).max_peak
+  // At or below simulate(scenario_for(request, layout)).max_peak (stage_peak_lower(), sim/accounting/stage_peak.hpp):
+  // a layout with lower_peak over the budget overflows when replayed; max_peak within it fits when replayed.
+  Bytes lower_peak;
   PlanCost cost;
   // Offload only: the largest node's host RAM and NVMe bytes, equal to estimate()'s per_node.host / .nvme.
   Bytes host_per_node, nvme_per_node;
@@ -44,7 +47,8 @@ struct PlanCounts {
   std::uint64_t pruned_monotone = 0;  // block-recompute layer counts settled by monotonicity
   std::uint64_t not_visited = 0;      // in bases with more GPUs than the answer needs (early stop)
   std::uint64_t fitting_bases = 0;    // bases with at least one fitting layout
-  std::uint64_t fitting = 0;          // evaluated layouts that fit
+  std::uint64_t fitting = 0;          // evaluated layouts that fit (by estimate(), so also when replayed)
+  std::uint64_t may_fit = 0;          // fit_by_replay: over the budget by estimate(), within it by the lower bound
   std::uint64_t over_host = 0;        // evaluated layouts that fit the GPU but not the host RAM / NVMe capacity
 };
 
@@ -63,6 +67,10 @@ struct PlanSearchOptions {
   std::size_t top = 10;
   bool min_gpus = false;      // keep only layouts on the smallest world size that fits
   bool stop_early = true;     // stop once no larger world size can enter the result
+  // Rank the layouts that may fit when replayed (lower_peak within the budget) instead of those that fit by
+  // estimate(): verify_finalists() (sim/planner/plan_verify.hpp) then settles them with simulate(). The early stop
+  // still counts only bases that fit by estimate() (they fit when replayed).
+  bool fit_by_replay = false;
   int slice = 0, slices = 1;  // this process evaluates bases i with i % slices == slice
   // Called after every `progress_every` bases and once at the end (done); the result does not depend on it.
   std::function<void(const PlanProgress&)> progress;
@@ -123,8 +131,9 @@ class Planner {
   void for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const;
 
   // Every variant (sequence_parallel, zero_stage, recompute) of base `b` whose worst-rank peak fits the
-  // budget, best first (plan_entry_less). At most a few hundred: sp x zero x recompute choices.
-  std::vector<PlanEntry> fitting_variants(std::size_t b) const;
+  // budget (by_replay: whose lower_peak does), best first (plan_entry_less). At most a few hundred: sp x zero x
+  // recompute choices.
+  std::vector<PlanEntry> fitting_variants(std::size_t b, bool by_replay = false) const;
 
   // Every candidate as (base, inner knobs), in search order: for benchmarks of evaluate() alone.
   struct Candidate {
@@ -139,6 +148,15 @@ class Planner {
   // The hot path: worst-rank peak of base `b` with the inner knobs. Allocation-free.
   Bytes evaluate(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
                  const OffloadChoice& offload = {}) const;
+  // estimate()'s peak (upper) and a lower limit of the replayed peak, the largest over the stages of
+  // stage_peak_lower() (sim/accounting/stage_peak.hpp) with the model states less mixed-20's fp32 gradient copy.
+  // lower_falling never rises with full block recompute's N; lower = max(lower_falling, the rising deeper point
+  // with the runtime's fixed part only), so lower(N) <= budget is an interval of N. Allocation-free.
+  struct PeakBounds {
+    Bytes upper, lower, lower_falling;
+  };
+  PeakBounds evaluate_bounds(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                             const OffloadChoice& offload = {}) const;
   // The largest node's host RAM and NVMe bytes under `offload` (zero without offload). Allocation-free.
   NodeOffload node_offload(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
                            const OffloadChoice& offload) const;
@@ -243,17 +261,25 @@ class Planner {
                     std::uint8_t removed) const;
   Bytes evaluate_offload(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
                          const OffloadChoice& offload) const;
-  template <bool kOffload>
-  Bytes evaluate_impl(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
-                      const OffloadChoice& offload) const;
+  template <bool kOffload, bool kLower>
+  PeakBounds evaluate_impl(std::size_t b, bool sequence_parallel, int zero_stage, const RecomputeChoice& rc,
+                           const OffloadChoice& offload) const;
+  // Mixed-20's fp32 gradient copy on stage class k (0 when the recipe has none or `removed` offloads it): its bytes
+  // in the model states and the optimizer step's transient the replay holds instead (one sub-group under ZeRO-3).
+  struct Fp32Copy {
+    Bytes bytes, transient;
+  };
+  Fp32Copy fp32_copy(const ShardPiece& s, std::size_t k, int zero_stage, std::uint64_t ways, std::uint64_t edp,
+                     std::uint8_t removed) const;
   // The buffers of stage class k (ShardPiece: 0 first, 1 middle, 2 last, 3.. other middle stages) of `layers` layers:
   // step_buffers() of the layout's shape.
   StepBuffers buffers_of(const Base& b, const LayerPiece& A, const ShardPiece& S, std::size_t k, int zero_stage,
                          std::int64_t layers, bool offload_param) const;
   // Non-model bytes of a stage with `dynamic` bytes (runtime fixed part + fragmentation reserve).
   Bytes non_model_bytes(const Base& b, Bytes dynamic) const;
-  // A lower limit of every peak of base `b` at `zero_stage`: its model states (planner_bounds.cpp).
-  Bytes lower_bound(const Base& b, int zero_stage) const;
+  // A lower limit of every peak of base `b` at `zero_stage`: its model states (planner_bounds.cpp); `replay`: of
+  // every replayed peak (without mixed-20's fp32 gradient copy).
+  Bytes lower_bound(const Base& b, int zero_stage, bool replay) const;
   // Every (base, sequence_parallel, zero_stage, recompute, offload) of the space, in search order, unpruned.
   void for_each_inner(
       const std::function<void(std::size_t, bool, int, const RecomputeChoice&, const OffloadChoice&)>& visit) const;
@@ -277,6 +303,7 @@ class Planner {
   // The model-state terms (sim/accounting/model_state_terms.hpp: estimate()'s rows); at most 8 (a bit each in
   // the offload masks).
   std::vector<ModelStateTermRule> terms_;
+  int fp32_copy_term_ = -1;  // index of mixed-20's fp32 gradient copy in terms_, -1 without one
   std::vector<LayerPiece> layers_;
   std::vector<ShardPiece> shards_;
   std::vector<InflightPiece> inflight_;

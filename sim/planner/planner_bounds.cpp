@@ -7,7 +7,7 @@
 
 namespace trainmem::sim {
 
-Bytes Planner::lower_bound(const Base& b, int zero_stage) const {
+Bytes Planner::lower_bound(const Base& b, int zero_stage, bool replay) const {
   if (hf_) {  // the profile's peaks are known: the smallest of every variant of the base (LoRA has other states)
     const auto bi = static_cast<std::size_t>(&b - bases_.data());
     const Options& o = options_[b.options];
@@ -23,7 +23,9 @@ Bytes Planner::lower_bound(const Base& b, int zero_stage) const {
   Bytes worst;
   for (std::size_t k = 0; k < (b.layout.pp == 1 ? 1 : S.dense.size()); ++k) {
     if (k == 1 && b.layout.pp < 3) continue;
-    worst = std::max(worst, states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed));
+    // The replay holds mixed-20's fp32 gradient copy only in the optimizer step (simulate.cpp).
+    const Bytes copy = replay ? fp32_copy(S, k, zero_stage, ways, edp, removed).bytes : Bytes(0);
+    worst = std::max(worst, states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed) - copy);
   }
   return worst + non_model_bytes(b, Bytes(0));
 }

@@ -57,17 +57,43 @@ Bytes Planner::evaluate(std::size_t bi, bool sp, int zero_stage, const Recompute
     return evaluate_offload(bi, sp, zero_stage, rc, off);
   if (hf_) [[unlikely]]
     return evaluate_hf(bi, zero_stage, rc);
-  return evaluate_impl<false>(bi, sp, zero_stage, rc, off);
+  return evaluate_impl<false, false>(bi, sp, zero_stage, rc, off).upper;
 }
 
 [[gnu::noinline]] Bytes Planner::evaluate_offload(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
                                                   const OffloadChoice& off) const {
-  return evaluate_impl<true>(bi, sp, zero_stage, rc, off);
+  return evaluate_impl<true, false>(bi, sp, zero_stage, rc, off).upper;
 }
 
-template <bool kOffload>
-Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
-                             const OffloadChoice& off) const {
+Planner::PeakBounds Planner::evaluate_bounds(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
+                                             const OffloadChoice& off) const {
+  // The same dispatch as evaluate().
+  if (off.any()) [[unlikely]]
+    return evaluate_impl<true, true>(bi, sp, zero_stage, rc, off);
+  if (hf_) [[unlikely]] {  // the profile's step points are the replay's moments: estimate() equals the replay
+    const Bytes peak = evaluate_hf(bi, zero_stage, rc);
+    return {peak, peak, peak};
+  }
+  return evaluate_impl<false, true>(bi, sp, zero_stage, rc, off);
+}
+
+Planner::Fp32Copy Planner::fp32_copy(const ShardPiece& S, std::size_t k, int zero_stage, std::uint64_t ways,
+                                     std::uint64_t edp, std::uint8_t removed) const {
+  if (fp32_copy_term_ < 0 || ((removed >> fp32_copy_term_) & 1U)) return {};
+  const ModelStateTermRule& r = terms_[static_cast<std::size_t>(fp32_copy_term_)];
+  const std::uint64_t d = r.held(S.dense[k].value, zero_stage, ways);
+  const std::uint64_t x = r.held(S.expert[k].value, zero_stage, edp);
+  Fp32Copy out;
+  out.bytes = r.bytes(d) + r.bytes(x);
+  // simulate(): DeepSpeed casts the whole partition (ZeRO-1/2) or one sub-group at a time (ZeRO-3).
+  out.transient = zero_stage == 3 ? Bytes(std::min(d + x, resolved_.scenario.zero_runtime.sub_group_size) * 4)
+                                  : out.bytes;
+  return out;
+}
+
+template <bool kOffload, bool kLower>
+Planner::PeakBounds Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
+                                           const OffloadChoice& off) const {
   const Base& b = bases_[bi];
   const LayerPiece& A = layers_[b.layer + (sp ? 1U : 0U)];
   const ShardPiece& S = shards_[b.shard];
@@ -83,22 +109,45 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
     offload_param = off.param != OffloadDevice::none;
   }
   // A stage's peak: model states + ZeRO-3's whole small tensors + the bytes of its peak point (activations, buffers,
-  // temporaries: stage_peak(), as estimate() does) + its runtime.
+  // temporaries: stage_peak(), as estimate() does) + its runtime. With kLower also the replay's lower limit: the
+  // same whole-step bytes less mixed-20's fp32 gradient copy, stage_peak_lower()'s points, the same runtime (the
+  // replay takes estimate()'s runtime bytes) but only its fixed part at the rising point.
   auto stage = [&](std::size_t k, std::int64_t chunk_layers, const ChunkActivations& c, Bytes acts, Bytes loss_extra,
-                   Bytes loss_transient) {
+                   Bytes loss_transient, bool last_stage) -> PeakBounds {
     const StepBuffers buf = buffers_of(b, A, S, k, zero_stage, chunk_layers * b.layout.vpp, offload_param);
-    Bytes dynamic =
-        stage_peak({acts, loss_extra, loss_transient, c.recompute_transient, A.layer.cp_exchange_bytes}, buf).total();
+    const StagePeakInputs in{acts, loss_extra, loss_transient, c.recompute_transient, A.layer.cp_exchange_bytes};
+    Bytes dynamic = stage_peak(in, buf).total();
     // Optimizer offload's GPU staging buffer (offload_memory()'s temp_grad_buffer_for_gpu_offload, same rule).
+    Bytes staging;
     if constexpr (kOffload)
       if (off.optimizer != OffloadDevice::none)
-        dynamic += optimizer_offload_extras(0, true, zero_stage, 1, S.largest, off.optimizer, 0, 1).staging;
+        staging = optimizer_offload_extras(0, true, zero_stage, 1, S.largest, off.optimizer, 0, 1).staging;
+    dynamic += staging;
     Bytes st;
     if constexpr (kOffload)
       st = states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed);
     else
       st = states_impl<false>(S.dense[k], S.expert[k], zero_stage, ways, edp, 0);
-    return st + S.quantized[k] + buf.zero3_persistent + dynamic + non_model_bytes(b, dynamic);
+    const Bytes whole = st + S.quantized[k] + buf.zero3_persistent;
+    const Bytes runtime = non_model_bytes(b, dynamic);
+    PeakBounds out{whole + dynamic + runtime, Bytes(0), Bytes(0)};
+    if constexpr (kLower) {
+      const Fp32Copy copy = fp32_copy(S, k, zero_stage, ways, edp, removed);
+      Bytes freed = c.freed_before_largest;
+      if constexpr (kOffload)
+        if (off.checkpoints) freed = freed - A.layer.checkpoint * u(c.freed_checkpoints);
+      const StagePeakLower lo = stage_peak_lower(
+          in, buf, {c.last_layer_transient, freed, !last_stage, last_stage && b.layout.vpp == 1, copy.transient});
+      const Bytes held = whole - copy.bytes + staging;
+      out.lower_falling = held + lo.falling + runtime;
+      out.lower = std::max(out.lower_falling, held + lo.rising + b.runtime_fixed);
+    }
+    return out;
+  };
+  auto worst_of = [](PeakBounds& w, const PeakBounds& s) {
+    w.upper = std::max(w.upper, s.upper);
+    w.lower = std::max(w.lower, s.lower);
+    w.lower_falling = std::max(w.lower_falling, s.lower_falling);
   };
   // The chunk's bytes of all in-flight forwards; under checkpoint offload its checkpoints live in host memory.
   auto kept = [&](const ChunkActivations& c, std::int64_t cf) {
@@ -109,24 +158,23 @@ Bytes Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const Reco
   if (b.layout.pp == 1) {
     return stage(0, b.n_first, ch,
                  kept(ch, I.first_cf) + A.first_saved * u(I.first_extra) + A.last_saved * u(I.last_extra), A.last_saved,
-                 A.loss_transient);
+                 A.loss_transient, true);
   }
-  const Bytes first =
-      stage(0, b.n_first, ch, kept(ch, I.first_cf) + A.first_saved * u(I.first_extra), Bytes(0), Bytes(0));
+  PeakBounds worst =
+      stage(0, b.n_first, ch, kept(ch, I.first_cf) + A.first_saved * u(I.first_extra), Bytes(0), Bytes(0), false);
   // Uneven split: the last and middle stages have their own chunk sizes.
   const ChunkActivations ch_last =
       uneven ? chunk_activations(A.layer, b.n_last, rc.granularity, rc.method, rc.num_layers) : ch;
-  const Bytes last = stage(2, b.n_last, ch_last, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra),
-                           A.last_saved, A.loss_transient);
-  Bytes worst = std::max(first, last);
+  worst_of(worst, stage(2, b.n_last, ch_last, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra),
+                        A.last_saved, A.loss_transient, true));
   if (b.layout.pp >= 3) {
     const ChunkActivations ch_mid =
         uneven ? chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers) : ch;
-    worst = std::max(worst, stage(1, b.n, ch_mid, kept(ch_mid, I.mid_cf), Bytes(0), Bytes(0)));
+    worst_of(worst, stage(1, b.n, ch_mid, kept(ch_mid, I.mid_cf), Bytes(0), Bytes(0), false));
     // Middle stages holding other parameters than stage 1 (DeepSeek's first dense layers), each with its forwards.
     for (std::size_t i = 0; i < S.mid_stages.size(); ++i) {
       const std::int64_t cf = stage_cf_[I.stage_cf + static_cast<std::size_t>(S.mid_stages[i])];
-      worst = std::max(worst, stage(3 + i, b.n, ch_mid, kept(ch_mid, cf), Bytes(0), Bytes(0)));
+      worst_of(worst, stage(3 + i, b.n, ch_mid, kept(ch_mid, cf), Bytes(0), Bytes(0), false));
     }
   }
   return worst;

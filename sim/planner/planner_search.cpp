@@ -101,7 +101,9 @@ std::vector<Planner::Candidate> Planner::candidates() const {
 
 void Planner::for_each_candidate(const std::function<void(const PlanEntry&)>& visit) const {
   for_each_inner([&](std::size_t bi, bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) {
-    PlanEntry e = entry_of(bi, layout_of(bi, sp, z, rc, off), evaluate(bi, sp, z, rc, off));
+    const PeakBounds pb = evaluate_bounds(bi, sp, z, rc, off);
+    PlanEntry e = entry_of(bi, layout_of(bi, sp, z, rc, off), pb.upper);
+    e.lower_peak = pb.lower;
     e.cost = cost_of(bi, e.layout);
     const NodeOffload n = node_offload(bi, sp, z, rc, off);
     e.host_per_node = n.host;
@@ -110,18 +112,20 @@ void Planner::for_each_candidate(const std::function<void(const PlanEntry&)>& vi
   });
 }
 
-std::vector<PlanEntry> Planner::fitting_variants(std::size_t bi) const {
+std::vector<PlanEntry> Planner::fitting_variants(std::size_t bi, bool by_replay) const {
   if (bi >= bases_.size()) throw std::out_of_range("Planner::fitting_variants: no such base");
   std::vector<PlanEntry> out;
   for_each_inner_of(bi, [&](std::size_t, bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) {
-    const Bytes peak = evaluate(bi, sp, z, rc, off);
-    if (peak > budget_) return;
+    const PeakBounds pb = evaluate_bounds(bi, sp, z, rc, off);
+    const Bytes peak = pb.upper;
+    if ((by_replay ? pb.lower : peak) > budget_) return;
     NodeOffload n;
     if (off.any()) {  // offload fits only if the node has the host RAM / NVMe (as in search())
       n = node_offload(bi, sp, z, rc, off);
       if (n.host > request_.host_memory_per_node || n.nvme > request_.nvme_per_node) return;
     }
     PlanEntry e = entry_of(bi, layout_of(bi, sp, z, rc, off), peak);
+    e.lower_peak = pb.lower;
     e.cost = cost_of(bi, e.layout);
     e.host_per_node = n.host;
     e.nvme_per_node = n.nvme;
@@ -178,10 +182,10 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
     // The bound: model states at the highest ZeRO stage (with offload, the least over the stages: a fixed
     // offload knob may leave the highest stage with less to remove).
     int zmax = o.zero[static_cast<std::size_t>(o.num_zero - 1)];
-    Bytes lb = lower_bound(b, zmax);
+    Bytes lb = lower_bound(b, zmax, opt.fit_by_replay);
     if (offload_in_space_)
       for (int zi = 0; zi + 1 < o.num_zero; ++zi)
-        if (const Bytes v = lower_bound(b, o.zero[static_cast<std::size_t>(zi)]); v < lb)
+        if (const Bytes v = lower_bound(b, o.zero[static_cast<std::size_t>(zi)], opt.fit_by_replay); v < lb)
           lb = v, zmax = o.zero[static_cast<std::size_t>(zi)];
     if (lb > budget_) {
       c.pruned_by_bound += inner;
@@ -195,48 +199,62 @@ PlanResult Planner::search(const PlanSearchOptions& opt,
       continue;
     }
     std::optional<PlanEntry> best;
-    // Returns whether the GPU peak fits; the layout fits if its offloaded bytes also fit the node.
+    bool base_fits = false;  // some variant fits by estimate() (fit_by_replay: `best` may only fit by the bound)
+    // Returns whether the GPU peak fits (fit_by_replay: whether lower_falling does, the part of the bound that never
+    // rises with block recompute's N); the layout fits if its offloaded bytes also fit the node.
     auto consider = [&](bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) {
-      const Bytes peak = evaluate(bi, sp, z, rc, off);
-      ++c.evaluated;
-      const bool gpu_fits = peak <= budget_;
-      NodeOffload node;
-      bool fits = gpu_fits;
-      if (gpu_fits && off.any()) {
-        node = node_offload(bi, sp, z, rc, off);
-        fits = node.host <= request_.host_memory_per_node && node.nvme <= request_.nvme_per_node;
-        if (!fits) ++c.over_host;
+      Bytes peak, lower, falling;
+      if (opt.fit_by_replay) {
+        const PeakBounds pb = evaluate_bounds(bi, sp, z, rc, off);
+        peak = pb.upper, lower = pb.lower, falling = pb.lower_falling;
+      } else {
+        peak = lower = falling = evaluate(bi, sp, z, rc, off);
       }
-      if (fits) ++c.fitting;
-      if (fits || (!gpu_fits && (!res.closest || peak <= res.closest->max_peak))) {
+      ++c.evaluated;
+      const bool gpu_fits = peak <= budget_, gpu_may = lower <= budget_;
+      NodeOffload node;
+      bool host_ok = true;
+      if (gpu_may && off.any()) {
+        node = node_offload(bi, sp, z, rc, off);
+        host_ok = node.host <= request_.host_memory_per_node && node.nvme <= request_.nvme_per_node;
+        if (!host_ok && gpu_fits) ++c.over_host;
+      }
+      const bool fits = gpu_fits && host_ok, may = gpu_may && host_ok;
+      if (fits)
+        ++c.fitting, base_fits = true;
+      else if (may)
+        ++c.may_fit;
+      if (may || (!gpu_may && (!res.closest || peak <= res.closest->max_peak))) {
         PlanEntry e = entry_of(bi, layout_of(bi, sp, z, rc, off), peak);
+        e.lower_peak = lower;
         e.cost = cost_of(bi, e.layout);
         e.host_per_node = node.host;
         e.nvme_per_node = node.nvme;
-        if (fits) {
+        if (may) {
           if (!best || plan_entry_less(e, *best)) best = e;
         } else if (!res.closest || plan_entry_closer(e, *res.closest)) {
           res.closest = e;
         }
       }
-      return gpu_fits;
+      return falling <= budget_;
     };
     walk_inner(
         o, [&](bool sp, int z, const RecomputeChoice& rc, const OffloadChoice& off) { consider(sp, z, rc, off); },
         [&](bool sp, int z, const OffloadChoice& off) {
           // Full block recompute of N layers per chunk: the smallest N whose GPU peak fits is the only one worth
-          // keeping (plan_bounds.hpp). Checkpoint offload's host bytes rise with N: if they overflow at that N
-          // they overflow at every larger one.
+          // keeping (plan_bounds.hpp). fit_by_replay: the smallest N whose falling part of the bound fits; if the
+          // whole bound overflows there, its rising part does at every larger N. Checkpoint offload's host bytes
+          // rise with N: if they overflow at that N they overflow at every larger one.
           const std::uint64_t evals = smallest_fitting_block(
               o.block_lo, o.block_hi, [&](std::int64_t k) { return consider(sp, z, block_recompute(k), off); });
           c.pruned_monotone += static_cast<std::uint64_t>(o.block_hi - o.block_lo + 1) - evals;
         });
     if (best) {
-      ++c.fitting_bases;
+      if (base_fits) ++c.fitting_bases;
       push(*best);
     }
   }
-  if (c.fitting_bases > 0) res.closest.reset(), res.closest_bound.reset();
+  if (c.fitting_bases > 0 || !res.layouts.empty()) res.closest.reset(), res.closest_bound.reset();
   if (opt.min_gpus) keep_min_gpus(res.layouts);
   if (opt.progress) report(bases_.size(), true);
   return res;

@@ -1,6 +1,7 @@
 // verify_finalists(): the planner's finalists replayed by simulate(). Checked against brute force: every
-// candidate of a small space evaluated by estimate() and replayed by simulate(), the best fitting variant
-// of each layout kept, sorted by the planner's order; and on the issue's 100B acceptance command.
+// candidate of a small space replayed by simulate() (and checked between its bounds, lower_peak <= replay <=
+// estimate()), the best variant of each layout that fits when replayed kept, sorted by the planner's order; and on
+// the issue's 100B acceptance command.
 #include "sim/planner/plan_verify.hpp"
 
 #include <gtest/gtest.h>
@@ -20,30 +21,41 @@ namespace {
 using test::request_for;
 
 struct BruteForce {
-  std::vector<VerifiedEntry> ranked;  // best fitting variant of every layout, best first
-  std::uint64_t fit_by_estimate = 0, rejected = 0, replay_below_estimate = 0, replay_above_estimate = 0, over_host = 0,
-                offloaded = 0;
+  std::vector<VerifiedEntry> ranked;  // best variant of every layout that fits when replayed, best first
+  std::uint64_t replayed = 0, fit_by_replay = 0, fit_only_replayed = 0, over_host = 0, offloaded = 0;
+  std::uint64_t exact_lower = 0;  // candidates whose lower bound equals the replayed peak
 };
 
-// Every candidate, no pruning: estimate() fit, then simulate() fit; best variant per base; ranked.
+// Every candidate, no pruning: replayed by simulate(); kept when the replayed peak fits (and, offloading, the node's
+// host RAM / NVMe holds the offloaded bytes); the best variant per base; ranked. Each candidate's replayed peak is
+// checked between its bounds: lower_peak (stage_peak_lower()) <= simulate() <= estimate().
+std::string text(const PlanLayout& l) {
+  return "tp " + std::to_string(l.tp) + " pp " + std::to_string(l.pp) + " vpp " + std::to_string(l.vpp) + " dp " +
+         std::to_string(l.dp) + " mbs " + std::to_string(l.micro_batch_size) + " sp " +
+         std::to_string(l.sequence_parallel) + " zero " + std::to_string(l.zero_stage) + " recompute " +
+         std::to_string(static_cast<int>(l.recompute_granularity)) + "/" +
+         std::to_string(static_cast<int>(l.recompute_method)) + "/" + std::to_string(l.recompute_num_layers) +
+         " split " + std::to_string(l.first_stage_layers) + "/" + std::to_string(l.last_stage_layers) + " usp " +
+         std::to_string(l.ulysses_sp) + " offload " + std::to_string(l.offloads());
+}
+
 BruteForce brute_force(const Planner& planner) {
   BruteForce bf;
   std::map<std::uint32_t, VerifiedEntry> best;
   const PlanRequest& rq = planner.request();
   planner.for_each_candidate([&](const PlanEntry& e) {
-    if (e.max_peak > planner.budget()) return;
     if (e.layout.offloads() && (e.host_per_node > rq.host_memory_per_node || e.nvme_per_node > rq.nvme_per_node)) {
       ++bf.over_host;  // offload needs the node's host RAM / NVMe
       return;
     }
-    ++bf.fit_by_estimate;
+    ++bf.replayed;
     const SimulationResult s = simulate(scenario_for(planner.request(), e.layout), false);
-    if (s.max_peak < e.max_peak) ++bf.replay_below_estimate;
-    if (s.max_peak > e.max_peak) ++bf.replay_above_estimate;
-    if (s.max_peak > planner.budget()) {
-      ++bf.rejected;
-      return;
-    }
+    EXPECT_LE(e.lower_peak, s.max_peak) << text(e.layout);
+    EXPECT_LE(s.max_peak, e.max_peak) << text(e.layout);
+    if (e.lower_peak == s.max_peak) ++bf.exact_lower;
+    if (s.max_peak > planner.budget()) return;
+    ++bf.fit_by_replay;
+    if (e.max_peak > planner.budget()) ++bf.fit_only_replayed;
     if (e.layout.offloads()) ++bf.offloaded;
     auto it = best.find(e.base);
     if (it == best.end() || plan_entry_less(e, it->second.entry)) best[e.base] = {e, {s.max_peak, 0, ""}};
@@ -67,12 +79,15 @@ std::vector<VerifiedEntry> answer_of(const BruteForce& bf, const PlanVerifyOptio
   return out;
 }
 
+// As `trainmem plan` runs it: a search ranking what may fit when replayed, then the replay.
 PlanVerification verified(const Planner& planner, std::size_t depth, const PlanVerifyOptions& o) {
   PlanSearchOptions s;
   s.top = depth;
+  s.fit_by_replay = true;
   return verify_finalists(planner, planner.search(s), depth, o, [&](std::size_t k) {
     PlanSearchOptions d;
     d.top = k;
+    d.fit_by_replay = true;
     return planner.search(d);
   });
 }
@@ -90,14 +105,14 @@ void expect_same(const std::vector<VerifiedEntry>& got, const std::vector<Verifi
 void check_against_brute_force(const PlanRequest& rq, BruteForce& bf) {
   const Planner planner(rq);
   bf = brute_force(planner);
-  ASSERT_GT(bf.fit_by_estimate, 100u);
-  // estimate() bounds the replay from above (sim/accounting/stage_peak.hpp, buffers included), so no candidate's
-  // replay exceeds its estimate and the replay rejects nothing that fits by estimate().
-  EXPECT_EQ(bf.replay_above_estimate, 0u);
-  EXPECT_EQ(bf.rejected, 0u);
+  ASSERT_GT(bf.fit_by_replay, 100u);
   ASSERT_FALSE(bf.ranked.empty());
-  std::cout << bf.fit_by_estimate << " candidates fit by estimate, " << bf.rejected << " rejected by the replay, "
-            << bf.replay_below_estimate << " replayed below their estimate\n";
+  // Some layouts overflow by estimate() but fit when replayed (mixed-20's fp32 gradient copy lives in the optimizer
+  // step, block recompute's transient below the kept layers): the plan must find them too.
+  EXPECT_GT(bf.fit_only_replayed, 0u);
+  std::cout << bf.replayed << " candidates replayed, " << bf.fit_by_replay << " fit when replayed ("
+            << bf.fit_only_replayed << " over the budget by estimate), " << bf.exact_lower
+            << " with the lower bound equal to the replay\n";
   for (const bool min_gpus : {false, true}) {
     for (const std::size_t top : {std::size_t{1}, std::size_t{5}, std::size_t{40}}) {
       const PlanVerifyOptions o{top, min_gpus};
@@ -182,20 +197,22 @@ TEST(PlanVerify, AcceptanceCommandKeepsTwentyFourGpusAndTheReplayedAnswerFits) {
   const PlanVerification v = verified(planner, 28, {10, true});
   ASSERT_FALSE(v.layouts.empty());
   const VerifiedEntry& answer = v.layouts.front();
-  // The replay can only remove layouts: the smallest world it keeps is at least estimate()'s (the planner
-  // test re-checks every smaller layout with estimate()); here it is the same 24 GPUs.
+  // estimate() bounds the replay from above, so estimate()'s best layout fits when replayed: the replayed answer
+  // ranks no worse, on the same 24 GPUs (no smaller world fits even by the replay's lower bound).
+  EXPECT_EQ(answer.entry.layout.world_size(), 24);
   EXPECT_EQ(answer.entry.layout.world_size(), analytic.layouts.front().layout.world_size());
-  // The kept answer fits in both models, and its replayed peak is simulate() of the reproduced scenario.
+  EXPECT_FALSE(plan_entry_less(analytic.layouts.front(), answer.entry));
+  // The kept answer's replayed peak is simulate() of the reproduced scenario, and fits.
   const SimulationResult s = simulate(scenario_for(rq, answer.entry.layout), false);
   EXPECT_EQ(answer.replayed.peak, s.max_peak);
   EXPECT_LE(s.max_peak, planner.budget());
-  EXPECT_LE(answer.entry.max_peak, planner.budget());
-  // estimate() includes the buffers the replay places in time and bounds it from above: nothing is rejected, and
-  // the answer is estimate()'s own best variant (until estimate() held the buckets and gathers, the replay
-  // rejected that variant and the answer was the next one).
-  EXPECT_FALSE(v.first_rejected.has_value());
-  EXPECT_EQ(v.rejected, 0u);
-  EXPECT_EQ(answer.entry.layout, analytic.layouts.front().layout);
+  EXPECT_LE(answer.entry.lower_peak, s.max_peak);
+  // Issue 18 item 3: the answer is cheaper than estimate()'s best and overflows by estimate() (block recompute of
+  // 77 of 80 layers: the replay rebuilds layer 76 after the 3 kept layers' tensors were freed; estimate() places
+  // the rebuild on top of all of them), so an estimate-pruned search missed it.
+  EXPECT_GT(answer.entry.max_peak, planner.budget());
+  EXPECT_TRUE(plan_entry_less(answer.entry, analytic.layouts.front()));
+  EXPECT_EQ(estimate(scenario_for(rq, answer.entry.layout)).max_peak, answer.entry.max_peak);
 }
 
 }  // namespace

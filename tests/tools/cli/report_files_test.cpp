@@ -200,8 +200,10 @@ TEST(HtmlReport, PlanPageChartsTheSearchWithTheChosenLayout) {
   std::size_t chosen = 0, over = 0;
   for (const auto& p : d["points"]) {
     const std::string status = p["status"];
+    // The verdict: the replayed peak where the layout was replayed (estimate() may exceed the budget there: issue 18
+    // item 3), else estimate()'s.
     const std::uint64_t peak =
-        std::max(p["peak"].get<std::uint64_t>(), p["sim_peak"].is_null() ? 0 : p["sim_peak"].get<std::uint64_t>());
+        p["sim_peak"].is_null() ? p["peak"].get<std::uint64_t>() : p["sim_peak"].get<std::uint64_t>();
     if (status == "over" || status == "bound" || status == "rejected") {
       ++over;
       EXPECT_GT(peak, budget) << p.dump();

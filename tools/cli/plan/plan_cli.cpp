@@ -121,6 +121,9 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
     // more (one process) in the rare case that is not enough.
     opt.top = 2 * f.top + 8;
     opt.min_gpus = false;
+    // Rank what may fit when replayed (the lower bound of the replayed peak fits), so that a layout over the
+    // budget by estimate() but within it when replayed is found (docs/planner.md section 5).
+    opt.fit_by_replay = true;
   }
   return with_plan_ranks([&](const PlanRanks& ranks) {
     sim::PlanSearchOptions mine = opt;
@@ -146,6 +149,7 @@ int run_plan_impl(const std::vector<std::string>& input, std::ostream& out, std:
       verified = sim::verify_finalists(planner, result, opt.top, {f.top, f.min_gpus}, [&](std::size_t depth) {
         sim::PlanSearchOptions deeper;
         deeper.top = depth;
+        deeper.fit_by_replay = true;
         return planner.search(deeper);
       });
       for (const auto& v : verified->layouts) rows.push_back({v.entry, v.replayed});

@@ -20,6 +20,7 @@ json entry_wire(const sim::PlanEntry& e) {
   j["etp"] = e.layout.etp;
   j["num_microbatches"] = e.num_microbatches;
   j["max_peak_bytes"] = e.max_peak.value;
+  j["lower_peak_bytes"] = e.lower_peak.value;
   j["base"] = e.base;
   j["cost"] = cost_json(e.cost, true);
   add_offload_json(j, e.layout);
@@ -49,6 +50,7 @@ sim::PlanEntry entry_from_wire(const json& j) {
   l.shard_group_size = group == l.dp ? 0 : group;
   e.num_microbatches = j.at("num_microbatches");
   e.max_peak = Bytes(j.at("max_peak_bytes").get<std::uint64_t>());
+  e.lower_peak = Bytes(j.at("lower_peak_bytes").get<std::uint64_t>());
   e.base = j.at("base");
   const json& c = j.at("cost");
   e.cost = {c.at("bubble"),   c.at("recompute"), c.at("comm"),     c.at("total"),   c.at("tp_bytes"),
@@ -82,7 +84,7 @@ sim::PlanResult result_from_wire(const std::string& text) {
   const json& c = j.at("counts");
   r.counts = {c.at("candidates"),      c.at("bases"),       c.at("evaluated"),     c.at("pruned_by_bound"),
               c.at("pruned_monotone"), c.at("not_visited"), c.at("fitting_bases"), c.at("fitting_evaluated"),
-              c.at("over_host")};
+              c.at("may_fit"),         c.at("over_host")};
   if (j.contains("closest")) r.closest = entry_from_wire(j.at("closest"));
   if (j.contains("closest_bound")) r.closest_bound = entry_from_wire(j.at("closest_bound"));
   return r;

@@ -38,7 +38,8 @@ std::string plan_html(const PlanReport& report) {
   const Bytes budget = planner.budget();
   std::vector<nlohmann::json> points;
   std::vector<sim::PlanLayout> seen;
-  auto add = [&](const sim::PlanEntry& e, const char* status, std::optional<Bytes> replayed, const std::string& note) {
+  auto add = [&](const sim::PlanEntry& e, const char* status, std::optional<Bytes> replayed, const std::string& note,
+                 const PlanRow* row = nullptr) {
     if (std::find(seen.begin(), seen.end(), e.layout) != seen.end()) return;
     seen.push_back(e.layout);
     points.push_back({{"gpus", e.layout.world_size()},
@@ -48,14 +49,18 @@ std::string plan_html(const PlanReport& report) {
                       {"status", status},
                       {"layout", layout_text(e.layout)},
                       {"note", note},
-                      {"cmd", shell_command(report.reproduce(e.layout))}});
+                      {"cmd", shell_command(row ? reproduce_args(*row, report.reproduce(e.layout), budget)
+                                                : report.reproduce(e.layout))}});
   };
   for (std::size_t i = 0; i < report.rows.size(); ++i) {
     const auto& row = report.rows[i];
     add(row.e, i == 0 ? "chosen" : "answer", row.replayed ? std::optional(row.replayed->peak) : std::nullopt,
-        row.replayed ? "replayed: " + row.replayed->event : "");
+        row.replayed ? "replayed: " + row.replayed->event : "", &row);
   }
-  for (const auto& e : report.result.layouts) add(e, "fits", std::nullopt, "ranked by the search");
+  // The rest of the search's ranking: those that fit by estimate() (a layout ranked only by the replay's lower bound
+  // and not replayed is not known to fit).
+  for (const auto& e : report.result.layouts)
+    if (e.max_peak <= budget) add(e, "fits", std::nullopt, "ranked by the search");
   if (report.verified && report.verified->first_rejected) {
     const auto& r = *report.verified->first_rejected;
     add(r.entry, "rejected", r.replayed.peak, "fits by estimate, overflows when replayed at " + r.replayed.event);

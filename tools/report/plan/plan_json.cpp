@@ -70,7 +70,8 @@ json counts_json(const sim::PlanCounts& c, bool offload) {
             {"pruned_monotone", c.pruned_monotone},
             {"not_visited", c.not_visited},
             {"fitting_bases", c.fitting_bases},
-            {"fitting_evaluated", c.fitting}};
+            {"fitting_evaluated", c.fitting},
+            {"may_fit", c.may_fit}};
   if (offload) j["over_host"] = c.over_host;
   return j;
 }
@@ -118,8 +119,10 @@ json plan_json(const PlanReport& report) {
     l["num_microbatches"] = e.num_microbatches;
     l["max_peak_bytes"] = e.max_peak.value;
     if (row.replayed) l.update(replay_json(*row.replayed));
-    l["headroom_bytes"] = (budget - row.worst()).value;
-    l["free_bytes"] = (gpu - row.worst()).value;
+    l["lower_peak_bytes"] = e.lower_peak.value;
+    l["fits_by"] = row.fits_only_replayed(budget) ? "replay" : row.replayed ? "estimate and replay" : "estimate";
+    l["headroom_bytes"] = (budget - row.verdict()).value;
+    l["free_bytes"] = (gpu - row.verdict()).value;
     l["cost"] = cost_json(e.cost, offload_on);
     if (offload_on) {
       add_offload_json(l, e.layout);
@@ -129,6 +132,7 @@ json plan_json(const PlanReport& report) {
     const auto a = report.reproduce(e.layout);
     l["estimate_args"] = a;
     l["estimate_command"] = shell_command(a);
+    if (row.fits_only_replayed(budget)) l["simulate_command"] = shell_command(reproduce_args(row, a, budget));
     j["layouts"].push_back(l);
   }
   if (report.min_gpus) j["min_gpus"] = answer_world == 0 ? json(nullptr) : json(answer_world);
@@ -139,6 +143,7 @@ json plan_json(const PlanReport& report) {
               {"simulations", verified->replays},
               {"rejected_variants", verified->rejected},
               {"rejected_finalists", verified->bases_rejected},
+              {"fit_only_replayed", verified->over_estimate},
               {"ranking_depth", verified->depth}};
     if (verified->first_rejected) {
       json b = layout_json(verified->first_rejected->entry.layout);

@@ -21,8 +21,16 @@ namespace trainmem::tools {
 struct PlanRow {
   sim::PlanEntry e;
   std::optional<sim::ReplayedPeak> replayed;
-  Bytes worst() const { return replayed && replayed->peak > e.max_peak ? replayed->peak : e.max_peak; }
+  // The peak that decides the fit: the replayed one when the finalists were simulated (estimate() bounds it from
+  // above and may exceed the budget: fits_only_replayed()), else estimate()'s.
+  Bytes verdict() const { return replayed ? replayed->peak : e.max_peak; }
+  bool fits_only_replayed(Bytes budget) const { return replayed && e.max_peak > budget; }
 };
+
+// The arguments (after "trainmem") that reproduce a row's verdict: `estimate`'s, or `simulate`'s with the same
+// flags for a layout that fits only when replayed.
+std::vector<std::string> reproduce_args(const PlanRow& row, const std::vector<std::string>& estimate_args,
+                                        Bytes budget);
 
 // Everything a plan report prints.
 struct PlanReport {

@@ -21,6 +21,13 @@ std::string nodes_text(std::int64_t world, std::int64_t gpn) {
 
 }  // namespace
 
+std::vector<std::string> reproduce_args(const PlanRow& row, const std::vector<std::string>& estimate_args,
+                                        Bytes budget) {
+  std::vector<std::string> a = estimate_args;
+  if (row.fits_only_replayed(budget) && !a.empty() && a.front() == "estimate") a.front() = "simulate";
+  return a;
+}
+
 void write_plan_table(std::ostream& out, const PlanReport& report) {
   const sim::Planner& planner = report.planner;
   const sim::PlanRequest& rq = report.request;
@@ -60,9 +67,9 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
     out << "# rank by    fewest GPUs, then cost = (1 + recompute) x (1 + bubble) + comm (relative step time; "
            "docs/planner.md)\n";
   if (report.simulate)
-    out << "# verify     each finalist is replayed by the simulator (buckets, gathers, p2p buffers, the optimizer "
-           "step) and kept only if that peak fits too; headroom from the larger peak (--no-simulate: estimate "
-           "only)\n";
+    out << "# verify     the search keeps every layout whose lower bound of the replayed peak fits; the simulator "
+           "replays the finalists (buckets, gathers, p2p buffers, the optimizer step) and a layout fits if that peak "
+           "does; headroom from it (--no-simulate: estimate only)\n";
   out << "#\n";
   const bool moe = rs.scenario.model->is_moe();
   const bool split_col = rq.uneven_splits || p.first_stage_layers != 0 || p.last_stage_layers != 0;
@@ -103,9 +110,9 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
       out << std::setw(6) << (l.shard_group_size == 0 ? std::string("dp") : std::to_string(l.shard_group_size));
     out << std::setw(5) << l.micro_batch_size << std::setw(mw) << e.num_microbatches << std::setw(4)
         << (l.sequence_parallel ? "on" : "off") << std::setw(5) << l.zero_stage << std::setw(11) << recompute_label(l)
-        << std::setw(10) << gib(e.max_peak);
+        << std::setw(10) << (row.fits_only_replayed(budget) ? "*" + gib(e.max_peak) : gib(e.max_peak));
     if (row.replayed) out << std::setw(10) << gib(row.replayed->peak);
-    out << std::setw(10) << gib(budget - row.worst()) << std::setw(8) << fixed(e.cost.bubble, 3) << std::setw(8)
+    out << std::setw(10) << gib(budget - row.verdict()) << std::setw(8) << fixed(e.cost.bubble, 3) << std::setw(8)
         << fixed(e.cost.recompute, 3) << std::setw(8) << fixed(e.cost.comm, 3) << std::setw(8)
         << fixed(e.cost.total, 3);
     if (offload_on)
@@ -114,6 +121,9 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
     out << "\n";
   }
   const auto& c = result.counts;
+  if (std::any_of(rows.begin(), rows.end(), [&](const PlanRow& r) { return r.fits_only_replayed(budget); }))
+    out << "# *          over the budget by estimate() (its stated peak points, an upper bound) but within it when "
+           "replayed: `trainmem simulate` with the layout's flags reproduces the fit\n";
   if (!rows.empty()) {
     if (report.min_gpus)
       out << "# Smallest   " << answer_world << " GPUs (" << nodes_text(answer_world, rq.gpus_per_node)
@@ -124,14 +134,14 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
     if (best.replayed)
       out << ", simulated " << iec(best.replayed->peak) << " (" << with_commas(best.replayed->peak.value)
           << " bytes) at " << best.replayed->event;
-    out << "; " << iec(budget - best.worst()) << " under the budget, " << iec(gpu - best.worst())
+    out << "; " << iec(budget - best.verdict()) << " under the budget, " << iec(gpu - best.verdict())
         << " free on the device\n";
     if (best.e.layout.offloads())
       out << "# Offload    " << offload_label(best.e.layout) << ": the largest node needs " << iec(best.e.host_per_node)
           << " host RAM (" << with_commas(best.e.host_per_node.value) << " bytes) and " << iec(best.e.nvme_per_node)
           << " NVMe; offload cost " << fixed(best.e.cost.offload, 3) << " (PCIe "
           << iec(Bytes(static_cast<std::uint64_t>(best.e.cost.pcie_bytes))) << " per GPU per step)\n";
-    out << "# Reproduce  " << shell_command(report.reproduce(best.e.layout)) << "\n";
+    out << "# Reproduce  " << shell_command(reproduce_args(best, report.reproduce(best.e.layout), budget)) << "\n";
   } else {
     out << "# Verdict    NOTHING FITS";
     if (planner.num_bases() == 0) {
@@ -141,7 +151,8 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
     }
     if (verified && verified->first_rejected) {
       const auto& r = *verified->first_rejected;
-      out << "# Closest    fits by estimate (" << iec(r.entry.max_peak) << ") but the replay peaks at "
+      out << "# Closest    estimate " << iec(r.entry.max_peak) << ", lower bound " << iec(r.entry.lower_peak)
+          << ", but the replay peaks at "
           << iec(r.replayed.peak) << ", " << iec(r.replayed.peak - budget) << " over the budget, at "
           << r.replayed.event << ": " << shell_command(report.reproduce(r.entry.layout)) << "\n";
     }
@@ -168,13 +179,15 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
       << with_commas(c.pruned_by_bound) << " pruned (model states alone overflow), " << with_commas(c.pruned_monotone)
       << " settled by recompute monotonicity, " << with_commas(c.not_visited)
       << " not visited (more GPUs than the answer); " << with_commas(c.fitting_bases)
-      << " layouts fit (best recompute/ZeRO/SP" << (offload_on ? "/offload" : "") << " variant each)";
+      << " layouts fit by estimate (best recompute/ZeRO/SP" << (offload_on ? "/offload" : "") << " variant each)";
+  if (report.simulate) out << ", " << with_commas(c.may_fit) << " variants only by the replay's lower bound";
   if (offload_on) out << "; " << with_commas(c.over_host) << " fit the GPU but not the host";
   out << "\n";
   if (verified && verified->bases_replayed > 0) {
     const auto& v = *verified;
-    out << "# Simulated  " << v.bases_replayed << " finalist layouts, " << v.replays
-        << " simulate() runs: " << v.rejected << " variants that fit by estimate overflow when replayed";
+    out << "# Simulated  " << v.bases_replayed << " finalist layouts, " << v.replays << " simulate() runs: "
+        << v.rejected << " variants overflow when replayed, " << v.over_estimate
+        << " of the answer fit only when replayed";
     if (v.bases_rejected > 0) out << " (" << v.bases_rejected << " layouts had no variant left)";
     out << "\n";
     if (v.first_rejected && !rows.empty()) {

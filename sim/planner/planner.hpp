@@ -150,8 +150,9 @@ class Planner {
                  const OffloadChoice& offload = {}) const;
   // estimate()'s peak (upper) and a lower limit of the replayed peak, the largest over the stages of
   // stage_peak_lower() (sim/accounting/stage_peak.hpp) with the model states less mixed-20's fp32 gradient copy.
-  // lower_falling never rises with full block recompute's N; lower = max(lower_falling, the rising deeper point
-  // with the runtime's fixed part only), so lower(N) <= budget is an interval of N. Allocation-free.
+  // lower_falling never rises with full block recompute's N; under block recompute lower = max(lower_falling, the
+  // rising deeper point with the runtime's fixed part only), so lower(N) <= budget is an interval of N.
+  // Allocation-free.
   struct PeakBounds {
     Bytes upper, lower, lower_falling;
   };

@@ -101,6 +101,7 @@ Planner::PeakBounds Planner::evaluate_impl(std::size_t bi, bool sp, int zero_sta
   const ChunkActivations ch = chunk_activations(A.layer, b.n_first, rc.granularity, rc.method, rc.num_layers);
   const std::uint64_t ways = b.ways, edp = b.edp;
   const bool uneven = b.layout.first_stage_layers != 0 || b.layout.last_stage_layers != 0;
+  const bool block = rc.granularity == RecomputeGranularity::full && rc.method == RecomputeMethod::block;
   auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
   std::uint8_t removed = 0;
   bool offload_param = false;
@@ -140,7 +141,9 @@ Planner::PeakBounds Planner::evaluate_impl(std::size_t bi, bool sp, int zero_sta
           in, buf, {c.last_layer_transient, freed, !last_stage, last_stage && b.layout.vpp == 1, copy.transient});
       const Bytes held = whole - copy.bytes + staging;
       out.lower_falling = held + lo.falling + runtime;
-      out.lower = std::max(out.lower_falling, held + lo.rising + b.runtime_fixed);
+      // Full block recompute is bisected over N: its rising point takes the runtime's fixed part only (the
+      // fragmentation reserve falls with N), so that it never falls with N. Other settings take the replay's runtime.
+      out.lower = std::max(out.lower_falling, held + lo.rising + (block ? b.runtime_fixed : runtime));
     }
     return out;
   };

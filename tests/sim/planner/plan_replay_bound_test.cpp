@@ -83,6 +83,13 @@ TEST(StagePeakLower, HandDerivedPoints) {
   EXPECT_EQ(lo.rising.value, 147U);   // 100 - 20 + 7 + 10 + 50
 }
 
+// The ASan+UBSan build (about 30x slower) replays up to 4 GPUs, the dev build up to 8.
+#ifdef TRAINMEM_SANITIZED
+constexpr std::int64_t kMaxGpus = 4;
+#else
+constexpr std::int64_t kMaxGpus = 8;
+#endif
+
 struct Tally {
   std::uint64_t candidates = 0, equal = 0, below = 0;
 };
@@ -114,7 +121,7 @@ TEST(PlanReplayBound, EqualsTheReplayWithOnePipelineStage) {
   // in the optimizer step) and where they agree except for block / short uniform groups (mixed-16).
   for (const char* recipe : {"deepspeed", "megatron"}) {
     SCOPED_TRACE(recipe);
-    PlanRequest rq = test::request_for("opt-1.3b", 1024, 16, Bytes(16ULL << 30), 8);
+    PlanRequest rq = test::request_for("opt-1.3b", 1024, 16, Bytes(16ULL << 30), kMaxGpus);
     rq.base.training.recipe = recipe;
     rq.base.runtime.enabled = false;
     rq.fixed.pp = 1;
@@ -128,7 +135,7 @@ TEST(PlanReplayBound, AtOrBelowTheReplayWithPipelinesAndOffload) {
   // Pipelines (pp 2, 3, 4, 6 with interleaving and uneven splits), the runtime model on, offload searched to NVMe:
   // the bound never exceeds the replay (the p2p point of the last stage and the loss point of an interleaved one are
   // left out, so some candidates sit below it).
-  PlanRequest rq = test::request_for("opt-1.3b", 1024, 24, Bytes(16ULL << 30), 8);
+  PlanRequest rq = test::request_for("opt-1.3b", 1024, 24, Bytes(16ULL << 30), kMaxGpus);
   rq.base.training.recipe = "deepspeed";
   rq.uneven_splits = true;
   rq.offload_search = OffloadDevice::nvme;

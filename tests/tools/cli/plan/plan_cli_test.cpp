@@ -247,6 +247,49 @@ TEST(PlanCli, WhyNotJudgesByAnEstimateThatBoundsTheReplay) {
   EXPECT_EQ(e.code, 1) << e.out << e.err;
 }
 
+TEST(PlanCli, WhyNotJudgesByTheReplayAsPlanDoes) {
+  // Block 77 on the same 24 GPUs is plan's answer (issue 18 item 3): over the budget by estimate() (77,005,755,769 >
+  // 76,968,728,985 bytes), within it when replayed. --why-not gives the same verdict (exit 0); with --no-simulate it
+  // judges by estimate() alone (exit 1).
+  const std::vector<std::string> flags = {"--tp",           "8",    "--pp",
+                                          "1",              "--dp", "3",
+                                          "--sequence-parallel",   "--zero-stage",
+                                          "3",              "--micro-batch-size",
+                                          "4",              "--recompute-granularity",
+                                          "full",           "--recompute-method",
+                                          "block",          "--recompute-num-layers",
+                                          "77"};
+  std::vector<std::string> args = with(k100B, {"--why-not"});
+  args.insert(args.end(), flags.begin(), flags.end());
+  const CliRun r = run(args);
+  EXPECT_EQ(r.code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("# Verdict    FITS when replayed: estimate() puts the fullest rank (class 0, ranks 0-23"),
+            std::string::npos)
+      << r.out;
+  args.push_back("--no-simulate");
+  EXPECT_EQ(run(args).code, 1);
+  // From block 75 the cheapest fix is block 77, listed with `*` and reproduced with `trainmem simulate`, which
+  // replays it under the budget.
+  std::vector<std::string> from75 = with(k100B, {"--why-not", "--top", "3"});
+  from75.insert(from75.end(), flags.begin(), flags.end());
+  from75.back() = "75";
+  const CliRun f = run(from75);
+  ASSERT_EQ(f.code, 1) << f.err << f.out;
+  EXPECT_NE(f.out.find("   recompute block 75 -> block 77                24    *71.72"), std::string::npos) << f.out;
+  const auto at = f.out.find("# Fix        recompute block 75 -> block 77: trainmem simulate ");
+  ASSERT_NE(at, std::string::npos) << f.out;
+  const std::string line = f.out.substr(at, f.out.find('\n', at) - at);
+  std::vector<std::string> sim_args;
+  std::istringstream words(line.substr(line.find("trainmem simulate ") + 9));
+  for (std::string w; words >> w;) sim_args.push_back(w);
+  sim_args.insert(sim_args.end(), {"--format", "json"});
+  const CliRun s = run(sim_args);
+  ASSERT_EQ(s.code, 0) << s.err;
+  const std::uint64_t budget = 85520809984ULL - 8552080999ULL;
+  EXPECT_GT(s.json()["max_peak_bytes"].get<std::uint64_t>(), budget);
+  EXPECT_LE(s.json()["simulated_max_peak_bytes"].get<std::uint64_t>(), budget);
+}
+
 TEST(PlanCli, NothingFitsExitsOneAndSaysHowCloseItCame) {
   // 24 GiB per GPU and at most 32 GPUs: 100B x 16 bytes needs over 1.5 TB of model states alone.
   const CliRun n = run({"plan", "--model", "gpt-100b", "--gpu-memory", "24GiB", "--seq-length", "4096",

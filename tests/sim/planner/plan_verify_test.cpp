@@ -186,6 +186,31 @@ TEST(PlanVerify, EqualsBruteForceWithUlyssesRecomputeGroupsHsdpAndWideSplitsSear
   EXPECT_TRUE(ulysses && hsdp && group);  // each new knob is in a kept (best-per-layout) variant
 }
 
+TEST(PlanVerify, EqualsBruteForceWithExpertLayoutsSearched) {
+  // A small Mixtral-shaped MoE (4 layers, hidden 512, 8 experts of width 1024, top 2, 8 heads, 2 KV groups, vocab
+  // 32,000) with the 20-byte recipe, up to 8 GPUs (4 in the sanitized build): ep and etp are searched (etp every
+  // divisor of tp), and the brute force replays every candidate.
+#ifdef TRAINMEM_SANITIZED
+  constexpr std::int64_t kMaxGpus = 4;
+#else
+  constexpr std::int64_t kMaxGpus = 8;
+#endif
+  PlanRequest rq = request_for("mixtral-8x7b", 2048, 32, Bytes(3ULL << 30), kMaxGpus);
+  ModelSpec& m = *rq.base.model;
+  m.name = "moe-small";
+  m.num_layers = 4, m.hidden_size = 512, m.ffn_hidden_size = 1024, m.num_attention_heads = 8;
+  m.num_query_groups = 2, m.kv_channels = 0, m.vocab_size = 32000;
+  rq.base.training.recipe = "deepspeed";
+  BruteForce bf;
+  check_against_brute_force(rq, bf);
+  bool ep = false, etp = false;
+  for (const auto& v : bf.ranked) {
+    ep |= v.entry.layout.ep > 1;
+    etp |= v.entry.layout.etp != 0 && v.entry.layout.etp != v.entry.layout.tp;
+  }
+  EXPECT_TRUE(ep && etp);  // expert parallel and a separate expert tensor parallel size are among the kept variants
+}
+
 TEST(PlanVerify, AcceptanceCommandKeepsTwentyFourGpusAndTheReplayedAnswerFits) {
   // trainmem plan --model gpt-100b --gpu h100-80gb --seq-length 4096 --global-batch-size 1536 --min-gpus
   const PlanRequest rq = request_for("gpt-100b", 4096, 1536, find_device("h100-80gb")->memory, 4096);

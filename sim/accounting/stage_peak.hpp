@@ -23,6 +23,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 #include <string_view>
 
 #include "partition/units.hpp"
@@ -45,8 +47,23 @@ struct StagePeak {
   Bytes total() const { return activations + buffers + temporaries; }
 };
 
-// Allocation-free.
-StagePeak stage_peak(const StagePeakInputs& in, const StepBuffers& b);
+// Allocation-free; inline: the planner's evaluator calls it per stage of every candidate.
+inline StagePeak stage_peak(const StagePeakInputs& in, const StepBuffers& b) {
+  const Bytes whole = b.persistent();
+  const Bytes kept = in.activations - in.loss_extra;  // A - X
+  const StagePeak points[] = {
+      {kept, whole + b.layer_gather, in.cp_exchange, "forward"},
+      {in.activations, whole, in.loss_transient, "loss"},
+      {kept, whole + b.layer_gather,
+       b.layer_gather_grads + std::max(in.cp_exchange, b.backward_transient + in.recompute_transient), "backward"},
+      {kept, whole + b.p2p_send, Bytes(0), "p2p"},
+  };
+  std::size_t best = 0;
+  Bytes best_total = points[0].total();
+  for (std::size_t i = 1; i < std::size(points); ++i)
+    if (const Bytes t = points[i].total(); t > best_total) best = i, best_total = t;
+  return points[best];
+}
 
 // A lower limit of the replayed peak (the planner prunes with it: sim/planner/planner.hpp), from moments the replay
 // provably passes through. The schedule's in-flight maximum (sim/schedule/inflight_microbatches.hpp, the `A` above)
@@ -76,7 +93,6 @@ struct StagePeakLower {
   Bytes falling, rising;
   Bytes total() const { return falling > rising ? falling : rising; }
 };
-// Inline: the planner's evaluator calls it per stage of every candidate.
 inline StagePeakLower stage_peak_lower(const StagePeakInputs& in, const StepBuffers& b, const StageReplayPoints& r) {
   const Bytes whole = b.persistent();
   const Bytes kept = in.activations - in.loss_extra;  // A - X

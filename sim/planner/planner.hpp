@@ -327,6 +327,18 @@ class Planner {
   int num_ckpt_full_ = 0;
   bool ckpt_other_ = true;  // non-full recompute settings allowed (checkpoint offload not fixed on)
   std::vector<std::int64_t> stage_cf_;
+  // The evaluator's model states of the last (base, ZeRO stage, removed terms), per stage class (at most 8 kept):
+  // the walk evaluates a base's recompute and sequence-parallel variants one after another, and they share them.
+  // Like nccl_cache_, a const method fills it: a Planner is used by one thread at a time.
+  struct StatesMemo {
+    std::size_t base = static_cast<std::size_t>(-1);
+    int zero_stage = -1;
+    std::uint8_t removed = 0;
+    std::uint8_t valid = 0;  // bit k: states[k] holds stage class k's bytes
+    std::array<Bytes, 8> states{};
+  };
+  mutable StatesMemo states_memo_;
+  Bytes memo_states(std::size_t b, std::size_t k, const ShardPiece& s, int zero_stage, std::uint8_t removed) const;
   // runtime_fixed() per (tp, cp, pp, dp, ep, etp, ulysses, shard group): filled while the bases are built.
   mutable std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
                               std::int64_t, std::int64_t>,

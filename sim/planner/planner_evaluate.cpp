@@ -91,6 +91,22 @@ Planner::Fp32Copy Planner::fp32_copy(const ShardPiece& S, std::size_t k, int zer
   return out;
 }
 
+Bytes Planner::memo_states(std::size_t bi, std::size_t k, const ShardPiece& S, int zero_stage,
+                           std::uint8_t removed) const {
+  const Base& b = bases_[bi];
+  if (k >= states_memo_.states.size()) return states(S.dense[k], S.expert[k], zero_stage, b.ways, b.edp, removed);
+  StatesMemo& m = states_memo_;
+  if (m.base != bi || m.zero_stage != zero_stage || m.removed != removed) {
+    m.base = bi, m.zero_stage = zero_stage, m.removed = removed, m.valid = 0;
+  }
+  const auto bit = static_cast<std::uint8_t>(1U << k);
+  if ((m.valid & bit) == 0) {
+    m.states[k] = states(S.dense[k], S.expert[k], zero_stage, b.ways, b.edp, removed);
+    m.valid = static_cast<std::uint8_t>(m.valid | bit);
+  }
+  return m.states[k];
+}
+
 template <bool kOffload, bool kLower>
 Planner::PeakBounds Planner::evaluate_impl(std::size_t bi, bool sp, int zero_stage, const RecomputeChoice& rc,
                                            const OffloadChoice& off) const {
@@ -124,11 +140,7 @@ Planner::PeakBounds Planner::evaluate_impl(std::size_t bi, bool sp, int zero_sta
       if (off.optimizer != OffloadDevice::none)
         staging = optimizer_offload_extras(0, true, zero_stage, 1, S.largest, off.optimizer, 0, 1).staging;
     dynamic += staging;
-    Bytes st;
-    if constexpr (kOffload)
-      st = states(S.dense[k], S.expert[k], zero_stage, ways, edp, removed);
-    else
-      st = states_impl<false>(S.dense[k], S.expert[k], zero_stage, ways, edp, 0);
+    const Bytes st = memo_states(bi, k, S, zero_stage, removed);
     const Bytes whole = st + S.quantized[k] + buf.zero3_persistent;
     const Bytes runtime = non_model_bytes(b, dynamic);
     PeakBounds out{whole + dynamic + runtime, Bytes(0), Bytes(0)};

@@ -7,11 +7,6 @@ namespace {
 constexpr std::uint64_t kMillion = 1000000;
 }  // namespace
 
-Bytes round_up_waste(Bytes bytes, std::uint64_t unit) {
-  const std::uint64_t rem = bytes.value % unit;
-  return Bytes(rem == 0 ? 0 : unit - rem);
-}
-
 Bytes parts_per_million(Bytes bytes, std::uint64_t ppm) {
   // (q * 1e6 + r) * ppm / 1e6 = q * ppm + r * ppm / 1e6; r * ppm < 1e6 * 1e6 fits in 64 bits.
   const std::uint64_t q = bytes.value / kMillion, r = bytes.value % kMillion;

@@ -52,8 +52,12 @@ RuntimeMemory runtime_memory(const ParallelConfig& p, bool moe, const RuntimeCon
 // The caching allocator's rounding of large segments (PyTorch CUDACachingAllocator kRoundLarge, 2 MiB).
 inline constexpr std::uint64_t kSegmentRounding = kRoundLarge;
 
-// Bytes up to the next multiple of `unit` minus the bytes (0 when already aligned).
-Bytes round_up_waste(Bytes bytes, std::uint64_t unit);
+// Bytes up to the next multiple of `unit` minus the bytes (0 when already aligned). Inline: the planner's evaluator
+// rounds every model-state buffer of every candidate (a constant unit becomes a mask).
+inline Bytes round_up_waste(Bytes bytes, std::uint64_t unit) {
+  const std::uint64_t rem = bytes.value % unit;
+  return Bytes(rem == 0 ? 0 : unit - rem);
+}
 // floor(bytes * ppm / 1e6) without overflow.
 Bytes parts_per_million(Bytes bytes, std::uint64_t ppm);
 

@@ -100,9 +100,9 @@ inline StagePeakLower stage_peak_lower(const StagePeakInputs& in, const StepBuff
   StagePeakLower out;
   // The last layer's transient is the largest one (freed == 0): that moment is the deeper point.
   const Bytes last = r.freed_before_largest.value > 0 ? r.recompute_last : Bytes(0);
-  out.falling = std::max({kept + whole + b.layer_gather + in.cp_exchange,
-                          backward_base + std::max(in.cp_exchange, b.backward_transient + last),
-                          whole + r.optimizer_transient});
+  out.falling =
+      std::max({kept + whole + b.layer_gather + in.cp_exchange,
+                backward_base + std::max(in.cp_exchange, b.backward_transient + last), whole + r.optimizer_transient});
   if (r.p2p_reached) out.falling = std::max(out.falling, in.activations + whole + b.p2p_send);
   if (r.loss_reached) out.falling = std::max(out.falling, in.activations + whole + in.loss_transient);
   if (in.recompute_transient.value > 0 && kept >= r.freed_before_largest)

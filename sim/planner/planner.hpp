@@ -65,8 +65,8 @@ struct PlanProgress {
 
 struct PlanSearchOptions {
   std::size_t top = 10;
-  bool min_gpus = false;      // keep only layouts on the smallest world size that fits
-  bool stop_early = true;     // stop once no larger world size can enter the result
+  bool min_gpus = false;   // keep only layouts on the smallest world size that fits
+  bool stop_early = true;  // stop once no larger world size can enter the result
   // Rank the layouts that may fit when replayed (lower_peak within the budget) instead of those that fit by
   // estimate(): verify_finalists() (sim/planner/plan_verify.hpp) then settles them with simulate(). The early stop
   // still counts only bases that fit by estimate() (they fit when replayed).

@@ -86,8 +86,8 @@ Planner::Fp32Copy Planner::fp32_copy(const ShardPiece& S, std::size_t k, int zer
   Fp32Copy out;
   out.bytes = r.bytes(d) + r.bytes(x);
   // simulate(): DeepSpeed casts the whole partition (ZeRO-1/2) or one sub-group at a time (ZeRO-3).
-  out.transient = zero_stage == 3 ? Bytes(std::min(d + x, resolved_.scenario.zero_runtime.sub_group_size) * 4)
-                                  : out.bytes;
+  out.transient =
+      zero_stage == 3 ? Bytes(std::min(d + x, resolved_.scenario.zero_runtime.sub_group_size) * 4) : out.bytes;
   return out;
 }
 
@@ -180,8 +180,8 @@ Planner::PeakBounds Planner::evaluate_impl(std::size_t bi, bool sp, int zero_sta
   // Uneven split: the last and middle stages have their own chunk sizes.
   const ChunkActivations ch_last =
       uneven ? chunk_activations(A.layer, b.n_last, rc.granularity, rc.method, rc.num_layers) : ch;
-  worst_of(worst, stage(2, b.n_last, ch_last, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra),
-                        A.last_saved, A.loss_transient, true));
+  worst_of(worst, stage(2, b.n_last, ch_last, kept(ch_last, I.last_cf) + A.last_saved * u(I.last_extra), A.last_saved,
+                        A.loss_transient, true));
   if (b.layout.pp >= 3) {
     const ChunkActivations ch_mid =
         uneven ? chunk_activations(A.layer, b.n, rc.granularity, rc.method, rc.num_layers) : ch;

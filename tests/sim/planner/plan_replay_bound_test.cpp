@@ -26,15 +26,15 @@ TEST(ChunkReplayPoints, UniformGroupsThatDoNotDivideTheChunk) {
   // 5 layers in groups of 2 (Megatron uniform: [0,1] [2,3] [4]), saved_all 10, checkpoint 1. The backward reaches
   // layer 4 first and rebuilds its group of one (10); it frees that group's one checkpoint (1), then rebuilds [2,3]
   // at layer 3: the largest transient (20) after 1 byte was freed.
-  const ChunkActivations c = chunk_activations(layer_of(10, 1), 5, RecomputeGranularity::full,
-                                               RecomputeMethod::uniform, 2);
+  const ChunkActivations c =
+      chunk_activations(layer_of(10, 1), 5, RecomputeGranularity::full, RecomputeMethod::uniform, 2);
   EXPECT_EQ(c.recompute_transient.value, 20U);
   EXPECT_EQ(c.last_layer_transient.value, 10U);
   EXPECT_EQ(c.freed_before_largest.value, 1U);
   EXPECT_EQ(c.freed_checkpoints, 1);
   // 4 layers in groups of 2 divide: the last layer rebuilds a full group, nothing is freed before it.
-  const ChunkActivations d = chunk_activations(layer_of(10, 1), 4, RecomputeGranularity::full,
-                                               RecomputeMethod::uniform, 2);
+  const ChunkActivations d =
+      chunk_activations(layer_of(10, 1), 4, RecomputeGranularity::full, RecomputeMethod::uniform, 2);
   EXPECT_EQ(d.last_layer_transient.value, 20U);
   EXPECT_EQ(d.freed_before_largest.value, 0U);
 }
@@ -42,15 +42,15 @@ TEST(ChunkReplayPoints, UniformGroupsThatDoNotDivideTheChunk) {
 TEST(ChunkReplayPoints, BlockRebuildsBelowTheKeptLayers) {
   // 5 layers, the first 3 recomputed (block): layers 3 and 4 keep everything (2 x 10) and are freed first; layer 2
   // then rebuilds one layer (10). The last layer rebuilds nothing.
-  const ChunkActivations c = chunk_activations(layer_of(10, 1), 5, RecomputeGranularity::full,
-                                               RecomputeMethod::block, 3);
+  const ChunkActivations c =
+      chunk_activations(layer_of(10, 1), 5, RecomputeGranularity::full, RecomputeMethod::block, 3);
   EXPECT_EQ(c.recompute_transient.value, 10U);
   EXPECT_EQ(c.last_layer_transient.value, 0U);
   EXPECT_EQ(c.freed_before_largest.value, 20U);
   EXPECT_EQ(c.freed_checkpoints, 0);
   // Every layer recomputed: the last one rebuilds first.
-  const ChunkActivations all = chunk_activations(layer_of(10, 1), 5, RecomputeGranularity::full,
-                                                 RecomputeMethod::block, 5);
+  const ChunkActivations all =
+      chunk_activations(layer_of(10, 1), 5, RecomputeGranularity::full, RecomputeMethod::block, 5);
   EXPECT_EQ(all.last_layer_transient.value, 10U);
   EXPECT_EQ(all.freed_before_largest.value, 0U);
 }

@@ -88,9 +88,9 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   if (f.simulate && host_fits(est)) replay = sim::simulate(built.scenario, false);
   const bool replay_over = replay && replay->max_peak > budget;
   if (replay && !replay_over && est.max_peak > budget) {
-    out << "# Verdict    FITS when replayed: estimate() puts the fullest rank (class " << est.max_peak_class << ", ranks "
-        << rank_ranges(worst.ranks) << ", pp_rank " << worst.coords.pp << ") at " << iec(est.max_peak) << ", "
-        << iec(est.max_peak - budget)
+    out << "# Verdict    FITS when replayed: estimate() puts the fullest rank (class " << est.max_peak_class
+        << ", ranks " << rank_ranges(worst.ranks) << ", pp_rank " << worst.coords.pp << ") at " << iec(est.max_peak)
+        << ", " << iec(est.max_peak - budget)
         << " over the budget at its stated peak points (an upper bound), but the simulator's replay of the step "
            "peaks at "
         << iec(replay->max_peak) << " (" << with_commas(replay->max_peak.value) << " bytes), "

@@ -139,12 +139,9 @@ json plan_json(const PlanReport& report) {
   j["fits"] = report.fits;
   j["search"] = counts_json(result.counts, offload_on);
   if (verified) {
-    json r = {{"finalists", verified->bases_replayed},
-              {"simulations", verified->replays},
-              {"rejected_variants", verified->rejected},
-              {"rejected_finalists", verified->bases_rejected},
-              {"fit_only_replayed", verified->over_estimate},
-              {"ranking_depth", verified->depth}};
+    json r = {{"finalists", verified->bases_replayed},        {"simulations", verified->replays},
+              {"rejected_variants", verified->rejected},      {"rejected_finalists", verified->bases_rejected},
+              {"fit_only_replayed", verified->over_estimate}, {"ranking_depth", verified->depth}};
     if (verified->first_rejected) {
       json b = layout_json(verified->first_rejected->entry.layout);
       b["max_peak_bytes"] = verified->first_rejected->entry.max_peak.value;

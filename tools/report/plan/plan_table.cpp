@@ -152,9 +152,9 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
     if (verified && verified->first_rejected) {
       const auto& r = *verified->first_rejected;
       out << "# Closest    estimate " << iec(r.entry.max_peak) << ", lower bound " << iec(r.entry.lower_peak)
-          << ", but the replay peaks at "
-          << iec(r.replayed.peak) << ", " << iec(r.replayed.peak - budget) << " over the budget, at "
-          << r.replayed.event << ": " << shell_command(report.reproduce(r.entry.layout)) << "\n";
+          << ", but the replay peaks at " << iec(r.replayed.peak) << ", " << iec(r.replayed.peak - budget)
+          << " over the budget, at " << r.replayed.event << ": " << shell_command(report.reproduce(r.entry.layout))
+          << "\n";
     }
     if (result.closest) {
       const auto& e = *result.closest;
@@ -185,8 +185,8 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
   out << "\n";
   if (verified && verified->bases_replayed > 0) {
     const auto& v = *verified;
-    out << "# Simulated  " << v.bases_replayed << " finalist layouts, " << v.replays << " simulate() runs: "
-        << v.rejected << " variants overflow when replayed, " << v.over_estimate
+    out << "# Simulated  " << v.bases_replayed << " finalist layouts, " << v.replays
+        << " simulate() runs: " << v.rejected << " variants overflow when replayed, " << v.over_estimate
         << " of the answer fit only when replayed";
     if (v.bases_rejected > 0) out << " (" << v.bases_rejected << " layouts had no variant left)";
     out << "\n";

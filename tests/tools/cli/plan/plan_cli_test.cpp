@@ -251,13 +251,22 @@ TEST(PlanCli, WhyNotJudgesByTheReplayAsPlanDoes) {
   // Block 77 on the same 24 GPUs is plan's answer (issue 18 item 3): over the budget by estimate() (77,005,755,769 >
   // 76,968,728,985 bytes), within it when replayed. --why-not gives the same verdict (exit 0); with --no-simulate it
   // judges by estimate() alone (exit 1).
-  const std::vector<std::string> flags = {"--tp",           "8",    "--pp",
-                                          "1",              "--dp", "3",
-                                          "--sequence-parallel",   "--zero-stage",
-                                          "3",              "--micro-batch-size",
-                                          "4",              "--recompute-granularity",
-                                          "full",           "--recompute-method",
-                                          "block",          "--recompute-num-layers",
+  const std::vector<std::string> flags = {"--tp",
+                                          "8",
+                                          "--pp",
+                                          "1",
+                                          "--dp",
+                                          "3",
+                                          "--sequence-parallel",
+                                          "--zero-stage",
+                                          "3",
+                                          "--micro-batch-size",
+                                          "4",
+                                          "--recompute-granularity",
+                                          "full",
+                                          "--recompute-method",
+                                          "block",
+                                          "--recompute-num-layers",
                                           "77"};
   std::vector<std::string> args = with(k100B, {"--why-not"});
   args.insert(args.end(), flags.begin(), flags.end());

@@ -116,9 +116,10 @@ Tally check_space(const PlanRequest& rq, bool expect_equal) {
 
 TEST(PlanReplayBound, EqualsTheReplayWithOnePipelineStage) {
   // opt-1.3b (24 layers) on 1-8 GPUs with pp fixed to 1, the runtime model off (its fragmentation reserve is left
-  // out of the rising point): every recompute setting (block N = 1..23, uniform groups), ZeRO 0-3, with and without
-  // sequence parallelism, for the recipes where estimate() and the replay differ (mixed-20: the fp32 gradient copy
-  // in the optimizer step) and where they agree except for block / short uniform groups (mixed-16).
+  // out of block recompute's rising point): every recompute setting (block N = 1..23, uniform groups), ZeRO 0-3,
+  // with and without sequence parallelism, for a recipe where estimate() and the replay differ (deepspeed =
+  // mixed-20: the fp32 gradient copy in the optimizer step) and one where they agree except for block and short
+  // uniform groups (megatron = mixed-18).
   for (const char* recipe : {"deepspeed", "megatron"}) {
     SCOPED_TRACE(recipe);
     PlanRequest rq = test::request_for("opt-1.3b", 1024, 16, Bytes(16ULL << 30), kMaxGpus);

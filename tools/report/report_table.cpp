@@ -71,9 +71,17 @@ void write_header(std::ostream& out, const sim::EstimateResult& r, const std::st
         << (t.attention == sim::AttentionKernel::eager ? "eager" : "flash") << "; dropout attention "
         << t.attention_dropout.value_or(0.0) << ", hidden " << t.hidden_dropout.value_or(0.0) << "; recompute "
         << recompute;
-    if (t.recompute_granularity == sim::RecomputeGranularity::full)
-      out << " (" << (t.recompute_method == sim::RecomputeMethod::block ? "block" : "uniform") << ", "
-          << t.recompute_num_layers << " layers)";
+    if (t.recompute_granularity == sim::RecomputeGranularity::full) {
+      // recompute_num_layers 0 (the default) checkpoints every layer on its own (sim/accounting/stage_activations.cpp).
+      const bool block = t.recompute_method == sim::RecomputeMethod::block;
+      out << " (" << (block ? "block, " : "uniform, ");
+      if (t.recompute_num_layers == 0)
+        out << (block ? "every layer of a chunk" : "groups of 1 layer");
+      else
+        out << (block ? "" : "groups of ") << t.recompute_num_layers
+            << (t.recompute_num_layers == 1 ? " layer" : " layers");
+      out << ")";
+    }
     out << "; schedule "
         << (t.pipeline_schedule == sim::PipelineScheduleOption::gpipe ? "gpipe"
             : p.vpp > 1                                               ? "interleaved 1f1b"

@@ -234,6 +234,8 @@ nlohmann::json estimate_json(const sim::EstimateResult& r, const std::string& so
   out["max_peak_class"] = r.max_peak_class;
   out["gpu_memory_bytes"] = r.gpu_memory ? json(r.gpu_memory->value) : json(nullptr);
   out["fits"] = r.fits ? json(*r.fits) : json(nullptr);
+  // The settings that resolve but are likely a mistake (the same lines stderr gets as "trainmem: warning:").
+  out["warnings"] = r.resolved.warnings;
   out["per_node"] = {{"gpus_per_node", r.per_node.gpus_per_node},
                      {"num_nodes", r.per_node.num_nodes},
                      {"gpu_bytes", r.per_node.gpu.value},

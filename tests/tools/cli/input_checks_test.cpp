@@ -351,6 +351,15 @@ TEST(InputChecks, FootgunFixes) {
     const CliRun full = run({cmd, "--model", "llama2-7b", "--pp", "4", "--global-batch-size", "4"});
     EXPECT_EQ(full.code, 0) << full.err;
     EXPECT_EQ(full.err, "") << cmd;
+    // JSON carries the same lines in `warnings` (empty when there are none).
+    const CliRun few_json = run({cmd, "--model", "llama2-7b", "--pp", "4", "--format", "json"});
+    ASSERT_EQ(few_json.code, 0) << few_json.err;
+    const auto w = few_json.json()["warnings"];
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ("trainmem: warning: " + w[0].get<std::string>() + "\n", few.err);
+    const CliRun full_json =
+        run({cmd, "--model", "llama2-7b", "--pp", "4", "--global-batch-size", "4", "--format", "json"});
+    EXPECT_TRUE(full_json.json()["warnings"].empty()) << cmd;
   }
 }
 

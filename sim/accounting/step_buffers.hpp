@@ -14,6 +14,7 @@
 // Bytes per rank.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -74,6 +75,16 @@ StepBuffers step_buffers(const StepBufferShape& shape, const ZeroRuntimeConfig& 
 void add_state_buffers(const StepBufferShape& shape, const ZeroRuntimeConfig& zero, StepBuffers& out);
 // Activation gradients and the p2p send buffer: the layer's shapes and pp only.
 void add_activation_buffers(const StepBufferShape& shape, StepBuffers& out);
+
+// The recipe's fp32 gradient copy (mixed-20) exists only in the optimizer step: DeepSpeed sets
+// single_partition_of_fp32_groups[i].grad (ZeRO-1/2: the whole `copy_bytes`) or the sub-group's fp32 grad (ZeRO-3:
+// sub_group_size of the rank's `copy_elements` at a time) there and releases it after the update. simulate() replays
+// it as the optimizer step's transient; the planner's lower bound of that replay takes the same bytes. Inline: the
+// planner's evaluator calls it per stage of every candidate.
+inline Bytes fp32_grad_copy_step_transient(Bytes copy_bytes, std::uint64_t copy_elements, int zero_stage,
+                                           std::uint64_t sub_group_size) {
+  return zero_stage == 3 ? Bytes(std::min(copy_elements, sub_group_size)) * 4 : copy_bytes;
+}
 
 // The same terms labelled for --explain and JSON: name, category, when it is alive, formula with numbers, source.
 struct BufferTerm {

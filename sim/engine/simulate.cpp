@@ -5,6 +5,7 @@
 
 #include "partition/error.hpp"
 #include "partition/layer_assignment.hpp"
+#include "sim/accounting/step_buffers.hpp"
 
 namespace trainmem::sim {
 namespace {
@@ -147,16 +148,14 @@ SimulationResult simulate(const Scenario& scenario, bool keep_timeline) {
     in.persistent[MemoryCategory::params] += b.zero3_persistent;
     in.persistent[MemoryCategory::runtime] = cls.bytes[MemoryCategory::runtime];
 
-    // The recipe's fp32 gradient copy (mixed-20) exists only in the optimizer step: DeepSpeed sets
-    // single_partition_of_fp32_groups[i].grad (ZeRO-1/2) or the sub-group's fp32 grad (ZeRO-3) there and
-    // releases it after the update. ZeRO-3 casts one sub-group (sub_group_size elements) at a time.
-    // Under offload_optimizer that copy lives in host memory instead (docs/offload.md).
+    // The recipe's fp32 gradient copy (mixed-20) exists only in the optimizer step
+    // (fp32_grad_copy_step_transient(), sim/accounting/step_buffers.hpp). Under offload_optimizer that copy lives in
+    // host memory instead (docs/offload.md).
     for (const auto& term : cls.model_states.terms) {
       if (term.name != "fp32 gradient copy" || sc.offload.optimizer != OffloadDevice::none) continue;
       in.persistent[term.category] = in.persistent[term.category] - term.bytes;
-      const std::uint64_t elements = (term.dense_elements + term.expert_elements).value;
-      in.optimizer_transient =
-          p.zero_stage == 3 ? Bytes(std::min(elements, sc.zero_runtime.sub_group_size) * 4) : term.bytes;
+      in.optimizer_transient = fp32_grad_copy_step_transient(
+          term.bytes, (term.dense_elements + term.expert_elements).value, p.zero_stage, sc.zero_runtime.sub_group_size);
     }
 
     if (sc.model && cls.activations && e.layer_activations) {

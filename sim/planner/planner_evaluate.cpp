@@ -6,6 +6,7 @@
 
 #include "sim/accounting/stage_activations.hpp"
 #include "sim/accounting/stage_peak.hpp"
+#include "sim/accounting/step_buffers.hpp"
 #include "sim/offload/offload_rules.hpp"
 #include "sim/planner/planner.hpp"
 #include "sim/runtime/runtime_memory.hpp"
@@ -85,9 +86,8 @@ Planner::Fp32Copy Planner::fp32_copy(const ShardPiece& S, std::size_t k, int zer
   const std::uint64_t x = r.held(S.expert[k].value, zero_stage, edp);
   Fp32Copy out;
   out.bytes = r.bytes(d) + r.bytes(x);
-  // simulate(): DeepSpeed casts the whole partition (ZeRO-1/2) or one sub-group at a time (ZeRO-3).
   out.transient =
-      zero_stage == 3 ? Bytes(std::min(d + x, resolved_.scenario.zero_runtime.sub_group_size) * 4) : out.bytes;
+      fp32_grad_copy_step_transient(out.bytes, d + x, zero_stage, resolved_.scenario.zero_runtime.sub_group_size);
   return out;
 }
 

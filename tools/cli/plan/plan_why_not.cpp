@@ -87,6 +87,8 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   std::optional<sim::SimulationResult> replay;
   if (f.simulate && host_fits(est)) replay = sim::simulate(built.scenario, false);
   const bool replay_over = replay && replay->max_peak > budget;
+  // Within the budget by estimate() but over it when replayed: the overflow lines below name the replay's.
+  const bool over_only_replayed = replay_over && est.max_peak <= budget;
   if (replay && !replay_over && est.max_peak > budget) {
     out << "# Verdict    FITS when replayed: estimate() puts the fullest rank (class " << est.max_peak_class
         << ", ranks " << rank_ranges(worst.ranks) << ", pp_rank " << worst.coords.pp << ") at " << iec(est.max_peak)
@@ -108,7 +110,7 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
     return kExitOk;
   }
   sim::MemoryBreakdown at_peak = worst.bytes;
-  if (replay_over && est.max_peak <= budget) {
+  if (over_only_replayed) {
     const sim::StageReport& st = replay->stages.at(replay->max_peak_stage);
     const Bytes over = replay->max_peak - budget;
     out << "# Verdict    DOES NOT FIT when replayed: estimate() puts the fullest rank at " << iec(est.max_peak) << ", "
@@ -134,7 +136,7 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
     if (at_peak[c].value != 0) out << " " << sim::category_name(c) << " " << gib(at_peak[c]);
   out << " (GiB)\n";
   std::int64_t over_ranks = 0;
-  if (replay_over && est.max_peak <= budget) {
+  if (over_only_replayed) {
     for (const auto& st : replay->stages)
       if (st.simulation.peak > budget) over_ranks += static_cast<std::int64_t>(st.ranks.size());
   } else {
@@ -142,7 +144,7 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
       if (c.peak > budget) over_ranks += static_cast<std::int64_t>(c.ranks.size());
   }
   out << "# Overflow   " << over_ranks << " of " << est.world_size << " ranks exceed the budget"
-      << (replay_over && est.max_peak <= budget ? " when replayed" : "") << "\n";
+      << (over_only_replayed ? " when replayed" : "") << "\n";
 
   // Single-knob changes: each knob over its values; tp, pp and cp also keep the GPU count by moving dp.
   std::vector<std::pair<std::string, sim::PlanLayout>> tries;
@@ -338,9 +340,9 @@ int run_why_not(const BuiltScenario& built, const CommandLine& cl, const PlanFla
   if (replay_rejected > 0)
     out << "# Replayed   " << replay_rejected << " cheaper change(s) overflow when replayed by the simulator ("
         << estimate_fit_rejected << " of them fit by estimate()); not listed\n";
-  std::vector<std::string> fix_args = reproduce(fixes.front().layout);
-  if (fixes.front().peak > budget && !fix_args.empty() && fix_args.front() == "estimate") fix_args.front() = "simulate";
-  out << "# Fix        " << fixes.front().change << ": " << shell_command(fix_args) << "\n";
+  const Fix& best = fixes.front();
+  out << "# Fix        " << best.change << ": "
+      << shell_command(reproduce_args(reproduce(best.layout), best.simulated && best.peak > budget)) << "\n";
   return kExitDoesNotFit;
 }
 

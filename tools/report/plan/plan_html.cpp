@@ -42,15 +42,15 @@ std::string plan_html(const PlanReport& report) {
                  const PlanRow* row = nullptr) {
     if (std::find(seen.begin(), seen.end(), e.layout) != seen.end()) return;
     seen.push_back(e.layout);
-    points.push_back({{"gpus", e.layout.world_size()},
-                      {"peak", e.max_peak.value},
-                      {"sim_peak", replayed ? nlohmann::json(replayed->value) : nlohmann::json(nullptr)},
-                      {"cost", e.cost.total},
-                      {"status", status},
-                      {"layout", layout_text(e.layout)},
-                      {"note", note},
-                      {"cmd", shell_command(row ? reproduce_args(*row, report.reproduce(e.layout), budget)
-                                                : report.reproduce(e.layout))}});
+    points.push_back(
+        {{"gpus", e.layout.world_size()},
+         {"peak", e.max_peak.value},
+         {"sim_peak", replayed ? nlohmann::json(replayed->value) : nlohmann::json(nullptr)},
+         {"cost", e.cost.total},
+         {"status", status},
+         {"layout", layout_text(e.layout)},
+         {"note", note},
+         {"cmd", shell_command(reproduce_args(report.reproduce(e.layout), row && row->fits_only_replayed(budget)))}});
   };
   for (std::size_t i = 0; i < report.rows.size(); ++i) {
     const auto& row = report.rows[i];

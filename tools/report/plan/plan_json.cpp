@@ -132,7 +132,7 @@ json plan_json(const PlanReport& report) {
     const auto a = report.reproduce(e.layout);
     l["estimate_args"] = a;
     l["estimate_command"] = shell_command(a);
-    if (row.fits_only_replayed(budget)) l["simulate_command"] = shell_command(reproduce_args(row, a, budget));
+    if (row.fits_only_replayed(budget)) l["simulate_command"] = shell_command(reproduce_args(a, true));
     j["layouts"].push_back(l);
   }
   if (report.min_gpus) j["min_gpus"] = answer_world == 0 ? json(nullptr) : json(answer_world);

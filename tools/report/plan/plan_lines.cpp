@@ -82,4 +82,10 @@ std::string shell_command(const std::vector<std::string>& args) {
   return s;
 }
 
+std::vector<std::string> reproduce_args(std::vector<std::string> estimate_args, bool fits_only_replayed) {
+  if (fits_only_replayed && !estimate_args.empty() && estimate_args.front() == "estimate")
+    estimate_args.front() = "simulate";
+  return estimate_args;
+}
+
 }  // namespace trainmem::tools

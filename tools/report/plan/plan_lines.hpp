@@ -1,6 +1,6 @@
 // The text pieces `trainmem plan` shares between its table (plan_table.cpp) and `--why-not`
 // (tools/cli/plan/plan_why_not.cpp): the "# model", "# training" and "# device" header lines, the recompute and
-// offload labels of a layout, and a reproducing command line, shell-quoted.
+// offload labels of a layout, and a reproducing command line (estimate's, or simulate's), shell-quoted.
 #pragma once
 
 #include <cstdint>
@@ -25,5 +25,8 @@ std::string recompute_label(const sim::PlanLayout& l);
 std::string offload_label(const sim::PlanLayout& l);
 // "trainmem ARG ...", each argument shell-quoted where it needs it.
 std::string shell_command(const std::vector<std::string>& args);
+// The arguments (after "trainmem") that reproduce a layout's verdict: `estimate_args` as they are, or, for a layout
+// that fits only when replayed (over the budget by estimate()), the same flags under `simulate`.
+std::vector<std::string> reproduce_args(std::vector<std::string> estimate_args, bool fits_only_replayed);
 
 }  // namespace trainmem::tools

@@ -27,11 +27,6 @@ struct PlanRow {
   bool fits_only_replayed(Bytes budget) const { return replayed && e.max_peak > budget; }
 };
 
-// The arguments (after "trainmem") that reproduce a row's verdict: `estimate`'s, or `simulate`'s with the same
-// flags for a layout that fits only when replayed.
-std::vector<std::string> reproduce_args(const PlanRow& row, const std::vector<std::string>& estimate_args,
-                                        Bytes budget);
-
 // Everything a plan report prints.
 struct PlanReport {
   const sim::Planner& planner;

@@ -21,13 +21,6 @@ std::string nodes_text(std::int64_t world, std::int64_t gpn) {
 
 }  // namespace
 
-std::vector<std::string> reproduce_args(const PlanRow& row, const std::vector<std::string>& estimate_args,
-                                        Bytes budget) {
-  std::vector<std::string> a = estimate_args;
-  if (row.fits_only_replayed(budget) && !a.empty() && a.front() == "estimate") a.front() = "simulate";
-  return a;
-}
-
 void write_plan_table(std::ostream& out, const PlanReport& report) {
   const sim::Planner& planner = report.planner;
   const sim::PlanRequest& rq = report.request;
@@ -141,7 +134,8 @@ void write_plan_table(std::ostream& out, const PlanReport& report) {
           << " host RAM (" << with_commas(best.e.host_per_node.value) << " bytes) and " << iec(best.e.nvme_per_node)
           << " NVMe; offload cost " << fixed(best.e.cost.offload, 3) << " (PCIe "
           << iec(Bytes(static_cast<std::uint64_t>(best.e.cost.pcie_bytes))) << " per GPU per step)\n";
-    out << "# Reproduce  " << shell_command(reproduce_args(best, report.reproduce(best.e.layout), budget)) << "\n";
+    out << "# Reproduce  "
+        << shell_command(reproduce_args(report.reproduce(best.e.layout), best.fits_only_replayed(budget))) << "\n";
   } else {
     out << "# Verdict    NOTHING FITS";
     if (planner.num_bases() == 0) {
